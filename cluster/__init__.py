@@ -1,0 +1,1 @@
+"""Where Ray is reached and where work is placed (head vs GPU worker)."""

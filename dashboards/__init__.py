@@ -1,0 +1,1 @@
+"""Streamlit panel; talks only to the Serve HTTP API."""

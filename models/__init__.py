@@ -1,0 +1,1 @@
+"""Everything that learns: forecasters, regimes, agents, ensembles, training, registry."""

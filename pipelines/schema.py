@@ -1,0 +1,254 @@
+"""The canonical records: one place that says what every table looks like.
+
+Every timestamp is tz-aware UTC with nanosecond resolution. A bar's ``ts`` is its open; it is
+known at ``known_at = ts + timeframe``. Sources convert vendor formats to these records at the
+edge (see :mod:`pipelines.validation`); nothing downstream sees a vendor's format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+
+UTC_NS = pa.timestamp("ns", tz="UTC")
+ASSET_CLASSES = ("crypto", "stock", "forex", "index", "commodity", "macro")
+
+_TF_UNITS = {"m": "min", "h": "h", "d": "D", "w": "W"}
+
+
+def timeframe_offset(timeframe: str) -> pd.DateOffset | pd.Timedelta:
+    """'1h' -> 1 hour, '1d' -> 1 day, '1M' -> one calendar month. Raises on anything else."""
+    tf = timeframe.strip()
+    if len(tf) < 2 or not tf[:-1].isdigit():
+        raise ValueError(f"unknown timeframe {timeframe!r}: use e.g. 1m, 15m, 1h, 4h, 1d, 1w, 1M")
+    n, unit = int(tf[:-1]), tf[-1]
+    if n <= 0:
+        raise ValueError(f"timeframe {timeframe!r} must be positive")
+    if unit == "M":
+        return pd.DateOffset(months=n)
+    if unit not in _TF_UNITS:
+        raise ValueError(f"unknown timeframe unit in {timeframe!r}: use m, h, d, w or M")
+    return pd.Timedelta(n, unit=_TF_UNITS[unit])
+
+
+def timeframe_seconds(timeframe: str) -> float:
+    """Nominal length in seconds (a month counts 30.44 days); for annualisation and gap checks."""
+    off = timeframe_offset(timeframe)
+    if isinstance(off, pd.Timedelta):
+        return off.total_seconds()
+    return off.months * 30.436875 * 86400  # type: ignore[attr-defined]
+
+
+def periods_per_year(timeframe: str, asset_class: str = "crypto") -> float:
+    """Bars per year for annualising: crypto trades 24/7, forex ~24/5, stocks ~6.5h x 252."""
+    sec = timeframe_seconds(timeframe)
+    if sec >= 86400:
+        days = {"crypto": 365.0}.get(asset_class, 252.0)
+        return days * 86400 / sec
+    if asset_class == "crypto":
+        return 365 * 86400 / sec
+    if asset_class == "forex":
+        return 260 * 86400 / sec
+    return 252 * 6.5 * 3600 / sec
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table: its Arrow schema, the key that makes writes idempotent, its time column and how
+    the Parquet lake partitions it."""
+
+    name: str
+    schema: pa.Schema
+    key: tuple[str, ...]
+    time_column: str
+    partition_by: tuple[str, ...] = ()
+    partition_year: bool = True
+    json_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+
+BARS = TableSpec(
+    name="bars",
+    schema=pa.schema([
+        ("symbol", pa.string()), ("asset_class", pa.string()), ("venue", pa.string()),
+        ("timeframe", pa.string()), ("ts", UTC_NS),
+        ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()),
+        ("close", pa.float64()), ("volume", pa.float64()), ("known_at", UTC_NS),
+    ]),
+    key=("symbol", "timeframe", "ts"),
+    time_column="ts",
+    partition_by=("timeframe", "symbol"),
+)
+
+ORDERBOOK = TableSpec(
+    name="orderbook",
+    schema=pa.schema([
+        ("symbol", pa.string()), ("venue", pa.string()), ("ts", UTC_NS), ("known_at", UTC_NS),
+        ("best_bid", pa.float64()), ("best_ask", pa.float64()),
+        ("bid_size", pa.float64()), ("ask_size", pa.float64()),
+        ("bid_depth", pa.float64()), ("ask_depth", pa.float64()),
+        ("bids", pa.string()), ("asks", pa.string()),
+    ]),
+    key=("symbol", "venue", "ts"),
+    time_column="ts",
+    partition_by=("symbol",),
+    json_columns=("bids", "asks"),
+)
+
+TRADES = TableSpec(
+    name="trades",
+    schema=pa.schema([
+        ("symbol", pa.string()), ("venue", pa.string()), ("trade_id", pa.string()),
+        ("ts", UTC_NS), ("known_at", UTC_NS), ("price", pa.float64()), ("qty", pa.float64()),
+        ("is_buyer_maker", pa.bool_()),
+    ]),
+    key=("symbol", "venue", "trade_id"),
+    time_column="ts",
+    partition_by=("symbol",),
+)
+
+NEWS = TableSpec(
+    name="news",
+    schema=pa.schema([
+        ("item_id", pa.string()), ("provider", pa.string()), ("published_at", UTC_NS),
+        ("known_at", UTC_NS), ("headline", pa.string()), ("summary", pa.string()),
+        ("url", pa.string()), ("source", pa.string()), ("tickers", pa.string()),
+        ("kind", pa.string()),
+    ]),
+    key=("item_id",),
+    time_column="known_at",
+    partition_by=("provider",),
+    json_columns=("tickers",),
+)
+
+MACRO = TableSpec(
+    name="macro",
+    schema=pa.schema([
+        ("series_id", pa.string()), ("source", pa.string()), ("ts", UTC_NS),
+        ("known_at", UTC_NS), ("value", pa.float64()),
+    ]),
+    key=("series_id", "ts"),
+    time_column="ts",
+    partition_by=("series_id",),
+)
+
+PREDICTIONS = TableSpec(
+    name="predictions",
+    schema=pa.schema([
+        ("model_id", pa.string()), ("symbol", pa.string()), ("timeframe", pa.string()),
+        ("ts", UTC_NS), ("known_at", UTC_NS), ("horizon", pa.int64()), ("fold", pa.int64()),
+        ("expected_return", pa.float64()), ("prob_up", pa.float64()),
+        ("confidence", pa.float64()), ("realized_return", pa.float64()),
+        ("config_hash", pa.string()),
+    ]),
+    key=("model_id", "symbol", "timeframe", "horizon", "ts"),
+    time_column="ts",
+    partition_by=("model_id", "symbol"),
+)
+
+FILLS = TableSpec(
+    name="fills",
+    schema=pa.schema([
+        ("fill_id", pa.string()), ("account", pa.string()), ("symbol", pa.string()),
+        ("ts", UTC_NS), ("side", pa.string()), ("qty", pa.float64()), ("price", pa.float64()),
+        ("fee", pa.float64()), ("order_id", pa.string()), ("reason", pa.string()),
+    ]),
+    key=("fill_id",),
+    time_column="ts",
+    partition_by=("account",),
+)
+
+POSITIONS = TableSpec(
+    name="positions",
+    schema=pa.schema([
+        ("account", pa.string()), ("symbol", pa.string()), ("ts", UTC_NS),
+        ("qty", pa.float64()), ("avg_price", pa.float64()), ("realized_pnl", pa.float64()),
+        ("cash", pa.float64()),
+    ]),
+    key=("account", "symbol", "ts"),
+    time_column="ts",
+    partition_by=("account",),
+)
+
+MODELS = TableSpec(
+    name="models",
+    schema=pa.schema([
+        ("model_id", pa.string()), ("name", pa.string()), ("kind", pa.string()),
+        ("created_at", UTC_NS), ("status", pa.string()), ("config", pa.string()),
+        ("config_hash", pa.string()), ("features", pa.string()), ("feature_hash", pa.string()),
+        ("symbols", pa.string()), ("timeframe", pa.string()), ("horizon", pa.int64()),
+        ("train_start", UTC_NS), ("train_end", UTC_NS), ("metrics", pa.string()),
+        ("artifact_path", pa.string()),
+    ]),
+    key=("model_id",),
+    time_column="created_at",
+    partition_year=False,
+    json_columns=("config", "features", "symbols", "metrics"),
+)
+
+CHECKPOINTS = TableSpec(
+    name="checkpoints",
+    schema=pa.schema([
+        ("source", pa.string()), ("stream", pa.string()), ("ts", UTC_NS),
+        ("updated_at", UTC_NS), ("state", pa.string()),
+    ]),
+    key=("source", "stream"),
+    time_column="ts",
+    partition_year=False,
+    json_columns=("state",),
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (
+    BARS, ORDERBOOK, TRADES, NEWS, MACRO, PREDICTIONS, FILLS, POSITIONS, MODELS, CHECKPOINTS)}
+
+
+def empty_frame(spec: TableSpec) -> pd.DataFrame:
+    """A zero-row frame with the table's exact dtypes."""
+    return spec.schema.empty_table().to_pandas()
+
+
+def conform(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """Return a copy with exactly the spec's columns, in order, cast to the spec's types.
+
+    Missing nullable columns are filled with nulls; a missing key column is an error.
+    """
+    missing_keys = [k for k in spec.key if k not in df.columns]
+    if missing_keys:
+        raise ValueError(f"{spec.name}: key column(s) missing: {missing_keys}")
+    out = pd.DataFrame(index=df.index)
+    for f in spec.schema:
+        col = df[f.name] if f.name in df.columns else pd.Series(None, index=df.index, dtype="object")
+        if pa.types.is_timestamp(f.type):
+            col = pd.to_datetime(col, utc=True).astype("datetime64[ns, UTC]")
+        elif pa.types.is_floating(f.type):
+            col = pd.to_numeric(col, errors="raise").astype("float64")
+        elif pa.types.is_integer(f.type):
+            col = pd.to_numeric(col, errors="raise").astype("Int64")
+        elif pa.types.is_boolean(f.type):
+            col = col.astype("boolean")
+        else:
+            col = col.astype("string")
+        out[f.name] = col
+    return out.reset_index(drop=True)
+
+
+def to_arrow(df: pd.DataFrame, spec: TableSpec) -> pa.Table:
+    return pa.Table.from_pandas(conform(df, spec), schema=spec.schema, preserve_index=False)
+
+
+def from_arrow(table: pa.Table, spec: TableSpec) -> pd.DataFrame:
+    """Arrow -> pandas with the canonical dtypes (strings as pandas string dtype)."""
+    df = table.cast(spec.schema).to_pandas()
+    for f in spec.schema:
+        if pa.types.is_string(f.type):
+            df[f.name] = df[f.name].astype("string")
+        elif pa.types.is_integer(f.type):
+            df[f.name] = df[f.name].astype("Int64")
+        elif pa.types.is_boolean(f.type):
+            df[f.name] = df[f.name].astype("boolean")
+    return df

@@ -1,0 +1,1 @@
+"""Ray Serve application: HTTP API, model and ensemble deployments."""

@@ -1,0 +1,62 @@
+"""Shared fixtures: one local Ray per session, the PostgreSQL server, the shared data folder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("MERIDIAN_SHARED_DATA", REPO.parent / "shared" / "data"))
+PG_DSN = os.environ.get("MERIDIAN_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real market data); absent in a user's fresh clone, present in CI."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder {SHARED_DATA} not present (it ships beside the repo in CI)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    import psycopg
+    try:
+        psycopg.connect(PG_DSN, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
+    return PG_DSN
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole session (2 CPUs, small object store, no dashboard)."""
+    import ray
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
+                 log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(params=["parquet", "postgres"])
+def store(request, tmp_path):
+    """Each store implementation, empty; PostgreSQL in a schema of its own, dropped after."""
+    if request.param == "parquet":
+        from pipelines.store import ParquetStore
+        s = ParquetStore(tmp_path / "lake")
+        yield s
+        s.close()
+    else:
+        dsn = request.getfixturevalue("pg_dsn")
+        from pipelines.store.postgres import PostgresStore
+        s = PostgresStore(dsn, schema=f"t_{uuid.uuid4().hex[:10]}")
+        yield s
+        s.drop_schema()
+        s.close()
