@@ -1,0 +1,101 @@
+"""The model registry: model records in the store, artifacts on disk beside them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from pipelines.errors import ModelError
+from pipelines.features.registry import feature_hash
+from pipelines.store.base import Store
+
+STATUSES = ("candidate", "promoted", "retired")
+
+
+@dataclass
+class ModelRecord:
+    model_id: str
+    name: str
+    kind: str
+    config: dict[str, Any]
+    config_hash: str
+    features: list[str]
+    symbols: list[str]
+    timeframe: str
+    horizon: int
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    metrics: dict[str, Any]
+    artifact_path: str
+    status: str = "candidate"
+    created_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp(datetime.now(timezone.utc)))
+
+    @property
+    def feature_hash(self) -> str:
+        return feature_hash(self.features)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id, "name": self.name, "kind": self.kind,
+            "created_at": self.created_at, "status": self.status,
+            "config": json.dumps(self.config, sort_keys=True, default=str),
+            "config_hash": self.config_hash, "features": json.dumps(self.features),
+            "feature_hash": self.feature_hash, "symbols": json.dumps(self.symbols),
+            "timeframe": self.timeframe, "horizon": self.horizon,
+            "train_start": self.train_start, "train_end": self.train_end,
+            "metrics": json.dumps(self.metrics, sort_keys=True, default=_json_default),
+            "artifact_path": self.artifact_path,
+        }
+
+    @classmethod
+    def from_row(cls, row: pd.Series) -> "ModelRecord":
+        return cls(model_id=row["model_id"], name=row["name"], kind=row["kind"],
+                   config=json.loads(row["config"]), config_hash=row["config_hash"],
+                   features=json.loads(row["features"]), symbols=json.loads(row["symbols"]),
+                   timeframe=row["timeframe"], horizon=int(row["horizon"]),
+                   train_start=row["train_start"], train_end=row["train_end"],
+                   metrics=json.loads(row["metrics"]), artifact_path=row["artifact_path"],
+                   status=row["status"], created_at=row["created_at"])
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float) and o != o:
+        return None
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def register(store: Store, record: ModelRecord) -> ModelRecord:
+    store.write("models", pd.DataFrame([record.to_row()]))
+    return record
+
+
+def list_models(store: Store, status: str | None = None) -> list[ModelRecord]:
+    df = store.read("models", {"status": status} if status else None)
+    return [ModelRecord.from_row(r) for _, r in df.iterrows()]
+
+
+def get(store: Store, model_id: str) -> ModelRecord:
+    df = store.read("models", {"model_id": model_id})
+    if df.empty:
+        raise ModelError(f"no model {model_id!r} in the registry: see `meridian models list`")
+    return ModelRecord.from_row(df.iloc[0])
+
+
+def promote(store: Store, model_id: str) -> ModelRecord:
+    """Promote one model; others of the same name, symbols, timeframe and horizon are retired."""
+    rec = get(store, model_id)
+    for other in list_models(store, "promoted"):
+        if (other.model_id != rec.model_id and other.name == rec.name and other.symbols == rec.symbols
+                and other.timeframe == rec.timeframe and other.horizon == rec.horizon):
+            other.status = "retired"
+            register(store, other)
+    rec.status = "promoted"
+    return register(store, rec)

@@ -1,0 +1,3 @@
+"""Reinforcement-learning agents and their trading environment."""
+
+MODELS: dict[str, str] = {}

@@ -1,0 +1,3 @@
+"""Deep sequence forecasters (PyTorch Lightning), one model per file."""
+
+MODELS: dict[str, str] = {}

@@ -1,0 +1,5 @@
+"""Tabular forecasters (one model per file)."""
+
+MODELS = {
+    "xgboost": "models.tabular.xgboost:XGBoostForecaster",
+}

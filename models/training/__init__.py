@@ -1,0 +1,1 @@
+"""Training: datasets, walk-forward runs as Ray tasks."""

@@ -1,0 +1,1 @@
+"""Honest evaluation: time-ordered splits with purge and embargo, and out-of-sample metrics."""

@@ -1,0 +1,1 @@
+"""Causal features: a registry of specs (name, family, function, look-back) and the engine."""

@@ -1,0 +1,56 @@
+"""Compute features for one symbol's bars, dropping warm-up rows by declaration."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from pipelines.features.spec import FeatureContext, FeatureSpec
+
+log = logging.getLogger(__name__)
+BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "known_at")
+
+
+def usable(spec: FeatureSpec, bars: pd.DataFrame, ctx: FeatureContext) -> bool:
+    """Whether the data can feed this spec (volume present, peers/macro/news given)."""
+    for need in spec.needs:
+        if need == "volume" and not (bars["volume"].notna().any() and (bars["volume"] > 0).any()):
+            return False
+        if need == "peers" and not ctx.peers:
+            return False
+        if need in ("macro", "news") and getattr(ctx, need) is None:
+            return False
+    return True
+
+
+def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
+                     ctx: FeatureContext | None = None, drop_warmup: bool = True) -> pd.DataFrame:
+    """Features for one symbol, indexed by ``ts``. Leading rows inside the largest look-back of
+    the specs used are dropped (``drop_warmup``); inf becomes NaN."""
+    ctx = ctx or FeatureContext()
+    missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+    if missing:
+        raise ValueError(f"bars lack columns {missing}")
+    if not bars["ts"].is_monotonic_increasing or bars["ts"].duplicated().any():
+        raise ValueError("bars must be sorted by ts without duplicates (validate them first)")
+    b = bars.reset_index(drop=True)
+    parts, max_lb = [], 0
+    for spec in specs:
+        if not usable(spec, b, ctx):
+            log.debug("skipping %s: needs %s", spec.name, spec.needs)
+            continue
+        out = spec.fn(b, ctx)
+        if list(out.columns) != list(spec.columns):
+            raise ValueError(f"{spec.name} returned {list(out.columns)}, declared {list(spec.columns)}")
+        if len(out) != len(b):
+            raise ValueError(f"{spec.name} returned {len(out)} rows for {len(b)} bars")
+        parts.append(out.reset_index(drop=True).astype("float64"))
+        max_lb = max(max_lb, spec.lookback)
+    feats = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=b.index)
+    feats = feats.replace([np.inf, -np.inf], np.nan)
+    feats.index = pd.DatetimeIndex(b["ts"], name="ts")
+    if drop_warmup:
+        feats = feats.iloc[max_lb:]
+    return feats

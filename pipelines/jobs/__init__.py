@@ -1,0 +1,1 @@
+"""Jobs: ``python -m pipelines.jobs.<name>`` locally or via ``ray job submit``."""

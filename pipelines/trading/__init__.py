@@ -1,0 +1,1 @@
+"""From predictions to positions and P&L: signal rules, sizing, risk limits, the backtester."""
