@@ -48,15 +48,16 @@ def run(cfg: MeridianConfig, symbols: list[str], models: list[str], max_bars: in
     store = open_store(cfg.store)
     try:
         # 1. sample data into the store (idempotent: a rerun rewrites the same rows)
-        loaded = {}
+        loaded, first_ts = {}, {}
         for sym in tqdm(symbols, desc="load sample", disable=not progress):
             bars, rep = sample_bars(sym, max_bars)
             store.write("bars", bars)
             loaded[sym] = rep.as_dict()
+            first_ts[sym] = bars["ts"].iloc[0]
         store.write("macro", sample_macro())
 
-        # 2. features + labels per symbol, as Ray tasks
-        stored = {s: store.read("bars", {"symbol": s}) for s in symbols}
+        # 2. features + labels per symbol, as Ray tasks, on the bars as read back from the store
+        stored = {s: store.read("bars", {"symbol": s}, start=first_ts[s]) for s in symbols}
         task = ray.remote(_dataset_task)
         refs = {s: task.options(num_cpus=1).remote(b, cfg.features.feature_set, cfg.walkforward.horizon)
                 for s, b in stored.items()}
