@@ -1,0 +1,1 @@
+"""Run reports: metrics.json and a self-contained HTML page."""

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipelines.errors import DataError
+from pipelines.schema import timeframe_offset
+from pipelines.validation import find_gaps, to_utc, validate_bars
+
+
+def test_known_at_is_open_plus_timeframe_including_months():
+    df = pd.DataFrame({"ts": ["2020-01-01", "2020-02-01"], "open": [1, 1], "high": [1, 1],
+                       "low": [1, 1], "close": [1, 1]})
+    bars, _ = validate_bars(df, symbol="X", asset_class="crypto", timeframe="1M")
+    assert list(bars["known_at"]) == [pd.Timestamp("2020-02-01", tz="UTC"), pd.Timestamp("2020-03-01", tz="UTC")]
+
+
+def test_naive_without_zone_is_refused():
+    with pytest.raises(DataError, match="time zone"):
+        to_utc(pd.Series(pd.to_datetime(["2020-01-01"])), None)
+
+
+def test_unknown_asset_class_and_timeframe():
+    df = pd.DataFrame({"ts": ["2020-01-01"], "open": [1], "high": [1], "low": [1], "close": [1]})
+    with pytest.raises(DataError, match="asset class"):
+        validate_bars(df, symbol="X", asset_class="bonds", timeframe="1d")
+    with pytest.raises(ValueError, match="timeframe"):
+        timeframe_offset("7x")
+
+
+def test_find_gaps():
+    ts = pd.Series(pd.to_datetime(["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 05:00"], utc=True))
+    g = find_gaps(ts, "1h")
+    assert len(g) == 1 and g["missing_bars"].item() == 3
