@@ -1,1 +1,1 @@
-"""Market regimes (HMM)."""
+"""Market regime detection (Gaussian HMM fitted on training windows only)."""
