@@ -138,16 +138,19 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                environ: dict[str, str] | None = None) -> MeridianConfig:
-    """YAML file (optional) <- environment <- explicit overrides. Unknown keys are errors."""
-    data: dict[str, Any] = {}
+                environ: dict[str, str] | None = None,
+                defaults: dict[str, Any] | None = None) -> MeridianConfig:
+    """defaults (a job's own) <- YAML file (optional) <- environment <- explicit overrides.
+    Unknown keys are errors."""
+    data: dict[str, Any] = dict(defaults or {})
     if path is None and os.environ.get("MERIDIAN_CONFIG"):
         path = os.environ["MERIDIAN_CONFIG"]
     if path is not None:
         text = Path(path).read_text()
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, dict):
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, dict):
             raise ValueError(f"{path}: the configuration must be a mapping at the top level")
+        data = _merge(data, loaded)
     data = _merge(data, env_overrides(environ))
     if overrides:
         data = _merge(data, overrides)

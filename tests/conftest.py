@@ -34,13 +34,16 @@ def pg_dsn() -> str:
     return PG_DSN
 
 
+RAY_TEST_ARGS = dict(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
+                     log_to_driver=False)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the whole session (2 CPUs, small object store, no dashboard)."""
     import ray
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
-                 log_to_driver=False)
+        ray.init(**RAY_TEST_ARGS)
     yield ray
     ray.shutdown()
 

@@ -126,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-bars", type=int, help="keep only the last N bars per symbol")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = p.parse_args(argv)
-    cfg = load_config(args.config, overrides=None)
-    if args.config is None:
-        cfg = load_config(None, overrides=DEMO_DEFAULTS)
+    cfg = load_config(args.config, defaults=DEMO_DEFAULTS)
     symbols = args.symbols.split(",") if args.symbols else list(cfg.sample.symbols)
     models = args.models.split(",") if args.models else list(cfg.models.names)
     try:

@@ -1,0 +1,40 @@
+"""A simulated two-node cluster: the head declares `head`, a second node a GPU and `gpu_worker`.
+
+The suite's own local Ray is shut down for these tests and started again after them."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_nodes(request):
+    was_up = ray.is_initialized()
+    ray.shutdown()
+    dashboard = request.node.get_closest_marker("dashboard") is not None
+    head_args = {"num_cpus": 1, "resources": {"head": 1}, "include_dashboard": dashboard,
+                 "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
+                                    "health_check_initial_delay_ms": 0}}
+    if dashboard:
+        head_args["dashboard_port"] = free_port()
+        head_args["dashboard_host"] = "127.0.0.1"
+    cluster = Cluster(initialize_head=True, head_node_args=head_args)
+    worker = cluster.add_node(num_cpus=1, num_gpus=1, resources={"gpu_worker": 1})
+    ray.init(address=cluster.address, log_to_driver=False)
+    cluster.wait_for_nodes()
+    yield cluster, worker, head_args.get("dashboard_port")
+    ray.shutdown()
+    cluster.shutdown()
+    if was_up:
+        from conftest import RAY_TEST_ARGS  # tests/conftest.py
+        ray.init(**RAY_TEST_ARGS)

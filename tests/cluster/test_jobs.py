@@ -1,0 +1,43 @@
+"""A job submitted through the Jobs API runs to completion on the two-node cluster."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ray.job_submission import JobStatus, JobSubmissionClient
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.dashboard
+def test_demo_job_through_jobs_api(two_nodes, tmp_path):
+    cluster, worker, port = two_nodes
+    client = JobSubmissionClient(f"http://127.0.0.1:{port}")
+    env = {
+        "MERIDIAN__STORE__PATH": str(tmp_path / "lake"),
+        "MERIDIAN__REPORT_DIR": str(tmp_path / "reports"),
+        "MERIDIAN__WALKFORWARD__TRAIN_BARS": "200",
+        "MERIDIAN__WALKFORWARD__TEST_BARS": "100",
+        "MERIDIAN__MODELS__PARAMS": json.dumps({"xgboost": {"n_estimators": 30}}),
+        "RAY_AUTH_MODE": "disabled",
+    }
+    job_id = client.submit_job(
+        entrypoint=f"{sys.executable} -m pipelines.jobs.demo --symbols GOOG --max-bars 500 --json",
+        runtime_env={"working_dir": str(REPO), "env_vars": env,
+                     "excludes": ["data/", ".venv/", "reports/", ".git/", "*.parquet"]},
+    )
+    deadline = time.time() + 240
+    status = client.get_job_status(job_id)
+    while status not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED} and time.time() < deadline:
+        time.sleep(1)
+        status = client.get_job_status(job_id)
+    logs = client.get_job_logs(job_id)
+    assert status == JobStatus.SUCCEEDED, logs[-3000:]
+    out = json.loads([line for line in logs.splitlines() if line.startswith("{")][-1])
+    assert Path(out["report"]).exists()
+    assert out["summary"][0]["symbol"] == "GOOG" and out["summary"][0]["test bars"] >= 200
