@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from pipelines.errors import ModelError
 
-FAMILIES = ("models.tabular", "models.sequence", "models.graph", "models.rl")
+FAMILIES = ("models.tabular", "models.ensembles", "models.sequence", "models.graph", "models.rl")
 
 
 @lru_cache(maxsize=None)

@@ -94,3 +94,81 @@ def prediction_metrics(pred, realized) -> dict[str, float]:
         "rank_ic": rank_ic(p, r),
         "n_test_bars": int(len(p)),
     }
+
+
+def hit_rate_by_confidence(pred, realized, confidence, buckets: int = 4) -> list[dict]:
+    """Directional accuracy per confidence quantile bucket (lowest first). A model whose
+    confidence means something is more accurate in its upper buckets."""
+    p, r = np.asarray(pred, dtype="float64"), np.asarray(realized, dtype="float64")
+    c = np.asarray(confidence, dtype="float64")
+    ok = np.isfinite(p) & np.isfinite(r) & np.isfinite(c) & (p != 0) & (r != 0)
+    p, r, c = p[ok], r[ok], c[ok]
+    if len(c) < buckets:
+        return []
+    edges = np.unique(np.quantile(c, np.linspace(0, 1, buckets + 1)))
+    out = []
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        sel = (c >= lo) & ((c <= hi) if i == len(edges) - 2 else (c < hi))
+        if sel.any():
+            out.append({"bucket": i, "confidence_min": float(lo), "confidence_max": float(hi),
+                        "n": int(sel.sum()), "hit_rate": float(np.mean(np.sign(p[sel]) == np.sign(r[sel])))})
+    return out
+
+
+def profit_factor(returns) -> float:
+    """Gross profits over gross losses (inf when nothing was lost, NaN when nothing traded)."""
+    r = np.asarray(returns, dtype="float64")
+    r = r[np.isfinite(r)]
+    gains, losses = r[r > 0].sum(), -r[r < 0].sum()
+    if losses == 0:
+        return float("inf") if gains > 0 else float("nan")
+    return float(gains / losses)
+
+
+def probabilistic_sharpe(returns, benchmark_sr: float = 0.0) -> float:
+    """P(true per-period Sharpe > ``benchmark_sr``) given the sample's Sharpe, skewness and
+    kurtosis (Bailey & Lopez de Prado, 2012). Per-period, not annualised."""
+    r = np.asarray(returns, dtype="float64")
+    r = r[np.isfinite(r)]
+    n = len(r)
+    if n < 3 or r.std(ddof=1) == 0:
+        return float("nan")
+    sr = r.mean() / r.std(ddof=1)
+    skew = float(stats.skew(r))
+    kurt = float(stats.kurtosis(r, fisher=False))
+    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2
+    if denom <= 0:
+        return float("nan")
+    return float(stats.norm.cdf((sr - benchmark_sr) * math.sqrt(n - 1) / math.sqrt(denom)))
+
+
+def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
+    """Expected maximum per-period Sharpe among ``n_trials`` unskilled strategies whose Sharpe
+    estimates have variance ``sr_variance`` (the false-strategy theorem)."""
+    if n_trials <= 1 or sr_variance <= 0:
+        return 0.0
+    gamma = 0.5772156649015329
+    z1 = stats.norm.ppf(1.0 - 1.0 / n_trials)
+    z2 = stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    return float(math.sqrt(sr_variance) * ((1.0 - gamma) * z1 + gamma * z2))
+
+
+def deflated_sharpe(returns, n_trials: int, trial_sharpes=None) -> float:
+    """PSR against the Sharpe the best of ``n_trials`` unskilled tries would show by luck
+    (Bailey & Lopez de Prado, 2014). ``trial_sharpes`` (per-period Sharpe of every model or
+    configuration tried) gives their variance; without it, the variance of a Sharpe estimate
+    under the null, 1 / (n - 1), is used."""
+    r = np.asarray(returns, dtype="float64")
+    r = r[np.isfinite(r)]
+    if len(r) < 3:
+        return float("nan")
+    ts = np.asarray(trial_sharpes if trial_sharpes is not None else [], dtype="float64")
+    ts = ts[np.isfinite(ts)]
+    var = float(np.var(ts, ddof=1)) if len(ts) >= 2 else 1.0 / (len(r) - 1)
+    return probabilistic_sharpe(r, expected_max_sharpe(max(1, int(n_trials)), var))
+
+
+def per_period_sharpe(returns) -> float:
+    r = np.asarray(returns, dtype="float64")
+    r = r[np.isfinite(r)]
+    return float(r.mean() / r.std(ddof=1)) if len(r) > 1 and r.std(ddof=1) > 0 else float("nan")

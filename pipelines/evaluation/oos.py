@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import TradingConfig
-from pipelines.evaluation.metrics import prediction_metrics, strategy_metrics
+from pipelines.evaluation.metrics import (deflated_sharpe, hit_rate_by_confidence, per_period_sharpe,
+                                          prediction_metrics, probabilistic_sharpe, profit_factor,
+                                          strategy_metrics)
+from pipelines.evaluation.significance import edge_test
 from pipelines.trading.backtest import BacktestResult, buy_and_hold, run_backtest
 from pipelines.trading.costs import Costs
 from pipelines.trading.signals import long_short_flat
@@ -27,8 +30,12 @@ def costs_of(cfg: TradingConfig) -> Costs:
 
 
 def evaluate(preds: pd.DataFrame, bars: pd.DataFrame, trading: TradingConfig,
-             periods_per_year: float) -> Evaluation:
-    """``preds`` indexed by ts with expected_return and realized_return (the label)."""
+             periods_per_year: float, n_trials: int = 1, trial_sharpes=None,
+             horizon: int = 1) -> Evaluation:
+    """``preds`` indexed by ts with expected_return and realized_return (the label), and
+    optionally confidence. ``n_trials``: how many models/configurations were tried on this data
+    (deflates the Sharpe ratio and corrects the edge test); ``trial_sharpes``: their per-period
+    strategy Sharpe ratios, when known."""
     costs = costs_of(trading)
     window = bars[(bars["ts"] >= preds.index[0]) & (bars["ts"] <= preds.index[-1])]
     target = long_short_flat(preds["expected_return"], trading.threshold, trading.allow_short)
@@ -39,11 +46,26 @@ def evaluate(preds: pd.DataFrame, bars: pd.DataFrame, trading: TradingConfig,
     mom = run_backtest(np.sign(last_ret).fillna(0.0), window, costs)
     m = prediction_metrics(preds["expected_return"], preds["realized_return"])
     m.update({f"strategy_{k}": v for k, v in strategy_metrics(strat.returns, periods_per_year).items()})
+    active = strat.returns.loc[preds.index[0]:]
     m["strategy_turnover"] = strat.turnover
     m["strategy_trades"] = strat.trades
+    m["strategy_profit_factor"] = profit_factor(active)
+    m["strategy_sharpe_per_period"] = per_period_sharpe(active)
+    m["strategy_psr"] = probabilistic_sharpe(active)
+    m["strategy_dsr"] = deflated_sharpe(active, n_trials, trial_sharpes)
+    m["n_trials"] = int(n_trials)
+    if "confidence" in preds:
+        m["hit_rate_by_confidence"] = hit_rate_by_confidence(
+            preds["expected_return"], preds["realized_return"], preds["confidence"])
+    try:
+        m["edge_test"] = edge_test(preds["expected_return"], preds["realized_return"], horizon,
+                                   n_tests=n_trials).as_dict()
+    except ValueError:
+        m["edge_test"] = None
     for name, res in (("buy_and_hold", bh), ("momentum", mom)):
         sm = strategy_metrics(res.returns, periods_per_year)
-        m[f"{name}_sharpe"] = sm["sharpe"]
-        m[f"{name}_total_return"] = sm["total_return"]
-        m[f"{name}_max_drawdown"] = sm["max_drawdown"]
+        for k in ("sharpe", "sortino", "total_return", "max_drawdown", "calmar", "win_rate"):
+            m[f"{name}_{k}"] = sm[k]
+        m[f"{name}_profit_factor"] = profit_factor(res.returns.loc[preds.index[0]:])
+        m[f"{name}_turnover"] = res.turnover
     return Evaluation(metrics=m, strategy=strat, baselines={"buy_and_hold": bh, "momentum": mom})

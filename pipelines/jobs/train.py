@@ -1,0 +1,232 @@
+"""Walk-forward training and honest evaluation of the model zoo on bars in the store.
+
+For each symbol: features and labels, every requested model through the purged walk-forward
+(folds as Ray tasks), the ensembles over their out-of-sample predictions, and the metrics of
+each next to buy-and-hold and naive momentum, with the edge test and the deflated Sharpe ratio
+corrected for how many models and ensembles were tried. Out-of-sample predictions are persisted
+with model id, fold and config hash; with ``register`` the latest fold's model of each is saved
+as a self-describing artifact and recorded in the registry.
+
+    python -m pipelines.jobs.train --symbols BTCUSDT --models xgboost,lightgbm --horizon 24 [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from models.ensembles.combine import ENSEMBLES, combine
+from models.registry import ModelRecord, register as register_model
+from models.training.dataset import Dataset, make_dataset
+from models.training.persist import persist_predictions
+from models.training.walkforward import run_walkforward
+from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig, load_config
+from pipelines.errors import ConfigError, DataError
+from pipelines.evaluation.metrics import (deflated_sharpe, per_period_sharpe, prediction_metrics,
+                                          strategy_metrics)
+from pipelines.evaluation.oos import evaluate
+from pipelines.features.registry import feature_set
+from pipelines.schema import periods_per_year
+from pipelines.store.base import Store
+
+DEFAULT_ENSEMBLES = tuple(ENSEMBLES)
+
+
+@dataclass
+class SymbolRun:
+    symbol: str
+    dataset: Dataset
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> OOS frame
+    metrics: dict[str, dict] = field(default_factory=dict)
+    baselines: dict[str, dict] = field(default_factory=dict)
+    final_models: dict[str, object] = field(default_factory=dict)
+    folds: list[dict] = field(default_factory=list)
+
+
+def run_hash(name: str, wf: WalkForwardConfig, params: dict, feature_set_name: str, symbol: str,
+             timeframe: str) -> str:
+    import hashlib
+    payload = json.dumps({"name": name, "walkforward": wf.model_dump(mode="json"), "params": params,
+                          "feature_set": feature_set_name, "symbol": symbol, "timeframe": timeframe},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def baseline_metrics(bars: pd.DataFrame, rows: pd.DatetimeIndex, realized: pd.Series, trading: TradingConfig,
+                     ppy: float) -> dict[str, dict]:
+    """Buy-and-hold and naive momentum (the sign of the last bar's return) as predictors and as
+    strategies, on the same out-of-sample rows."""
+    from pipelines.evaluation.oos import evaluate as _ev
+    last = np.log(bars.set_index("ts")["close"]).diff().reindex(rows)
+    out = {}
+    for name, pred in (("buy_and_hold", pd.Series(1.0, index=rows)), ("momentum", last)):
+        frame = pd.DataFrame({"expected_return": pred.to_numpy(), "realized_return": realized.to_numpy()},
+                             index=rows)
+        ev = _ev(frame, bars, trading, ppy)
+        m = {k: v for k, v in ev.metrics.items() if not k.startswith(("buy_and_hold_", "momentum_"))}
+        out[name] = m
+    return out
+
+
+def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig, *,
+                    params: dict[str, dict] | None = None, trading: TradingConfig = TradingConfig(),
+                    ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES, feature_set_name: str = "core",
+                    use_gpu: bool = False, use_ray: bool = True, progress: bool = False,
+                    dataset: Dataset | None = None) -> SymbolRun:
+    """Every model and ensemble on one symbol's bars, out of sample."""
+    params = params or {}
+    ds = dataset or make_dataset(bars, feature_set(feature_set_name), wf.horizon)
+    run = SymbolRun(symbol=ds.symbol, dataset=ds)
+    for name in tqdm(models, desc=f"walk-forward {ds.symbol}", disable=not progress, leave=False):
+        res = run_walkforward(ds, name, wf, params.get(name), use_ray=use_ray, use_gpu=use_gpu)
+        run.predictions[name] = res.predictions
+        run.final_models[name] = res
+        run.folds = res.folds
+    if models:
+        for e in ensembles:
+            run.predictions[f"ensemble_{e}"] = combine(e, {m: run.predictions[m] for m in models}, ds.horizon)
+    ppy = periods_per_year(ds.timeframe, ds.asset_class)
+    n_trials = max(1, len(run.predictions))
+    evals = {name: evaluate(p, bars, trading, ppy, n_trials=n_trials, horizon=ds.horizon)
+             for name, p in run.predictions.items()}
+    start = min(p.index[0] for p in run.predictions.values()) if run.predictions else None
+    sharpes = [per_period_sharpe(ev.strategy.returns.loc[start:]) for ev in evals.values()]
+    for name, ev in evals.items():
+        ev.metrics["strategy_dsr"] = deflated_sharpe(ev.strategy.returns.loc[ev.strategy.returns.index >= start],
+                                                     n_trials, sharpes)
+        run.metrics[name] = ev.metrics
+    if run.predictions:
+        first = next(iter(run.predictions.values()))
+        run.baselines = baseline_metrics(bars, first.index, first["realized_return"], trading, ppy)
+    return run
+
+
+def _pick_timeframe(store: Store, symbol: str, timeframe: str | None) -> tuple[str, pd.DataFrame]:
+    series = store.bar_series() if hasattr(store, "bar_series") else store.distinct("bars", ("symbol", "timeframe", "asset_class"))
+    have = series[series["symbol"] == symbol]
+    if have.empty:
+        raise DataError(f"no bars for {symbol!r} in the store: load some with `meridian import` "
+                        f"(symbols present: {', '.join(sorted(series['symbol'].unique())) or 'none'})")
+    tfs = sorted(have["timeframe"].unique())
+    if timeframe is None:
+        if len(tfs) > 1:
+            raise ConfigError(f"{symbol} has bars in several timeframes ({', '.join(tfs)}): pass --timeframe")
+        timeframe = tfs[0]
+    elif timeframe not in tfs:
+        raise DataError(f"no {timeframe} bars for {symbol}: it has {', '.join(tfs)}")
+    return timeframe, store.read("bars", {"symbol": symbol, "timeframe": timeframe})
+
+
+def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str], *,
+        timeframe: str | None = None, ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES,
+        persist: bool = True, register: bool = False, models_dir: str | Path | None = None,
+        use_ray: bool = True, progress: bool = True) -> dict:
+    """The walk-forward report for each symbol (a JSON-ready dict)."""
+    from models.zoo import model_class
+    for m in models:
+        model_class(m)  # unknown names and missing extras fail before any work
+    for e in ensembles:
+        if e not in ENSEMBLES:
+            raise ConfigError(f"unknown ensemble {e!r}: one of {', '.join(ENSEMBLES)}")
+    wf = cfg.walkforward
+    t0 = time.time()
+    report: dict = {"horizon": wf.horizon, "walkforward": wf.model_dump(mode="json"),
+                    "feature_set": cfg.features.feature_set, "symbols": {}}
+    for sym in tqdm(symbols, desc="symbols", disable=not progress):
+        tf, bars = _pick_timeframe(store, sym, timeframe)
+        min_rows = wf.train_bars + wf.test_bars
+        if len(bars) < min_rows:
+            raise DataError(f"{sym} {tf}: {len(bars)} bars, fewer than one walk-forward fold needs "
+                            f"(train {wf.train_bars} + test {wf.test_bars}); lower --train-bars/--test-bars")
+        res = evaluate_symbol(bars, models, wf, params=dict(cfg.models.params), trading=cfg.trading,
+                              ensembles=ensembles if len(models) > 1 else (), feature_set_name=cfg.features.feature_set,
+                              use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress)
+        ids = {}
+        for name, preds in res.predictions.items():
+            chash = run_hash(name, wf, cfg.models.params.get(name, {}), cfg.features.feature_set, sym, tf)
+            model_id = f"{name}-{sym}-{tf}-h{wf.horizon}-{chash[:8]}"
+            ids[name] = model_id
+            if persist:
+                persist_predictions(store, preds, bars, model_id=model_id, symbol=sym, timeframe=tf,
+                                    horizon=wf.horizon, config_hash=chash)
+            if register and name in res.final_models:
+                wres = res.final_models[name]
+                artifact = wres.final_model.save(Path(models_dir or "data/models") / model_id)
+                last = wres.folds[-1]
+                register_model(store, ModelRecord(
+                    model_id=model_id, name=name, kind="forecaster",
+                    config={"params": cfg.models.params.get(name, {}), "walkforward": wf.model_dump(mode="json"),
+                            "feature_set": cfg.features.feature_set},
+                    config_hash=chash, features=list(res.dataset.X.columns), symbols=[sym], timeframe=tf,
+                    horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
+                    metrics=res.metrics[name], artifact_path=str(artifact)))
+        report["symbols"][sym] = {
+            "timeframe": tf, "rows": len(res.dataset), "folds": len(res.folds),
+            "n_trials": len(res.predictions), "model_ids": ids,
+            "models": {k: v for k, v in res.metrics.items() if not k.startswith("ensemble_")},
+            "ensembles": {k[len("ensemble_"):]: v for k, v in res.metrics.items() if k.startswith("ensemble_")},
+            "baselines": res.baselines,
+        }
+    report["seconds"] = round(time.time() - t0, 1)
+    return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    lines = []
+    for sym, r in report["symbols"].items():
+        lines.append(f"{sym} {r['timeframe']} h={report['horizon']}: {r['rows']} rows, {r['folds']} folds, "
+                     f"{r['n_trials']} candidates")
+        rows = [("model", k, v) for k, v in r["models"].items()] + \
+               [("ensemble", k, v) for k, v in r["ensembles"].items()] + \
+               [("baseline", k, v) for k, v in r["baselines"].items()]
+        for kind, name, m in rows:
+            edge = (m.get("edge_test") or {}).get("has_edge")
+            lines.append(f"  {kind:8s} {name:16s} acc {m['directional_accuracy']:.3f}  ic {m['ic']:+.3f}  "
+                         f"sharpe {m['strategy_sharpe']:+.2f}  dsr {m.get('strategy_dsr', float('nan')):.2f}  "
+                         f"maxdd {m['strategy_max_drawdown']:.1%}" + ("  EDGE" if edge else ""))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cluster.runtime import init_ray, shutdown_ray
+    from pipelines.store import open_store
+    p = argparse.ArgumentParser(prog="python -m pipelines.jobs.train", description=__doc__.split("\n")[0])
+    p.add_argument("--config")
+    p.add_argument("--symbols", required=True, help="comma-separated symbols in the store")
+    p.add_argument("--models", help="comma-separated model names (default: the config's)")
+    p.add_argument("--horizon", type=int)
+    p.add_argument("--timeframe")
+    p.add_argument("--promote", action="store_true", help="promote the registered models")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    over = {"walkforward": {"horizon": args.horizon}} if args.horizon else None
+    cfg = load_config(args.config, overrides=over)
+    models = args.models.split(",") if args.models else list(cfg.models.names)
+    init_ray(cfg.ray)
+    store = open_store(cfg.store)
+    try:
+        out = run(cfg, store, args.symbols.split(","), models, timeframe=args.timeframe, register=True,
+                  models_dir=Path(cfg.store.path).parent / "models", progress=not args.json)
+        if args.promote:
+            from models.registry import promote
+            for r in out["symbols"].values():
+                for name, mid in r["model_ids"].items():
+                    if name in r["models"]:
+                        promote(store, mid)
+    finally:
+        store.close()
+        shutdown_ray()
+    print(json.dumps(out, default=str) if args.json else "\n".join(summary_lines(out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
