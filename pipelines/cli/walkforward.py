@@ -1,0 +1,66 @@
+"""``meridian walkforward``: the purged walk-forward of any models on bars in the store, with the
+ensembles and baselines, reported out of sample (and the predictions persisted)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipelines.cli import emit
+from pipelines.config import load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("walkforward", help="walk-forward evaluation of models on bars in the store")
+    p.add_argument("--symbols", required=True, help="comma-separated symbols (as in the store)")
+    p.add_argument("--models", help="comma-separated model names, e.g. xgboost,lightgbm (default: config)")
+    p.add_argument("--horizon", type=int, help="label horizon in bars (default: config)")
+    p.add_argument("--timeframe", help="bar timeframe when a symbol has several")
+    p.add_argument("--ensembles", default="average,weighted,stacking,bma",
+                   help="comma-separated ensembles over the models ('' for none)")
+    p.add_argument("--train-bars", type=int, help="training window in bars (rolling)")
+    p.add_argument("--test-bars", type=int, help="test window in bars; also the retrain step")
+    p.add_argument("--embargo-bars", type=int, help="bars skipped after each test window")
+    p.add_argument("--expanding", action="store_true", help="expanding instead of rolling training window")
+    p.add_argument("--feature-set", help="feature set name (default: config)")
+    p.add_argument("--no-persist", action="store_true", help="do not write the predictions table")
+    p.add_argument("--no-ray", action="store_true", help="run folds one after another in this process")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    wf = {k: v for k, v in {"horizon": args.horizon, "train_bars": args.train_bars,
+                            "test_bars": args.test_bars, "embargo_bars": args.embargo_bars}.items()
+          if v is not None}
+    if args.expanding:
+        wf["expanding"] = True
+    over: dict = {"walkforward": wf} if wf else {}
+    if args.feature_set:
+        over["features"] = {"feature_set": args.feature_set}
+    return over
+
+
+def run(args: argparse.Namespace) -> int:
+    from cluster.runtime import init_ray, shutdown_ray
+    from pipelines.jobs.train import run as run_training, summary_lines
+    from pipelines.store import open_store
+
+    cfg = load_config(args.config, overrides=_overrides(args) or None)
+    models = [m for m in (args.models.split(",") if args.models else cfg.models.names) if m]
+    ensembles = tuple(e for e in args.ensembles.split(",") if e)
+    symbols = [s for s in args.symbols.split(",") if s]
+    store = open_store(cfg.store)
+    started_ray = False
+    try:
+        if not args.no_ray:
+            import ray
+            started_ray = not ray.is_initialized()
+            init_ray(cfg.ray)
+        report = run_training(cfg, store, symbols, models, timeframe=args.timeframe, ensembles=ensembles,
+                              persist=not args.no_persist, use_ray=not args.no_ray, progress=not args.json)
+    finally:
+        store.close()
+        if started_ray:
+            shutdown_ray()
+    emit(report, args.json, "\n".join(summary_lines(report)))
+    return 0
