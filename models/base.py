@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -76,8 +77,10 @@ class Forecaster(ABC):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._save_weights(path)
-        meta = {"name": self.name, "params": self.params, "features": self.features_,
-                "feature_hash": feature_hash(self.features_)}
+        meta = {"name": self.name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
+                "consumes": self.consumes, "params": self.params, "features": self.features_,
+                "feature_hash": feature_hash(self.features_),
+                "saved_at": datetime.now(timezone.utc).isoformat()}
         (path / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         return path
 

@@ -36,3 +36,15 @@ def model_class(name: str):
 
 def create(name: str, params: dict | None = None):
     return model_class(name)(**(params or {}))
+
+
+def load(path, expected_features: list[str] | None = None):
+    """Load any saved model from its self-describing folder (``meta.json`` names the model);
+    ``expected_features`` refuses an artifact trained on another feature list."""
+    import json
+    from pathlib import Path
+    meta = Path(path) / "meta.json"
+    if not meta.exists():
+        raise ModelError(f"{path} is not a saved model (no meta.json)")
+    name = json.loads(meta.read_text())["name"]
+    return model_class(name).load(path, expected_features=expected_features)

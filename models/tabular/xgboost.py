@@ -12,14 +12,29 @@ DEFAULTS = {"n_estimators": 300, "max_depth": 3, "learning_rate": 0.05, "subsamp
             "early_stopping_rounds": 30, "n_jobs": 1, "random_state": 0, "tree_method": "hist"}
 
 
+def _assigned_gpu() -> bool:
+    """Whether Ray gave the current task a GPU (training then runs on it)."""
+    import ray
+    try:
+        return ray.is_initialized() and bool(ray.get_gpu_ids())
+    except Exception:  # outside a Ray worker
+        return False
+
+
 class XGBoostForecaster(TabularForecaster):
+    """Trains on the GPU (``device="cuda"``) when the walk-forward placed it on a GPU node;
+    pass ``device`` explicitly to override."""
+
     name = "xgboost"
     defaults = DEFAULTS
     scale = False
     impute = False   # trees route missing values themselves
+    wants_gpu = True
 
     def _make(self, kw):
         self._early = kw.pop("early_stopping_rounds", None)
+        if "device" not in kw and _assigned_gpu():
+            kw["device"] = "cuda"
         return (xgb.XGBRegressor(objective="reg:squarederror", **kw),
                 xgb.XGBClassifier(objective="binary:logistic", eval_metric="logloss", **kw))
 

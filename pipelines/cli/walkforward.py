@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated ensembles over the models ('' for none)")
     p.add_argument("--train-bars", type=int, help="training window in bars (rolling)")
     p.add_argument("--test-bars", type=int, help="test window in bars; also the retrain step")
+    p.add_argument("--retrain-every", help="retrain step and test window: bars or a span (1M, 30D, 12W)")
+    p.add_argument("--keep", help="rolling training window: bars or a span (3Y, 6M)")
     p.add_argument("--embargo-bars", type=int, help="bars skipped after each test window")
     p.add_argument("--expanding", action="store_true", help="expanding instead of rolling training window")
     p.add_argument("--feature-set", help="feature set name (default: config)")
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
             started_ray = not ray.is_initialized()
             init_ray(cfg.ray)
         report = run_training(cfg, store, symbols, models, timeframe=args.timeframe, ensembles=ensembles,
-                              persist=not args.no_persist, use_ray=not args.no_ray, progress=not args.json)
+                              persist=not args.no_persist, use_ray=not args.no_ray, progress=not args.json,
+                              retrain_every=args.retrain_every, keep=args.keep)
     finally:
         store.close()
         if started_ray:

@@ -128,20 +128,23 @@ def _pick_timeframe(store: Store, symbol: str, timeframe: str | None) -> tuple[s
 def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str], *,
         timeframe: str | None = None, ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES,
         persist: bool = True, register: bool = False, models_dir: str | Path | None = None,
-        use_ray: bool = True, progress: bool = True) -> dict:
-    """The walk-forward report for each symbol (a JSON-ready dict)."""
+        use_ray: bool = True, progress: bool = True, retrain_every: str | None = None,
+        keep: str | None = None) -> dict:
+    """The walk-forward report for each symbol (a JSON-ready dict). ``retrain_every`` and
+    ``keep`` (bars, or spans like "1M" and "3Y") set the test window / retrain step and the
+    rolling training window per symbol, in that symbol's bars."""
     from models.zoo import model_class
     for m in models:
         model_class(m)  # unknown names and missing extras fail before any work
     for e in ensembles:
         if e not in ENSEMBLES:
             raise ConfigError(f"unknown ensemble {e!r}: one of {', '.join(ENSEMBLES)}")
-    wf = cfg.walkforward
     t0 = time.time()
-    report: dict = {"horizon": wf.horizon, "walkforward": wf.model_dump(mode="json"),
+    report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),
                     "feature_set": cfg.features.feature_set, "symbols": {}}
     for sym in tqdm(symbols, desc="symbols", disable=not progress):
         tf, bars = _pick_timeframe(store, sym, timeframe)
+        wf = _windows(cfg.walkforward, tf, str(bars["asset_class"].iloc[0]), retrain_every, keep)
         min_rows = wf.train_bars + wf.test_bars
         if len(bars) < min_rows:
             raise DataError(f"{sym} {tf}: {len(bars)} bars, fewer than one walk-forward fold needs "
@@ -151,7 +154,9 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                               use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress)
         ids = {}
         for name, preds in res.predictions.items():
-            chash = run_hash(name, wf, cfg.models.params.get(name, {}), cfg.features.feature_set, sym, tf)
+            spec = (cfg.models.params.get(name, {}) if name in models
+                    else {"members": {m: cfg.models.params.get(m, {}) for m in models}})
+            chash = run_hash(name, wf, spec, cfg.features.feature_set, sym, tf)
             model_id = f"{name}-{sym}-{tf}-h{wf.horizon}-{chash[:8]}"
             ids[name] = model_id
             if persist:
@@ -170,6 +175,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                     metrics=res.metrics[name], artifact_path=str(artifact)))
         report["symbols"][sym] = {
             "timeframe": tf, "rows": len(res.dataset), "folds": len(res.folds),
+            "train_bars": wf.train_bars, "test_bars": wf.test_bars,
             "n_trials": len(res.predictions), "model_ids": ids,
             "models": {k: v for k, v in res.metrics.items() if not k.startswith("ensemble_")},
             "ensembles": {k[len("ensemble_"):]: v for k, v in res.metrics.items() if k.startswith("ensemble_")},
@@ -177,6 +183,20 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         }
     report["seconds"] = round(time.time() - t0, 1)
     return report
+
+
+def _windows(wf: WalkForwardConfig, timeframe: str, asset_class: str, retrain_every: str | None,
+             keep: str | None) -> WalkForwardConfig:
+    from pipelines.evaluation.splits import bars_in
+    update = {}
+    try:
+        if retrain_every is not None:
+            update["test_bars"] = bars_in(retrain_every, timeframe, asset_class)
+        if keep is not None:
+            update["train_bars"] = bars_in(keep, timeframe, asset_class)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return WalkForwardConfig.model_validate({**wf.model_dump(), **update}) if update else wf
 
 
 def summary_lines(report: dict) -> list[str]:

@@ -4,12 +4,14 @@ load, identical predictions, shapes, no NaN; unfitted and mismatched features ra
 from __future__ import annotations
 
 import importlib
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from models.base import PREDICTION_COLUMNS, NotFittedError
+from models import zoo
 from models.zoo import all_models, model_class
 from models.training.dataset import make_dataset
 from pipelines.errors import ModelError
@@ -79,6 +81,9 @@ def test_model_conformance(name, spx, tmp_path):
     assert (path / "meta.json").exists()
     loaded = cls.load(path, expected_features=list(X.columns))
     pd.testing.assert_frame_equal(loaded.predict(test_X), pred)
+    meta = json.loads((path / "meta.json").read_text())
+    assert meta["name"] == name and meta["features"] == list(X.columns) and meta["consumes"] == "tabular"
+    pd.testing.assert_frame_equal(zoo.load(path).predict(test_X), pred)   # by its own description
 
     # a feature list that no longer matches is refused with a message naming both sets
     with pytest.raises(ModelError, match="retrain it or use the matching feature set"):

@@ -66,3 +66,13 @@ def test_predictions_persist_with_ids(store, sim):
     assert len(store.read("predictions", {"model_id": ids["model_id"]})) == len(res.predictions)
     with pytest.raises(ValueError, match="no bar"):
         prediction_rows(res.predictions, bars.iloc[:100], **ids)
+
+
+def test_calendar_spans_in_bars():
+    from pipelines.evaluation.splits import bars_in
+    assert bars_in("1M", "1d", "stock") == 21            # monthly retrain on daily stock bars
+    assert bars_in("3Y", "1d", "stock") == 756           # keep the last 3 years
+    assert bars_in("30D", "1h", "crypto") == 720
+    assert bars_in(500, "1h") == bars_in("500", "1h") == 500
+    with pytest.raises(ValueError, match="span"):
+        bars_in("3 years", "1d")
