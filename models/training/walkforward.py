@@ -70,6 +70,42 @@ def run_walkforward(ds: Dataset, model_name: str, wf: WalkForwardConfig, params:
                              final_model=outs[-1][2])
 
 
+def run_walkforward_many(ds: Dataset, model_names: list[str], wf: WalkForwardConfig,
+                         params: dict[str, dict] | None = None, use_ray: bool = True,
+                         use_gpu: bool = False, timeout: float = 3600,
+                         progress: bool = False) -> dict[str, WalkForwardResult]:
+    """Several models on one dataset: every fold of every model is submitted at once, so Ray
+    keeps all CPUs (and the GPU node, for models that want it) busy across models too."""
+    params = params or {}
+    if not (use_ray and ray.is_initialized()):
+        return {m: run_walkforward(ds, m, wf, params.get(m), use_ray=False) for m in model_names}
+    folds = splits_for(ds, wf)
+    last = len(folds) - 1
+    X_ref, y_ref = ray.put(ds.X), ray.put(ds.y)
+    refs = {}
+    for m in model_names:
+        opts = training_options(use_gpu and model_class(m).wants_gpu)
+        refs[m] = [_fit_fold_remote.options(**opts, max_retries=2).remote(
+            m, dict(params.get(m) or {}), X_ref, y_ref, f, f.index == last) for f in folds]
+    if progress:
+        from tqdm import tqdm
+        pending = [r for rs in refs.values() for r in rs]
+        with tqdm(total=len(pending), desc=f"folds {ds.symbol}", leave=False) as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=timeout)
+                if not done:
+                    raise TimeoutError(f"walk-forward folds of {ds.symbol} still running after {timeout} s")
+                bar.update(len(done))
+    out = {}
+    for m, rs in refs.items():
+        outs = ray.get(rs, timeout=timeout)
+        preds = pd.concat([o[0] for o in outs]).sort_index()
+        preds.index.name = "ts"
+        out[m] = WalkForwardResult(model=m, predictions=preds, folds=[o[1] for o in outs],
+                                   final_model=outs[-1][2])
+    return out
+
+
 def assert_no_overlap(ds: Dataset, folds: list[Fold]) -> None:
     """Every training label must be known by the open of the first test bar (no training label
     spans a test bar's return)."""

@@ -27,7 +27,7 @@ from models.ensembles.combine import ENSEMBLES, combine
 from models.registry import ModelRecord, register as register_model
 from models.training.dataset import Dataset, make_dataset
 from models.training.persist import persist_predictions
-from models.training.walkforward import run_walkforward
+from models.training.walkforward import run_walkforward_many
 from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig, load_config
 from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import (deflated_sharpe, per_period_sharpe, prediction_metrics,
@@ -80,13 +80,17 @@ def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig
                     params: dict[str, dict] | None = None, trading: TradingConfig = TradingConfig(),
                     ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES, feature_set_name: str = "core",
                     use_gpu: bool = False, use_ray: bool = True, progress: bool = False,
-                    dataset: Dataset | None = None) -> SymbolRun:
-    """Every model and ensemble on one symbol's bars, out of sample."""
+                    dataset: Dataset | None = None, prior_trials: int = 0) -> SymbolRun:
+    """Every model and ensemble on one symbol's bars, out of sample. ``prior_trials``: other
+    models/configurations already tried on this series (they count in the deflated Sharpe
+    ratio and the edge test's correction)."""
     params = params or {}
     ds = dataset or make_dataset(bars, feature_set(feature_set_name), wf.horizon)
     run = SymbolRun(symbol=ds.symbol, dataset=ds)
-    for name in tqdm(models, desc=f"walk-forward {ds.symbol}", disable=not progress, leave=False):
-        res = run_walkforward(ds, name, wf, params.get(name), use_ray=use_ray, use_gpu=use_gpu)
+    results = run_walkforward_many(ds, list(models), wf, params, use_ray=use_ray, use_gpu=use_gpu,
+                                   progress=progress)
+    for name in models:
+        res = results[name]
         run.predictions[name] = res.predictions
         run.final_models[name] = res
         run.folds = res.folds
@@ -94,7 +98,7 @@ def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig
         for e in ensembles:
             run.predictions[f"ensemble_{e}"] = combine(e, {m: run.predictions[m] for m in models}, ds.horizon)
     ppy = periods_per_year(ds.timeframe, ds.asset_class)
-    n_trials = max(1, len(run.predictions))
+    n_trials = max(1, len(run.predictions) + int(prior_trials))
     evals = {name: evaluate(p, bars, trading, ppy, n_trials=n_trials, horizon=ds.horizon)
              for name, p in run.predictions.items()}
     start = min(p.index[0] for p in run.predictions.values()) if run.predictions else None
@@ -149,16 +153,20 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         if len(bars) < min_rows:
             raise DataError(f"{sym} {tf}: {len(bars)} bars, fewer than one walk-forward fold needs "
                             f"(train {wf.train_bars} + test {wf.test_bars}); lower --train-bars/--test-bars")
-        res = evaluate_symbol(bars, models, wf, params=dict(cfg.models.params), trading=cfg.trading,
-                              ensembles=ensembles if len(models) > 1 else (), feature_set_name=cfg.features.feature_set,
-                              use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress)
-        ids = {}
-        for name, preds in res.predictions.items():
+        ens = ensembles if len(models) > 1 else ()
+        ids, hashes = {}, {}
+        for name in list(models) + [f"ensemble_{e}" for e in ens]:
             spec = (cfg.models.params.get(name, {}) if name in models
                     else {"members": {m: cfg.models.params.get(m, {}) for m in models}})
-            chash = run_hash(name, wf, spec, cfg.features.feature_set, sym, tf)
-            model_id = f"{name}-{sym}-{tf}-h{wf.horizon}-{chash[:8]}"
-            ids[name] = model_id
+            hashes[name] = run_hash(name, wf, spec, cfg.features.feature_set, sym, tf)
+            ids[name] = f"{name}-{sym}-{tf}-h{wf.horizon}-{hashes[name][:8]}"
+        prior = tried_before(store, sym, tf, wf.horizon) - set(ids.values())
+        res = evaluate_symbol(bars, models, wf, params=dict(cfg.models.params), trading=cfg.trading,
+                              ensembles=ens, feature_set_name=cfg.features.feature_set,
+                              use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress,
+                              prior_trials=len(prior))
+        for name, preds in res.predictions.items():
+            chash, model_id = hashes[name], ids[name]
             if persist:
                 persist_predictions(store, preds, bars, model_id=model_id, symbol=sym, timeframe=tf,
                                     horizon=wf.horizon, config_hash=chash)
@@ -176,13 +184,22 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         report["symbols"][sym] = {
             "timeframe": tf, "rows": len(res.dataset), "folds": len(res.folds),
             "train_bars": wf.train_bars, "test_bars": wf.test_bars,
-            "n_trials": len(res.predictions), "model_ids": ids,
+            "n_trials": len(res.predictions) + len(prior), "model_ids": ids,
             "models": {k: v for k, v in res.metrics.items() if not k.startswith("ensemble_")},
             "ensembles": {k[len("ensemble_"):]: v for k, v in res.metrics.items() if k.startswith("ensemble_")},
             "baselines": res.baselines,
         }
     report["seconds"] = round(time.time() - t0, 1)
     return report
+
+
+def tried_before(store: Store, symbol: str, timeframe: str, horizon: int) -> set[str]:
+    """Model ids whose out-of-sample predictions for this series are already in the store."""
+    seen = store.distinct("predictions", ("model_id", "symbol", "timeframe", "horizon"))
+    if seen.empty:
+        return set()
+    sel = (seen["symbol"] == symbol) & (seen["timeframe"] == timeframe) & (seen["horizon"] == horizon)
+    return set(seen.loc[sel, "model_id"])
 
 
 def _windows(wf: WalkForwardConfig, timeframe: str, asset_class: str, retrain_every: str | None,

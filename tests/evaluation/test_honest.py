@@ -38,7 +38,10 @@ def _edges(run) -> dict:
 @pytest.fixture(scope="module")
 def random_walk_run():
     sim = random_walk(3000, seed=1)
-    return evaluate_symbol(sim.bars, every_tabular_model(), WF, params=SMALL, use_ray=False)
+    # regimes as a feature and fold-local feature selection are part of the pipeline under test
+    params = {**SMALL, "logistic": {"regimes": True, "select_k": 8},
+              "random_forest": {"n_estimators": 60, "regimes": True}}
+    return evaluate_symbol(sim.bars, every_tabular_model(), WF, params=params, use_ray=False)
 
 
 def test_random_walk_shows_no_edge(random_walk_run):

@@ -44,6 +44,13 @@ def test_walkforward_on_imported_real_data(ray_session, shared_data, tmp_path, m
     preds = ParquetStore(tmp_path / "lake").read("predictions")
     assert set(preds["model_id"]) == set(r["model_ids"].values())
     assert preds.groupby("model_id")["fold"].nunique().min() == r["folds"]
+    # a second round of tries on the same series counts the first round's in its corrections
+    again = _run(capsys, "walkforward", "--symbols", "BTCUSDT", "--models", "logistic,lightgbm",
+                 "--horizon", "2", "--train-bars", "1200", "--test-bars", "600", "--json")
+    r2 = again["symbols"]["BTCUSDT"]
+    assert r2["model_ids"]["logistic"] == r["model_ids"]["logistic"]      # same config, same id
+    assert r2["n_trials"] == 6 + 5      # + xgboost and the four ensembles over other members
+    assert r2["models"]["logistic"]["n_trials"] == 11
 
 
 def test_walkforward_errors_are_clear(tmp_path, monkeypatch, capsys):
