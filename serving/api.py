@@ -1,0 +1,137 @@
+"""The HTTP API: typed routes over a :class:`~serving.service.MeridianService`.
+
+Reads are public unless ``read_requires_key``; writes always need the ``X-API-Key`` header to
+match the configured key (and are refused while none is configured). Errors answer with a
+``detail`` that says what went wrong: 404 unknown symbol or model, 422 bad parameter."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from serving import schemas as S
+from serving.errors import ServingError
+from serving.predictor import parse_horizons
+from serving.service import MeridianService
+from serving.stream import stream_updates
+
+log = logging.getLogger(__name__)
+SYMBOL = Path(..., min_length=1, max_length=40, description="e.g. EURUSD, BTCUSDT, AAPL")
+
+
+def _key_ok(given: str | None, expected: str | None) -> bool:
+    return bool(given and expected and hmac.compare_digest(given.encode(), expected.encode()))
+
+
+def create_api(service: MeridianService) -> FastAPI:
+    cfg = service.cfg
+    app = FastAPI(title="Meridian", version="1.0",
+                  description="Predictions, signals, portfolio and live updates for crypto, stocks and forex.")
+
+    def need_key(x_api_key: str | None = Header(None, description="the API key from configuration")) -> None:
+        if cfg.api_key is None:
+            raise HTTPException(403, "write endpoints are disabled: no API key is configured "
+                                     "(set MERIDIAN__SERVING__API_KEY)")
+        if not _key_ok(x_api_key, cfg.api_key):
+            raise HTTPException(401, "missing or wrong X-API-Key header")
+
+    def read_key(x_api_key: str | None = Header(None, description="needed when reads are keyed")) -> None:
+        if cfg.options.read_requires_key:
+            need_key(x_api_key)
+
+    @app.exception_handler(ServingError)
+    async def _serving_error(_: Request, exc: ServingError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    reads = [Depends(read_key)]
+    writes = [Depends(need_key)]
+
+    @app.get("/health", response_model=S.Health)
+    async def health():
+        return await service.health()
+
+    @app.get("/assets", response_model=S.Assets, dependencies=reads)
+    async def assets():
+        return await service.assets()
+
+    @app.get("/predictions/{symbol}", response_model=S.Prediction, dependencies=reads)
+    async def prediction(symbol: str = SYMBOL,
+                         horizons: str | None = Query(None, max_length=200, description="comma-separated, e.g. 1h,24h")):
+        return await service.prediction(symbol, parse_horizons(horizons))
+
+    @app.post("/predictions/batch", response_model=S.BatchResponse, dependencies=reads)
+    async def batch(req: S.BatchRequest):
+        hs = parse_horizons(",".join(req.horizons)) if req.horizons else None
+        return await service.batch(req.symbols, hs)
+
+    @app.get("/overview", response_model=S.Overview, dependencies=reads)
+    async def overview(top: int = Query(5, ge=1, le=50)):
+        return await service.overview(top)
+
+    @app.get("/sessions", response_model=S.Sessions, dependencies=reads)
+    async def sessions():
+        return await service.sessions()
+
+    @app.get("/assets/{symbol}/indicators", response_model=S.Indicators, dependencies=reads)
+    async def indicators(symbol: str = SYMBOL):
+        return await service.indicators(symbol)
+
+    @app.get("/assets/{symbol}/sentiment", response_model=S.Sentiment, dependencies=reads)
+    async def sentiment(symbol: str = SYMBOL, window_days: int = Query(7, ge=1, le=365)):
+        return await service.sentiment(symbol, window_days)
+
+    @app.get("/assets/{symbol}/risk", response_model=S.Risk, dependencies=reads)
+    async def risk(symbol: str = SYMBOL):
+        return await service.risk(symbol)
+
+    @app.get("/portfolio", response_model=S.Portfolio, dependencies=reads)
+    async def portfolio():
+        return await service.portfolio()
+
+    @app.get("/portfolio/actions", response_model=S.Actions, dependencies=reads)
+    async def actions():
+        return await service.actions()
+
+    @app.get("/models", response_model=S.Models, dependencies=reads)
+    async def models(status: Literal["candidate", "promoted", "retired"] | None = Query(None)):
+        return await service.models(status)
+
+    @app.get("/training", response_model=S.Training, dependencies=reads)
+    async def training():
+        return await service.training()
+
+    @app.post("/models/{model_id}/promote", response_model=S.Promoted, dependencies=writes)
+    async def promote(model_id: str = Path(..., min_length=1, max_length=200)):
+        return await service.promote(model_id)
+
+    @app.post("/training/retrain", response_model=S.TrainingRun, status_code=202, dependencies=writes)
+    async def retrain(req: S.RetrainRequest):
+        return await service.retrain(req.symbols, req.models, req.horizon, req.promote)
+
+    @app.post("/paper/{action}", response_model=S.PaperState, dependencies=writes)
+    async def paper(action: Literal["start", "stop"], req: S.PaperControl | None = None):
+        return await service.paper(action == "start", req.account if req else None)
+
+    @app.websocket("/stream")
+    async def stream(ws: WebSocket, symbols: str | None = None, api_key: str | None = None):
+        if cfg.options.read_requires_key and not _key_ok(api_key or ws.headers.get("x-api-key"), cfg.api_key):
+            await ws.close(code=1008, reason="missing or wrong API key")
+            return
+        await ws.accept()
+        try:
+            await stream_updates(service, ws, symbols)
+        except (WebSocketDisconnect, asyncio.CancelledError):
+            pass
+
+    return app

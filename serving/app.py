@@ -1,0 +1,79 @@
+"""The Serve application: a FastAPI ingress composed with ``.bind()`` over the ensemble
+deployment, which fans out to one deployment per promoted model name.
+
+    serve run serving.app:build_app            # or `meridian serve`, or serve-config.yaml
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+
+from cluster.placement import Work, options_for
+from models.zoo import model_class
+from pipelines.store import open_store
+from serving.api import create_api
+from serving.config import DeploymentOptions, ServeAppConfig, ServeArgs
+from serving.deployments import EnsembleServer, ModelServer
+from serving.model_book import promoted_forecasters
+from serving.service import MeridianService
+
+log = logging.getLogger(__name__)
+
+
+@serve.deployment
+@serve.ingress()
+class Ingress:
+    """HTTP and WebSocket entry point; routes call a MeridianService that asks the ensemble."""
+
+    def __init__(self, cfg: ServeAppConfig, ensemble: DeploymentHandle) -> None:
+        self.store = open_store(cfg.meridian.store)
+        self.ensemble = ensemble
+
+        async def predict(symbol, horizons, min_ts):
+            return await ensemble.predict.remote(symbol, horizons, min_ts)
+
+        async def status():
+            return await ensemble.status.remote()
+
+        async def reload():
+            return await ensemble.reload.remote()
+
+        self.service = MeridianService(cfg, self.store, predict, status, reload)
+
+    def __serve_build_asgi_app__(self):
+        return create_api(self.service)
+
+
+def _options(d: DeploymentOptions, name: str) -> dict:
+    return {"name": name, **d.serve_kwargs(options_for(Work.SERVE, num_cpus=d.num_cpus))}
+
+
+def compose(cfg: ServeAppConfig) -> Application:
+    """Bind the deployment graph for the models promoted now."""
+    store = open_store(cfg.meridian.store)
+    try:
+        names = sorted({r.name for r in promoted_forecasters(store)})
+    finally:
+        store.close()
+    o = cfg.options
+    handles, unavailable = {}, {}
+    for name in names:
+        try:
+            model_class(name)
+        except Exception as exc:
+            unavailable[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        handles[name] = ModelServer.options(**_options(o.model, f"Model_{name}")).bind(cfg, name)
+    ensemble = EnsembleServer.options(**_options(o.ensemble, "Ensemble")).bind(cfg, handles, unavailable)
+    return Ingress.options(**_options(o.ingress, "Ingress")).bind(cfg, ensemble)
+
+
+def build_app(args: ServeArgs) -> Application:
+    """App builder for ``serve run`` / ``serve build`` / a Serve config file's ``args:``."""
+    if not isinstance(args, ServeArgs):
+        args = ServeArgs.model_validate(args or {})
+    return compose(args.resolve())

@@ -1,0 +1,88 @@
+"""The serving configuration: the Meridian configuration the replicas read (store, features,
+trading rule, API key) plus the options of the Serve application itself (deployments, CPU
+budget, caching, access to reads).
+
+``ServeArgs`` is what a Serve config file's ``args:`` holds (``serve build`` style); the app
+builder turns it into a :class:`ServeAppConfig`, which every deployment receives whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.config import MeridianConfig, load_config
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploymentOptions(_Frozen):
+    """Replicas and CPU budget of one deployment. Serve replicas take 1 CPU by default, which on a
+    2-core head blocks everything else: fractions say what each really needs."""
+
+    num_replicas: int = Field(1, ge=1, description="fixed replica count (ignored with autoscaling)")
+    num_cpus: float = Field(0.0, ge=0, description="CPUs reserved per replica")
+    max_ongoing_requests: int = Field(64, ge=1, description="concurrent requests per replica")
+    autoscale_max_replicas: int | None = Field(
+        None, ge=1, description="autoscale between num_replicas and this many replicas when set")
+    target_ongoing_requests: float = Field(8.0, gt=0, description="autoscaling target per replica")
+
+    def serve_kwargs(self, actor_options: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for ``Deployment.options``."""
+        kw: dict[str, Any] = {"max_ongoing_requests": self.max_ongoing_requests,
+                              "ray_actor_options": actor_options}
+        if self.autoscale_max_replicas:
+            kw["autoscaling_config"] = {
+                "min_replicas": self.num_replicas,
+                "max_replicas": max(self.autoscale_max_replicas, self.num_replicas),
+                "target_ongoing_requests": self.target_ongoing_requests,
+            }
+        else:
+            kw["num_replicas"] = self.num_replicas
+        return kw
+
+
+class ServeOptions(_Frozen):
+    """How the application serves."""
+
+    read_requires_key: bool = Field(False, description="reads need the API key too (writes always do)")
+    history_bars: int | None = Field(
+        None, gt=0, description="bars read per symbol for live features; None = all stored, which "
+        "reproduces the training features exactly (expanding statistics included)")
+    bars_refresh_s: float = Field(1.0, ge=0, description="how long read bars stay fresh before the store is asked again")
+    stream_poll_s: float = Field(1.0, gt=0, description="how often WS /stream looks for new bars")
+    min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")
+    ensemble_method: Literal["average", "accuracy_weighted"] = Field(
+        "accuracy_weighted", description="equal weights, or weights from each model's out-of-sample "
+        "directional accuracy above 50% as recorded in the registry")
+    paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")
+    ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.0, max_ongoing_requests=200)
+    ensemble: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)
+    model: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)
+
+
+class ServeAppConfig(_Frozen):
+    meridian: MeridianConfig = MeridianConfig()
+    options: ServeOptions = ServeOptions()
+
+    @property
+    def api_key(self) -> str | None:
+        key = self.meridian.serving.api_key
+        return key.get_secret_value() if key is not None else None
+
+
+class ServeArgs(BaseModel):
+    """Arguments of the app builder (``args:`` in a Serve config file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: str | None = Field(None, description="Meridian YAML file (else $MERIDIAN_CONFIG, else defaults)")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Meridian config overrides")
+    options: ServeOptions = ServeOptions()
+
+    def resolve(self) -> ServeAppConfig:
+        return ServeAppConfig(meridian=load_config(self.config, overrides=self.overrides or None),
+                              options=self.options)

@@ -1,0 +1,91 @@
+"""The model and ensemble deployments: thin Serve wrappers around the model book and the
+predictor. One model deployment per model name (it holds every promoted model of that name,
+all symbols and horizons); the ensemble computes live features and fans out to them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pandas as pd
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from pipelines.store import open_store
+from serving.config import ServeAppConfig
+from serving.market import MarketData
+from serving.model_book import ModelBook, promoted_forecasters
+from serving.predictor import Predictor
+from serving.service import local_predict
+
+log = logging.getLogger(__name__)
+
+
+@serve.deployment
+class ModelServer:
+    """Every promoted forecaster of one model name, in memory."""
+
+    def __init__(self, cfg: ServeAppConfig, name: str) -> None:
+        self.name = name
+        self.store = open_store(cfg.meridian.store)
+        self.book = ModelBook(self.store, name).load()
+
+    def predict(self, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
+        return self.book.predict(model_id, X)
+
+    def status(self) -> dict[str, str | None]:
+        return self.book.status()
+
+    def reload(self) -> dict[str, str | None]:
+        self.book.load()
+        return self.book.status()
+
+
+@serve.deployment
+class EnsembleServer:
+    """Live features for the latest bars, every model's prediction, the combination, the signal."""
+
+    def __init__(self, cfg: ServeAppConfig, models: dict[str, DeploymentHandle],
+                 unavailable: dict[str, str]) -> None:
+        self.cfg = cfg
+        self.models = models
+        self.unavailable = unavailable
+        self.store = open_store(cfg.meridian.store)
+        o = cfg.options
+        self.market = MarketData(self.store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
+        self.predictor = Predictor(o, cfg.meridian.trading.threshold, self.market,
+                                   promoted_forecasters(self.store), self._call, unavailable)
+
+    async def _call(self, name: str, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
+        handle = self.models.get(name)
+        if handle is None:
+            return {"error": f"no deployment serves {name} models: redeploy the application"}
+        return await handle.predict.remote(model_id, X)
+
+    async def predict(self, symbol: str, horizons: list[str] | None = None,
+                      min_ts: pd.Timestamp | None = None) -> dict:
+        return await local_predict(self.predictor, symbol, horizons, min_ts)
+
+    async def status(self) -> dict[str, str | None]:
+        """model id -> None when loaded, else why not (one entry per promoted forecaster)."""
+        out: dict[str, str | None] = {}
+        names = list(self.models)
+        answers = await asyncio.gather(*(self.models[n].status.remote() for n in names), return_exceptions=True)
+        for name, ans in zip(names, answers):
+            if isinstance(ans, BaseException):
+                for r in self.predictor.records:
+                    if r.name == name:
+                        out[r.model_id] = f"model deployment {name} failed: {ans}"
+            else:
+                out.update(ans)
+        for r in self.predictor.records:
+            if r.name in self.unavailable or r.model_id not in out:
+                out[r.model_id] = self.unavailable.get(r.name, f"no deployment serves {r.name} models: redeploy")
+        return out
+
+    async def reload(self) -> dict[str, str | None]:
+        await asyncio.gather(*(h.reload.remote() for h in self.models.values()))
+        self.market.invalidate()
+        self.predictor.set_records(promoted_forecasters(self.store))
+        return await self.status()

@@ -1,0 +1,27 @@
+"""Errors the API turns into HTTP answers with a reason (never a stack trace)."""
+
+from __future__ import annotations
+
+from pipelines.errors import MeridianError
+
+
+class ServingError(MeridianError):
+    status_code = 500
+
+
+class NotFound(ServingError):
+    """An unknown symbol, model or resource: 404."""
+
+    status_code = 404
+
+
+class BadParameter(ServingError):
+    """A parameter that parses but cannot be served (unknown horizon format, model name): 422."""
+
+    status_code = 422
+
+
+class Unavailable(ServingError):
+    """Something the answer needs is not there right now (no models, store down): 503."""
+
+    status_code = 503

@@ -1,0 +1,92 @@
+"""The asset-detail panels: latest indicator values, news sentiment and risk figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from pipelines.evaluation.metrics import max_drawdown, sharpe
+from pipelines.schema import periods_per_year
+from pipelines.store.base import Store
+from serving.market import MarketData
+
+
+def _num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def indicators(market: MarketData, symbol: str, timeframe: str | None = None) -> dict:
+    """The live feature row of the latest bar (the values the models see)."""
+    tf = timeframe or market.timeframes(symbol)[0]
+    bars = market.bars(symbol, tf)
+    feats = market.features(symbol, tf)
+    if feats.empty:
+        values: dict[str, float | None] = {}
+        ts = bars["ts"].iloc[-1]
+    else:
+        row = feats.iloc[-1]
+        values = {str(k): _num(v) for k, v in row.items()}
+        ts = feats.index[-1]
+    return {"symbol": symbol, "timeframe": tf, "ts": pd.Timestamp(ts).isoformat(),
+            "close": float(bars["close"].iloc[-1]), "feature_set": market.feature_set_name, "values": values}
+
+
+def risk(market: MarketData, symbol: str, timeframe: str | None = None, window: int = 500) -> dict:
+    """Historical risk of holding the asset over the last ``window`` bars."""
+    tf = timeframe or market.timeframes(symbol)[0]
+    bars = market.bars(symbol, tf).iloc[-window:]
+    rets = np.log(bars["close"]).diff().dropna()
+    ppy = periods_per_year(tf, market.asset_class(symbol))
+    out = {"symbol": symbol, "timeframe": tf, "bars": int(len(bars)),
+           "last_ts": pd.Timestamp(bars["ts"].iloc[-1]).isoformat(), "volatility_annual": None,
+           "var_95": None, "cvar_95": None, "max_drawdown": None, "sharpe_annual": None}
+    if len(rets) >= 20:
+        simple = np.expm1(rets)
+        var = float(np.quantile(simple, 0.05))
+        out.update(volatility_annual=_num(rets.std(ddof=1) * math.sqrt(ppy)), var_95=_num(var),
+                   cvar_95=_num(simple[simple <= var].mean()),
+                   max_drawdown=_num(max_drawdown((1 + simple).cumprod())),
+                   sharpe_annual=_num(sharpe(simple, ppy)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _analyzer():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    return SentimentIntensityAnalyzer()
+
+
+def _tickers(raw) -> list[str]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return [t.strip() for t in raw.split(",") if t.strip()]
+    return [str(t) for t in (raw or [])]
+
+
+def sentiment(store: Store, symbol: str, window_days: int = 7, now: pd.Timestamp | None = None,
+              limit: int = 20) -> dict:
+    """VADER compound score of the headlines that name the symbol and were known in the last
+    ``window_days`` days before ``now``."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    news = store.read("news", start=now - pd.Timedelta(days=window_days), end=now)
+    if not news.empty:
+        news = news[news["tickers"].map(lambda t: symbol in _tickers(t))]
+    items = []
+    for _, r in news.sort_values("known_at", ascending=False).iterrows():
+        text = str(r["headline"] or "")
+        items.append({"published_at": pd.Timestamp(r["published_at"]).isoformat(), "headline": text,
+                      "source": r.get("source") or r.get("provider"),
+                      "score": float(_analyzer().polarity_scores(text)["compound"])})
+    mean = float(np.mean([i["score"] for i in items])) if items else None
+    return {"symbol": symbol, "window_days": window_days, "n_items": len(items), "mean_score": mean,
+            "items": items[:limit]}

@@ -1,0 +1,107 @@
+"""Bars and live features as the replicas see them: read from the store, kept for a short
+while, and featurised with exactly the code the training used."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipelines.features.engine import compute_features
+from pipelines.features.registry import feature_set
+from pipelines.features.spec import FeatureContext
+from pipelines.store.base import Store
+from serving.errors import NotFound
+
+
+def live_features(bars: pd.DataFrame, feature_set_name: str) -> pd.DataFrame:
+    """Features of one symbol's bars, as :func:`models.training.dataset.make_dataset` computes
+    them for training (same specs, same context), without dropping the rows whose label is still
+    unknown: the last row is the one a live prediction is made from."""
+    ctx = FeatureContext(symbol=str(bars["symbol"].iloc[0]), asset_class=str(bars["asset_class"].iloc[0]),
+                         timeframe=str(bars["timeframe"].iloc[0]))
+    return compute_features(bars, feature_set(feature_set_name), ctx)
+
+
+@dataclass
+class _Cached:
+    at: float
+    value: object
+
+
+class MarketData:
+    """Series listing, bars per (symbol, timeframe) and their features, each cached for
+    ``refresh_s`` seconds; features are recomputed only when the latest bar changes."""
+
+    def __init__(self, store: Store, feature_set_name: str, refresh_s: float = 1.0,
+                 history_bars: int | None = None) -> None:
+        self.store = store
+        self.feature_set_name = feature_set_name
+        self.refresh_s = refresh_s
+        self.history_bars = history_bars
+        self._series: _Cached | None = None
+        self._bars: dict[tuple[str, str], _Cached] = {}
+        self._features: dict[tuple[str, str], tuple[pd.Timestamp, int, pd.DataFrame]] = {}
+
+    def _fresh(self, c: _Cached | None) -> bool:
+        return c is not None and time.monotonic() - c.at < self.refresh_s
+
+    def series(self) -> pd.DataFrame:
+        """symbol, timeframe, asset_class of every series with bars."""
+        if not self._fresh(self._series):
+            df = self.store.distinct("bars", ("symbol", "timeframe", "asset_class"))
+            self._series = _Cached(time.monotonic(), df.sort_values(["symbol", "timeframe"]).reset_index(drop=True))
+        return self._series.value  # type: ignore[return-value]
+
+    def symbols(self) -> list[str]:
+        return sorted(self.series()["symbol"].unique())
+
+    def timeframes(self, symbol: str) -> list[str]:
+        s = self.series()
+        tfs = sorted(s.loc[s["symbol"] == symbol, "timeframe"].unique())
+        if not tfs:
+            known = ", ".join(self.symbols()) or "none"
+            raise NotFound(f"unknown symbol {symbol!r}: no bars in the store (symbols: {known})")
+        return tfs
+
+    def asset_class(self, symbol: str) -> str:
+        s = self.series()
+        rows = s.loc[s["symbol"] == symbol, "asset_class"]
+        if rows.empty:
+            self.timeframes(symbol)  # raises NotFound
+        return str(rows.iloc[0])
+
+    def bars(self, symbol: str, timeframe: str | None = None, min_ts: pd.Timestamp | None = None) -> pd.DataFrame:
+        """The series' bars; read again when older than ``refresh_s`` or when they end before
+        ``min_ts`` (a bar someone has already seen)."""
+        tf = timeframe or self.timeframes(symbol)[0]
+        key = (symbol, tf)
+        c = self._bars.get(key)
+        stale = c is not None and min_ts is not None and c.value["ts"].iloc[-1] < min_ts  # type: ignore[index]
+        if stale or not self._fresh(c):
+            df = self.store.read("bars", {"symbol": symbol, "timeframe": tf})
+            if df.empty:
+                self.timeframes(symbol)
+                raise NotFound(f"no {tf} bars for {symbol}: it has {', '.join(self.timeframes(symbol))}")
+            if self.history_bars:
+                df = df.iloc[-self.history_bars:].reset_index(drop=True)
+            c = _Cached(time.monotonic(), df)
+            self._bars[key] = c
+        return c.value  # type: ignore[return-value]
+
+    def features(self, symbol: str, timeframe: str) -> pd.DataFrame:
+        """Live features of the series (warm-up rows dropped); recomputed on a new bar only."""
+        bars = self.bars(symbol, timeframe)
+        key = (symbol, timeframe)
+        last, n = bars["ts"].iloc[-1], len(bars)
+        hit = self._features.get(key)
+        if hit is not None and hit[0] == last and hit[1] == n:
+            return hit[2]
+        feats = live_features(bars, self.feature_set_name)
+        self._features[key] = (last, n, feats)
+        return feats
+
+    def invalidate(self) -> None:
+        self._series = None
+        self._bars.clear()

@@ -1,0 +1,91 @@
+"""The paper portfolio as the trading engine records it (``positions`` and ``fills`` tables),
+suggested actions from the current signals, and the paper-trading switch."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from pipelines.store.base import Store
+from serving.market import MarketData
+
+PAPER_SOURCE = "paper_trading"
+
+
+def paper_state(store: Store, account: str) -> dict:
+    rows = store.read("checkpoints", {"source": PAPER_SOURCE, "stream": account})
+    if rows.empty:
+        return {"account": account, "running": False, "updated_at": None}
+    r = rows.iloc[-1]
+    state = r["state"] if isinstance(r["state"], dict) else json.loads(r["state"] or "{}")
+    return {"account": account, "running": bool(state.get("running", False)),
+            "updated_at": pd.Timestamp(r["updated_at"]).isoformat()}
+
+
+def set_paper_running(store: Store, account: str, running: bool, now: pd.Timestamp | None = None) -> dict:
+    """Record the paper-trading switch for ``account``; the paper trader reads it each cycle."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    store.write("checkpoints", pd.DataFrame([{
+        "source": PAPER_SOURCE, "stream": account, "ts": now, "updated_at": now,
+        "state": json.dumps({"running": running})}]))
+    return paper_state(store, account)
+
+
+def _last_close(market: MarketData, symbol: str) -> float | None:
+    try:
+        return float(market.bars(symbol)["close"].iloc[-1])
+    except Exception:
+        return None
+
+
+def portfolio(store: Store, market: MarketData, account: str) -> dict:
+    """Latest position per symbol, marked at the latest close."""
+    pos = store.read("positions", {"account": account})
+    n_fills = len(store.read("fills", {"account": account}))
+    out = {"account": account, "as_of": None, "cash": None, "equity": None, "positions": [],
+           "n_fills": n_fills, "paper": paper_state(store, account)}
+    if pos.empty:
+        return out
+    pos = pos.sort_values("ts")
+    latest = pos.groupby("symbol", sort=True).tail(1)
+    cash = float(pos["cash"].iloc[-1]) if pd.notna(pos["cash"].iloc[-1]) else None
+    equity = cash
+    for _, r in latest.iterrows():
+        last = _last_close(market, r["symbol"])
+        mv = r["qty"] * last if last is not None else None
+        upnl = (last - r["avg_price"]) * r["qty"] if last is not None else None
+        if equity is not None:
+            equity = equity + mv if mv is not None else None
+        if r["qty"] == 0 and not r["realized_pnl"]:
+            continue
+        out["positions"].append({
+            "symbol": r["symbol"], "qty": float(r["qty"]), "avg_price": float(r["avg_price"]),
+            "last_price": last, "market_value": mv, "unrealized_pnl": upnl,
+            "realized_pnl": float(r["realized_pnl"] or 0.0), "as_of": pd.Timestamp(r["ts"]).isoformat()})
+    out.update(as_of=pd.Timestamp(pos["ts"].iloc[-1]).isoformat(), cash=cash, equity=equity)
+    return out
+
+
+def suggest(signal: str, qty: float, allow_short: bool) -> tuple[str, str]:
+    """(action, reason) that moves the position toward the signal."""
+    if signal == "BUY":
+        if qty > 0:
+            return "HOLD", "already long and the signal is BUY"
+        return "BUY", "signal is BUY" + (" (covers the short)" if qty < 0 else "")
+    if signal == "SELL":
+        if qty > 0:
+            return ("SELL", "signal is SELL: exit the long and go short") if allow_short else \
+                   ("CLOSE", "signal is SELL and shorting is off: exit the long")
+        if qty < 0:
+            return "HOLD", "already short and the signal is SELL"
+        return ("SELL", "signal is SELL") if allow_short else ("HOLD", "signal is SELL but shorting is off")
+    return "HOLD", "no edge above the threshold" + (": keep the position" if qty else "")
+
+
+def positions_by_symbol(store: Store, account: str) -> dict[str, float]:
+    pos = store.read("positions", {"account": account})
+    if pos.empty:
+        return {}
+    latest = pos.sort_values("ts").groupby("symbol").tail(1)
+    return {str(r["symbol"]): float(r["qty"]) for _, r in latest.iterrows()}

@@ -1,0 +1,180 @@
+"""Per-model and ensemble predictions for the latest bar of a symbol, with a signal.
+
+The predictor knows which promoted models cover which (symbol, horizon), computes the live
+features once per new bar, asks every model for its prediction through ``call_model`` (an
+in-process model book in tests and the plain-FastAPI floor, Serve deployment handles in the
+application) and combines the answers. A model that fails is listed as missing with its reason
+and the ensemble answers from the others."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+import pandas as pd
+
+from models.registry import ModelRecord
+from pipelines.schema import timeframe_offset, timeframe_seconds
+from pipelines.trading.signals import long_short_flat
+from serving.config import ServeOptions
+from serving.errors import BadParameter, NotFound
+from serving.market import MarketData
+
+CallModel = Callable[[str, str, pd.DataFrame], Awaitable[dict[str, Any]]]
+_HORIZON = re.compile(r"^\s*(\d{1,5})\s*(m|h|d|w)\s*$")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_horizon(text: str) -> int:
+    """'1h' -> 3600, '24h' and '1d' -> 86400 (seconds)."""
+    m = _HORIZON.match(text or "")
+    if not m or int(m.group(1)) == 0:
+        raise BadParameter(f"bad horizon {text!r}: use a positive count and a unit, e.g. 15m, 1h, 24h, 1d, 1w")
+    return int(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def parse_horizons(text: str | None) -> list[str] | None:
+    if text is None or not text.strip():
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    for p in parts:
+        parse_horizon(p)
+    return parts
+
+
+def horizon_label(seconds: float) -> str:
+    s = int(round(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def record_horizon_s(rec: ModelRecord) -> int:
+    return int(round(rec.horizon * timeframe_seconds(rec.timeframe)))
+
+
+def version_of(rec: ModelRecord) -> str:
+    return f"{rec.model_id}@{pd.Timestamp(rec.created_at).isoformat()}"
+
+
+def signal_of(expected_return: float, confidence: float, threshold: float, min_confidence: float) -> str:
+    """The backtest's long/short/flat rule on the ensemble's expected return; HOLD below the
+    confidence floor."""
+    pos = long_short_flat(pd.Series([expected_return]), threshold, allow_short=True).iloc[0]
+    if confidence < min_confidence or pos == 0:
+        return "HOLD"
+    return "BUY" if pos > 0 else "SELL"
+
+
+def ensemble_weights(recs: list[ModelRecord], method: str) -> np.ndarray:
+    if method == "average":
+        return np.ones(len(recs))
+    acc = np.array([float(r.metrics.get("directional_accuracy") or 0.0) for r in recs])
+    edge = np.clip(np.nan_to_num(acc - 0.5), 0, None)
+    return edge if edge.sum() > 0 else np.ones(len(recs))
+
+
+class Predictor:
+    def __init__(self, options: ServeOptions, threshold: float, market: MarketData,
+                 records: list[ModelRecord], call_model: CallModel,
+                 unavailable: dict[str, str] | None = None) -> None:
+        self.options = options
+        self.threshold = threshold
+        self.market = market
+        self.call_model = call_model
+        self.unavailable = dict(unavailable or {})  # model name -> why no deployment serves it
+        self._cache: dict[tuple, dict] = {}
+        self.set_records(records)
+
+    def set_records(self, records: list[ModelRecord]) -> None:
+        self.records = [r for r in records if r.kind == "forecaster"]
+        self._cache.clear()
+
+    def by_horizon(self, symbol: str) -> dict[int, list[ModelRecord]]:
+        out: dict[int, list[ModelRecord]] = {}
+        for r in self.records:
+            if symbol in r.symbols:
+                out.setdefault(record_horizon_s(r), []).append(r)
+        return dict(sorted(out.items()))
+
+    def horizons(self, symbol: str) -> list[str]:
+        return [horizon_label(s) for s in self.by_horizon(symbol)]
+
+    async def predict(self, symbol: str, horizons: list[str] | None = None,
+                      min_ts: pd.Timestamp | None = None) -> dict[str, Any]:
+        """Predictions for every requested horizon (default: all served) from the latest bar;
+        ``min_ts`` makes sure bars at least that new are used."""
+        asset_class = self.market.asset_class(symbol)  # NotFound for unknown symbols
+        groups = self.by_horizon(symbol)
+        if min_ts is not None:
+            for tf in {r.timeframe for recs in groups.values() for r in recs}:
+                self.market.bars(symbol, tf, min_ts=min_ts)
+        if not groups:
+            raise NotFound(f"no promoted model serves {symbol}: train and promote one "
+                           f"(`python -m pipelines.jobs.train --symbols {symbol} --promote`)")
+        wanted = {parse_horizon(h): h for h in horizons} if horizons else {s: horizon_label(s) for s in groups}
+        unavailable = [label for s, label in wanted.items() if s not in groups]
+        if len(unavailable) == len(wanted):
+            raise NotFound(f"no promoted model for {symbol} at {', '.join(unavailable)}: "
+                           f"served horizons are {', '.join(horizon_label(s) for s in groups)}")
+        parts = await asyncio.gather(*(self._horizon(symbol, s, groups[s]) for s in wanted if s in groups))
+        last_close = None
+        tf = groups[next(s for s in wanted if s in groups)][0].timeframe
+        bars = self.market.bars(symbol, tf)
+        if len(bars):
+            last_close = float(bars["close"].iloc[-1])
+        return {"symbol": symbol, "asset_class": asset_class, "last_close": last_close,
+                "regime": None, "regime_missing": None, "horizons": list(parts),
+                "unavailable_horizons": unavailable}
+
+    async def _horizon(self, symbol: str, seconds: int, recs: list[ModelRecord]) -> dict[str, Any]:
+        tf = recs[0].timeframe
+        recs = [r for r in recs if r.timeframe == tf]
+        bars = self.market.bars(symbol, tf)
+        key = (symbol, tf, seconds, bars["ts"].iloc[-1], len(bars))
+        if key in self._cache:
+            return self._cache[key]
+        feats = self.market.features(symbol, tf)
+        if feats.empty:
+            raise NotFound(f"{symbol} {tf}: too few bars for the features' warm-up ({len(bars)} bars)")
+        answers = await asyncio.gather(*(self._ask(r, feats) for r in recs))
+        ok = [(r, a) for r, a in zip(recs, answers) if "error" not in a]
+        missing = [{"model_id": r.model_id, "name": r.name, "reason": a["error"]}
+                   for r, a in zip(recs, answers) if "error" in a]
+        w = ensemble_weights([r for r, _ in ok], self.options.ensemble_method) if ok else np.array([])
+        w = w / w.sum() if len(w) else w
+        models = [{"model_id": r.model_id, "name": r.name, "version": version_of(r),
+                   "expected_return": a["expected_return"], "prob_up": a["prob_up"],
+                   "confidence": a["confidence"], "weight": float(wi)} for (r, a), wi in zip(ok, w)]
+        ensemble, signal = None, "HOLD"
+        if ok:
+            er = float(sum(wi * a["expected_return"] for (_, a), wi in zip(ok, w)))
+            p = float(np.clip(sum(wi * a["prob_up"] for (_, a), wi in zip(ok, w)), 0, 1))
+            conf = abs(p - 0.5) * 2
+            ensemble = {"method": self.options.ensemble_method, "expected_return": er, "prob_up": p,
+                        "confidence": conf}
+            signal = signal_of(er, conf, self.threshold, self.options.min_confidence)
+        ts = feats.index[-1]
+        known_at = bars["known_at"].iloc[-1]
+        horizon_bars = recs[0].horizon
+        out = {"horizon": horizon_label(seconds), "horizon_bars": horizon_bars, "timeframe": tf,
+               "ts": ts.isoformat(), "known_at": pd.Timestamp(known_at).isoformat(),
+               "target_ts": (ts + timeframe_offset(tf) * (horizon_bars + 1)).isoformat(),
+               "models": models, "ensemble": ensemble, "signal": signal, "missing": missing,
+               "model_versions": {m["name"]: m["version"] for m in models}}
+        if not missing:
+            self._cache[key] = out
+            if len(self._cache) > 4096:
+                self._cache.pop(next(iter(self._cache)))
+        return out
+
+    async def _ask(self, rec: ModelRecord, feats: pd.DataFrame) -> dict[str, Any]:
+        if rec.name in self.unavailable:
+            return {"error": self.unavailable[rec.name]}
+        try:
+            return await self.call_model(rec.name, rec.model_id, feats.iloc[[-1]])
+        except Exception as exc:  # a dead replica or a failed call is a missing model, not a 500
+            return {"error": f"{type(exc).__name__}: {exc}"}

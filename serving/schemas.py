@@ -1,0 +1,292 @@
+"""Request and response models of the HTTP API (published in its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Signal = Literal["BUY", "SELL", "HOLD"]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Health(_Out):
+    status: Literal["ok", "degraded"]
+    time: str
+    store: str
+    models_loaded: int
+    models_missing: list[str] = Field(description="promoted models that failed to load, with the reason")
+
+
+class Asset(_Out):
+    symbol: str
+    asset_class: str
+    timeframe: str
+    last_ts: str | None
+    last_close: float | None
+    bars: int
+    horizons: list[str] = Field(description="horizons with promoted models")
+
+
+class Assets(_Out):
+    assets: list[Asset]
+
+
+class ModelPrediction(_Out):
+    model_id: str
+    name: str
+    version: str = Field(description="model id and registration time")
+    expected_return: float
+    prob_up: float
+    confidence: float
+    weight: float = Field(description="its weight in the ensemble")
+
+
+class MissingModel(_Out):
+    model_id: str | None
+    name: str
+    reason: str
+
+
+class EnsembleValue(_Out):
+    method: str
+    expected_return: float
+    prob_up: float
+    confidence: float
+
+
+class HorizonPrediction(_Out):
+    horizon: str
+    horizon_bars: int
+    timeframe: str
+    ts: str = Field(description="open time of the latest bar the prediction is made from")
+    known_at: str = Field(description="when that bar became known")
+    target_ts: str = Field(description="close time of the bar the prediction is about")
+    models: list[ModelPrediction]
+    ensemble: EnsembleValue | None
+    signal: Signal
+    missing: list[MissingModel]
+    model_versions: dict[str, str]
+
+
+class Regime(_Out):
+    model_id: str
+    label: str
+    probabilities: dict[str, float]
+
+
+class Prediction(_Out):
+    symbol: str
+    asset_class: str
+    last_close: float | None
+    regime: Regime | None
+    regime_missing: str | None = None
+    horizons: list[HorizonPrediction]
+    unavailable_horizons: list[str] = Field(description="requested horizons no promoted model covers")
+
+
+class BatchRequest(_Out):
+    symbols: list[str] = Field(min_length=1, max_length=100)
+    horizons: list[str] | None = Field(None, description="e.g. ['1h', '24h']; default: every horizon served")
+
+
+class BatchError(_Out):
+    symbol: str
+    status: int
+    reason: str
+
+
+class BatchResponse(_Out):
+    results: list[Prediction]
+    errors: list[BatchError]
+
+
+class SessionState(_Out):
+    open: bool
+    next_event: Literal["open", "close"]
+    minutes_to_next: float
+
+
+class Sessions(_Out):
+    ts: str
+    sessions: dict[str, SessionState]
+    open: list[str]
+    overlaps: dict[str, bool]
+    active_overlaps: list[str]
+    liquidity: float
+
+
+class CardAsset(_Out):
+    symbol: str
+    last_close: float | None
+    change_pct: float | None = Field(description="change over the last bar, percent")
+    signal: Signal | None
+    expected_return: float | None
+    confidence: float | None
+
+
+class Card(_Out):
+    asset_class: str
+    n_assets: int
+    buy: int
+    sell: int
+    hold: int
+    assets: list[CardAsset]
+
+
+class TopPrediction(_Out):
+    symbol: str
+    horizon: str
+    signal: Signal
+    expected_return: float
+    confidence: float
+
+
+class Overview(_Out):
+    generated_at: str
+    sessions: Sessions
+    cards: list[Card]
+    top_predictions: list[TopPrediction]
+    errors: list[BatchError]
+
+
+class Indicators(_Out):
+    symbol: str
+    timeframe: str
+    ts: str
+    close: float
+    feature_set: str
+    values: dict[str, float | None]
+
+
+class SentimentItem(_Out):
+    published_at: str
+    headline: str
+    source: str | None
+    score: float
+
+
+class Sentiment(_Out):
+    symbol: str
+    window_days: int
+    n_items: int
+    mean_score: float | None
+    items: list[SentimentItem]
+
+
+class Risk(_Out):
+    symbol: str
+    timeframe: str
+    bars: int
+    last_ts: str
+    volatility_annual: float | None
+    var_95: float | None = Field(description="one-bar historical value at risk, as a return")
+    cvar_95: float | None
+    max_drawdown: float | None
+    sharpe_annual: float | None
+
+
+class Position(_Out):
+    symbol: str
+    qty: float
+    avg_price: float
+    last_price: float | None
+    market_value: float | None
+    unrealized_pnl: float | None
+    realized_pnl: float
+    as_of: str
+
+
+class PaperState(_Out):
+    account: str
+    running: bool
+    updated_at: str | None
+
+
+class Portfolio(_Out):
+    account: str
+    as_of: str | None
+    cash: float | None
+    equity: float | None
+    positions: list[Position]
+    n_fills: int
+    paper: PaperState
+
+
+class Action(_Out):
+    symbol: str
+    current_qty: float
+    signal: Signal
+    action: Literal["BUY", "SELL", "HOLD", "CLOSE"]
+    reason: str
+    expected_return: float | None
+    confidence: float | None
+
+
+class Actions(_Out):
+    account: str
+    actions: list[Action]
+    errors: list[BatchError]
+
+
+class AccuracyPoint(_Out):
+    period: str
+    accuracy: float
+    n: int
+
+
+class ModelInfo(_Out):
+    model_id: str
+    name: str
+    kind: str
+    status: str
+    symbols: list[str]
+    timeframe: str
+    horizon: int
+    feature_hash: str
+    created_at: str
+    train_end: str
+    accuracy: float | None
+    sharpe: float | None
+    accuracy_over_time: list[AccuracyPoint]
+    loaded: bool | None = Field(description="for promoted models: whether serving has it in memory")
+    load_error: str | None
+
+
+class Models(_Out):
+    models: list[ModelInfo]
+
+
+class TrainingRun(_Out):
+    run_id: str
+    kind: str
+    state: str
+    started_at: str | None
+    finished_at: str | None
+    detail: dict
+
+
+class Training(_Out):
+    source: str = Field(description="where the status comes from")
+    runs: list[TrainingRun]
+
+
+class RetrainRequest(_Out):
+    symbols: list[str] = Field(min_length=1, max_length=20)
+    models: list[str] | None = Field(None, description="model names; default: the configured ones")
+    horizon: int | None = Field(None, gt=0, le=1000, description="label horizon in bars")
+    promote: bool = False
+
+
+class Promoted(_Out):
+    model_id: str
+    status: str
+    retired: list[str]
+    reloaded: bool
+
+
+class PaperControl(_Out):
+    account: str | None = Field(None, description="default: the configured paper account")

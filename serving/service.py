@@ -1,0 +1,207 @@
+"""The logic behind every route, as a plain object: the HTTP layer only parses and calls it,
+tests call it directly, and the plain-FastAPI floor of the benchmark runs it without Serve.
+
+Predictions come from ``predict`` (the ensemble deployment in the application, an in-process
+:class:`~serving.predictor.Predictor` elsewhere); it answers ``{"ok": result}`` or
+``{"status": code, "reason": text}`` so errors cross process boundaries as data."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import pandas as pd
+
+from models.registry import get as get_model, list_models, promote as promote_model
+from pipelines.features import sessions as sessions_mod
+from pipelines.store.base import Store
+from serving import insights, portfolio as portfolio_mod
+from serving.config import ServeAppConfig
+from serving.errors import BadParameter, NotFound, ServingError, Unavailable
+from serving.market import MarketData
+from serving.models_view import models_info
+from serving.predictor import Predictor
+from serving.training import TrainingTracker
+
+PredictFn = Callable[[str, list[str] | None, pd.Timestamp | None], Awaitable[dict]]
+StatusFn = Callable[[], Awaitable[dict[str, str | None]]]
+ReloadFn = Callable[[], Awaitable[Any]]
+
+
+def session_status(now: pd.Timestamp) -> dict:
+    """Which trading sessions are open at ``now`` (pipelines.features.sessions)."""
+    return sessions_mod.session_status(now)
+
+
+async def local_predict(predictor: Predictor, symbol: str, horizons: list[str] | None,
+                        min_ts: pd.Timestamp | None = None) -> dict:
+    """Run the predictor and turn a ServingError into data (what the ensemble deployment does)."""
+    try:
+        return {"ok": await predictor.predict(symbol, horizons, min_ts)}
+    except ServingError as exc:
+        return {"status": exc.status_code, "reason": str(exc)}
+
+
+class MeridianService:
+    def __init__(self, cfg: ServeAppConfig, store: Store, predict: PredictFn, load_status: StatusFn,
+                 reload: ReloadFn, clock: Callable[[], pd.Timestamp] | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self._predict = predict
+        self._load_status = load_status
+        self._reload = reload
+        self.clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
+        o = cfg.options
+        self.market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
+        self.tracker = TrainingTracker(cfg.meridian)
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def health(self) -> dict:
+        status = await self._load_status()
+        missing = [f"{mid}: {err}" for mid, err in status.items() if err]
+        return {"status": "degraded" if missing else "ok", "time": self.clock().isoformat(),
+                "store": self.cfg.meridian.store.backend,
+                "models_loaded": sum(1 for e in status.values() if e is None), "models_missing": missing}
+
+    async def assets(self) -> dict:
+        from serving.predictor import horizon_label, record_horizon_s
+        recs = [r for r in list_models(self.store, "promoted") if r.kind == "forecaster"]
+        out = []
+        for _, s in self.market.series().iterrows():
+            bars = self.market.bars(s["symbol"], s["timeframe"])
+            hs = sorted({record_horizon_s(r) for r in recs if s["symbol"] in r.symbols and r.timeframe == s["timeframe"]})
+            out.append({"symbol": s["symbol"], "asset_class": s["asset_class"], "timeframe": s["timeframe"],
+                        "last_ts": bars["ts"].iloc[-1].isoformat() if len(bars) else None,
+                        "last_close": float(bars["close"].iloc[-1]) if len(bars) else None,
+                        "bars": int(len(bars)), "horizons": [horizon_label(h) for h in hs]})
+        return {"assets": out}
+
+    async def prediction(self, symbol: str, horizons: list[str] | None) -> dict:
+        self.market.timeframes(symbol)  # 404 before any model work
+        res = await self._predict(symbol, horizons, None)
+        if "ok" in res:
+            return res["ok"]
+        code = res.get("status", 500)
+        raise {404: NotFound, 422: BadParameter}.get(code, Unavailable)(res.get("reason", "prediction failed"))
+
+    async def batch(self, symbols: list[str], horizons: list[str] | None) -> dict:
+        uniq = list(dict.fromkeys(symbols))
+        answers = await asyncio.gather(*(self._safe(s, horizons) for s in uniq))
+        results = [a["ok"] for a in answers if "ok" in a]
+        errors = [{"symbol": s, "status": a["status"], "reason": a["reason"]}
+                  for s, a in zip(uniq, answers) if "ok" not in a]
+        return {"results": results, "errors": errors}
+
+    async def _safe(self, symbol: str, horizons: list[str] | None) -> dict:
+        try:
+            return {"ok": await self.prediction(symbol, horizons)}
+        except ServingError as exc:
+            return {"status": exc.status_code, "reason": str(exc)}
+
+    async def predict_at_least(self, symbol: str, ts: pd.Timestamp) -> dict:
+        """A prediction made from bars that reach at least ``ts`` (for the stream), as data."""
+        return await self._predict(symbol, None, ts)
+
+    async def sessions(self) -> dict:
+        return session_status(self.clock())
+
+    async def overview(self, top: int = 5) -> dict:
+        series = self.market.series()
+        served = {s for r in list_models(self.store, "promoted") if r.kind == "forecaster" for s in r.symbols}
+        preds = await self.batch(sorted(set(series["symbol"]) & served), None)
+        by_symbol = {p["symbol"]: p for p in preds["results"]}
+        cards, tops = [], []
+        for ac, grp in series.groupby("asset_class", sort=True):
+            assets = []
+            for sym in sorted(grp["symbol"].unique()):
+                bars = self.market.bars(sym)
+                last = float(bars["close"].iloc[-1]) if len(bars) else None
+                prev = float(bars["close"].iloc[-2]) if len(bars) > 1 else None
+                first = (by_symbol.get(sym) or {}).get("horizons", [None])[0]
+                ens = first["ensemble"] if first else None
+                assets.append({"symbol": sym, "last_close": last,
+                               "change_pct": (last / prev - 1) * 100 if last and prev else None,
+                               "signal": first["signal"] if first else None,
+                               "expected_return": ens["expected_return"] if ens else None,
+                               "confidence": ens["confidence"] if ens else None})
+                for h in (by_symbol.get(sym) or {}).get("horizons", []):
+                    if h["ensemble"]:
+                        tops.append({"symbol": sym, "horizon": h["horizon"], "signal": h["signal"],
+                                     "expected_return": h["ensemble"]["expected_return"],
+                                     "confidence": h["ensemble"]["confidence"]})
+            sig = [a["signal"] for a in assets]
+            cards.append({"asset_class": str(ac), "n_assets": len(assets), "buy": sig.count("BUY"),
+                          "sell": sig.count("SELL"), "hold": sig.count("HOLD"), "assets": assets})
+        tops.sort(key=lambda t: (t["signal"] == "HOLD", -t["confidence"] * abs(t["expected_return"])))
+        return {"generated_at": self.clock().isoformat(), "sessions": await self.sessions(), "cards": cards,
+                "top_predictions": tops[:top], "errors": preds["errors"]}
+
+    async def indicators(self, symbol: str) -> dict:
+        return insights.indicators(self.market, symbol)
+
+    async def risk(self, symbol: str) -> dict:
+        return insights.risk(self.market, symbol)
+
+    async def sentiment(self, symbol: str, window_days: int) -> dict:
+        bars = self.market.bars(symbol)
+        as_of = min(self.clock(), pd.Timestamp(bars["known_at"].iloc[-1]))
+        return insights.sentiment(self.store, symbol, window_days, now=as_of)
+
+    async def portfolio(self) -> dict:
+        return portfolio_mod.portfolio(self.store, self.market, self.cfg.options.paper_account)
+
+    async def actions(self) -> dict:
+        account = self.cfg.options.paper_account
+        held = portfolio_mod.positions_by_symbol(self.store, account)
+        served = sorted({s for r in list_models(self.store, "promoted") if r.kind == "forecaster" for s in r.symbols}
+                        & set(self.market.symbols()))
+        preds = await self.batch(sorted(set(served) | set(held)), None)
+        out = []
+        for p in preds["results"]:
+            h = p["horizons"][0]
+            qty = held.get(p["symbol"], 0.0)
+            action, reason = portfolio_mod.suggest(h["signal"], qty, self.cfg.meridian.trading.allow_short)
+            ens = h["ensemble"] or {}
+            out.append({"symbol": p["symbol"], "current_qty": qty, "signal": h["signal"], "action": action,
+                        "reason": f"{reason} ({h['horizon']} ensemble)", "expected_return": ens.get("expected_return"),
+                        "confidence": ens.get("confidence")})
+        return {"account": account, "actions": out, "errors": preds["errors"]}
+
+    async def models(self, status: str | None) -> dict:
+        return {"models": models_info(self.store, await self._load_status(), status)}
+
+    async def training(self) -> dict:
+        return self.tracker.status()
+
+    # -- writes --------------------------------------------------------------------------------
+    async def promote(self, model_id: str) -> dict:
+        try:
+            before = {r.model_id for r in list_models(self.store, "promoted")}
+            get_model(self.store, model_id)
+        except Exception as exc:
+            raise NotFound(str(exc)) from None
+        rec = promote_model(self.store, model_id)
+        after = {r.model_id for r in list_models(self.store, "promoted")}
+        reloaded = True
+        try:
+            await self._reload()
+        except Exception:
+            reloaded = False
+        return {"model_id": rec.model_id, "status": rec.status, "retired": sorted(before - after),
+                "reloaded": reloaded}
+
+    async def retrain(self, symbols: list[str], models: list[str] | None, horizon: int | None,
+                      promote: bool) -> dict:
+        from models.zoo import model_class
+        for s in symbols:
+            self.market.timeframes(s)
+        names = models or list(self.cfg.meridian.models.names)
+        for m in names:
+            try:
+                model_class(m)
+            except Exception as exc:
+                raise BadParameter(str(exc)) from None
+        return self.tracker.start(symbols, names, horizon or self.cfg.meridian.walkforward.horizon, promote)
+
+    async def paper(self, running: bool, account: str | None) -> dict:
+        return portfolio_mod.set_paper_running(self.store, account or self.cfg.options.paper_account, running)

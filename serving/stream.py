@@ -1,0 +1,81 @@
+"""WS /stream: a snapshot of the latest bar and prediction per symbol, then every new bar and
+the prediction made from it as they reach the store. A client may send
+``{"symbols": ["EURUSD", ...]}`` at any time to change what it follows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pandas as pd
+from fastapi import WebSocket
+
+from serving.errors import ServingError
+
+
+def _bar(row: pd.Series) -> dict[str, Any]:
+    out = {k: row[k] for k in ("open", "high", "low", "close", "volume")}
+    out = {k: (None if pd.isna(v) else float(v)) for k, v in out.items()}
+    return {"ts": pd.Timestamp(row["ts"]).isoformat(), "known_at": pd.Timestamp(row["known_at"]).isoformat(),
+            "timeframe": str(row["timeframe"]), **out}
+
+
+def _symbols(service, text: str | list[str] | None) -> list[str]:
+    if text is None or text == "" or text == []:
+        return service.market.symbols()
+    items = text.split(",") if isinstance(text, str) else [str(s) for s in text]
+    syms = [s.strip() for s in items if s.strip()]
+    for s in syms:
+        service.market.timeframes(s)  # NotFound
+    return syms
+
+
+async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
+    poll = service.cfg.options.stream_poll_s
+    try:
+        syms = _symbols(service, symbols)
+    except ServingError as exc:
+        await ws.send_json({"type": "error", "status": exc.status_code, "reason": str(exc)})
+        await ws.close(code=1008)
+        return
+    await ws.send_json({"type": "subscribed", "symbols": syms})
+    last: dict[str, pd.Timestamp] = {}
+    while True:
+        for sym in syms:
+            await _push(service, ws, sym, last)
+        try:
+            msg = await asyncio.wait_for(ws.receive_text(), timeout=poll)
+        except asyncio.TimeoutError:
+            continue
+        try:
+            want = json.loads(msg).get("symbols")
+            syms = _symbols(service, want)
+            await ws.send_json({"type": "subscribed", "symbols": syms})
+        except ServingError as exc:
+            await ws.send_json({"type": "error", "status": exc.status_code, "reason": str(exc)})
+        except (ValueError, AttributeError):
+            await ws.send_json({"type": "error", "status": 422,
+                                "reason": 'send {"symbols": ["EURUSD", ...]} to change the subscription'})
+
+
+async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp]) -> None:
+    try:
+        bars = service.market.bars(sym)
+    except ServingError as exc:
+        await ws.send_json({"type": "error", "symbol": sym, "status": exc.status_code, "reason": str(exc)})
+        return
+    newest = bars["ts"].iloc[-1]
+    seen = last.get(sym)
+    if seen is not None and newest <= seen:
+        return
+    snapshot = seen is None
+    new = bars.iloc[-1:] if snapshot else bars[bars["ts"] > seen]
+    for _, row in new.iterrows():
+        await ws.send_json({"type": "bar", "symbol": sym, "snapshot": snapshot, "bar": _bar(row)})
+    last[sym] = newest
+    res = await service.predict_at_least(sym, newest)
+    if "ok" in res:
+        await ws.send_json({"type": "prediction", "symbol": sym, "snapshot": snapshot, "prediction": res["ok"]})
+    else:
+        await ws.send_json({"type": "error", "symbol": sym, "status": res["status"], "reason": res["reason"]})
