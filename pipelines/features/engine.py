@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.features.spec import FeatureContext, FeatureSpec
+from pipelines.schema import timeframe_seconds
 
 log = logging.getLogger(__name__)
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "known_at")
@@ -20,9 +21,26 @@ def usable(spec: FeatureSpec, bars: pd.DataFrame, ctx: FeatureContext) -> bool:
             return False
         if need == "peers" and not ctx.peers:
             return False
+        if need.startswith("peer:") and need[5:] not in ctx.peers:
+            return False
         if need in ("macro", "news") and getattr(ctx, need) is None:
             return False
+        if need.startswith("macro:") and (ctx.macro is None or not (ctx.macro["series_id"] == need[6:]).any()):
+            return False
+        if need in ("orderbook", "trades") and (ctx.extra.get(need) is None or not len(ctx.extra[need])):
+            return False
+        if need == "intraday" and not is_intraday(bars, ctx):
+            return False
     return True
+
+
+def is_intraday(bars: pd.DataFrame, ctx: FeatureContext) -> bool:
+    """Bars shorter than a day (from the context's timeframe, else the bars' own spacing)."""
+    if ctx.timeframe:
+        return timeframe_seconds(ctx.timeframe) < 86400
+    if len(bars) < 2:
+        return True
+    return bool((bars["known_at"] - bars["ts"]).median() < pd.Timedelta(days=1))
 
 
 def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],

@@ -11,11 +11,31 @@ from pipelines.features.spec import FeatureSpec
 # Family modules, each exposing FEATURES: tuple[FeatureSpec, ...]. Adding a family = one line here.
 FAMILY_MODULES: tuple[str, ...] = (
     "pipelines.features.core",
+    "pipelines.features.momentum",
+    "pipelines.features.mean_reversion",
+    "pipelines.features.trend",
+    "pipelines.features.volume",
+    "pipelines.features.volatility",
+    "pipelines.features.garch",
+    "pipelines.features.stats",
+    "pipelines.features.patterns",
+    "pipelines.features.alpha101",
+    "pipelines.features.session_features",
+    "pipelines.features.calendar",
+    "pipelines.features.cross_asset",
+    "pipelines.features.macro",
 )
 
+# Named sets: a tuple of family modules, or None for the whole registry.
 FEATURE_SETS: dict[str, tuple[str, ...] | None] = {
     "core": ("pipelines.features.core",),
     "full": None,  # every family module
+    # everything but the refit-heavy GARCH family and the O(window^2) sample entropy
+    "standard": tuple(m for m in FAMILY_MODULES if m != "pipelines.features.garch"),
+}
+# Specs left out of a set by name, on top of its modules.
+SET_EXCLUDES: dict[str, frozenset[str]] = {
+    "standard": frozenset({"entropy_sample"}),
 }
 
 
@@ -36,13 +56,20 @@ def all_specs() -> tuple[FeatureSpec, ...]:
 
 
 def feature_set(name: str) -> tuple[FeatureSpec, ...]:
-    """The specs of a named set ('core', 'full')."""
+    """The specs of a named set ('core', 'standard', 'full')."""
     if name not in FEATURE_SETS:
         raise KeyError(f"unknown feature set {name!r}: one of {', '.join(FEATURE_SETS)}")
     modules = FEATURE_SETS[name]
-    if modules is None:
-        return all_specs()
-    return tuple(s for m in modules for s in _module_specs(m))
+    specs = all_specs() if modules is None else tuple(s for m in modules for s in _module_specs(m))
+    drop = SET_EXCLUDES.get(name, frozenset())
+    return tuple(s for s in specs if s.name not in drop)
+
+
+def spec_by_name(name: str) -> FeatureSpec:
+    for s in all_specs():
+        if s.name == name:
+            return s
+    raise KeyError(f"no feature spec named {name!r}")
 
 
 def columns_of(specs: tuple[FeatureSpec, ...]) -> list[str]:
