@@ -233,6 +233,8 @@ def summary_lines(report: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import ray
+
     from cluster.runtime import init_ray, shutdown_ray
     from pipelines.store import open_store
     p = argparse.ArgumentParser(prog="python -m pipelines.jobs.train", description=__doc__.split("\n")[0])
@@ -241,17 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", help="comma-separated model names (default: the config's)")
     p.add_argument("--horizon", type=int)
     p.add_argument("--timeframe")
+    p.add_argument("--retrain-every", help="retrain step: bars or a span (1M, 30D)")
+    p.add_argument("--keep", help="rolling training window: bars or a span (3Y)")
     p.add_argument("--promote", action="store_true", help="promote the registered models")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     over = {"walkforward": {"horizon": args.horizon}} if args.horizon else None
     cfg = load_config(args.config, overrides=over)
     models = args.models.split(",") if args.models else list(cfg.models.names)
+    started = not ray.is_initialized()
     init_ray(cfg.ray)
     store = open_store(cfg.store)
     try:
         out = run(cfg, store, args.symbols.split(","), models, timeframe=args.timeframe, register=True,
-                  models_dir=Path(cfg.store.path).parent / "models", progress=not args.json)
+                  models_dir=Path(cfg.store.path).parent / "models", progress=not args.json,
+                  retrain_every=args.retrain_every, keep=args.keep)
         if args.promote:
             from models.registry import promote
             for r in out["symbols"].values():
@@ -260,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                         promote(store, mid)
     finally:
         store.close()
-        shutdown_ray()
+        if started:
+            shutdown_ray()
     print(json.dumps(out, default=str) if args.json else "\n".join(summary_lines(out)))
     return 0
 
