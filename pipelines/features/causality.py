@@ -1,6 +1,7 @@
-"""The prefix test: for a cut-off t, features computed on ``bars[:t+1]`` must equal rows 0..t of
-the features computed on all bars (NaN equal to NaN, tight tolerance). A feature that reads a
-later bar, a later peer/macro observation or a whole-sample statistic fails it at some t.
+"""The prefix test: for a cut-off t, features computed on ``bars[:t+1]`` (and on the context as
+known at bar t's close) must equal rows 0..t of the features computed on all bars (NaN equal to
+NaN, tight tolerance). A feature that reads a later bar, a peer/macro observation before its
+release or a whole-sample statistic fails it at some t.
 
 Also the warm-up check: after its declared look-back a feature must have values (its leading
 NaN run may not outlast the declaration), so warm-up rows are dropped by declaration.
@@ -8,7 +9,7 @@ NaN run may not outlast the declaration), so warm-up rows are dropped by declara
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,20 @@ def _first_mismatch(full: np.ndarray, pre: np.ndarray) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
+def _known_by(df: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:
+    if df is None or "known_at" not in getattr(df, "columns", ()):
+        return df
+    return df[df["known_at"] <= cut].reset_index(drop=True)
+
+
+def cut_context(ctx: FeatureContext, cut: pd.Timestamp) -> FeatureContext:
+    """The context as it stood at ``cut``: peers, macro, news and extra tables reduced to rows
+    known by then, so a feature that joins them on anything but ``known_at`` fails the test."""
+    return replace(ctx, peers={k: _known_by(v, cut) for k, v in ctx.peers.items()},
+                   macro=_known_by(ctx.macro, cut), news=_known_by(ctx.news, cut),
+                   extra={k: _known_by(v, cut) if isinstance(v, pd.DataFrame) else v for k, v in ctx.extra.items()})
+
+
 def check_spec(spec: FeatureSpec, bars: pd.DataFrame, ctx: FeatureContext, points: list[int],
                full: pd.DataFrame | None = None) -> list[Violation]:
     """Prefix test of one spec at the given cut-offs; at most one violation per column."""
@@ -87,7 +102,8 @@ def check_spec(spec: FeatureSpec, bars: pd.DataFrame, ctx: FeatureContext, point
     found: dict[str, Violation] = {}
     for t in points:
         try:
-            pre = spec.fn(b.iloc[:t + 1].reset_index(drop=True), ctx).to_numpy(dtype="float64")
+            pre_ctx = cut_context(ctx, b["known_at"].iloc[t])
+            pre = spec.fn(b.iloc[:t + 1].reset_index(drop=True), pre_ctx).to_numpy(dtype="float64")
         except Exception as exc:  # a spec that cannot run on a shorter history is itself a defect
             found.setdefault("<error>", Violation(spec.name, f"{type(exc).__name__}: {exc}", t, t,
                                                   str(b["ts"].iloc[t]), None, None, "error"))
