@@ -1,0 +1,47 @@
+"""The same API without Serve: one process holds the model book, the predictor and the
+routes. It is the floor the Serve application is benchmarked against, and a way to run the API
+where Ray is not wanted (``uvicorn`` on :func:`local_api`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+
+from pipelines.store import open_store
+from serving.api import create_api
+from serving.config import ServeAppConfig
+from serving.market import MarketData
+from serving.model_book import ModelBook
+from serving.predictor import Predictor
+from serving.service import MeridianService, local_predict
+
+
+def local_service(cfg: ServeAppConfig) -> MeridianService:
+    store = open_store(cfg.meridian.store)
+    book = ModelBook(store).load()
+    o = cfg.options
+    market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
+
+    async def call_model(name, model_id, X):
+        return book.predict(model_id, X)
+
+    predictor = Predictor(o, cfg.meridian.trading.threshold, market, [ld.record for ld in book.models.values()],
+                          call_model)
+
+    async def predict(symbol, horizons, min_ts):
+        return await local_predict(predictor, symbol, horizons, min_ts)
+
+    async def status():
+        return book.status()
+
+    async def reload():
+        await asyncio.to_thread(book.load)
+        market.invalidate()
+        predictor.set_records([ld.record for ld in book.models.values()])
+
+    return MeridianService(cfg, store, predict, status, reload)
+
+
+def local_api(cfg: ServeAppConfig) -> FastAPI:
+    return create_api(local_service(cfg))

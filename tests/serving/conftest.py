@@ -1,0 +1,131 @@
+"""One store with promoted models (built by the demo job's own code) and one Serve application
+for every serving test, on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from models.registry import ModelRecord, list_models, promote, register
+from pipelines.config import MeridianConfig, load_config
+from pipelines.jobs.demo import DEMO_DEFAULTS, run as run_demo
+from pipelines.store import ParquetStore
+from serving.config import ServeAppConfig, ServeOptions
+
+API_KEY = "test-key-123"
+WITHHELD = {"EURUSD": 50, "SPX": 5}  # bars kept out of the store: the "future" of each series
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    url: str
+    cfg: ServeAppConfig
+    root: Path
+    withheld: dict[str, pd.DataFrame]
+
+    def store(self) -> ParquetStore:
+        return ParquetStore(self.cfg.meridian.store.path)
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return requests.get(self.url + path, timeout=30, **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return requests.post(self.url + path, timeout=30, **kw)
+
+
+def _config(root: Path, horizon: int = 1) -> MeridianConfig:
+    overrides = {**DEMO_DEFAULTS,
+                 "walkforward": {"horizon": horizon, "train_bars": 300, "test_bars": 100, "validation_fraction": 0.2},
+                 "store": {"path": str(root / "data" / "lake")},
+                 "report_dir": str(root / "reports"),
+                 "models": {"params": {"xgboost": {"n_estimators": 30}}},
+                 "serving": {"api_key": API_KEY}}
+    return load_config(overrides=overrides, environ={})
+
+
+@pytest.fixture(scope="session")
+def serving_root(tmp_path_factory, ray_session) -> tuple[Path, MeridianConfig, dict]:
+    """EURUSD (1h) and SPX (1d) with promoted xgboost and logistic models at one bar, an
+    xgboost at 24 bars for EURUSD, a promoted model whose artifact is gone, a few news items,
+    paper positions; the last bars of each series are then withheld from the store."""
+    root = tmp_path_factory.mktemp("serving")
+    cfg = _config(root)
+    run_demo(cfg, ["EURUSD", "SPX"], ["xgboost", "logistic"], max_bars=700, progress=False)
+    run_demo(_config(root, horizon=24), ["EURUSD"], ["xgboost"], max_bars=700, progress=False)
+    store = ParquetStore(cfg.store.path)
+    good = next(r for r in list_models(store, "promoted") if r.name == "xgboost" and r.symbols == ["EURUSD"]
+                and r.horizon == 1)
+    broken = ModelRecord(**{**good.__dict__, "model_id": "random_forest-EURUSD-1h-h1-broken",
+                            "name": "random_forest", "artifact_path": str(root / "data" / "models" / "gone"),
+                            "status": "candidate"})
+    register(store, broken)
+    promote(store, broken.model_id)
+    withheld = {}
+    for sym, n in WITHHELD.items():
+        bars = store.read("bars", {"symbol": sym})
+        withheld[sym] = bars.iloc[-n:].reset_index(drop=True)
+        store.delete("bars", {"symbol": sym, "ts": list(bars["ts"].iloc[-n:])})
+    last = store.read("bars", {"symbol": "EURUSD"})["known_at"].iloc[-1]
+    store.write("news", pd.DataFrame([
+        {"item_id": "n1", "provider": "test", "published_at": last - pd.Timedelta(hours=5),
+         "known_at": last - pd.Timedelta(hours=5), "headline": "Euro rallies strongly on great growth data",
+         "summary": "", "url": "", "source": "wire", "tickers": json.dumps(["EURUSD"]), "kind": "news"},
+        {"item_id": "n2", "provider": "test", "published_at": last + pd.Timedelta(hours=5),
+         "known_at": last + pd.Timedelta(hours=5), "headline": "Euro crashes in terrible panic",
+         "summary": "", "url": "", "source": "wire", "tickers": json.dumps(["EURUSD"]), "kind": "news"},
+    ]))
+    t = last - pd.Timedelta(hours=3)
+    store.write("fills", pd.DataFrame([{"fill_id": "f1", "account": "paper", "symbol": "EURUSD", "ts": t,
+                                        "side": "buy", "qty": 1000.0, "price": 1.2, "fee": 0.1,
+                                        "order_id": "o1", "reason": "signal"}]))
+    store.write("positions", pd.DataFrame([{"account": "paper", "symbol": "EURUSD", "ts": t, "qty": 1000.0,
+                                            "avg_price": 1.2, "realized_pnl": 0.0, "cash": 8800.0}]))
+    store.close()
+    return root, cfg, withheld
+
+
+@pytest.fixture(scope="session")
+def served(serving_root):
+    """The Serve application over that store on a free port; shut down after the session."""
+    from ray import serve
+    from serving.app import compose
+    root, cfg, withheld = serving_root
+    port = free_port()
+    app_cfg = ServeAppConfig(meridian=cfg, options=ServeOptions(stream_poll_s=0.2, bars_refresh_s=0.2))
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(compose(app_cfg), name="meridian-test", route_prefix="/")
+    yield Served(f"http://127.0.0.1:{port}", app_cfg, root, withheld)
+    serve.shutdown()
+
+
+@pytest.fixture(scope="session")
+def keyed_local(serving_root):
+    """The same routes on plain uvicorn (no Serve) with reads keyed, for the read-key tests."""
+    import uvicorn
+    from serving.local import local_api
+    root, cfg, withheld = serving_root
+    app_cfg = ServeAppConfig(meridian=cfg, options=ServeOptions(read_requires_key=True))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(local_api(app_cfg), host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield Served(f"http://127.0.0.1:{port}", app_cfg, root, withheld)
+    server.should_exit = True
+    th.join(timeout=10)
