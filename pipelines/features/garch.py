@@ -1,8 +1,9 @@
 """GARCH(1,1) conditional volatility and ARCH-effect statistics, kept causal by refitting on a
-fixed schedule: fits happen at bars ``first, first + every, ...`` on the trailing ``window``
-returns up to and including that bar, and the variance is filtered forward with the latest
-fit's parameters until the next one. A value at t therefore uses only a fit on data <= t, and the
-schedule (anchored at the series' first bar) is the same for any prefix of the series."""
+fixed schedule: a fit happens at the first bar of each block of ``every`` bar-lengths of clock
+time (blocks anchored at the epoch, so any prefix or trailing slice of a series sees the same
+fit points), once ``first`` returns exist, on the trailing ``window`` returns up to and including
+that bar; the variance is filtered forward with that fit's parameters until the next one. A value
+at t therefore uses only a fit on data <= t, and each fit depends on its own window alone."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+import pandas as pd
 from arch import arch_model
 
 from pipelines.features.kernels import div, logret, ohlcv, roll_corr, roll_std, shift, spec
@@ -18,13 +20,21 @@ from pipelines.features.kernels import div, logret, ohlcv, roll_corr, roll_std, 
 
 @dataclass(frozen=True)
 class GarchSchedule:
-    first: int = 300     # first fit at this bar (needs this many returns)
-    every: int = 500     # refit every so many bars
+    first: int = 300     # no fit before this many bars of the series
+    every: int = 1000    # refit once per block of this many bar-lengths of clock time
     window: int = 1000   # trailing returns per fit
     lm_lags: int = 5     # lags of the ARCH LM test on each fit's standardised residuals
 
-    def fit_points(self, n: int) -> np.ndarray:
-        return np.arange(self.first, n, self.every)
+    def fit_points(self, ts_ns: np.ndarray, bar_ns: int) -> np.ndarray:
+        """Rows where a fit happens: the first row of each clock block, from row ``first`` on."""
+        n = len(ts_ns)
+        if n <= self.first:
+            return np.array([], dtype="int64")
+        block = ts_ns // (max(int(bar_ns), 1) * self.every)
+        change = np.flatnonzero(np.diff(block) != 0) + 1
+        pts = change[change >= self.first]
+        # the first fit comes as soon as the series is long enough
+        return np.unique(np.concatenate([[self.first], pts])) if self.first not in pts else pts
 
 
 SCHEDULE = GarchSchedule()
@@ -44,15 +54,15 @@ def _filter(r, mu, omega, alpha, beta, s2_start, start, stop, out):
         out[t] = s2
 
 
-def _fit(x: np.ndarray, start_values: np.ndarray | None):
+def _fit(x: np.ndarray):
     am = arch_model(x, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return am.fit(disp="off", show_warning=False, starting_values=start_values,
-                      options={"maxiter": 200})
+        return am.fit(disp="off", show_warning=False, options={"maxiter": 200})
 
 
-def garch_path(r: np.ndarray, sched: GarchSchedule = SCHEDULE) -> dict[str, np.ndarray]:
+def garch_path(r: np.ndarray, ts_ns: np.ndarray, bar_ns: int,
+               sched: GarchSchedule = SCHEDULE) -> dict[str, np.ndarray]:
     """Forecast volatility, persistence and ARCH LM statistic/p-value for each bar."""
     n = len(r)
     x = r * SCALE
@@ -60,8 +70,7 @@ def garch_path(r: np.ndarray, sched: GarchSchedule = SCHEDULE) -> dict[str, np.n
     persist = np.full(n, np.nan)
     lm_stat = np.full(n, np.nan)
     lm_p = np.full(n, np.nan)
-    pts = sched.fit_points(n)
-    prev = None
+    pts = sched.fit_points(ts_ns, bar_ns)
     for i, k in enumerate(pts):
         stop = pts[i + 1] if i + 1 < len(pts) else n
         seg = x[max(1, k - sched.window + 1):k + 1]
@@ -69,13 +78,12 @@ def garch_path(r: np.ndarray, sched: GarchSchedule = SCHEDULE) -> dict[str, np.n
         if len(seg) < 50:
             continue
         try:
-            res = _fit(seg, prev)
+            res = _fit(seg)
         except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - optimiser failure
             continue
         mu, omega, alpha, beta = (float(res.params[k_]) for k_ in ("mu", "omega", "alpha[1]", "beta[1]"))
         if not np.isfinite([mu, omega, alpha, beta]).all():
             continue
-        prev = res.params.to_numpy()
         # variance of r[k] under the fit, then forecasts from bar k on
         s2_k = float(res.conditional_volatility[-1]) ** 2
         e_k = seg[-1] - mu
@@ -92,7 +100,10 @@ def garch_path(r: np.ndarray, sched: GarchSchedule = SCHEDULE) -> dict[str, np.n
 def _garch(bars, ctx):
     c = ohlcv(bars)[3]
     r = logret(c)
-    out = garch_path(r)
+    ts_ns = pd.DatetimeIndex(bars["ts"]).as_unit("ns").asi8
+    # every bar carries its own length (known_at - ts), so the clock blocks need no estimate
+    bar_ns = int((bars["known_at"] - bars["ts"]).iloc[0].value) if len(bars) else 1
+    out = garch_path(r, ts_ns, bar_ns)
     out["garch_vol_ratio"] = div(out["garch_vol"], roll_std(r, 50))
     return out
 

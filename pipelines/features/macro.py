@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipelines.features.kernels import div, spec
 
-SERIES = ("DGS10", "DGS2", "FEDFUNDS", "VIXCLS", "CPIAUCSL", "UNRATE", "DTWEXBGS")
+SERIES = ("DGS10", "DGS2", "FEDFUNDS", "VIXCLS", "CPIAUCSL", "CPILFESL", "UNRATE", "DTWEXBGS", "DCOILWTICO")
 Z_OBS = 20  # observations in the z-score window
 
 

@@ -1,0 +1,163 @@
+"""The Parquet feature store: rows keyed by (symbol, timeframe, ts, feature-set version).
+
+Layout: ``<root>/<version>/<timeframe>/<symbol>.parquet`` (a ``ts`` column and one column per
+feature, warm-up rows included) beside ``<symbol>.json`` (what it was computed from). The version
+hashes the feature columns, their look-backs and ``CODE_VERSION``, so a changed definition never
+reads old values. :func:`materialize` reuses stored rows when the inputs have not changed and,
+when new bars were appended, computes only a trailing slice long enough for every feature to
+have forgotten where it started (``memory``) and appends the new rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.features.causality import cut_context
+from pipelines.features.engine import compute_features, usable
+from pipelines.features.registry import columns_of, feature_hash
+from pipelines.features.spec import FeatureContext, FeatureSpec
+
+CODE_VERSION = "1"
+BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "known_at")
+
+
+def set_version(specs: tuple[FeatureSpec, ...]) -> str:
+    desc = [f"{s.name}:{s.lookback}:{','.join(s.columns)}" for s in specs]
+    return f"v{CODE_VERSION}-" + feature_hash([*desc, *columns_of(specs)])
+
+
+def _digest(frames: list[pd.DataFrame | None]) -> str:
+    h = hashlib.sha256()
+    for f in frames:
+        if f is None or len(f) == 0:
+            h.update(b"-")
+            continue
+        h.update(",".join(map(str, f.columns)).encode())
+        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def bars_digest(bars: pd.DataFrame) -> str:
+    return _digest([bars[list(BAR_FIELDS)].reset_index(drop=True)])
+
+
+def context_digest(ctx: FeatureContext, until: pd.Timestamp) -> str:
+    """Digest of everything in the context known by ``until`` (peers, macro, news, extra tables)."""
+    c = cut_context(ctx, until)
+    frames = [c.peers[k] for k in sorted(c.peers)] + [c.macro, c.news]
+    frames += [c.extra[k] for k in sorted(c.extra) if isinstance(c.extra[k], pd.DataFrame)]
+    return _digest([f.drop(columns=[x for x in ("bids", "asks") if x in f.columns]) if f is not None else None
+                    for f in frames])
+
+
+@dataclass(frozen=True)
+class Materialized:
+    features: pd.DataFrame   # indexed by ts, warm-up rows dropped when asked
+    action: str              # "reused", "incremental" or "full"
+    version: str
+    rows_computed: int       # bars the engine ran over
+
+
+class FeatureStore:
+    """Feature frames on disk; writes replace files atomically (data first, then its record)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _paths(self, version: str, timeframe: str, symbol: str) -> tuple[Path, Path]:
+        d = self.root / version / timeframe
+        safe = symbol.replace("/", "_")
+        return d / f"{safe}.parquet", d / f"{safe}.json"
+
+    def read(self, symbol: str, timeframe: str, version: str) -> tuple[pd.DataFrame, dict] | None:
+        data, meta = self._paths(version, timeframe, symbol)
+        if not (data.exists() and meta.exists()):
+            return None
+        info = json.loads(meta.read_text())
+        frame = pd.read_parquet(data).set_index("ts")
+        if len(frame) != info.get("rows"):
+            return None  # a write was interrupted between data and record: treat as absent
+        return frame, info
+
+    def write(self, symbol: str, timeframe: str, version: str, frame: pd.DataFrame, info: dict) -> None:
+        data, meta = self._paths(version, timeframe, symbol)
+        data.parent.mkdir(parents=True, exist_ok=True)
+        tmp = data.with_suffix(".parquet.tmp")
+        frame.reset_index().to_parquet(tmp, index=False)
+        os.replace(tmp, data)
+        tmpm = meta.with_suffix(".json.tmp")
+        tmpm.write_text(json.dumps({**info, "rows": len(frame), "symbol": symbol, "timeframe": timeframe,
+                                    "version": version}, sort_keys=True))
+        os.replace(tmpm, meta)
+
+    def versions(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
+
+
+def memory_of(specs: tuple[FeatureSpec, ...], factor: int = 20, minimum: int = 2500) -> int:
+    """Bars of history an incremental update recomputes: long enough for recursive (EMA-type)
+    features to forget their start (``factor`` x the longest look-back) and for the GARCH
+    schedule to refit on a full window."""
+    return max(minimum, factor * max((s.lookback for s in specs), default=0))
+
+
+def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
+                ctx: FeatureContext | None = None, *, symbol: str, timeframe: str,
+                drop_warmup: bool = True, memory: int | None = None) -> Materialized:
+    """Features for ``bars`` through the store: reuse, append, or compute from scratch."""
+    ctx = ctx or FeatureContext(symbol=symbol, timeframe=timeframe)
+    b = bars.reset_index(drop=True)
+    if len(b) == 0:
+        raise ValueError(f"{symbol} {timeframe}: no bars to compute features on")
+    active = tuple(s for s in specs if usable(s, b, ctx))
+    version = set_version(active)
+    max_lb = max((s.lookback for s in active), default=0)
+    mem = memory if memory is not None else memory_of(active)
+    stored = store.read(symbol, timeframe, version)
+
+    def finish(frame: pd.DataFrame, action: str, rows: int) -> Materialized:
+        out = frame.iloc[max_lb:] if drop_warmup else frame
+        return Materialized(out, action, version, rows)
+
+    if stored is not None:
+        frame, info = stored
+        n = int(info["bars"])
+        if n <= len(b) and info["bars_digest"] == bars_digest(b.iloc[:n]) and \
+                info["context_digest"] == context_digest(ctx, b["known_at"].iloc[n - 1]):
+            if n == len(b):
+                return finish(frame, "reused", 0)
+            start = max(0, n - mem)
+            tail = compute_features(b.iloc[start:], active, ctx, drop_warmup=False)
+            if list(tail.columns) == list(frame.columns):
+                frame = pd.concat([frame, tail.iloc[n - start:]])
+                _save(store, symbol, timeframe, version, frame, b, ctx, mem)
+                return finish(frame, "incremental", len(b) - start)
+    frame = compute_features(b, active, ctx, drop_warmup=False)
+    _save(store, symbol, timeframe, version, frame, b, ctx, mem)
+    return finish(frame, "full", len(b))
+
+
+def _save(store, symbol, timeframe, version, frame, b, ctx, mem) -> None:
+    info = {"bars": len(b), "bars_digest": bars_digest(b),
+            "context_digest": context_digest(ctx, b["known_at"].iloc[-1]),
+            "first_ts": str(b["ts"].iloc[0]), "last_ts": str(b["ts"].iloc[-1]), "memory": int(mem),
+            "columns": list(frame.columns)}
+    frame = frame.astype("float64")
+    frame.index = pd.DatetimeIndex(frame.index, name="ts")
+    store.write(symbol, timeframe, version, frame, info)
+
+
+def max_abs_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    """Largest |a - b| relative to max(1, |b|) over cells where both have a value; inf when
+    one has a value and the other not."""
+    x, y = a.to_numpy(dtype="float64"), b.to_numpy(dtype="float64")
+    if (np.isnan(x) != np.isnan(y)).any():
+        return float("inf")
+    m = ~np.isnan(x)
+    return float((np.abs(x[m] - y[m]) / np.maximum(1.0, np.abs(y[m]))).max()) if m.any() else 0.0

@@ -1,0 +1,193 @@
+"""Build the feature store: one Ray task per symbol (bars -> features through the Parquet
+feature store, reusing or appending), then the universe stage (cross-sectional ranks and
+Alpha101) over every symbol's result.
+
+    python -m pipelines.jobs.features [--config FILE] [--symbols A,B] [--timeframe 1h]
+        [--set full] [--peers spy=SPY,btc=BTCUSDT,dxy=DXY] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+import ray
+from tqdm import tqdm
+
+from cluster.runtime import init_ray
+from pipelines.config import MeridianConfig, load_config
+from pipelines.errors import DataError
+from pipelines.features.registry import feature_set
+from pipelines.features.spec import FeatureContext
+from pipelines.features.store import FeatureStore, materialize
+from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional
+from pipelines.store import open_store
+
+
+@dataclass(frozen=True)
+class SymbolInput:
+    symbol: str
+    timeframe: str
+    asset_class: str
+    bars: pd.DataFrame
+
+
+@dataclass
+class BuildResult:
+    feature_set: str
+    timeframe: str
+    symbols: dict[str, dict] = field(default_factory=dict)
+    universe: dict | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"feature_set": self.feature_set, "timeframe": self.timeframe, "symbols": self.symbols,
+                "universe": self.universe, "seconds": round(self.seconds, 3)}
+
+
+def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[str, pd.DataFrame],
+                 macro: pd.DataFrame | None) -> tuple[dict, pd.DataFrame]:
+    """The per-symbol stage (plain function; the Ray task wraps it): features through the store.
+    Returns a summary and the columns the universe stage ranks."""
+    t0 = time.perf_counter()
+    own_peers = {role: p for role, p in peers.items() if p["symbol"].iloc[0] != inp.symbol} if peers else {}
+    ctx = FeatureContext(symbol=inp.symbol, asset_class=inp.asset_class, timeframe=inp.timeframe,
+                         peers=own_peers, macro=macro)
+    m = materialize(FeatureStore(store_root), inp.bars, feature_set(set_name), ctx,
+                    symbol=inp.symbol, timeframe=inp.timeframe)
+    ranked = m.features[[c for c in RANKED_COLUMNS if c in m.features.columns]]
+    summary = {"action": m.action, "version": m.version, "rows": len(m.features),
+               "columns": int(m.features.shape[1]), "bars_computed": m.rows_computed,
+               "seconds": round(time.perf_counter() - t0, 3)}
+    return summary, ranked
+
+
+def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd.DataFrame],
+                   store_root: str, timeframe: str, version: str) -> dict:
+    """The universe stage, written next to the per-symbol features as ``<version>.universe``."""
+    xs = cross_sectional(bars_by_symbol, ranked)
+    store = FeatureStore(store_root)
+    for sym, frame in xs.items():
+        store.write(sym, timeframe, f"{version}.universe", frame.astype("float64"),
+                    {"bars": len(bars_by_symbol[sym]), "universe": sorted(bars_by_symbol)})
+    first = next(iter(xs.values()))
+    return {"version": f"{version}.universe", "columns": list(first.columns), "symbols": sorted(xs)}
+
+
+def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
+              peers: dict[str, pd.DataFrame] | None = None, macro: pd.DataFrame | None = None,
+              progress: bool = True, timeout_s: float = 3600.0) -> BuildResult:
+    """Per-symbol tasks on the running Ray (one CPU each), then the universe stage."""
+    if not inputs:
+        raise DataError("no symbols to build features for")
+    t0 = time.perf_counter()
+    task = ray.remote(build_symbol).options(num_cpus=1, max_retries=1)
+    peers_ref = ray.put(peers or {})
+    macro_ref = ray.put(macro)
+    refs = {task.remote(inp, set_name, store_root, peers_ref, macro_ref): inp for inp in inputs}
+    res = BuildResult(set_name, inputs[0].timeframe)
+    ranked: dict[str, pd.DataFrame] = {}
+    pending = list(refs)
+    deadline = time.monotonic() + timeout_s
+    with tqdm(total=len(pending), desc="features", unit="symbol", disable=not progress) as bar:
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"feature build: {len(pending)} symbols unfinished after {timeout_s:.0f} s")
+            done, pending = ray.wait(pending, num_returns=1, timeout=min(left, 60))
+            for ref in done:
+                summary, rk = ray.get(ref, timeout=60)
+                sym = refs[ref].symbol
+                res.symbols[sym] = summary
+                ranked[sym] = rk
+                bar.update(1)
+    if len(inputs) >= MIN_SYMBOLS:
+        version = next(iter(res.symbols.values()))["version"]
+        res.universe = build_universe({i.symbol: i.bars for i in inputs}, ranked, store_root,
+                                      inputs[0].timeframe, version)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def inputs_from_store(cfg: MeridianConfig, symbols: list[str] | None, timeframe: str) -> list[SymbolInput]:
+    store = open_store(cfg.store)
+    try:
+        series = store.bar_series()
+        series = series[series["timeframe"] == timeframe]
+        if symbols:
+            missing = sorted(set(symbols) - set(series["symbol"]))
+            if missing:
+                raise DataError(f"no {timeframe} bars in the store for {', '.join(missing)}: "
+                                f"load them first (meridian import PATH --asset-class ...)")
+            series = series[series["symbol"].isin(symbols)]
+        if series.empty:
+            raise DataError(f"the store holds no {timeframe} bars: load some with meridian import")
+        return [SymbolInput(r.symbol, timeframe, r.asset_class, store.read_bars(r.symbol, timeframe))
+                for r in series.itertuples()]
+    finally:
+        store.close()
+
+
+def context_from_store(cfg: MeridianConfig, peer_map: dict[str, str], timeframe: str):
+    """Peers by role (e.g. spy -> SPY) at ``timeframe``, else the peer's only series; and macro."""
+    store = open_store(cfg.store)
+    try:
+        peers = {}
+        for role, sym in peer_map.items():
+            b = store.read_bars(sym, timeframe)
+            if b.empty:
+                series = store.bar_series()
+                tfs = series[series["symbol"] == sym]["timeframe"].tolist()
+                if not tfs:
+                    raise DataError(f"peer {role}={sym}: no bars for {sym} in the store")
+                b = store.read_bars(sym, tfs[0])
+            peers[role] = b
+        macro = store.read("macro")
+        return peers, (macro if len(macro) else None)
+    finally:
+        store.close()
+
+
+def parse_peers(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        role, _, sym = part.partition("=")
+        if not sym:
+            raise DataError(f"--peers wants role=SYMBOL pairs (spy, btc, dxy, sector), got {part!r}")
+        out[role.strip()] = sym.strip()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config")
+    p.add_argument("--symbols", help="comma-separated (default: every symbol at the timeframe)")
+    p.add_argument("--timeframe", default="1h")
+    p.add_argument("--set", dest="set_name", default=None, help="feature set (default: config)")
+    p.add_argument("--peers", help="role=SYMBOL pairs, e.g. spy=SPY,btc=BTCUSDT,dxy=DXY")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    cfg = load_config(args.config)
+    res = build_from_config(cfg, args.symbols, args.timeframe, args.set_name, args.peers, progress=not args.json)
+    print(json.dumps(res.as_dict(), default=str, sort_keys=True) if args.json else json.dumps(res.as_dict(), indent=2, default=str))
+    return 0
+
+
+def build_from_config(cfg: MeridianConfig, symbols: str | None, timeframe: str, set_name: str | None,
+                      peers: str | None, progress: bool = True) -> BuildResult:
+    name = set_name or cfg.features.feature_set
+    feature_set(name)  # an unknown set fails before any work
+    inputs = inputs_from_store(cfg, [s for s in symbols.split(",") if s] if symbols else None, timeframe)
+    peer_frames, macro = context_from_store(cfg, parse_peers(peers), timeframe)
+    init_ray(cfg.ray)
+    return run_build(inputs, name, cfg.features.store_path, peers=peer_frames, macro=macro, progress=progress)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
