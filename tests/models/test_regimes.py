@@ -71,3 +71,20 @@ def test_regimes_as_a_feature_inside_a_model(sim_ds):
     assert hasattr(m.prep_, "hmm_")
     p = m.predict(ds.X.iloc[1300:])
     assert p.notna().all().all()
+
+
+def test_regime_switch_learns_opposite_rules_per_regime(sim_ds):
+    """Calm bars trend (phi = +0.4), volatile bars revert (phi = -0.4): the specialist of the
+    volatile regime learns a negative slope on the last bar's return, the calm regimes' a
+    positive one, and switching between them beats 50% out of sample."""
+    from models.zoo import create
+    ds, states = sim_ds
+    m = create("regime_switch").fit(ds.X.iloc[:1500], ds.y.iloc[:1500])
+    labels = m.hmm_.labels(ds.X.iloc[:1500])
+    calm = labels[states.iloc[:1500] == 0].value_counts().idxmax()
+    assert calm != "volatile"
+    slope = {r: f["ridge"].coef_[f["signal"].index("last_bar")] for r, f in m.fits_.items()}
+    assert slope["volatile"] < 0 < slope[calm]
+    p = m.predict(ds.X.iloc[1500:])
+    acc = ((p["expected_return"] > 0) == (ds.y.iloc[1500:] > 0)).mean()
+    assert acc > 0.55
