@@ -1,0 +1,80 @@
+"""Values of selected families against independent computations, and the registry's size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import talib
+
+from pipelines.features.engine import compute_features
+from pipelines.features.garch import SCALE, SCHEDULE, _fit
+from pipelines.features.registry import all_specs, columns_of, feature_set
+from pipelines.features.spec import FeatureContext
+from pipelines.features.synthetic import synthetic_bars, synthetic_macro
+
+
+def _one(name):
+    return next(s for s in all_specs() if s.name == name)
+
+
+def test_at_least_200_features_from_bars_with_volume():
+    bars = synthetic_bars(900, seed=2)
+    feats = compute_features(bars, feature_set("full"), FeatureContext(timeframe="1h"), drop_warmup=False)
+    assert feats.shape[1] >= 200
+    assert len(set(columns_of(feature_set("full")))) == len(columns_of(feature_set("full")))
+    core = feature_set("core")
+    assert [s.name for s in core][:2] == ["ret_lags", "vol_20"]  # the demo's set is unchanged
+
+
+def test_talib_wrappers_match_talib():
+    bars = synthetic_bars(600, seed=3)
+    c, h, lo = (bars[k].to_numpy() for k in ("close", "high", "low"))
+    out = _one("rsi_21").fn(bars, FeatureContext())
+    np.testing.assert_allclose(out["rsi_21"], talib.RSI(c, 21) / 100, equal_nan=True)
+    adx = _one("adx_14").fn(bars, FeatureContext())
+    np.testing.assert_allclose(adx["adx_14"], talib.ADX(h, lo, c, 14) / 100, equal_nan=True)
+
+
+def test_garch_at_a_fit_point_is_the_fitted_models_forecast():
+    bars = synthetic_bars(700, seed=4)
+    out = _one("garch_1_1").fn(bars, FeatureContext())
+    k = SCHEDULE.first
+    r = np.log(bars["close"]).diff().to_numpy() * SCALE
+    res = _fit(r[max(1, k - SCHEDULE.window + 1):k + 1])
+    expect = np.sqrt(res.forecast(horizon=1).variance.iloc[-1, 0]) / SCALE
+    assert np.isclose(out["garch_vol"].iloc[k], expect, rtol=1e-6)
+    assert out["garch_vol"].iloc[:k].isna().all() and out["garch_vol"].iloc[k:].notna().all()
+
+
+def test_previous_session_return_uses_completed_sessions_only():
+    bars = synthetic_bars(24 * 6, seed=5, start="2024-03-04")  # Monday
+    out = _one("session_previous").fn(bars, FeatureContext(asset_class="forex", timeframe="1h"))
+    ts = bars["ts"]
+    tokyo_mon = bars[(ts >= "2024-03-04 00:00Z") & (ts < "2024-03-04 09:00Z")]
+    expect = np.log(tokyo_mon["close"].iloc[-1] / tokyo_mon["open"].iloc[0])
+    row_0800 = int(np.flatnonzero(ts == pd.Timestamp("2024-03-04 08:00Z"))[0])
+    row_0900 = row_0800 + 1  # 09:00 bar closes at 10:00, after Tokyo's 09:00 close
+    assert np.isnan(out["prev_tokyo_ret"].iloc[row_0800 - 1])  # no Tokyo session finished yet
+    assert np.isclose(out["prev_tokyo_ret"].iloc[row_0800], expect)  # 08:00 bar closes at 09:00
+    assert np.isclose(out["prev_tokyo_ret"].iloc[row_0900], expect)
+
+
+def test_macro_value_is_invisible_before_its_release():
+    bars = synthetic_bars(24 * 10, seed=6, start="2024-05-01")
+    macro = synthetic_macro(bars["ts"].iloc[0], bars["ts"].iloc[-1], seed=1)
+    out = _one("macro_vixcls").fn(bars, FeatureContext(macro=macro))
+    vix = macro[macro["series_id"] == "VIXCLS"].set_index("ts")
+    # the observation dated 2024-05-03 is released 2024-05-04 13:30: bars closing before see the previous one
+    before = int(np.flatnonzero(bars["known_at"] == pd.Timestamp("2024-05-04 13:00Z"))[0])
+    after = int(np.flatnonzero(bars["known_at"] == pd.Timestamp("2024-05-04 14:00Z"))[0])
+    assert out["macro_vixcls"].iloc[before] == vix.loc[pd.Timestamp("2024-05-02", tz="UTC"), "value"]
+    assert out["macro_vixcls"].iloc[after] == vix.loc[pd.Timestamp("2024-05-03", tz="UTC"), "value"]
+
+
+def test_alpha101_definitions():
+    bars = synthetic_bars(300, seed=7)
+    o, h, lo, c = (bars[k].to_numpy() for k in ("open", "high", "low", "close"))
+    a101 = _one("alpha101").fn(bars, FeatureContext())["alpha101"].to_numpy()
+    np.testing.assert_allclose(a101, (c - o) / ((h - lo) + 0.001 * c))
+    a054 = _one("alpha054").fn(bars, FeatureContext())["alpha054"].to_numpy()
+    np.testing.assert_allclose(a054, (-1 * (lo - c) * (o / c) ** 5) / (lo - h))
