@@ -30,8 +30,7 @@ from models.training.persist import persist_predictions
 from models.training.walkforward import run_walkforward_many
 from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig, load_config
 from pipelines.errors import ConfigError, DataError
-from pipelines.evaluation.metrics import (deflated_sharpe, per_period_sharpe, prediction_metrics,
-                                          strategy_metrics)
+from pipelines.evaluation.metrics import deflated_sharpe, per_period_sharpe
 from pipelines.evaluation.oos import evaluate
 from pipelines.features.registry import feature_set
 from pipelines.schema import periods_per_year
@@ -64,13 +63,12 @@ def baseline_metrics(bars: pd.DataFrame, rows: pd.DatetimeIndex, realized: pd.Se
                      ppy: float) -> dict[str, dict]:
     """Buy-and-hold and naive momentum (the sign of the last bar's return) as predictors and as
     strategies, on the same out-of-sample rows."""
-    from pipelines.evaluation.oos import evaluate as _ev
     last = np.log(bars.set_index("ts")["close"]).diff().reindex(rows)
     out = {}
     for name, pred in (("buy_and_hold", pd.Series(1.0, index=rows)), ("momentum", last)):
         frame = pd.DataFrame({"expected_return": pred.to_numpy(), "realized_return": realized.to_numpy()},
                              index=rows)
-        ev = _ev(frame, bars, trading, ppy)
+        ev = evaluate(frame, bars, trading, ppy)
         m = {k: v for k, v in ev.metrics.items() if not k.startswith(("buy_and_hold_", "momentum_"))}
         out[name] = m
     return out

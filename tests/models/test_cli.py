@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 
 from models.registry import ModelRecord, register
 from pipelines.cli import main
