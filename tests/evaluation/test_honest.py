@@ -108,3 +108,16 @@ def test_regime_switching_signal_is_found():
     assert best.accuracy_edge
     assert best.accuracy - 0.5 >= 0.3 * edge_best
     assert max(e.accuracy for e in edges.values()) <= sim.best_accuracy + 0.03  # nobody beats Bayes
+
+
+def test_random_walk_multi_bar_horizon_shows_no_edge():
+    """Overlapping 10-bar labels: the purge keeps every training label out of the test window,
+    and the edge test counts only non-overlapping predictions."""
+    sim = random_walk(3000, seed=5)
+    wf = WalkForwardConfig(horizon=10, train_bars=1000, test_bars=500, embargo_bars=5,
+                           validation_fraction=0.2)
+    run = evaluate_symbol(sim.bars, ["logistic", "lightgbm"], wf, params=SMALL, use_ray=False,
+                          ensembles=("average", "stacking"))
+    for name, e in _edges(run).items():
+        assert 150 < e.n < 220          # ~1950 rows / 10
+        assert not e.has_edge and not e.sharpe_nonzero, f"{name}: {e}"
