@@ -24,6 +24,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "pipelines.features.calendar",
     "pipelines.features.cross_asset",
     "pipelines.features.macro",
+    "pipelines.sentiment.features",
 )
 
 # Named sets: a tuple of family modules, or None for the whole registry.

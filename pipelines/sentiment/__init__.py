@@ -1,0 +1,1 @@
+"""Sentiment: scorers (VADER, FinBERT, their composite), scored news and the sentiment features."""
