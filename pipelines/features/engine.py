@@ -54,21 +54,39 @@ def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
     if not bars["ts"].is_monotonic_increasing or bars["ts"].duplicated().any():
         raise ValueError("bars must be sorted by ts without duplicates (validate them first)")
     b = bars.reset_index(drop=True)
-    parts, max_lb = [], 0
+    n = len(b)
+    active = []
     for spec in specs:
-        if not usable(spec, b, ctx):
+        if usable(spec, b, ctx):
+            active.append(spec)
+        else:
             log.debug("skipping %s: needs %s", spec.name, spec.needs)
-            continue
-        out = spec.fn(b, ctx)
-        if list(out.columns) != list(spec.columns):
-            raise ValueError(f"{spec.name} returned {list(out.columns)}, declared {list(spec.columns)}")
-        if len(out) != len(b):
-            raise ValueError(f"{spec.name} returned {len(out)} rows for {len(b)} bars")
-        parts.append(out.reset_index(drop=True).astype("float64"))
+    names = [c for spec in active for c in spec.columns]
+    data = np.empty((n, len(names)), dtype="float64", order="F")  # column writes stay contiguous
+    j, max_lb = 0, 0
+    for spec in active:
+        k = len(spec.columns)
+        if spec.arrays is not None:  # fast path: {column: array}, no intermediate frame
+            cols = spec.arrays(b, ctx)
+            missing_cols = [c for c in spec.columns if c not in cols]
+            if missing_cols:
+                raise ValueError(f"{spec.name} did not return {missing_cols}")
+            for i, c in enumerate(spec.columns):
+                v = np.asarray(cols[c], dtype="float64")
+                if v.shape != (n,):
+                    raise ValueError(f"{spec.name}.{c} has shape {v.shape} for {n} bars")
+                data[:, j + i] = v
+        else:
+            out = spec.fn(b, ctx)
+            if list(out.columns) != list(spec.columns):
+                raise ValueError(f"{spec.name} returned {list(out.columns)}, declared {list(spec.columns)}")
+            if len(out) != n:
+                raise ValueError(f"{spec.name} returned {len(out)} rows for {n} bars")
+            data[:, j:j + k] = out.to_numpy(dtype="float64")
+        j += k
         max_lb = max(max_lb, spec.lookback)
-    feats = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=b.index)
-    feats = feats.replace([np.inf, -np.inf], np.nan)
-    feats.index = pd.DatetimeIndex(b["ts"], name="ts")
+    data[np.isinf(data)] = np.nan
+    feats = pd.DataFrame(data, columns=names, index=pd.DatetimeIndex(b["ts"], name="ts"), copy=False)
     if drop_warmup:
         feats = feats.iloc[max_lb:]
     return feats

@@ -155,4 +155,4 @@ def spec(name: str, family: str, columns: tuple[str, ...] | list[str], lookback:
         return pd.DataFrame({c: out[c] for c in cols}, index=bars.index)
 
     wrapped.__name__ = f"feature_{name}"
-    return FeatureSpec(name, family, wrapped, cols, int(lookback), needs, description)
+    return FeatureSpec(name, family, wrapped, cols, int(lookback), needs, description, arrays=fn)

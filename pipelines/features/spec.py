@@ -45,6 +45,9 @@ class FeatureSpec:
     lookback: int
     needs: tuple[str, ...] = ()
     description: str = ""
+    # optional fast path: the same values as ``fn`` as {column: 1-D array}; the engine uses it
+    # to skip building a frame per spec
+    arrays: Callable[[pd.DataFrame, "FeatureContext"], dict[str, Any]] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.lookback < 0:

@@ -52,7 +52,7 @@ def _typical(bars) -> np.ndarray:
 
 def _vwap_day(bars, ctx):
     tp, v, c = _typical(bars), arr(bars, "volume"), arr(bars, "close")
-    day = bars["ts"].dt.floor("D").to_numpy()
+    day = _ns(bars["ts"]) // (86400 * 10**9)
     pv = pd.Series(tp * v).groupby(day).cumsum().to_numpy()
     cv = pd.Series(v).groupby(day).cumsum().to_numpy()
     return {"vwap_day_dist": np.log(div(c, div(pv, cv)))}
@@ -65,10 +65,13 @@ def _vwap_roll(n: int):
     return fn
 
 
+def _ns(col: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(col).as_unit("ns").asi8
+
+
 def _asof(bars: pd.DataFrame, other: pd.DataFrame) -> np.ndarray:
     """Row of ``other`` (sorted by known_at) last known at each bar's close; -1 where none."""
-    ka = other["known_at"].to_numpy()
-    return np.searchsorted(ka, bars["known_at"].to_numpy(), side="right") - 1
+    return np.searchsorted(_ns(other["known_at"]), _ns(bars["known_at"]), side="right") - 1
 
 
 def _book(bars, ctx):
@@ -85,12 +88,12 @@ def _book(bars, ctx):
 
 def _trades(bars, ctx):
     tr = ctx.extra["trades"]
-    start = bars["ts"].to_numpy()
-    end = bars["known_at"].to_numpy()
-    tts = tr["ts"].to_numpy()
+    start, end = _ns(bars["ts"]), _ns(bars["known_at"])
+    tts = _ns(tr["ts"])
     # a trade belongs to the bar whose interval holds it, and only once known by that bar's close
     b = np.searchsorted(start, tts, side="right") - 1
-    valid = (b >= 0) & (tr["known_at"].to_numpy() <= end[np.maximum(b, 0)]) & (tts < end[np.maximum(b, 0)])
+    bb = np.maximum(b, 0)
+    valid = (b >= 0) & (_ns(tr["known_at"]) <= end[bb]) & (tts < end[bb])
     b = b[valid]
     qty = tr["qty"].to_numpy(dtype="float64")[valid]
     buy = ~tr["is_buyer_maker"].to_numpy(dtype=bool)[valid]
@@ -100,7 +103,11 @@ def _trades(bars, ctx):
     buyv = np.bincount(b, qty * buy, minlength=n)
     sq = np.bincount(b, qty * qty, minlength=n)
     mx = np.zeros(n)
-    np.maximum.at(mx, b, qty)
+    if len(b):
+        order = np.argsort(b, kind="stable")
+        bs, qs = b[order], qty[order]
+        firsts = np.flatnonzero(np.r_[True, np.diff(bs) != 0])
+        mx[bs[firsts]] = np.maximum.reduceat(qs, firsts)
     mean = div(vol, cnt)
     sd = np.sqrt(np.clip(div(sq, cnt) - mean * mean, 0, None))
     return {"trade_buy_ratio": div(buyv, vol), "trade_count_log": np.log1p(cnt),

@@ -1,0 +1,202 @@
+"""Feature engine throughput: the full registry on one symbol of 200k hourly bars (with peers,
+macro, order book and trades), seconds per family (GARCH's refits shown on their own), peak
+memory, the TA-Lib subset against calling raw TA-Lib alone, 20 symbols in parallel as Ray tasks,
+and an incremental store update against a full build.
+
+    python tests/bench/bench_features.py
+    BENCH_BARS=200000 BENCH_SYMBOLS=20 BENCH_PAR_BARS=50000 BENCH_CPUS=2 python tests/bench/bench_features.py
+
+One JSON object per line per figure. Throughput figures have the 500k rows/s per core target as
+baseline (ratio = measured / target); the TA-Lib figure has 2.0 (the allowed slowdown) as
+baseline and its ratio is engine time / raw TA-Lib time."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np  # noqa: E402
+import talib  # noqa: E402
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+TARGET_ROWS_PER_CORE = 500_000
+
+
+def emit(bench: str, value: float, unit: str, baseline=None, ratio=None, **extra) -> None:
+    print(json.dumps({"bench": bench, "value": round(float(value), 4), "unit": unit, "baseline": baseline,
+                      "ratio": None if ratio is None else round(float(ratio), 4), **extra}), flush=True)
+
+
+def single_symbol(n: int) -> None:
+    from pipelines.features.engine import compute_features, usable
+    from pipelines.features.registry import columns_of, feature_set
+    from pipelines.features.synthetic import synthetic_bars, synthetic_context
+
+    bars = synthetic_bars(n, seed=1)
+    ctx = synthetic_context(bars, seed=1)
+    specs = feature_set("full")
+    compute_features(bars.iloc[:2000], specs, ctx)  # compile the numba kernels outside the timing
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
+    feats = compute_features(bars, specs, ctx, drop_warmup=False)
+    dt = time.perf_counter() - t
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rate = n / dt
+    emit("features.full.one_symbol.rows_per_s", rate, "rows/s", TARGET_ROWS_PER_CORE, rate / TARGET_ROWS_PER_CORE,
+         bars=n, columns=feats.shape[1], seconds=round(dt, 3))
+    emit("features.full.one_symbol.peak_rss", rss1, "MiB", None, None, before_mib=round(rss0, 1),
+         output_mib=round(feats.memory_usage(deep=False).sum() / 2**20, 1))
+    std = feature_set("standard")
+    t = time.perf_counter()
+    fs = compute_features(bars, std, ctx, drop_warmup=False)
+    dts = time.perf_counter() - t
+    emit("features.standard.one_symbol.rows_per_s", n / dts, "rows/s", TARGET_ROWS_PER_CORE,
+         n / dts / TARGET_ROWS_PER_CORE, bars=n, columns=fs.shape[1], seconds=round(dts, 3))
+    # where the time goes
+    b = bars.reset_index(drop=True)
+    fam, per_spec = Counter(), {}
+    for s in specs:
+        if usable(s, b, ctx):
+            t = time.perf_counter()
+            s.fn(b, ctx)
+            per_spec[s.name] = time.perf_counter() - t
+            fam[s.family] += per_spec[s.name]
+    for family, sec in fam.most_common():
+        emit(f"features.family.{family}.seconds", sec, "s", None, None, bars=n)
+    for name in ("garch_1_1", "entropy_sample"):
+        emit(f"features.spec.{name}.seconds", per_spec[name], "s", None, None, bars=n,
+             share_of_full=round(per_spec[name] / sum(per_spec.values()), 3))
+    del feats, fs
+    assert len(columns_of(specs)) >= 200
+
+
+def talib_subset(n: int) -> None:
+    """The registry's TA-Lib-backed specs through the engine versus the same raw TA-Lib calls."""
+    from pipelines.features import momentum, patterns, trend
+    from pipelines.features.engine import compute_features
+    from pipelines.features.synthetic import synthetic_bars
+
+    bars = synthetic_bars(n, seed=2)
+    o, h, lo, c, v = (bars[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
+    names = {f"adx_{p}" for p in trend.ADX_PERIODS} | {f"aroon_{p}" for p in trend.AROON_PERIODS}
+    names |= {f"sar_{f'{a:g}_{m:g}'.replace('.', 'p')}" for a, m in trend.SAR_SETS}
+    subset = momentum.FEATURES + patterns.FEATURES + tuple(s for s in trend.FEATURES if s.name in names)
+
+    def raw():
+        for p in momentum.RSI_PERIODS:
+            talib.RSI(c, p)
+        for f, s, g in momentum.MACD_SETS:
+            talib.MACD(c, f, s, g)
+        for p in momentum.ROC_PERIODS:
+            talib.ROCR(c, p)
+        for k, d in momentum.STOCH_SETS:
+            talib.STOCH(h, lo, c, fastk_period=k, slowk_period=d, slowd_period=d)
+        for p in (14, 28):
+            talib.STOCHRSI(c, timeperiod=p, fastk_period=5, fastd_period=3)
+            talib.MFI(h, lo, c, v, p)
+        for p in (14, 28, 56):
+            talib.WILLR(h, lo, c, p)
+        for p in (14, 20, 40):
+            talib.CCI(h, lo, c, p)
+        talib.ULTOSC(h, lo, c, 7, 14, 28), talib.PPO(c, 12, 26, 0), talib.TRIX(c, 15)
+        talib.BOP(o, h, lo, c), talib.CMO(c, 14)
+        for p in patterns.PATTERNS:
+            getattr(talib, p)(o, h, lo, c)
+        for p in trend.ADX_PERIODS:
+            talib.ADX(h, lo, c, p), talib.PLUS_DI(h, lo, c, p), talib.MINUS_DI(h, lo, c, p)
+        for p in trend.AROON_PERIODS:
+            talib.AROON(h, lo, p)
+        for a, m in trend.SAR_SETS:
+            talib.SAR(h, lo, a, m)
+
+    def best(fn, reps=3):
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    t_raw = best(raw)
+    t_eng = best(lambda: compute_features(bars, subset, drop_warmup=False))
+    ratio = t_eng / t_raw
+    emit("features.talib_subset.engine_over_raw", ratio, "x", 2.0, ratio, bars=n, specs=len(subset),
+         raw_seconds=round(t_raw, 4), engine_seconds=round(t_eng, 4))
+
+
+def _par_task(n: int, seed: int) -> tuple[int, int, float]:
+    from pipelines.features.engine import compute_features
+    from pipelines.features.registry import feature_set
+    from pipelines.features.synthetic import synthetic_bars, synthetic_context
+    bars = synthetic_bars(n, seed=seed, symbol=f"P{seed}")
+    ctx = synthetic_context(bars, seed=seed)
+    t = time.perf_counter()
+    f = compute_features(bars, feature_set("full"), ctx, drop_warmup=False)
+    return len(f), f.shape[1], time.perf_counter() - t
+
+
+def parallel(symbols: int, n: int, cpus: int) -> None:
+    import ray
+    ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
+    try:
+        task = ray.remote(_par_task).options(num_cpus=1)
+        ray.get(task.remote(2000, 999), timeout=600)  # warm the workers (imports, numba cache)
+        t = time.perf_counter()
+        out = ray.get([task.remote(n, 100 + i) for i in range(symbols)], timeout=3600)
+        dt = time.perf_counter() - t
+    finally:
+        ray.shutdown()
+    rows = sum(r for r, _, _ in out)
+    compute = sum(s for _, _, s in out)
+    per_core = rows / dt / cpus
+    emit("features.full.parallel.rows_per_s", rows / dt, "rows/s", TARGET_ROWS_PER_CORE * cpus,
+         rows / dt / (TARGET_ROWS_PER_CORE * cpus), symbols=symbols, bars_per_symbol=n, cpus=cpus,
+         seconds=round(dt, 2), per_core_rows_per_s=round(per_core), compute_seconds_in_tasks=round(compute, 2))
+
+
+def incremental(n: int, new: int = 100) -> None:
+    from pipelines.features.registry import feature_set
+    from pipelines.features.store import FeatureStore, materialize
+    from pipelines.features.synthetic import synthetic_bars, synthetic_context
+    bars = synthetic_bars(n + new, seed=3)
+    ctx = synthetic_context(bars, seed=3)
+    specs = feature_set("full")
+    with tempfile.TemporaryDirectory() as d:
+        st = FeatureStore(d)
+        t = time.perf_counter()
+        materialize(st, bars.iloc[:n], specs, ctx, symbol="INC", timeframe="1h")
+        t_full = time.perf_counter() - t
+        t = time.perf_counter()
+        m = materialize(st, bars, specs, ctx, symbol="INC", timeframe="1h")
+        t_inc = time.perf_counter() - t
+        t = time.perf_counter()
+        materialize(st, bars, specs, ctx, symbol="INC", timeframe="1h")
+        t_reuse = time.perf_counter() - t
+    emit("features.store.incremental_seconds", t_inc, "s", round(t_full, 3), t_inc / t_full,
+         bars=n, new_bars=new, action=m.action, bars_recomputed=m.rows_computed, reuse_seconds=round(t_reuse, 3))
+
+
+def main() -> int:
+    n = int(os.environ.get("BENCH_BARS", 200_000))
+    symbols = int(os.environ.get("BENCH_SYMBOLS", 20))
+    par_bars = int(os.environ.get("BENCH_PAR_BARS", 50_000))
+    cpus = int(os.environ.get("BENCH_CPUS", 2))
+    single_symbol(n)
+    talib_subset(n)
+    incremental(n)
+    parallel(symbols, par_bars, cpus)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
