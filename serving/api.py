@@ -16,12 +16,15 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
 from serving import schemas as S
-from serving.errors import ServingError
+from serving.errors import BadParameter, ServingError
 from serving.predictor import parse_horizons
 from serving.service import MeridianService
 from serving.stream import stream_updates
 
 log = logging.getLogger(__name__)
+NOT_FOUND = {404: {"model": S.Error, "description": "unknown symbol, model or horizon"}}
+KEYED = {401: {"model": S.Error, "description": "missing or wrong X-API-Key"},
+         403: {"model": S.Error, "description": "no API key configured: writes are disabled"}}
 SYMBOL = Path(..., min_length=1, max_length=40, description="e.g. EURUSD, BTCUSDT, AAPL")
 
 
@@ -47,6 +50,9 @@ def create_api(service: MeridianService) -> FastAPI:
 
     @app.exception_handler(ServingError)
     async def _serving_error(_: Request, exc: ServingError) -> JSONResponse:
+        if isinstance(exc, BadParameter):
+            detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
+            return JSONResponse({"detail": detail}, status_code=422)
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
@@ -61,65 +67,65 @@ def create_api(service: MeridianService) -> FastAPI:
     async def health():
         return await service.health()
 
-    @app.get("/assets", response_model=S.Assets, dependencies=reads)
+    @app.get("/assets", response_model=S.Assets, dependencies=reads, responses=KEYED)
     async def assets():
         return await service.assets()
 
-    @app.get("/predictions/{symbol}", response_model=S.Prediction, dependencies=reads)
+    @app.get("/predictions/{symbol}", response_model=S.Prediction, dependencies=reads, responses={**KEYED, **NOT_FOUND})
     async def prediction(symbol: str = SYMBOL,
                          horizons: str | None = Query(None, max_length=200, description="comma-separated, e.g. 1h,24h")):
         return await service.prediction(symbol, parse_horizons(horizons))
 
-    @app.post("/predictions/batch", response_model=S.BatchResponse, dependencies=reads)
+    @app.post("/predictions/batch", response_model=S.BatchResponse, dependencies=reads, responses=KEYED)
     async def batch(req: S.BatchRequest):
         hs = parse_horizons(",".join(req.horizons)) if req.horizons else None
         return await service.batch(req.symbols, hs)
 
-    @app.get("/overview", response_model=S.Overview, dependencies=reads)
+    @app.get("/overview", response_model=S.Overview, dependencies=reads, responses=KEYED)
     async def overview(top: int = Query(5, ge=1, le=50)):
         return await service.overview(top)
 
-    @app.get("/sessions", response_model=S.Sessions, dependencies=reads)
+    @app.get("/sessions", response_model=S.Sessions, dependencies=reads, responses=KEYED)
     async def sessions():
         return await service.sessions()
 
-    @app.get("/assets/{symbol}/indicators", response_model=S.Indicators, dependencies=reads)
+    @app.get("/assets/{symbol}/indicators", response_model=S.Indicators, dependencies=reads, responses={**KEYED, **NOT_FOUND})
     async def indicators(symbol: str = SYMBOL):
         return await service.indicators(symbol)
 
-    @app.get("/assets/{symbol}/sentiment", response_model=S.Sentiment, dependencies=reads)
+    @app.get("/assets/{symbol}/sentiment", response_model=S.Sentiment, dependencies=reads, responses={**KEYED, **NOT_FOUND})
     async def sentiment(symbol: str = SYMBOL, window_days: int = Query(7, ge=1, le=365)):
         return await service.sentiment(symbol, window_days)
 
-    @app.get("/assets/{symbol}/risk", response_model=S.Risk, dependencies=reads)
+    @app.get("/assets/{symbol}/risk", response_model=S.Risk, dependencies=reads, responses={**KEYED, **NOT_FOUND})
     async def risk(symbol: str = SYMBOL):
         return await service.risk(symbol)
 
-    @app.get("/portfolio", response_model=S.Portfolio, dependencies=reads)
+    @app.get("/portfolio", response_model=S.Portfolio, dependencies=reads, responses=KEYED)
     async def portfolio():
         return await service.portfolio()
 
-    @app.get("/portfolio/actions", response_model=S.Actions, dependencies=reads)
+    @app.get("/portfolio/actions", response_model=S.Actions, dependencies=reads, responses=KEYED)
     async def actions():
         return await service.actions()
 
-    @app.get("/models", response_model=S.Models, dependencies=reads)
+    @app.get("/models", response_model=S.Models, dependencies=reads, responses=KEYED)
     async def models(status: Literal["candidate", "promoted", "retired"] | None = Query(None)):
         return await service.models(status)
 
-    @app.get("/training", response_model=S.Training, dependencies=reads)
+    @app.get("/training", response_model=S.Training, dependencies=reads, responses=KEYED)
     async def training():
         return await service.training()
 
-    @app.post("/models/{model_id}/promote", response_model=S.Promoted, dependencies=writes)
+    @app.post("/models/{model_id}/promote", response_model=S.Promoted, dependencies=writes, responses={**KEYED, **NOT_FOUND})
     async def promote(model_id: str = Path(..., min_length=1, max_length=200)):
         return await service.promote(model_id)
 
-    @app.post("/training/retrain", response_model=S.TrainingRun, status_code=202, dependencies=writes)
+    @app.post("/training/retrain", response_model=S.TrainingRun, status_code=202, dependencies=writes, responses={**KEYED, **NOT_FOUND})
     async def retrain(req: S.RetrainRequest):
         return await service.retrain(req.symbols, req.models, req.horizon, req.promote)
 
-    @app.post("/paper/{action}", response_model=S.PaperState, dependencies=writes)
+    @app.post("/paper/{action}", response_model=S.PaperState, dependencies=writes, responses=KEYED)
     async def paper(action: Literal["start", "stop"], req: S.PaperControl | None = None):
         return await service.paper(action == "start", req.account if req else None)
 

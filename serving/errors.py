@@ -16,9 +16,14 @@ class NotFound(ServingError):
 
 
 class BadParameter(ServingError):
-    """A parameter that parses but cannot be served (unknown horizon format, model name): 422."""
+    """A parameter that cannot be served (bad horizon format, unknown model name): 422, in the
+    same shape as the framework's own validation errors."""
 
     status_code = 422
+
+    def __init__(self, message: str, loc: tuple[str, ...] = ("request",)) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 class Unavailable(ServingError):

@@ -31,7 +31,8 @@ def parse_horizon(text: str) -> int:
     """'1h' -> 3600, '24h' and '1d' -> 86400 (seconds)."""
     m = _HORIZON.match(text or "")
     if not m or int(m.group(1)) == 0:
-        raise BadParameter(f"bad horizon {text!r}: use a positive count and a unit, e.g. 15m, 1h, 24h, 1d, 1w")
+        raise BadParameter(f"bad horizon {text!r}: use a positive count and a unit, e.g. 15m, 1h, 24h, 1d, 1w",
+                           ("query", "horizons"))
     return int(m.group(1)) * _UNIT_S[m.group(2)]
 
 

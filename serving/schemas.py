@@ -13,6 +13,10 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Error(_Out):
+    detail: str = Field(description="what went wrong and what to do")
+
+
 class Health(_Out):
     status: Literal["ok", "degraded"]
     time: str

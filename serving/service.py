@@ -200,7 +200,7 @@ class MeridianService:
             try:
                 model_class(m)
             except Exception as exc:
-                raise BadParameter(str(exc)) from None
+                raise BadParameter(str(exc), ("body", "models")) from None
         return self.tracker.start(symbols, names, horizon or self.cfg.meridian.walkforward.horizon, promote)
 
     async def paper(self, running: bool, account: str | None) -> dict:

@@ -129,3 +129,9 @@ def keyed_local(serving_root):
     yield Served(f"http://127.0.0.1:{port}", app_cfg, root, withheld)
     server.should_exit = True
     th.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def api_schema(served):
+    import schemathesis
+    return schemathesis.openapi.from_url(served.url + "/openapi.json")

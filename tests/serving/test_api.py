@@ -13,6 +13,12 @@ from tests.serving.conftest import API_KEY
 KEY = {"X-API-Key": API_KEY}
 
 
+def reason(r) -> str:
+    """The error's reason, whether a plain detail or a validation-error list."""
+    d = r.json()["detail"]
+    return d if isinstance(d, str) else "; ".join(x["msg"] for x in d)
+
+
 def test_health_says_which_model_failed_to_load(served):
     h = served.get("/health").json()
     assert h["status"] == "degraded"
@@ -60,11 +66,11 @@ def test_prediction_per_model_and_ensemble(served):
 
 def test_prediction_errors_say_why(served):
     r = served.get("/predictions/NOPE")
-    assert r.status_code == 404 and "unknown symbol 'NOPE'" in r.json()["detail"]
+    assert r.status_code == 404 and "unknown symbol 'NOPE'" in reason(r)
     r = served.get("/predictions/EURUSD", params={"horizons": "1hour"})
-    assert r.status_code == 422 and "bad horizon" in r.json()["detail"]
+    assert r.status_code == 422 and "bad horizon '1hour'" in reason(r)
     r = served.get("/predictions/EURUSD", params={"horizons": "15m"})
-    assert r.status_code == 404 and "served horizons are 1h, 1d" in r.json()["detail"]
+    assert r.status_code == 404 and "served horizons are 1h, 1d" in reason(r)
     r = served.get("/predictions/EURUSD", params={"horizons": "1h,15m"})
     assert r.status_code == 200 and r.json()["unavailable_horizons"] == ["15m"]
 
@@ -145,7 +151,7 @@ def test_writes_need_the_key(served):
 
 def test_promote_reloads_the_models(served):
     r = served.post("/models/nope/promote", headers=KEY)
-    assert r.status_code == 404 and "no model 'nope'" in r.json()["detail"]
+    assert r.status_code == 404 and "no model 'nope'" in reason(r)
     mid = next(m["model_id"] for m in served.get("/models").json()["models"]
                if m["name"] == "logistic" and m["symbols"] == ["SPX"])
     r = served.post(f"/models/{mid}/promote", headers=KEY)
@@ -157,7 +163,7 @@ def test_retrain_runs_on_ray_and_shows_in_training(served):
     r = served.post("/training/retrain", headers=KEY, json={"symbols": ["NOPE"]})
     assert r.status_code == 404
     r = served.post("/training/retrain", headers=KEY, json={"symbols": ["SPX"], "models": ["nomodel"]})
-    assert r.status_code == 422 and "unknown model" in r.json()["detail"]
+    assert r.status_code == 422 and "unknown model 'nomodel'" in reason(r)
     r = served.post("/training/retrain", headers=KEY, json={"symbols": ["SPX"], "models": ["logistic"], "horizon": 2})
     assert r.status_code == 202, r.text
     run_id = r.json()["run_id"]
