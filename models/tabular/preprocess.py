@@ -9,11 +9,29 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_selection import SelectKBest, f_regression
+from sklearn.feature_selection import f_regression
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
 from models.regimes.hmm import REGIME_COLUMNS, RegimeHMM
+
+
+def _select_k_best(A: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """Indices (in input order) of the k columns with the highest F-statistic against y;
+    missing values count as the column's median for scoring only, constant columns score 0."""
+    if k <= 0:
+        raise ValueError(f"select_k must be positive, got {k}")
+    filled = A.copy()
+    bad = ~np.isfinite(filled)
+    med = np.zeros(A.shape[1])
+    for j in np.flatnonzero((~bad).any(axis=0)):
+        med[j] = np.median(filled[~bad[:, j], j])
+    filled[bad] = med[np.nonzero(bad)[1]]
+    ok = np.isfinite(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores, _ = f_regression(filled[ok], y[ok])
+    scores = np.nan_to_num(scores, nan=0.0, posinf=0.0)
+    return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
 class Preprocessor:
@@ -42,10 +60,8 @@ class Preprocessor:
             self.scaler_ = StandardScaler().fit(A)
             A = self.scaler_.transform(A)
         if self.select_k is not None and self.select_k < A.shape[1]:
-            ok = np.isfinite(A).all(axis=1) & np.isfinite(y.to_numpy())
-            self.selector_ = SelectKBest(f_regression, k=int(self.select_k)).fit(
-                np.nan_to_num(A[ok]), y.to_numpy()[ok])
-            self.columns_ = [c for c, keep in zip(self.columns_, self.selector_.get_support()) if keep]
+            self.keep_ = _select_k_best(A, y.to_numpy(dtype="float64"), int(self.select_k))
+            self.columns_ = [self.columns_[i] for i in self.keep_]
         return self
 
     def _augment(self, X: pd.DataFrame) -> np.ndarray:
@@ -60,8 +76,8 @@ class Preprocessor:
             A = self.imputer_.transform(A)
         if self.scale:
             A = self.scaler_.transform(A)
-        if hasattr(self, "selector_"):
-            A = self.selector_.transform(A)
+        if hasattr(self, "keep_"):
+            A = A[:, self.keep_]
         return A
 
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from models.base import PREDICTION_COLUMNS, NotFittedError
+from models.tabular.base import TabularForecaster
 from models import zoo
 from models.zoo import all_models, model_class
 from models.training.dataset import make_dataset
@@ -133,3 +134,20 @@ def test_catboost_absent_is_a_clear_error(monkeypatch):
     monkeypatch.delitem(sys.modules, "models.tabular.catboost", raising=False)
     with pytest.raises(ModelError, match=r"meridian\[catboost\]"):
         importlib.import_module("models.tabular.catboost")
+
+
+@pytest.mark.parametrize("name", _tabular_names())
+def test_missing_values_and_feature_selection(name, spx):
+    """A column that is entirely missing and gaps in another do not break fitting, selection or
+    prediction; selection keeps k columns chosen on the training rows."""
+    cls = _cls_or_skip(name)
+    if not issubclass(cls, TabularForecaster):
+        pytest.skip(f"{name} has no feature-selection step")
+    X, y = spx
+    X = X.copy()
+    X.iloc[::7, 3] = np.nan
+    X["volume_z_20"] = np.nan
+    m = cls(**_params(cls), select_k=6).fit(X.iloc[:450], y.iloc[:450])
+    assert len(m.prep_.columns_) == 6 and "volume_z_20" not in m.prep_.columns_
+    p = m.predict(X.iloc[460:])
+    assert not p.isna().any().any()
