@@ -18,6 +18,15 @@ from models.tabular.preprocess import Preprocessor
 PREP_KEYS = ("select_k", "regimes")
 
 
+def assigned_gpu() -> bool:
+    """Whether Ray gave the current task a GPU (a model that can use one then trains on it)."""
+    import ray
+    try:
+        return ray.is_initialized() and bool(ray.get_gpu_ids())
+    except Exception:  # outside a Ray worker
+        return False
+
+
 class TabularForecaster(Forecaster):
     """Parameters common to all tabular models: ``select_k`` (int, keep the k best columns),
     ``regimes`` (bool, add HMM regime probabilities as features), ``random_state``; the rest

@@ -4,7 +4,7 @@ install it."""
 
 from __future__ import annotations
 
-from models.tabular.base import TabularForecaster
+from models.tabular.base import TabularForecaster, assigned_gpu
 from pipelines.errors import ModelError
 
 try:
@@ -18,10 +18,14 @@ DEFAULTS = {"iterations": 300, "learning_rate": 0.05, "depth": 4, "l2_leaf_reg":
 
 
 class CatBoostForecaster(TabularForecaster):
+    """Trains on the GPU (``task_type="GPU"``) when the walk-forward placed it on a GPU node;
+    pass ``task_type`` explicitly to override."""
+
     name = "catboost"
     defaults = DEFAULTS
     scale = False
     impute = False
+    wants_gpu = True
 
     def estimator_params(self):
         kw = super().estimator_params()
@@ -33,6 +37,8 @@ class CatBoostForecaster(TabularForecaster):
 
     def _make(self, kw):
         self._early = kw.pop("early_stopping_rounds", None)
+        if "task_type" not in kw and assigned_gpu():
+            kw["task_type"] = "GPU"
         return (cb.CatBoostRegressor(loss_function="RMSE", **kw),
                 cb.CatBoostClassifier(loss_function="Logloss", **kw))
 

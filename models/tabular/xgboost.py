@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import xgboost as xgb
 
-from models.tabular.base import TabularForecaster
+from models.tabular.base import TabularForecaster, assigned_gpu
 
 DEFAULTS = {"n_estimators": 300, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8,
             "colsample_bytree": 0.8, "min_child_weight": 5, "reg_lambda": 1.0,
             "early_stopping_rounds": 30, "n_jobs": 1, "random_state": 0, "tree_method": "hist"}
-
-
-def _assigned_gpu() -> bool:
-    """Whether Ray gave the current task a GPU (training then runs on it)."""
-    import ray
-    try:
-        return ray.is_initialized() and bool(ray.get_gpu_ids())
-    except Exception:  # outside a Ray worker
-        return False
 
 
 class XGBoostForecaster(TabularForecaster):
@@ -33,7 +24,7 @@ class XGBoostForecaster(TabularForecaster):
 
     def _make(self, kw):
         self._early = kw.pop("early_stopping_rounds", None)
-        if "device" not in kw and _assigned_gpu():
+        if "device" not in kw and assigned_gpu():
             kw["device"] = "cuda"
         return (xgb.XGBRegressor(objective="reg:squarederror", **kw),
                 xgb.XGBClassifier(objective="binary:logistic", eval_metric="logloss", **kw))
