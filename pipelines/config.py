@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from pipelines.sentiment.config import SentimentConfig
+
 ENV_PREFIX = "MERIDIAN__"
 
 
@@ -103,6 +105,7 @@ class MeridianConfig(_Frozen):
     trading: TradingConfig = TradingConfig()
     sample: SampleConfig = SampleConfig()
     serving: ServingConfig = ServingConfig()
+    sentiment: SentimentConfig = SentimentConfig()
     report_dir: str = "reports"
 
 
