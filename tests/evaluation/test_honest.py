@@ -44,6 +44,7 @@ def random_walk_run():
     return evaluate_symbol(sim.bars, every_tabular_model(), WF, params=params, use_ray=False)
 
 
+@pytest.mark.slow
 def test_random_walk_shows_no_edge(random_walk_run):
     run = random_walk_run
     models = every_tabular_model()
@@ -97,6 +98,7 @@ def test_planted_ar1_signal_is_recovered():
     assert abs(run.baselines["buy_and_hold"]["directional_accuracy"] - 0.5) < 0.05
 
 
+@pytest.mark.slow
 def test_regime_switching_signal_is_found():
     sim = regime_switching(3000, seed=3)
     edge_best = sim.best_accuracy - 0.5            # Bayes-optimal filter with the true parameters
