@@ -1,0 +1,45 @@
+"""Pytest fixtures around the replay server, shared by the source and ingestion tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.sources.config import ProviderConfig, RetryConfig, SourcesConfig
+from tests.replay.server import ReplayServer
+
+FAST_RETRY = RetryConfig(attempts=4, backoff_base=0.001, backoff_max=0.01, jitter=0.5,
+                         retry_after_max=2.0, timeout=5.0)
+
+
+def replay_sources(srv: ReplayServer, **overrides) -> SourcesConfig:
+    """Every provider pointed at the loopback server, with tiny waits."""
+    def p(prefix: str, **kw) -> ProviderConfig:
+        base = dict(base_url=srv.url + prefix, retry=FAST_RETRY, max_wait=5.0)
+        base.update(kw)
+        return ProviderConfig(**base)
+    cfg = dict(
+        binance=p("", ws_url=srv.ws_url, per_minute=100_000),
+        yahoo=p("/yahoo", per_minute=1000),
+        finnhub=p("/finnhub/api/v1", api_key_env="MERIDIAN_TEST_FINNHUB_KEY", per_minute=1000),
+        alphavantage=p("/alphavantage", api_key_env="MERIDIAN_TEST_AV_KEY", per_minute=1000, per_day=500),
+        twelvedata=p("/twelvedata", api_key_env="MERIDIAN_TEST_TD_KEY", per_minute=1000),
+        coingecko=p("/coingecko/api/v3", per_minute=1000),
+        fred=p("/fred", api_key_env="MERIDIAN_TEST_FRED_KEY", per_minute=1000),
+        blockchain=p("/blockchain", per_minute=1000),
+    )
+    cfg.update(overrides)
+    return SourcesConfig(**cfg)
+
+
+@pytest.fixture
+def replay():
+    with ReplayServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def sources_cfg(replay, monkeypatch) -> SourcesConfig:
+    for var in ("MERIDIAN_TEST_FINNHUB_KEY", "MERIDIAN_TEST_AV_KEY", "MERIDIAN_TEST_TD_KEY",
+                "MERIDIAN_TEST_FRED_KEY"):
+        monkeypatch.setenv(var, "test-secret-key")
+    return replay_sources(replay)
