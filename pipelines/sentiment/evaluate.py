@@ -1,0 +1,70 @@
+"""Evaluating scorers: the Financial PhraseBank (labelled sentences) and the information
+coefficient of a sentiment feature against forward returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import DataError
+
+CLASSES = ("negative", "neutral", "positive")
+PHRASEBANK_LEVELS = ("AllAgree", "75Agree", "66Agree", "50Agree")
+
+
+def load_phrasebank(folder: str | Path, level: str = "AllAgree") -> pd.DataFrame:
+    """Sentences_<level>.txt: ``sentence@label`` per line, ISO-8859-1 -> frame (text, label)."""
+    if level not in PHRASEBANK_LEVELS:
+        raise ValueError(f"unknown agreement level {level!r}: one of {PHRASEBANK_LEVELS}")
+    path = Path(folder) / f"Sentences_{level}.txt"
+    if not path.is_file():
+        raise DataError(f"{path} not found: point at the Financial PhraseBank v1.0 folder")
+    rows, bad = [], []
+    for n, line in enumerate(path.read_text(encoding="latin-1").splitlines(), 1):
+        if not line.strip():
+            continue
+        text, sep, label = line.rpartition("@")
+        label = label.strip().lower()
+        if not sep or label not in CLASSES or not text.strip():
+            bad.append(n)
+            continue
+        rows.append((text.strip(), label))
+    if bad:
+        raise DataError(f"{path}: {len(bad)} line(s) are not 'sentence@label' (first: line {bad[0]})")
+    return pd.DataFrame(rows, columns=["text", "label"])
+
+
+def classification_scores(y_true, y_pred) -> dict:
+    """Accuracy, macro-F1 over the three classes, per-class F1 and the majority-class accuracy."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y_true, y_pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
+    per = f1_score(y_true, y_pred, labels=list(CLASSES), average=None, zero_division=0)
+    majority = pd.Series(y_true).value_counts(normalize=True).iloc[0]
+    return {"n": int(len(y_true)), "accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(np.mean(per)), "f1": {c: float(f) for c, f in zip(CLASSES, per)},
+            "majority_accuracy": float(majority)}
+
+
+def information_coefficient(signal: pd.Series, forward: pd.Series, dates: pd.Series | None = None) -> dict:
+    """Spearman rank correlation between a signal and the forward return, pooled over all rows,
+    and (with ``dates``) the mean of the per-date cross-sectional correlations with its t-stat."""
+    from scipy.stats import spearmanr
+
+    df = pd.DataFrame({"s": np.asarray(signal, dtype="float64"), "r": np.asarray(forward, dtype="float64")})
+    if dates is not None:
+        df["d"] = np.asarray(dates)
+    df = df.dropna(subset=["s", "r"])
+    if len(df) < 3:
+        raise DataError(f"only {len(df)} rows with both a signal and a forward return")
+    rho, p = spearmanr(df["s"], df["r"])
+    out = {"n": int(len(df)), "ic": float(rho), "p_value": float(p)}
+    if dates is not None:
+        per = [spearmanr(g["s"], g["r"])[0] for _, g in df.groupby("d") if len(g) >= 3 and g["s"].nunique() > 1]
+        per = np.array([x for x in per if np.isfinite(x)])
+        out["dates"] = int(len(per))
+        out["mean_daily_ic"] = float(per.mean()) if len(per) else None
+        out["t_stat"] = float(per.mean() / per.std(ddof=1) * np.sqrt(len(per))) if len(per) > 2 else None
+    return out
