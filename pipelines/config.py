@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from pipelines.sentiment.config import SentimentConfig
+from pipelines.ingest.config import IngestConfig
 
 ENV_PREFIX = "MERIDIAN__"
 
@@ -106,6 +107,7 @@ class MeridianConfig(_Frozen):
     sample: SampleConfig = SampleConfig()
     serving: ServingConfig = ServingConfig()
     sentiment: SentimentConfig = SentimentConfig()
+    ingest: IngestConfig = IngestConfig()
     report_dir: str = "reports"
 
 

@@ -43,3 +43,24 @@ def sources_cfg(replay, monkeypatch) -> SourcesConfig:
                 "MERIDIAN_TEST_FRED_KEY"):
         monkeypatch.setenv(var, "test-secret-key")
     return replay_sources(replay)
+
+
+def store_config_of(store) -> "StoreConfig":
+    """The StoreConfig that opens the same store as the ``store`` fixture (for other processes)."""
+    from pipelines.config import StoreConfig
+    from pipelines.store import ParquetStore
+    if isinstance(store, ParquetStore):
+        return StoreConfig(backend="parquet", path=str(store.root))
+    return StoreConfig(backend="postgres", dsn=store.conn.info.dsn, schema_name=store.schema)
+
+
+def store_env(store) -> dict[str, str]:
+    """MERIDIAN__STORE__* variables naming the same store."""
+    cfg = store_config_of(store)
+    env = {"MERIDIAN__STORE__BACKEND": cfg.backend}
+    if cfg.backend == "parquet":
+        env["MERIDIAN__STORE__PATH"] = cfg.path
+    else:
+        env["MERIDIAN__STORE__DSN"] = cfg.dsn.get_secret_value()
+        env["MERIDIAN__STORE__SCHEMA_NAME"] = cfg.schema_name
+    return env

@@ -1,0 +1,53 @@
+"""Typed configuration of ingestion: providers, the live streams and the periodic polls."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.sources.config import SourcesConfig
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LiveConfig(_Frozen):
+    """Bars and order-book snapshots kept current from the Binance streams."""
+
+    source: Literal["binance"] = "binance"
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    timeframe: str = "1m"
+    depth: bool = Field(True, description="also store order-book snapshots (depth20 stream)")
+    depth_every_s: float = Field(10.0, ge=0, description="min seconds between stored snapshots per symbol")
+    reconnect_delay: float = Field(1.0, ge=0, description="first wait before reconnecting; doubles")
+    reconnect_max: float = Field(60.0, ge=0, description="longest wait between reconnects")
+    catchup_since: str | None = Field(None, description="backfill from here when no checkpoint exists")
+
+
+class PollJob(_Frozen):
+    """A periodic poll: news, macro series, CoinGecko markets, quotes, on-chain metrics."""
+
+    name: str
+    kind: Literal["news", "macro", "markets", "onchain", "sentiment"]
+    source: Literal["finnhub", "alphavantage", "fred", "coingecko", "blockchain"]
+    every_s: float = Field(gt=0, description="cadence in seconds")
+    symbols: tuple[str, ...] = ()
+    lookback_days: int = Field(3, ge=1, description="news/macro window asked for on each poll")
+
+
+class IngestConfig(_Frozen):
+    """Everything the ingestion actors need."""
+
+    sources: SourcesConfig = SourcesConfig()
+    live: LiveConfig = LiveConfig()
+    schedule: tuple[PollJob, ...] = (
+        PollJob(name="crypto-markets", kind="markets", source="coingecko", every_s=300,
+                symbols=("bitcoin", "ethereum")),
+        PollJob(name="macro", kind="macro", source="fred", every_s=6 * 3600,
+                symbols=("DFF", "DGS10", "CPIAUCSL", "GDP", "UNRATE", "DTWEXBGS")),
+        PollJob(name="onchain", kind="onchain", source="blockchain", every_s=3600),
+        PollJob(name="company-news", kind="news", source="finnhub", every_s=900,
+                symbols=("AAPL", "MSFT")),
+    )
