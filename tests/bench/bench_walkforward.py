@@ -38,8 +38,11 @@ def synthetic(rows: int, features: int, seed: int = 0):
 
 
 def emit(bench: str, value: float, unit: str, baseline=None, ratio=None, **extra) -> None:
+    """One figure; the machine's 1-minute load average is recorded with it, since on a shared
+    2-core machine other work changes the parallel speedup a lot."""
     print(json.dumps({"bench": bench, "value": round(value, 3), "unit": unit, "baseline": baseline,
-                      "ratio": None if ratio is None else round(ratio, 3), **extra}), flush=True)
+                      "ratio": None if ratio is None else round(ratio, 3), **extra,
+                      "cpu_count": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}), flush=True)
 
 
 def main() -> int:
