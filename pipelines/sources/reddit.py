@@ -1,0 +1,128 @@
+"""Reddit posts (new submissions of chosen subreddits) through praw, into the NEWS table.
+
+Credentials come from the environment (``REDDIT_CLIENT_ID``, ``REDDIT_CLIENT_SECRET``; a script
+app's read-only access). Each listing page is one request, taken from the project's rate limiter
+(Reddit allows 100 requests per minute per OAuth client; praw also honours Reddit's own rate-limit
+headers). A post is stored once as ``reddit:t3_<id>`` with ``known_at`` = when we first saw it;
+a per-subreddit checkpoint (the newest post's time) stops the next poll at what it already has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.errors import ConfigError, SourceError
+from pipelines.ingest.checkpoints import Checkpoints
+from pipelines.sentiment.news import extract_tickers, item_id, store_news
+from pipelines.sources.base import utc_now
+from pipelines.sources.ratelimit import RateLimiter, Window
+from pipelines.store.base import Store
+
+log = logging.getLogger(__name__)
+WATCH = ("BTC", "ETH", "SOL", "XRP", "BNB", "DOGE", "SPY", "QQQ", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN",
+         "GOOGL", "META", "EURUSD", "GBPUSD", "USDJPY")
+
+
+class RedditConfig(BaseModel):
+    """Which subreddits are read and how to reach Reddit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subreddits: tuple[str, ...] = ("wallstreetbets", "cryptocurrency", "forex", "stocks")
+    limit: int = Field(100, gt=0, le=1000, description="newest posts read per subreddit per poll")
+    client_id_env: str = "REDDIT_CLIENT_ID"
+    client_secret_env: str = "REDDIT_CLIENT_SECRET"
+    user_agent: str = "meridian/0.1 (market sentiment; read-only)"
+    oauth_url: str = "https://oauth.reddit.com"
+    reddit_url: str = "https://www.reddit.com"
+    per_minute: int = Field(100, gt=0, description="listing requests per minute")
+    watch: tuple[str, ...] = Field(WATCH, description="symbols recognised as upper-case words in posts")
+    summary_chars: int = Field(2000, gt=0, description="self-text kept per post")
+
+
+@dataclass
+class RedditResult:
+    subreddits: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def written(self) -> int:
+        return sum(s["written"] for s in self.subreddits.values())
+
+    def as_dict(self) -> dict:
+        return {"source": "reddit", "written": self.written, "subreddits": self.subreddits}
+
+
+def credentials(cfg: RedditConfig) -> tuple[str, str]:
+    cid, secret = os.environ.get(cfg.client_id_env), os.environ.get(cfg.client_secret_env)
+    if not cid or not secret:
+        raise ConfigError(f"Reddit needs a script app's credentials: export {cfg.client_id_env}=... and "
+                          f"{cfg.client_secret_env}=... (create one at https://www.reddit.com/prefs/apps)")
+    return cid, secret
+
+
+class RedditSource:
+    """Reads new posts with praw and stores them once."""
+
+    name = "reddit"
+
+    def __init__(self, cfg: RedditConfig | None = None, reddit=None) -> None:
+        self.cfg = cfg or RedditConfig()
+        self.limiter = RateLimiter("Reddit", [Window(self.cfg.per_minute, 60)])
+        if reddit is None:
+            import praw
+            cid, secret = credentials(self.cfg)
+            reddit = praw.Reddit(client_id=cid, client_secret=secret, user_agent=self.cfg.user_agent,
+                                 oauth_url=self.cfg.oauth_url, reddit_url=self.cfg.reddit_url,
+                                 check_for_updates=False, check_for_async=False)
+            reddit.read_only = True
+        self.reddit = reddit
+
+    def posts(self, subreddit: str, after: pd.Timestamp | None, now: pd.Timestamp) -> pd.DataFrame:
+        """New posts of one subreddit created after ``after``, newest first, as NEWS rows."""
+        import prawcore
+        rows = []
+        page = 100
+        try:
+            listing = self.reddit.subreddit(subreddit).new(limit=self.cfg.limit)
+            for n, post in enumerate(listing):
+                if n % page == 0:
+                    self.limiter.acquire()
+                created = pd.Timestamp(float(post.created_utc), unit="s", tz="UTC")
+                if after is not None and created < after:  # same-second posts: the store dedupes
+                    break
+                title, body = str(post.title or ""), str(getattr(post, "selftext", "") or "")
+                rows.append({"item_id": item_id("reddit", post.name), "provider": "reddit",
+                             "published_at": created, "known_at": max(now, created),
+                             "headline": title, "summary": body[: self.cfg.summary_chars],
+                             "url": f"{self.cfg.reddit_url.rstrip('/')}{post.permalink}",
+                             "source": f"r/{subreddit}", "kind": "post",
+                             "tickers": extract_tickers(f"{title}\n{body}", self.cfg.watch)})
+        except prawcore.exceptions.ResponseException as exc:
+            raise SourceError(f"Reddit refused r/{subreddit}: HTTP {exc.response.status_code}") from None
+        except prawcore.exceptions.OAuthException as exc:
+            raise SourceError(f"Reddit rejected the credentials ({exc}): check {self.cfg.client_id_env} "
+                              f"and {self.cfg.client_secret_env}") from None
+        except prawcore.exceptions.RequestException as exc:
+            raise SourceError(f"Reddit could not be reached for r/{subreddit}: {exc}") from None
+        return pd.DataFrame(rows)
+
+    def collect(self, store: Store, now: pd.Timestamp | None = None) -> RedditResult:
+        """Every configured subreddit's posts newer than its checkpoint."""
+        cps = Checkpoints(store)
+        res = RedditResult()
+        for sub in self.cfg.subreddits:
+            now_ = now or utc_now()
+            cp = cps.get(self.name, f"r/{sub}")
+            df = self.posts(sub, None if cp is None else cp.ts, now_)
+            written = store_news(store, df)
+            if len(df):
+                cps.set(self.name, f"r/{sub}", df["published_at"].max(), {"rows": written})
+            res.subreddits[sub] = {"fetched": len(df), "written": written,
+                                   "newest": None if df.empty else df["published_at"].max().isoformat()}
+            log.info("r/%s: %d posts, %d new", sub, len(df), written)
+        return res
