@@ -178,7 +178,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                             "feature_set": cfg.features.feature_set},
                     config_hash=chash, features=list(res.dataset.X.columns), symbols=[sym], timeframe=tf,
                     horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
-                    metrics=res.metrics[name], artifact_path=str(artifact)))
+                    metrics=finite(res.metrics[name]), artifact_path=str(artifact)))
         report["symbols"][sym] = {
             "timeframe": tf, "rows": len(res.dataset), "folds": len(res.folds),
             "train_bars": wf.train_bars, "test_bars": wf.test_bars,
@@ -188,7 +188,22 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
             "baselines": res.baselines,
         }
     report["seconds"] = round(time.time() - t0, 1)
-    return report
+    return finite(report)
+
+
+def finite(obj):
+    """The report with NaN/inf replaced by None, so that it is strict JSON (jq, browsers)."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
 
 
 def tried_before(store: Store, symbol: str, timeframe: str, horizon: int) -> set[str]:
@@ -224,10 +239,15 @@ def summary_lines(report: dict) -> list[str]:
                [("baseline", k, v) for k, v in r["baselines"].items()]
         for kind, name, m in rows:
             edge = (m.get("edge_test") or {}).get("has_edge")
-            lines.append(f"  {kind:8s} {name:16s} acc {m['directional_accuracy']:.3f}  ic {m['ic']:+.3f}  "
-                         f"sharpe {m['strategy_sharpe']:+.2f}  dsr {m.get('strategy_dsr', float('nan')):.2f}  "
-                         f"maxdd {m['strategy_max_drawdown']:.1%}" + ("  EDGE" if edge else ""))
+            lines.append(f"  {kind:8s} {name:16s} acc {_fmt(m['directional_accuracy'], '.3f')}  "
+                         f"ic {_fmt(m['ic'], '+.3f')}  sharpe {_fmt(m['strategy_sharpe'], '+.2f')}  "
+                         f"dsr {_fmt(m.get('strategy_dsr'), '.2f')}  "
+                         f"maxdd {_fmt(m['strategy_max_drawdown'], '.1%')}" + ("  EDGE" if edge else ""))
     return lines
+
+
+def _fmt(v, spec: str) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
 
 
 def main(argv: list[str] | None = None) -> int:

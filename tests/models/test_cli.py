@@ -11,10 +11,14 @@ from models.registry import ModelRecord, register
 from pipelines.cli import main
 
 
+def _strict(token: str):
+    raise AssertionError(f"not strict JSON: {token}")
+
+
 def _run(capsys, *argv) -> object:
     capsys.readouterr()
     assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out, parse_constant=_strict)
 
 
 def test_walkforward_on_imported_real_data(ray_session, shared_data, tmp_path, monkeypatch, capsys):
