@@ -100,3 +100,26 @@ def serve_reddit(lb: Loopback, posts: dict[str, list[dict]], client_id: str, sec
     lb.routes[("POST", "/api/v1/access_token")] = token
     for sub in posts:
         lb.routes[("GET", f"/r/{sub}/new")] = listing(sub)
+
+
+def serve_x(lb: Loopback, posts: list[dict], token: str) -> None:
+    """/2/tweets/search/recent: newest first, ``since_id`` and ``next_token`` paging."""
+    def search(q, headers, body):
+        if headers.get("Authorization") != f"Bearer {token}":
+            return 401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+        items = [p for p in posts if not q.get("since_id") or int(p["id"]) > int(q["since_id"])]
+        start = int(q.get("next_token", "0"))
+        page = items[start:start + int(q.get("max_results", 10))]
+        if not page:
+            return 200, {"meta": {"result_count": 0}}
+        meta = {"newest_id": page[0]["id"], "oldest_id": page[-1]["id"], "result_count": len(page)}
+        if start + len(page) < len(items):
+            meta["next_token"] = str(start + len(page))
+        return 200, {"data": page, "meta": meta}
+    lb.routes[("GET", "/2/tweets/search/recent")] = search
+
+
+def x_post(pid: int, created: str, text: str) -> dict:
+    return {"id": str(pid), "text": text, "created_at": created, "lang": "en",
+            "edit_history_tweet_ids": [str(pid)], "public_metrics": {"retweet_count": 1, "reply_count": 0,
+                                                                     "like_count": 4, "quote_count": 0}}
