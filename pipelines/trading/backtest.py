@@ -1,4 +1,5 @@
-"""A vectorised backtester for one symbol.
+"""Backtests on DataFrames: one symbol (:func:`run_backtest`) or many (:func:`run_portfolio`),
+both on the vectorised engine (:mod:`pipelines.trading.engine`).
 
 A target position decided on bar t (known at t's close) is executed at the open of bar t+1 and
 held until the next decision is executed: the strategy earns open-to-open returns, never the
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.trading.costs import Costs
+from pipelines.trading.engine import SimResult, simulate, trades_frame
 
 
 @dataclass
@@ -30,24 +32,19 @@ def run_backtest(target: pd.Series, bars: pd.DataFrame, costs: Costs = Costs()) 
     """``target``: desired position per bar (indexed by ts, a subset of ``bars.ts``); ``bars``:
     the symbol's bars (ts, open, close). Bars outside ``target``'s index hold no position."""
     b = bars.set_index("ts").sort_index()
-    opens = b["open"].to_numpy(dtype="float64")
-    # return of holding from the open of bar k to the open of bar k+1 (the last bar: to its close)
-    nxt = np.append(opens[1:], b["close"].to_numpy(dtype="float64")[-1])
-    bar_ret = nxt / opens - 1.0
     tgt = target.reindex(b.index).fillna(0.0).to_numpy(dtype="float64")
-    held = np.concatenate([[0.0], tgt[:-1]])        # decided at t-1, held during bar t
-    dpos = np.abs(np.diff(np.concatenate([[0.0], held])))
-    cost = dpos * costs.per_unit_turnover
-    ret = held * bar_ret - cost
+    sim = simulate(tgt, b["open"].to_numpy(dtype="float64"), b["close"].to_numpy(dtype="float64"), costs)
     idx = b.index
-    returns = pd.Series(ret, index=idx, name="strategy_return")
+    held = sim.held[:, 0]
+    changes = np.abs(np.diff(np.concatenate([[0.0], held])))
+    returns = pd.Series(sim.returns, index=idx, name="strategy_return")
     return BacktestResult(
         returns=returns,
         positions=pd.Series(held, index=idx, name="position"),
-        equity=(1.0 + returns).cumprod().rename("equity"),
-        turnover=float(dpos.sum()),
-        trades=int((dpos > 0).sum()),
-        costs_paid=float(cost.sum()),
+        equity=pd.Series(sim.equity, index=idx, name="equity"),
+        turnover=float(sim.turnover.sum()),
+        trades=int((changes > 0).sum()),
+        costs_paid=float(sim.costs.sum()),
     )
 
 
@@ -56,3 +53,49 @@ def buy_and_hold(bars: pd.DataFrame, start_ts, costs: Costs = Costs()) -> Backte
     b = bars.set_index("ts").sort_index()
     tgt = pd.Series((b.index >= start_ts).astype(float), index=b.index)
     return run_backtest(tgt, bars, costs)
+
+
+@dataclass
+class PortfolioResult:
+    """A multi-symbol backtest on a shared time index."""
+
+    index: pd.DatetimeIndex
+    symbols: list[str]
+    sim: SimResult
+    trade_list: pd.DataFrame
+
+    @property
+    def returns(self) -> pd.Series:
+        return pd.Series(self.sim.returns, index=self.index, name="strategy_return")
+
+    @property
+    def equity(self) -> pd.Series:
+        return pd.Series(self.sim.equity, index=self.index, name="equity")
+
+    @property
+    def positions(self) -> pd.DataFrame:
+        return pd.DataFrame(self.sim.held, index=self.index, columns=self.symbols)
+
+
+def wide(bars: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Long bars (symbol, ts, ...) -> one column per symbol on the union of timestamps."""
+    return bars.pivot_table(index="ts", columns="symbol", values=column, aggfunc="last").sort_index()
+
+
+def run_portfolio(targets: pd.DataFrame, bars: pd.DataFrame, costs: Costs = Costs(),
+                  vol: pd.DataFrame | None = None, max_leverage: float | None = None) -> PortfolioResult:
+    """``targets``: ts x symbol positions (multiples of equity) decided at each bar's close;
+    ``bars``: long bars of those symbols. Timestamps are the union of the symbols' bars; a
+    symbol without a bar at a timestamp cannot trade there."""
+    symbols = [str(s) for s in targets.columns]
+    missing = set(symbols) - set(bars["symbol"].astype(str).unique())
+    if missing:
+        raise ValueError(f"no bars for {sorted(missing)}")
+    b = bars[bars["symbol"].astype(str).isin(symbols)]
+    opens = wide(b, "open").reindex(columns=symbols)
+    closes = wide(b, "close").reindex(index=opens.index, columns=symbols)
+    tgt = targets.reindex(index=opens.index, columns=symbols)
+    v = None if vol is None else vol.reindex(index=opens.index, columns=symbols).to_numpy()
+    sim = simulate(tgt.to_numpy(dtype="float64"), opens.to_numpy(), closes.to_numpy(), costs, v, max_leverage)
+    tl = trades_frame(sim, opens.index, symbols, opens.to_numpy())
+    return PortfolioResult(index=opens.index, symbols=symbols, sim=sim, trade_list=tl)
