@@ -1,0 +1,207 @@
+"""Live bars and order-book snapshots from the Binance streams.
+
+Only closed klines (``k.x``) are written, as final bars. The checkpoint of each series is the last
+closed bar written; whenever the stream (re)connects, and whenever a closed bar arrives more than
+one step after the checkpoint, the missing bars are fetched over REST first, so a disconnect or
+a restart leaves no hole. Each new closed bar is written, checkpointed, then published."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import pandas as pd
+import websockets
+
+from pipelines.errors import MeridianError
+from pipelines.ingest.backfill import backfill_bars
+from pipelines.ingest.checkpoints import Checkpoints, bar_stream
+from pipelines.ingest.config import LiveConfig
+from pipelines.schema import timeframe_offset
+from pipelines.sources.base import utc_now
+from pipelines.sources.binance import BinanceSource, parse_depth, parse_stream_kline
+from pipelines.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveStats:
+    connects: int = 0
+    disconnects: int = 0
+    messages: int = 0
+    closed_bars: int = 0
+    open_updates: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    gap_bars: int = 0
+    snapshots: int = 0
+    rejected: int = 0
+    last_bar: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class LiveBars:
+    """Keeps ``cfg.symbols`` current; ``run`` until ``stop`` is set."""
+
+    def __init__(self, source: BinanceSource, store: Store, cfg: LiveConfig, *,
+                 publish: Callable[[pd.DataFrame], None] | None = None,
+                 now: Callable[[], pd.Timestamp] = utc_now) -> None:
+        self.source = source
+        self.store = store
+        self.cfg = cfg
+        self.publish = publish or (lambda bars: None)
+        self.now = now
+        self.step = timeframe_offset(cfg.timeframe)
+        self.checkpoints = Checkpoints(store)
+        self.last: dict[str, pd.Timestamp | None] = {}
+        self._last_depth: dict[str, pd.Timestamp] = {}
+        self.stats = LiveStats()
+        self.reload()
+
+    def reload(self) -> None:
+        """Last closed bar per symbol, from the store's checkpoints."""
+        for s in self.cfg.symbols:
+            cp = self.checkpoints.get(self.source.name, bar_stream(s, self.cfg.timeframe))
+            self.last[s] = None if cp is None else cp.ts
+
+    # --- REST catch-up ---------------------------------------------------------------------
+    def fill(self, symbol: str, until: pd.Timestamp | None = None) -> int:
+        """Fetch closed bars after the checkpoint (up to ``until`` or now) over REST."""
+        last = self.last.get(symbol)
+        if last is None and self.cfg.catchup_since is None:
+            return 0
+        since = self.cfg.catchup_since if last is None else last + self.step
+        res = backfill_bars(self.source, self.store, symbol, self.cfg.timeframe, since, until,
+                            now=self.now, progress=False, on_page=self.publish)
+        if res.last_ts is not None:
+            self.last[symbol] = max(res.last_ts, self.last.get(symbol) or res.last_ts)
+        if res.rows:
+            self.stats.gaps += 1
+            self.stats.gap_bars += res.rows
+            log.warning("%s %s: filled %d missing bars over REST (up to %s)", symbol,
+                        self.cfg.timeframe, res.rows, res.last_ts)
+        return res.rows
+
+    def catch_up(self) -> int:
+        return sum(self.fill(s) for s in self.cfg.symbols)
+
+    # --- stream messages -------------------------------------------------------------------
+    def handle(self, raw: str | bytes) -> None:
+        self.stats.messages += 1
+        try:
+            msg = json.loads(raw)
+            stream = msg.get("stream", "")
+            if "@depth" in stream:
+                self._depth(stream.split("@")[0].upper(), msg["data"])
+                return
+            ev = parse_stream_kline(msg)
+        except (MeridianError, ValueError, KeyError, TypeError) as exc:
+            self.stats.rejected += 1
+            log.warning("rejected stream message: %s", exc)
+            return
+        if ev is None:
+            return
+        if ev["bars"].empty:  # the values failed validation (counted and logged there)
+            self.stats.rejected += 1
+            return
+        if not ev["closed"]:
+            self.stats.open_updates += 1
+            return
+        symbol, bars = ev["symbol"], ev["bars"]
+        if symbol not in self.last or ev["timeframe"] != self.cfg.timeframe:
+            return
+        ts = bars["ts"].iloc[0]
+        last = self.last[symbol]
+        if last is not None and ts <= last:
+            self.stats.duplicates += 1
+            return
+        if last is not None and ts > last + self.step:
+            self.fill(symbol, until=ts)
+        self.store.write("bars", bars)
+        self.checkpoints.set(self.source.name, bar_stream(symbol, self.cfg.timeframe), ts)
+        self.last[symbol] = ts
+        self.stats.closed_bars += 1
+        self.stats.last_bar = ts.isoformat()
+        self.publish(bars)
+
+    def _depth(self, symbol: str, data: dict) -> None:
+        if not self.cfg.depth or symbol not in self.last:
+            return
+        now = self.now()
+        prev = self._last_depth.get(symbol)
+        if prev is not None and (now - prev).total_seconds() < self.cfg.depth_every_s:
+            return
+        self.store.write("orderbook", parse_depth(data, symbol, now))
+        self._last_depth[symbol] = now
+        self.stats.snapshots += 1
+
+    # --- the loop --------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> LiveStats:
+        url = self.source.stream_url(list(self.cfg.symbols), self.cfg.timeframe, self.cfg.depth)
+        delay = self.cfg.reconnect_delay
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.catch_up)
+                async with websockets.connect(url, open_timeout=10, ping_interval=20,
+                                              max_size=2**22) as ws:
+                    await asyncio.to_thread(self.catch_up)  # bars closed while connecting
+                    self.stats.connects += 1
+                    delay = self.cfg.reconnect_delay
+                    while not stop.is_set():
+                        try:
+                            raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                        except asyncio.TimeoutError:
+                            continue
+                        await asyncio.to_thread(self.handle, raw)
+            except (websockets.ConnectionClosed, OSError, asyncio.TimeoutError) as exc:
+                self.stats.disconnects += 1
+                log.warning("stream disconnected (%s); reconnecting in %.1f s", exc, delay)
+            except MeridianError as exc:
+                log.warning("catch-up failed (%s); retrying in %.1f s", exc, delay)
+            if stop.is_set():
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except asyncio.TimeoutError:
+                pass
+            delay = min(max(delay * 2, 0.05), self.cfg.reconnect_max)
+        return self.stats
+
+
+class LiveThread:
+    """Runs :meth:`LiveBars.run` on its own event loop in a background thread."""
+
+    def __init__(self, live: LiveBars) -> None:
+        self.live = live
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._main, name="live-bars", daemon=True)
+        self.error: BaseException | None = None
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.live.run(self._stop))
+        except BaseException as exc:  # surfaced through .error / stats
+            self.error = exc
+            log.exception("live ingestion stopped")
+
+    def start(self) -> "LiveThread":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> LiveStats:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)
+        return self.live.stats
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()

@@ -1,0 +1,116 @@
+"""Live bars from the replay WebSocket: closed bars only, disconnect -> gap -> REST backfill,
+order-book snapshots, publication to subscribers; on both stores."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+
+from pipelines.ingest.checkpoints import Checkpoints, bar_stream
+from pipelines.ingest.config import LiveConfig
+from pipelines.ingest.live import LiveBars, LiveThread
+from pipelines.ingest.pubsub import BarBus, Publisher, bar_records
+from pipelines.sources.binance import BinanceSource
+from tests.replay.server import depth_event, kline_event
+
+T0 = pd.Timestamp("2024-03-01 12:00", tz="UTC")
+MIN = pd.Timedelta(minutes=1)
+
+
+class Clock:
+    """One clock for the client and the replay server."""
+
+    def __init__(self, replay, now: pd.Timestamp) -> None:
+        self.replay = replay
+        self.set(now)
+
+    def set(self, now: pd.Timestamp) -> None:
+        self.now = now
+        self.replay.now_ms = int(now.value // 1_000_000)
+
+    def __call__(self) -> pd.Timestamp:
+        return self.now
+
+
+def wait_for(cond, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def closed(symbol, ts: pd.Timestamp, is_closed=True) -> dict:
+    ms = int(ts.value // 1_000_000)
+    return {"stream": f"{symbol.lower()}@kline_1m", "data": kline_event(symbol, "1m", ms, is_closed)}
+
+
+def test_stream_disconnect_gap_is_backfilled_and_published(replay, sources_cfg, store):
+    clock = Clock(replay, T0)
+    cfg = LiveConfig(symbols=("BTCUSDT",), timeframe="1m", depth=True, depth_every_s=0,
+                     reconnect_delay=0.05, catchup_since=str(T0 - 10 * MIN))
+    seen: list[pd.Timestamp] = []
+    bus = BarBus()
+    bus.subscribe("features")
+    pub = Publisher([lambda b: seen.extend(b["ts"]), lambda b: bus.publish(bar_records(b))])
+    live = LiveBars(BinanceSource(sources_cfg.binance), store, cfg, publish=pub, now=clock)
+    runner = LiveThread(live).start()
+    try:
+        wait_for(lambda: live.stats.connects == 1, what="stream connection")
+        # REST catch-up from catchup_since: 11:50 .. 11:59 (the 12:00 bar is still open)
+        assert seen == list(pd.date_range(T0 - 10 * MIN, T0 - MIN, freq="1min"))
+        clock.set(T0 + 61 * pd.Timedelta(seconds=1))
+        replay.push(closed("BTCUSDT", T0 + MIN, is_closed=False))  # an open bar: not final
+        replay.push(closed("BTCUSDT", T0))
+        replay.push({"stream": "btcusdt@depth20@100ms", "data": depth_event("BTCUSDT", 7)})
+        wait_for(lambda: live.stats.closed_bars == 1 and live.stats.snapshots == 1, what="first bar")
+        assert live.stats.open_updates == 1
+
+        replay.drop_ws()
+        clock.set(T0 + 5 * MIN + pd.Timedelta(seconds=2))  # 12:01 .. 12:04 closed while away
+        wait_for(lambda: live.stats.connects == 2, what="reconnect")
+        wait_for(lambda: live.last["BTCUSDT"] == T0 + 4 * MIN, what="gap filled over REST")
+        replay.push(closed("BTCUSDT", T0 + 4 * MIN))  # a repeat of a bar already filled
+        clock.set(T0 + 9 * MIN)
+        replay.push(closed("BTCUSDT", T0 + 8 * MIN))  # 12:05 .. 12:07 missing: filled first
+        wait_for(lambda: live.last["BTCUSDT"] == T0 + 8 * MIN, what="in-stream gap")
+    finally:
+        stats = runner.stop()
+    expected = list(pd.date_range(T0 - 10 * MIN, T0 + 8 * MIN, freq="1min"))
+    bars = store.read_bars("BTCUSDT", "1m")
+    assert list(bars["ts"]) == expected
+    assert seen == expected  # every closed bar published once, in order
+    assert [r["ts"] for r in bus.poll("features")] == expected
+    assert stats.duplicates == 1 and stats.disconnects >= 1 and stats.gaps >= 3
+    assert Checkpoints(store).get("binance", bar_stream("BTCUSDT", "1m")).ts == T0 + 8 * MIN
+    book = store.read("orderbook", {"symbol": "BTCUSDT"})
+    assert len(book) == 1 and len(json.loads(book["bids"].iloc[0])) == 5
+    # the stored bar is the stream's, not a re-derived one
+    row = bars[bars["ts"] == T0].iloc[0]
+    k = kline_event("BTCUSDT", "1m", int(T0.value // 1_000_000), True)["k"]
+    assert row["close"] == float(k["c"]) and row["volume"] == float(k["v"])
+
+
+def test_malformed_stream_messages_are_rejected_not_written(replay, sources_cfg, store):
+    clock = Clock(replay, T0 + MIN)
+    cfg = LiveConfig(symbols=("ETHUSDT",), timeframe="1m", depth=True, depth_every_s=0, reconnect_delay=0.05)
+    live = LiveBars(BinanceSource(sources_cfg.binance), store, cfg, now=clock)
+    runner = LiveThread(live).start()
+    try:
+        wait_for(lambda: live.stats.connects == 1, what="stream connection")
+        bad = closed("ETHUSDT", T0)
+        bad["data"]["k"]["h"] = "not-a-number"
+        replay.push(bad)
+        replay.push({"stream": "ethusdt@kline_1m", "data": {"e": "kline", "k": {"t": 1}}})
+        replay.push({"stream": "ethusdt@depth20@100ms", "data": {"bids": [["1", "2"]], "asks": []}})
+        replay.push(closed("ETHUSDT", T0))
+        wait_for(lambda: live.stats.messages == 4, what="messages")
+    finally:
+        stats = runner.stop()
+    assert stats.rejected == 3 and stats.closed_bars == 1
+    bars = store.read_bars("ETHUSDT", "1m")
+    assert list(bars["ts"]) == [T0]
+    assert store.read("orderbook", {"symbol": "ETHUSDT"}).empty
