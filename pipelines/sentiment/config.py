@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipelines.sentiment.sources_config import SentimentSourcesConfig
+
 FINBERT_LABELS = ("positive", "negative", "neutral")  # ProsusAI/finbert's id order
 
 
@@ -30,6 +32,7 @@ class SentimentConfig(BaseModel):
     neutral_band: float = Field(0.05, ge=0, lt=1, description="|score| at or below this is neutral")
     text: Literal["headline", "headline_summary"] = Field(
         "headline", description="what of a news item is scored (the summary fills in a missing headline)")
+    sources: SentimentSourcesConfig = Field(SentimentSourcesConfig(), description="the collectors")
 
     @model_validator(mode="after")
     def _weights(self) -> "SentimentConfig":

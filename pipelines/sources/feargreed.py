@@ -14,28 +14,16 @@ import logging
 from dataclasses import dataclass
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
-
 from pipelines.errors import DataError, SourceError
 from pipelines.ingest.checkpoints import Checkpoints
+from pipelines.sentiment.sources_config import FearGreedConfig
 from pipelines.sources.base import utc_now
-from pipelines.sources.config import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
 SERIES_ID = "CRYPTO_FEAR_GREED"
 SOURCE = "alternative.me"
-
-
-class FearGreedConfig(BaseModel):
-    """Where the index is and how late a day's value is taken to be known."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    provider: ProviderConfig = ProviderConfig(base_url="https://api.alternative.me", per_minute=60)
-    publication_lag_minutes: float = Field(
-        60.0, ge=0, description="a day's value counts as known this long after 00:00 UTC of that day")
 
 
 @dataclass

@@ -14,35 +14,15 @@ import os
 from dataclasses import dataclass, field
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
-
 from pipelines.errors import ConfigError, SourceError
 from pipelines.ingest.checkpoints import Checkpoints
 from pipelines.sentiment.news import extract_tickers, item_id, store_news
+from pipelines.sentiment.sources_config import RedditConfig
 from pipelines.sources.base import utc_now
 from pipelines.sources.ratelimit import RateLimiter, Window
 from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
-WATCH = ("BTC", "ETH", "SOL", "XRP", "BNB", "DOGE", "SPY", "QQQ", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN",
-         "GOOGL", "META", "EURUSD", "GBPUSD", "USDJPY")
-
-
-class RedditConfig(BaseModel):
-    """Which subreddits are read and how to reach Reddit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    subreddits: tuple[str, ...] = ("wallstreetbets", "cryptocurrency", "forex", "stocks")
-    limit: int = Field(100, gt=0, le=1000, description="newest posts read per subreddit per poll")
-    client_id_env: str = "REDDIT_CLIENT_ID"
-    client_secret_env: str = "REDDIT_CLIENT_SECRET"
-    user_agent: str = "meridian/0.1 (market sentiment; read-only)"
-    oauth_url: str = "https://oauth.reddit.com"
-    reddit_url: str = "https://www.reddit.com"
-    per_minute: int = Field(100, gt=0, description="listing requests per minute")
-    watch: tuple[str, ...] = Field(WATCH, description="symbols recognised as upper-case words in posts")
-    summary_chars: int = Field(2000, gt=0, description="self-text kept per post")
 
 
 @dataclass

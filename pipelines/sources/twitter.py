@@ -15,33 +15,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 import requests
-from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.errors import ConfigError, RateLimitError, SourceError
 from pipelines.ingest.checkpoints import Checkpoints
 from pipelines.sentiment.news import extract_tickers, item_id, store_news
+from pipelines.sentiment.sources_config import API_HOST, TwitterConfig
 from pipelines.sources.base import utc_now
 from pipelines.sources.ratelimit import RateLimiter, Window
 from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
-API_HOST = "https://api.twitter.com"
-QUERIES = {"BTC": "($BTC OR bitcoin) lang:en -is:retweet",
-           "ETH": "($ETH OR ethereum) lang:en -is:retweet",
-           "SPY": "($SPY OR \"S&P 500\") lang:en -is:retweet"}
-
-
-class TwitterConfig(BaseModel):
-    """Search queries per symbol and how to reach the X API."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    queries: dict[str, str] = Field(default_factory=lambda: dict(QUERIES))
-    token_env: str = "TWITTER_BEARER_TOKEN"
-    base_url: str = Field(API_HOST, description="API host (a proxy or a test server may stand in)")
-    max_pages: int = Field(3, gt=0, description="pages of 100 posts per query per poll")
-    searches_per_15min: int = Field(60, gt=0)
-    max_wait: float = Field(120.0, ge=0, description="longest wait for a search slot before erroring")
 
 
 class _Rebase(requests.adapters.HTTPAdapter):
