@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.dummy import DummyClassifier
 
 from models.base import Forecaster
+from pipelines.errors import ModelError
 from models.tabular.preprocess import Preprocessor
 
 PREP_KEYS = ("select_k", "regimes")
@@ -37,6 +38,7 @@ class TabularForecaster(Forecaster):
     scale: ClassVar[bool] = True          # linear / kernel models need standardised inputs
     impute: ClassVar[bool] = True         # models that cannot take NaN
     max_train_rows: ClassVar[int | None] = None
+    strict_params: ClassVar[bool] = False  # True: only ``defaults`` keys are accepted
 
     # -- for subclasses -----------------------------------------------------------------------
     def _make(self, kw: dict[str, Any]) -> tuple[Any, Any]:
@@ -54,7 +56,15 @@ class TabularForecaster(Forecaster):
         kw = {**self.defaults, **{k: v for k, v in self.params.items() if k not in PREP_KEYS}}
         return kw
 
+    def _check_params(self) -> None:
+        known = set(self.defaults) | set(PREP_KEYS) | {"max_train_rows", "random_state"}
+        unknown = sorted(set(self.params) - known)
+        if self.strict_params and unknown:
+            raise ModelError(f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+
     def _fit(self, X, y, X_val, y_val) -> None:
+        self._check_params()
         limit = self.params.get("max_train_rows", self.max_train_rows)
         if limit and len(X) > limit:        # keep the most recent rows
             X, y = X.iloc[-int(limit):], y.iloc[-int(limit):]
@@ -69,7 +79,10 @@ class TabularForecaster(Forecaster):
         A_val = self.prep_.frame(X_val) if has_val else None
         y_up = (y > 0).astype(int)
         kw = {k: v for k, v in self.estimator_params().items() if k != "max_train_rows"}
-        self.reg_, self.clf_ = self._make(kw)
+        try:
+            self.reg_, self.clf_ = self._make(kw)
+        except TypeError as exc:     # an estimator refused a parameter
+            raise ModelError(f"{self.name}: bad parameters {sorted(self.params)}: {exc}") from None
         self.base_rate_ = float(y_up.mean())
         if y_up.nunique() < 2:  # one class only: the prior is all a classifier could learn
             self.clf_ = DummyClassifier(strategy="prior")

@@ -15,6 +15,7 @@ DEFAULTS = {"C": 0.1, "alpha": 10.0, "max_iter": 500, "random_state": 0}
 class LogisticForecaster(TabularForecaster):
     name = "logistic"
     defaults = DEFAULTS
+    strict_params = True
 
     def _make(self, kw):
         reg = TransformedTargetRegressor(Ridge(alpha=kw["alpha"]), transformer=StandardScaler())

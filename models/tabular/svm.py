@@ -18,6 +18,7 @@ DEFAULTS = {"C": 0.5, "gamma": "scale", "epsilon": 0.5, "max_train_rows": 3000, 
 class SVMForecaster(TabularForecaster):
     name = "svm"
     defaults = DEFAULTS
+    strict_params = True
     max_train_rows = 3000
 
     def _make(self, kw):

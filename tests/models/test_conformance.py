@@ -151,3 +151,10 @@ def test_missing_values_and_feature_selection(name, spx):
     assert len(m.prep_.columns_) == 6 and "volume_z_20" not in m.prep_.columns_
     p = m.predict(X.iloc[460:])
     assert not p.isna().any().any()
+
+
+@pytest.mark.parametrize("name", ["logistic", "svm", "random_forest"])
+def test_unknown_parameters_are_refused(name, spx):
+    X, y = spx
+    with pytest.raises(ModelError, match="unknown parameter|bad parameters"):
+        model_class(name)(n_estimatorz=5).fit(X.iloc[:200], y.iloc[:200])
