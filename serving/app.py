@@ -48,8 +48,9 @@ class Ingress:
         return create_api(self.service)
 
 
-def _options(d: DeploymentOptions, name: str) -> dict:
-    return {"name": name, **d.serve_kwargs(options_for(Work.SERVE, num_cpus=d.num_cpus))}
+def _options(d: DeploymentOptions, name: str, access_log: bool) -> dict:
+    return {"name": name, "logging_config": {"enable_access_log": access_log},
+            **d.serve_kwargs(options_for(Work.SERVE, num_cpus=d.num_cpus))}
 
 
 def compose(cfg: ServeAppConfig) -> Application:
@@ -67,9 +68,9 @@ def compose(cfg: ServeAppConfig) -> Application:
         except Exception as exc:
             unavailable[name] = f"{type(exc).__name__}: {exc}"
             continue
-        handles[name] = ModelServer.options(**_options(o.model, f"Model_{name}")).bind(cfg, name)
-    ensemble = EnsembleServer.options(**_options(o.ensemble, "Ensemble")).bind(cfg, handles, unavailable)
-    return Ingress.options(**_options(o.ingress, "Ingress")).bind(cfg, ensemble)
+        handles[name] = ModelServer.options(**_options(o.model, f"Model_{name}", o.access_log)).bind(cfg, name)
+    ensemble = EnsembleServer.options(**_options(o.ensemble, "Ensemble", o.access_log)).bind(cfg, handles, unavailable)
+    return Ingress.options(**_options(o.ingress, "Ingress", o.access_log)).bind(cfg, ensemble)
 
 
 def build_app(args: ServeArgs) -> Application:

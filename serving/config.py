@@ -53,11 +53,14 @@ class ServeOptions(_Frozen):
         None, gt=0, description="bars read per symbol for live features; None = all stored, which "
         "reproduces the training features exactly (expanding statistics included)")
     bars_refresh_s: float = Field(1.0, ge=0, description="how long read bars stay fresh before the store is asked again")
+    cache_predictions: bool = Field(True, description="answer repeated requests for the same latest bar "
+                                    "from memory; off, every request asks every model")
     stream_poll_s: float = Field(1.0, gt=0, description="how often WS /stream looks for new bars")
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")
     ensemble_method: Literal["average", "accuracy_weighted"] = Field(
         "accuracy_weighted", description="equal weights, or weights from each model's out-of-sample "
         "directional accuracy above 50% as recorded in the registry")
+    access_log: bool = Field(False, description="log every request of every replica (costs latency)")
     paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")
     ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.0, max_ongoing_requests=200)
     ensemble: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)

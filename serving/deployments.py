@@ -64,7 +64,7 @@ class EnsembleServer:
         return await handle.predict.remote(model_id, X)
 
     async def predict(self, symbol: str, horizons: list[str] | None = None,
-                      min_ts: pd.Timestamp | None = None) -> dict:
+                      min_ts: dict[str, pd.Timestamp] | None = None) -> dict:
         return await local_predict(self.predictor, symbol, horizons, min_ts)
 
     async def status(self) -> dict[str, str | None]:

@@ -45,3 +45,27 @@ def local_service(cfg: ServeAppConfig) -> MeridianService:
 
 def local_api(cfg: ServeAppConfig) -> FastAPI:
     return create_api(local_service(cfg))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m serving.local --config FILE --port P [--options JSON]``: the API on uvicorn."""
+    import argparse
+    import json
+
+    import uvicorn
+
+    from serving.config import ServeArgs
+
+    p = argparse.ArgumentParser(prog="python -m serving.local", description=main.__doc__)
+    p.add_argument("--config")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--options", default="{}", help="ServeOptions as JSON")
+    args = p.parse_args(argv)
+    cfg = ServeArgs(config=args.config, options=json.loads(args.options)).resolve()
+    uvicorn.run(local_api(cfg), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -105,14 +105,13 @@ class Predictor:
         return [horizon_label(s) for s in self.by_horizon(symbol)]
 
     async def predict(self, symbol: str, horizons: list[str] | None = None,
-                      min_ts: pd.Timestamp | None = None) -> dict[str, Any]:
+                      min_ts: dict[str, pd.Timestamp] | None = None) -> dict[str, Any]:
         """Predictions for every requested horizon (default: all served) from the latest bar;
-        ``min_ts`` makes sure bars at least that new are used."""
+        ``min_ts`` (timeframe -> bar time) makes sure bars at least that new are used."""
         asset_class = self.market.asset_class(symbol)  # NotFound for unknown symbols
         groups = self.by_horizon(symbol)
-        if min_ts is not None:
-            for tf in {r.timeframe for recs in groups.values() for r in recs}:
-                self.market.bars(symbol, tf, min_ts=min_ts)
+        for tf, ts in (min_ts or {}).items():
+            self.market.bars(symbol, tf, min_ts=ts)
         if not groups:
             raise NotFound(f"no promoted model serves {symbol}: train and promote one "
                            f"(`python -m pipelines.jobs.train --symbols {symbol} --promote`)")
@@ -166,7 +165,7 @@ class Predictor:
                "target_ts": (ts + timeframe_offset(tf) * (horizon_bars + 1)).isoformat(),
                "models": models, "ensemble": ensemble, "signal": signal, "missing": missing,
                "model_versions": {m["name"]: m["version"] for m in models}}
-        if not missing:
+        if not missing and self.options.cache_predictions:
             self._cache[key] = out
             if len(self._cache) > 4096:
                 self._cache.pop(next(iter(self._cache)))

@@ -23,7 +23,8 @@ from serving.models_view import models_info
 from serving.predictor import Predictor
 from serving.training import TrainingTracker
 
-PredictFn = Callable[[str, list[str] | None, pd.Timestamp | None], Awaitable[dict]]
+MinTs = dict[str, pd.Timestamp] | None  # timeframe -> the newest bar the answer must use
+PredictFn = Callable[[str, list[str] | None, MinTs], Awaitable[dict]]
 StatusFn = Callable[[], Awaitable[dict[str, str | None]]]
 ReloadFn = Callable[[], Awaitable[Any]]
 
@@ -34,7 +35,7 @@ def session_status(now: pd.Timestamp) -> dict:
 
 
 async def local_predict(predictor: Predictor, symbol: str, horizons: list[str] | None,
-                        min_ts: pd.Timestamp | None = None) -> dict:
+                        min_ts: MinTs = None) -> dict:
     """Run the predictor and turn a ServingError into data (what the ensemble deployment does)."""
     try:
         return {"ok": await predictor.predict(symbol, horizons, min_ts)}
@@ -54,6 +55,8 @@ class MeridianService:
         o = cfg.options
         self.market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
         self.tracker = TrainingTracker(cfg.meridian)
+        self._memo: dict[tuple, dict] = {}
+        self._generation = 0
 
     # -- reads ---------------------------------------------------------------------------------
     async def health(self) -> dict:
@@ -77,10 +80,22 @@ class MeridianService:
         return {"assets": out}
 
     async def prediction(self, symbol: str, horizons: list[str] | None) -> dict:
-        self.market.timeframes(symbol)  # 404 before any model work
-        res = await self._predict(symbol, horizons, None)
+        """Memoised per latest bar: a repeated request between two bars is answered here, and a
+        new bar (or a reload) makes the next request ask the predictor again."""
+        latest = {tf: self.market.bars(symbol, tf)["ts"].iloc[-1] for tf in self.market.timeframes(symbol)}
+        key = (symbol, tuple(horizons) if horizons else None, tuple(sorted(latest.items())), self._generation)
+        if key in self._memo:
+            return self._memo[key]
+        res = await self._predict(symbol, horizons, latest)
         if "ok" in res:
-            return res["ok"]
+            out = res["ok"]
+            complete = all(not h["missing"] and pd.Timestamp(h["ts"]) == latest.get(h["timeframe"])
+                           for h in out["horizons"])
+            if complete and self.cfg.options.cache_predictions:
+                if len(self._memo) > 4096:
+                    self._memo.clear()
+                self._memo[key] = out
+            return out
         code = res.get("status", 500)
         raise {404: NotFound, 422: BadParameter}.get(code, Unavailable)(res.get("reason", "prediction failed"))
 
@@ -98,9 +113,9 @@ class MeridianService:
         except ServingError as exc:
             return {"status": exc.status_code, "reason": str(exc)}
 
-    async def predict_at_least(self, symbol: str, ts: pd.Timestamp) -> dict:
+    async def predict_at_least(self, symbol: str, timeframe: str, ts: pd.Timestamp) -> dict:
         """A prediction made from bars that reach at least ``ts`` (for the stream), as data."""
-        return await self._predict(symbol, None, ts)
+        return await self._predict(symbol, None, {timeframe: ts})
 
     async def sessions(self) -> dict:
         return session_status(self.clock())
@@ -183,6 +198,8 @@ class MeridianService:
         rec = promote_model(self.store, model_id)
         after = {r.model_id for r in list_models(self.store, "promoted")}
         reloaded = True
+        self._generation += 1
+        self._memo.clear()
         try:
             await self._reload()
         except Exception:

@@ -74,7 +74,7 @@ async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp])
     for _, row in new.iterrows():
         await ws.send_json({"type": "bar", "symbol": sym, "snapshot": snapshot, "bar": _bar(row)})
     last[sym] = newest
-    res = await service.predict_at_least(sym, newest)
+    res = await service.predict_at_least(sym, str(bars["timeframe"].iloc[-1]), newest)
     if "ok" in res:
         await ws.send_json({"type": "prediction", "symbol": sym, "snapshot": snapshot, "prediction": res["ok"]})
     else:

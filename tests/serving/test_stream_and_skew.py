@@ -4,6 +4,7 @@ equal those the training code computes offline for the same bar (no train/serve 
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,9 @@ def test_stream_pushes_new_bars_and_predictions(served):
             assert bar["bar"]["close"] == pytest.approx(new_bar["close"].iloc[0])
             assert pred["type"] == "prediction"
             assert pd.Timestamp(pred["prediction"]["horizons"][0]["ts"]) == new_bar["ts"].iloc[0]
+            # the HTTP answer, memoised per bar, moves to the new bar too
+            http = served.get("/predictions/SPX").json()
+            assert pd.Timestamp(http["horizons"][0]["ts"]) == new_bar["ts"].iloc[0]
             ws.send(json.dumps({"symbols": ["NOPE"]}))
             err = _recv(ws)
             assert err["type"] == "error" and err["status"] == 404 and "NOPE" in err["reason"]
@@ -46,6 +50,8 @@ def test_stream_pushes_new_bars_and_predictions(served):
             assert _recv(ws)["status"] == 422
     finally:
         store.delete("bars", {"symbol": "SPX", "ts": list(new_bar["ts"])})
+    time.sleep(0.3)  # past the bars' freshness window: the withheld bar is gone again
+    assert pd.Timestamp(served.get("/predictions/SPX").json()["horizons"][0]["ts"]) < new_bar["ts"].iloc[0]
     with connect(served.url.replace("http://", "ws://") + "/stream?symbols=NOPE", open_timeout=20) as ws:
         err = _recv(ws)
         assert err["type"] == "error" and err["status"] == 404
