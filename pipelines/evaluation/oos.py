@@ -55,8 +55,10 @@ def evaluate(preds: pd.DataFrame, bars: pd.DataFrame, trading: TradingConfig,
     m["strategy_dsr"] = deflated_sharpe(active, n_trials, trial_sharpes)
     m["n_trials"] = int(n_trials)
     if "confidence" in preds:
+        # confidence is about the direction the up-probability points to
+        direction = preds["prob_up"] - 0.5 if "prob_up" in preds else preds["expected_return"]
         m["hit_rate_by_confidence"] = hit_rate_by_confidence(
-            preds["expected_return"], preds["realized_return"], preds["confidence"])
+            direction, preds["realized_return"], preds["confidence"])
     try:
         m["edge_test"] = edge_test(preds["expected_return"], preds["realized_return"], horizon,
                                    n_tests=n_trials).as_dict()
