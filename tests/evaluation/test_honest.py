@@ -93,6 +93,11 @@ def test_planted_ar1_signal_is_recovered():
     assert best - 0.5 >= 0.8 * edge_best
     for ens in ("average", "weighted", "stacking", "bma"):
         assert edges[f"ensemble_{ens}"].accuracy - 0.5 >= 0.7 * edge_best, ens
+    # confidence means something: the most confident quarter is right more often than the least
+    for name in ("logistic", "ensemble_average"):
+        buckets = run.metrics[name]["hit_rate_by_confidence"]
+        assert len(buckets) == 4
+        assert buckets[-1]["hit_rate"] > buckets[0]["hit_rate"] + 0.05, (name, buckets)
     # next to the baselines: naive momentum is the right rule here, buy-and-hold is not
     assert run.baselines["momentum"]["directional_accuracy"] > 0.55
     assert abs(run.baselines["buy_and_hold"]["directional_accuracy"] - 0.5) < 0.05
