@@ -1,7 +1,8 @@
 """The Parquet feature store: rows keyed by (symbol, timeframe, ts, feature-set version).
 
-Layout: ``<root>/<version>/<timeframe>/<symbol>.parquet`` (a ``ts`` column and one column per
-feature, warm-up rows included) beside ``<symbol>.json`` (what it was computed from). The version
+Layout: ``<root>/<version>/<timeframe>/<symbol>/part-*.parquet`` (a ``ts`` column and one column
+per feature, warm-up rows included) beside ``<symbol>.json`` (its parts and what it was computed
+from). The version
 hashes the feature columns, their look-backs and ``CODE_VERSION``, so a changed definition never
 reads old values. :func:`materialize` reuses stored rows when the inputs have not changed and,
 when new bars were appended, computes only a trailing slice long enough for every feature to
@@ -12,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.features.causality import cut_context
 from pipelines.features.engine import compute_features, usable
@@ -25,6 +29,8 @@ from pipelines.features.spec import FeatureContext, FeatureSpec
 
 CODE_VERSION = "1"
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "known_at")
+# identifiers and free text no feature reads: left out of the context digest (hashing strings is slow)
+UNHASHED = ("bids", "asks", "trade_id", "item_id", "symbol", "venue", "source", "headline", "summary", "url")
 
 
 def set_version(specs: tuple[FeatureSpec, ...]) -> str:
@@ -52,7 +58,7 @@ def context_digest(ctx: FeatureContext, until: pd.Timestamp) -> str:
     c = cut_context(ctx, until)
     frames = [c.peers[k] for k in sorted(c.peers)] + [c.macro, c.news]
     frames += [c.extra[k] for k in sorted(c.extra) if isinstance(c.extra[k], pd.DataFrame)]
-    return _digest([f.drop(columns=[x for x in ("bids", "asks") if x in f.columns]) if f is not None else None
+    return _digest([f.drop(columns=[x for x in UNHASHED if x in f.columns]) if f is not None else None
                     for f in frames])
 
 
@@ -65,36 +71,68 @@ class Materialized:
 
 
 class FeatureStore:
-    """Feature frames on disk; writes replace files atomically (data first, then its record)."""
+    """Feature frames on disk as a list of Parquet parts per (version, timeframe, symbol) and a
+    JSON record naming them. Parts are written first, the record replaced atomically after, so
+    an interrupted write leaves the previous state readable; appends add one part."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    def _paths(self, version: str, timeframe: str, symbol: str) -> tuple[Path, Path]:
+    def _dir(self, version: str, timeframe: str, symbol: str) -> tuple[Path, Path]:
         d = self.root / version / timeframe
         safe = symbol.replace("/", "_")
-        return d / f"{safe}.parquet", d / f"{safe}.json"
+        return d / safe, d / f"{safe}.json"
 
     def read(self, symbol: str, timeframe: str, version: str) -> tuple[pd.DataFrame, dict] | None:
-        data, meta = self._paths(version, timeframe, symbol)
-        if not (data.exists() and meta.exists()):
+        folder, meta = self._dir(version, timeframe, symbol)
+        if not meta.exists():
             return None
         info = json.loads(meta.read_text())
-        frame = pd.read_parquet(data).set_index("ts")
-        if len(frame) != info.get("rows"):
-            return None  # a write was interrupted between data and record: treat as absent
-        return frame, info
+        paths = [folder / p for p in info.get("parts", [])]
+        if not paths or not all(p.exists() for p in paths):
+            return None
+        table = pa.concat_tables([pq.read_table(p) for p in paths])
+        if table.num_rows != info.get("rows"):
+            return None  # parts and record disagree: treat as absent, the caller recomputes
+        cols = [c for c in table.column_names if c != "ts"]
+        data = np.empty((table.num_rows, len(cols)), dtype="float64", order="F")
+        for j, c in enumerate(cols):
+            data[:, j] = table.column(c).to_numpy()
+        ts = pd.DatetimeIndex(table.column("ts").to_pandas(), name="ts")
+        return pd.DataFrame(data, index=ts, columns=cols, copy=False), info
+
+    def _write_part(self, folder: Path, frame: pd.DataFrame) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{uuid.uuid4().hex[:12]}.parquet"
+        tmp = folder / (name + ".tmp")
+        table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+        pq.write_table(table, tmp, use_dictionary=False)  # float columns: dictionaries only cost time
+        os.replace(tmp, folder / name)
+        return name
+
+    def _commit(self, meta: Path, folder: Path, info: dict) -> None:
+        tmp = meta.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(info, sort_keys=True))
+        os.replace(tmp, meta)
+        keep = set(info["parts"])
+        for p in folder.glob("part-*"):
+            if p.name not in keep:
+                p.unlink(missing_ok=True)
 
     def write(self, symbol: str, timeframe: str, version: str, frame: pd.DataFrame, info: dict) -> None:
-        data, meta = self._paths(version, timeframe, symbol)
-        data.parent.mkdir(parents=True, exist_ok=True)
-        tmp = data.with_suffix(".parquet.tmp")
-        frame.reset_index().to_parquet(tmp, index=False)
-        os.replace(tmp, data)
-        tmpm = meta.with_suffix(".json.tmp")
-        tmpm.write_text(json.dumps({**info, "rows": len(frame), "symbol": symbol, "timeframe": timeframe,
-                                    "version": version}, sort_keys=True))
-        os.replace(tmpm, meta)
+        """Replace the stored frame."""
+        folder, meta = self._dir(version, timeframe, symbol)
+        part = self._write_part(folder, frame)
+        self._commit(meta, folder, {**info, "rows": len(frame), "parts": [part], "symbol": symbol,
+                                    "timeframe": timeframe, "version": version})
+
+    def append(self, symbol: str, timeframe: str, version: str, rows: pd.DataFrame, info: dict) -> None:
+        """Add rows after the stored ones (one new part)."""
+        folder, meta = self._dir(version, timeframe, symbol)
+        old = json.loads(meta.read_text())
+        part = self._write_part(folder, rows)
+        self._commit(meta, folder, {**info, "rows": old["rows"] + len(rows), "parts": old["parts"] + [part],
+                                    "symbol": symbol, "timeframe": timeframe, "version": version})
 
     def versions(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
@@ -135,19 +173,23 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
             start = max(0, n - mem)
             tail = compute_features(b.iloc[start:], active, ctx, drop_warmup=False)
             if list(tail.columns) == list(frame.columns):
-                frame = pd.concat([frame, tail.iloc[n - start:]])
-                _save(store, symbol, timeframe, version, frame, b, ctx, mem)
-                return finish(frame, "incremental", len(b) - start)
+                new = tail.iloc[n - start:].astype("float64")
+                store.append(symbol, timeframe, version, new, _info(frame, b, ctx, mem))
+                return finish(pd.concat([frame, new]), "incremental", len(b) - start)
     frame = compute_features(b, active, ctx, drop_warmup=False)
     _save(store, symbol, timeframe, version, frame, b, ctx, mem)
     return finish(frame, "full", len(b))
 
 
-def _save(store, symbol, timeframe, version, frame, b, ctx, mem) -> None:
-    info = {"bars": len(b), "bars_digest": bars_digest(b),
+def _info(frame: pd.DataFrame, b: pd.DataFrame, ctx: FeatureContext, mem: int) -> dict:
+    return {"bars": len(b), "bars_digest": bars_digest(b),
             "context_digest": context_digest(ctx, b["known_at"].iloc[-1]),
             "first_ts": str(b["ts"].iloc[0]), "last_ts": str(b["ts"].iloc[-1]), "memory": int(mem),
             "columns": list(frame.columns)}
+
+
+def _save(store, symbol, timeframe, version, frame, b, ctx, mem) -> None:
+    info = _info(frame, b, ctx, mem)
     frame = frame.astype("float64")
     frame.index = pd.DatetimeIndex(frame.index, name="ts")
     store.write(symbol, timeframe, version, frame, info)

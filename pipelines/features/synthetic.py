@@ -1,6 +1,6 @@
 """Generated inputs for exercising every feature family without outside data: a bar series
 with GARCH-like volatility, reference peers (spy, btc, dxy, sector), FRED-like macro releases
-with a publication lag, order-book snapshots and trades."""
+with a publication lag (and a fear & greed index), scored news, order-book snapshots and trades."""
 
 from __future__ import annotations
 
@@ -39,7 +39,25 @@ def synthetic_macro(start: pd.Timestamp, end: pd.Timestamp, seed: int = 0) -> pd
         v = 2.0 + i + np.cumsum(rng.normal(0, 0.05, len(days)))
         rows.append(pd.DataFrame({"series_id": sid, "source": "synthetic", "ts": days,
                                   "known_at": days + pd.Timedelta(days=1, hours=13, minutes=30), "value": v}))
+    fg = np.clip(50 + np.cumsum(rng.normal(0, 4, len(days))), 0, 100)
+    rows.append(pd.DataFrame({"series_id": "CRYPTO_FEAR_GREED", "source": "synthetic", "ts": days,
+                              "known_at": days + pd.Timedelta(hours=1), "value": fg}))
     return pd.concat(rows, ignore_index=True)
+
+
+def synthetic_news(bars: pd.DataFrame, per_day: int = 12, seed: int = 0) -> pd.DataFrame:
+    """Scored items (news and social) spread over the bars' span, first seen a few minutes to
+    hours after their claimed publish time; a third name the market, the rest other tickers or
+    none."""
+    rng = np.random.default_rng(seed)
+    start, end = bars["ts"].iloc[0], bars["known_at"].iloc[-1]
+    n = max(1, int((end - start) / pd.Timedelta(days=1) * per_day))
+    published = start + pd.to_timedelta(np.sort(rng.uniform(0, (end - start).total_seconds(), n)), unit="s")
+    known = published + pd.to_timedelta(rng.exponential(1800, n), unit="s")
+    tickers = rng.choice(np.array(["[]", '["BTC"]', '["AAPL"]']), n)
+    return pd.DataFrame({"item_id": [f"n{i}" for i in range(n)], "published_at": published, "known_at": known,
+                         "score": np.tanh(rng.normal(0, 0.6, n)), "channel": rng.choice(["news", "social"], n),
+                         "tickers": tickers}).sort_values("known_at", kind="stable").reset_index(drop=True)
 
 
 def synthetic_orderbook(bars: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -83,5 +101,5 @@ def synthetic_context(bars: pd.DataFrame, seed: int = 0, asset_class: str = "cry
              for i, name in enumerate(("spy", "btc", "dxy", "sector"))}
     macro = synthetic_macro(bars["ts"].iloc[0], bars["ts"].iloc[-1], seed)
     return FeatureContext(symbol=str(bars["symbol"].iloc[0]), asset_class=asset_class, timeframe=timeframe,
-                          peers=peers, macro=macro,
+                          peers=peers, macro=macro, news=synthetic_news(bars, seed=seed),
                           extra={"orderbook": synthetic_orderbook(bars, seed), "trades": synthetic_trades(bars, seed=seed)})

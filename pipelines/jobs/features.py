@@ -34,6 +34,8 @@ class SymbolInput:
     timeframe: str
     asset_class: str
     bars: pd.DataFrame
+    orderbook: pd.DataFrame | None = None   # snapshots for the order-flow features, when stored
+    trades: pd.DataFrame | None = None
 
 
 @dataclass
@@ -55,8 +57,9 @@ def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[s
     Returns a summary and the columns the universe stage ranks."""
     t0 = time.perf_counter()
     own_peers = {role: p for role, p in peers.items() if p["symbol"].iloc[0] != inp.symbol} if peers else {}
+    extra = {k: v for k, v in (("orderbook", inp.orderbook), ("trades", inp.trades)) if v is not None and len(v)}
     ctx = FeatureContext(symbol=inp.symbol, asset_class=inp.asset_class, timeframe=inp.timeframe,
-                         peers=own_peers, macro=macro)
+                         peers=own_peers, macro=macro, extra=extra)
     m = materialize(FeatureStore(store_root), inp.bars, feature_set(set_name), ctx,
                     symbol=inp.symbol, timeframe=inp.timeframe)
     ranked = m.features[[c for c in RANKED_COLUMNS if c in m.features.columns]]
@@ -126,7 +129,8 @@ def inputs_from_store(cfg: MeridianConfig, symbols: list[str] | None, timeframe:
             series = series[series["symbol"].isin(symbols)]
         if series.empty:
             raise DataError(f"the store holds no {timeframe} bars: load some with meridian import")
-        return [SymbolInput(r.symbol, timeframe, r.asset_class, store.read_bars(r.symbol, timeframe))
+        return [SymbolInput(r.symbol, timeframe, r.asset_class, store.read_bars(r.symbol, timeframe),
+                            store.read("orderbook", {"symbol": r.symbol}), store.read("trades", {"symbol": r.symbol}))
                 for r in series.itertuples()]
     finally:
         store.close()

@@ -66,5 +66,5 @@ def test_cli_build_from_the_store(ray_session, tmp_path, capsys, monkeypatch):
     rc = main(["features", "build", "--set", "core", "--timeframe", "1h", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and sorted(out["symbols"]) == ["B0", "B1", "B2"] and out["universe"]["symbols"] == ["B0", "B1", "B2"]
-    assert any((tmp_path / "features").rglob("B1.parquet"))
+    assert any((tmp_path / "features").rglob("B1/part-*.parquet"))
     assert main(["features", "build", "--symbols", "NOPE", "--json"]) == 1

@@ -35,6 +35,9 @@ def test_reuse_then_incremental_matches_full(tmp_path, market):
 
     inc = materialize(store, bars, SPECS, ctx, symbol="SYN", timeframe="1h", memory=2600)
     assert inc.action == "incremental" and inc.rows_computed == 2600 + 200
+    stored, info = store.read("SYN", "1h", inc.version)
+    assert len(info["parts"]) == 2 and len(stored) == 4200  # the history was not rewritten
+    assert max_abs_diff(stored.iloc[-200:], inc.features.iloc[-200:]) == 0.0
     full = compute_features(bars, SPECS, ctx)
     assert list(inc.features.columns) == list(full.columns)
     assert inc.features.index.equals(full.index)
@@ -71,7 +74,12 @@ def test_interrupted_write_is_not_read_as_complete(tmp_path, market):
     m = materialize(store, bars.iloc[:1500], feature_set("core"), ctx, symbol="SYN", timeframe="1h")
     meta = next(tmp_path.rglob("SYN.json"))
     info = json.loads(meta.read_text())
+    assert len(info["parts"]) == 1
     info["rows"] += 7  # the record of a larger write whose data never landed
+    meta.write_text(json.dumps(info))
+    assert store.read("SYN", "1h", m.version) is None
+    info["rows"] -= 7
+    info["parts"].append("part-missing.parquet")  # a part named but never written
     meta.write_text(json.dumps(info))
     assert store.read("SYN", "1h", m.version) is None
     again = materialize(store, bars.iloc[:1500], feature_set("core"), ctx, symbol="SYN", timeframe="1h")
