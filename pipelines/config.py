@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from pipelines.sentiment.config import SentimentConfig
+from pipelines.trading.config import TradingLayerConfig
 from pipelines.ingest.config import IngestConfig
 
 ENV_PREFIX = "MERIDIAN__"
@@ -107,6 +108,7 @@ class MeridianConfig(_Frozen):
     sample: SampleConfig = SampleConfig()
     serving: ServingConfig = ServingConfig()
     sentiment: SentimentConfig = SentimentConfig()
+    risk: TradingLayerConfig = TradingLayerConfig()
     ingest: IngestConfig = IngestConfig()
     report_dir: str = "reports"
 
