@@ -1,5 +1,6 @@
-"""``meridian sentiment score FILE``: score one text per line with VADER, FinBERT or the composite,
-so anyone can evaluate the scorers on their own corpus."""
+"""``meridian sentiment``: ``score FILE`` scores one text per line with VADER, FinBERT or the
+composite (so anyone can evaluate the scorers on their own corpus); ``collect`` runs the
+Fear & Greed, Reddit and X/Twitter collectors into the store; ``news`` scores the stored news."""
 
 from __future__ import annotations
 
@@ -26,6 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--encoding", default="utf-8", help="text encoding of FILE (e.g. latin-1)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=run_score)
+    c = sp.add_parser("collect", help="collect Fear & Greed, Reddit and X/Twitter items into the store")
+    c.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="feargreed, reddit, twitter or all (default: all, skipping those without credentials)")
+    c.add_argument("--full", action="store_true", help="Fear & Greed: fetch the whole history again")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.set_defaults(func=run_collect)
+    n = sp.add_parser("news", help="score the stored news and summarise it per ticker")
+    n.add_argument("--since", help="first-seen time from (e.g. 2024-05-01); default: 7 days ago")
+    n.add_argument("--until", help="first-seen time before (default: now)")
+    n.add_argument("--symbol", help="only items naming this ticker (or market-wide ones)")
+    n.add_argument("--model", choices=["vader", "finbert", "composite"])
+    n.add_argument("--ray", action="store_true", help="score as a Ray task (on the GPU node when there is one)")
+    n.add_argument("--limit", type=int, default=10, help="latest items listed")
+    n.add_argument("--json", action="store_true", help="print the result as JSON")
+    n.set_defaults(func=run_news)
 
 
 def read_lines(path: str, encoding: str) -> list[tuple[int, str]]:
@@ -63,5 +79,86 @@ def run_score(args: argparse.Namespace) -> int:
     payload = {"model": scorer.describe(), "n": len(items), "labels": counts, "items": items}
     text = "\n".join(f"{i['line']:>6}  {i['score']:+.3f}  {i['label']:<8}  {i['text'][:90]}" for i in items)
     text += f"\n{len(items)} texts scored with {scorer.active}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    emit(payload, args.json, text)
+    return 0
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    from pipelines.errors import ConfigError
+    from pipelines.store import open_store
+
+    cfg = load_config(args.config)
+    src_cfg = cfg.sentiment.sources
+    asked = args.sources or ["all"]
+    unknown = sorted(set(asked) - {"all", "feargreed", "reddit", "twitter"})
+    if unknown:
+        raise ConfigError(f"unknown source(s) {', '.join(unknown)}: use feargreed, reddit, twitter or all")
+    names = ["feargreed", "reddit", "twitter"] if "all" in asked else list(dict.fromkeys(asked))
+    store = open_store(cfg.store)
+    results: dict[str, dict] = {}
+    try:
+        for name in names:
+            try:
+                if name == "feargreed":
+                    from pipelines.sources.feargreed import FearGreedSource
+                    src = FearGreedSource(src_cfg.feargreed)
+                    results[name] = src.collect(store, full=args.full).as_dict()
+                elif name == "reddit":
+                    from pipelines.sources.reddit import RedditSource
+                    results[name] = RedditSource(src_cfg.reddit).collect(store).as_dict()
+                else:
+                    from pipelines.sources.twitter import TwitterSource
+                    results[name] = TwitterSource(src_cfg.twitter).collect(store).as_dict()
+            except ConfigError as exc:
+                if "all" not in asked:
+                    raise
+                results[name] = {"skipped": str(exc)}
+    finally:
+        store.close()
+    lines = [f"{k}: " + (f"skipped ({v['skipped']})" if "skipped" in v else f"{v['written']} new")
+             for k, v in results.items()]
+    emit(results, args.json, "\n".join(lines))
+    return 0
+
+
+def run_news(args: argparse.Namespace) -> int:
+    import json
+
+    import pandas as pd
+
+    from pipelines.sentiment.features import symbol_aliases
+    from pipelines.sentiment.pipeline import scored_news
+    from pipelines.store import open_store
+
+    cfg = load_config(args.config)
+    scfg = cfg.sentiment if args.model is None else cfg.sentiment.model_copy(update={"model": args.model})
+    now = pd.Timestamp.now(tz="UTC")
+    since = pd.Timestamp(args.since, tz="UTC") if args.since else now - pd.Timedelta(days=7)
+    until = pd.Timestamp(args.until, tz="UTC") if args.until else None
+    store = open_store(cfg.store)
+    try:
+        if args.ray:
+            from cluster.runtime import init_ray
+            init_ray(cfg.ray)
+        scored, info = scored_news(store, scfg, since, until, use_ray=args.ray)
+    finally:
+        store.close()
+    tick = scored["tickers"].map(lambda t: json.loads(t) if isinstance(t, str) else [])
+    if args.symbol:
+        names = symbol_aliases(args.symbol)
+        keep = tick.map(lambda t: not t or bool(names & set(t)))
+        scored, tick = scored[keep], tick[keep]
+    per = (scored.assign(ticker=tick.map(lambda t: t or ["(market)"])).explode("ticker")
+           .groupby(["ticker", "channel"])["score"].agg(["count", "mean"]).reset_index())
+    latest = scored.sort_values("known_at", ascending=False).head(args.limit)
+    payload = {"model": info, "since": since.isoformat(), "until": None if until is None else until.isoformat(),
+               "items": int(len(scored)),
+               "by_ticker": [{"ticker": r.ticker, "channel": r.channel, "count": int(r.count),
+                              "mean_score": _num(r.mean)} for r in per.itertuples()],
+               "latest": [{"known_at": r.known_at.isoformat(), "provider": r.provider, "score": _num(r.score),
+                           "label": r.label, "item_id": r.item_id} for r in latest.itertuples()]}
+    text = "\n".join([f"{len(scored)} items since {since:%Y-%m-%d %H:%M} scored with {info.get('active')}"] +
+                     [f"  {b['ticker']:<10} {b['channel']:<7} {b['count']:>5}  mean {b['mean_score']:+.3f}"
+                      for b in payload["by_ticker"]])
     emit(payload, args.json, text)
     return 0

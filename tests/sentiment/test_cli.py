@@ -57,3 +57,48 @@ def test_bad_input_is_a_clear_error(tmp_path, capsys):
     assert "--encoding latin-1" in capsys.readouterr().err
     assert main(["sentiment", "score", str(latin), "--encoding", "latin-1", "--model", "vader", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["items"][0]["text"].endswith("Tiistaiä")
+
+
+def test_collect_and_news_commands(tmp_path, monkeypatch, capsys):
+    """collect (Fear & Greed from a loopback server; Reddit/X skipped without credentials) and
+    news (scores what the store holds) through the configuration file."""
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from pipelines.sentiment.news import store_news
+    from pipelines.store import ParquetStore
+    from tests.replay.server import ReplayServer
+
+    for var in ("REDDIT_CLIENT_ID", "REDDIT_CLIENT_SECRET", "TWITTER_BEARER_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    day = pd.Timestamp("2024-03-01", tz="UTC")
+    with ReplayServer() as srv:
+        srv.override("/fng/", {"name": "Fear and Greed Index", "metadata": {"error": None},
+                               "data": [{"value": str(40 + i), "value_classification": "Fear",
+                                         "timestamp": str(int((day + pd.Timedelta(days=i)).timestamp()))}
+                                        for i in range(5)][::-1]})
+        conf = tmp_path / "meridian.yaml"
+        conf.write_text(yaml.safe_dump({"store": {"path": str(tmp_path / "lake")}, "sentiment": {
+            "model": "vader", "sources": {"feargreed": {"provider": {"base_url": srv.url, "per_minute": 100}}}}}))
+        assert main(["--config", str(conf), "sentiment", "collect", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["feargreed"]["written"] == 5
+    assert "REDDIT_CLIENT_ID" in res["reddit"]["skipped"] and "TWITTER_BEARER_TOKEN" in res["twitter"]["skipped"]
+    assert main(["--config", str(conf), "sentiment", "collect", "reddit"]) == 1
+    assert "REDDIT_CLIENT_ID" in capsys.readouterr().err
+    store = ParquetStore(tmp_path / "lake")
+    t = pd.Timestamp("2024-03-02 10:00", tz="UTC")
+    store_news(store, pd.DataFrame([
+        {"item_id": "finnhub:1", "provider": "finnhub", "published_at": t, "known_at": t, "headline": "Apple wins big, great results",
+         "tickers": ["AAPL"], "kind": "company"},
+        {"item_id": "reddit:t3_a", "provider": "reddit", "published_at": t, "known_at": t, "headline": "BTC crash is terrible",
+         "tickers": ["BTC"], "kind": "post"}]))
+    assert main(["--config", str(conf), "sentiment", "news", "--since", "2024-03-01", "--symbol", "BTCUSDT", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["items"] == 1 and out["by_ticker"] == [{"ticker": "BTC", "channel": "social", "count": 1,
+                                                       "mean_score": out["latest"][0]["score"]}]
+    assert out["latest"][0]["score"] < 0
