@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("walkforward", help="walk-forward evaluation of models on bars in the store")
     p.add_argument("--symbols", required=True, help="comma-separated symbols (as in the store)")
     p.add_argument("--models", help="comma-separated model names, e.g. xgboost,lightgbm (default: config)")
-    p.add_argument("--horizon", type=int, help="label horizon in bars (default: config)")
+    p.add_argument("--horizon", help="label horizon in bars, or several (1,24): one report each "
+                                     "(default: config)")
     p.add_argument("--timeframe", help="bar timeframe when a symbol has several")
     p.add_argument("--ensembles", default="average,weighted,stacking,bma",
                    help="comma-separated ensembles over the models ('' for none)")
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    wf = {k: v for k, v in {"horizon": args.horizon, "train_bars": args.train_bars,
+    wf = {k: v for k, v in {"train_bars": args.train_bars,
                             "test_bars": args.test_bars, "embargo_bars": args.embargo_bars}.items()
           if v is not None}
     if args.expanding:
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.store import open_store
 
     cfg = load_config(args.config, overrides=_overrides(args) or None)
+    horizons = _horizons(args.horizon, cfg.walkforward.horizon)
     models = [m for m in (args.models.split(",") if args.models else cfg.models.names) if m]
     ensembles = tuple(e for e in args.ensembles.split(",") if e)
     symbols = [s for s in args.symbols.split(",") if s]
@@ -58,12 +60,40 @@ def run(args: argparse.Namespace) -> int:
             import ray
             started_ray = not ray.is_initialized()
             init_ray(cfg.ray)
-        report = run_training(cfg, store, symbols, models, timeframe=args.timeframe, ensembles=ensembles,
-                              persist=not args.no_persist, use_ray=not args.no_ray, progress=not args.json,
-                              retrain_every=args.retrain_every, keep=args.keep)
+        reports = {}
+        for h in horizons:
+            cfg_h = load_config(args.config, overrides=_merge(_overrides(args), {"walkforward": {"horizon": h}}))
+            reports[h] = run_training(cfg_h, store, symbols, models, timeframe=args.timeframe,
+                                      ensembles=ensembles, persist=not args.no_persist, use_ray=not args.no_ray,
+                                      progress=not args.json, retrain_every=args.retrain_every, keep=args.keep)
     finally:
         store.close()
         if started_ray:
             shutdown_ray()
-    emit(report, args.json, "\n".join(summary_lines(report)))
+    if len(reports) == 1:
+        report = next(iter(reports.values()))
+        emit(report, args.json, "\n".join(summary_lines(report)))
+    else:
+        emit({"horizons": {str(h): r for h, r in reports.items()}}, args.json,
+             "\n".join(line for r in reports.values() for line in summary_lines(r)))
     return 0
+
+
+def _horizons(text: str | None, default: int) -> list[int]:
+    from pipelines.errors import ConfigError
+    if text is None:
+        return [default]
+    try:
+        hs = [int(h) for h in str(text).split(",") if h.strip()]
+    except ValueError:
+        raise ConfigError(f"--horizon {text!r}: give bar counts, e.g. 1 or 1,24") from None
+    if not hs or min(hs) <= 0:
+        raise ConfigError(f"--horizon {text!r}: horizons are positive bar counts")
+    return list(dict.fromkeys(hs))
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -97,3 +97,23 @@ def test_models_list_show_promote(store, monkeypatch, tmp_path, capsys, request)
     assert {r["model_id"] for r in promoted} == {"xgb-new"}
     assert main(["models", "show", "missing", "--json"]) == 1
     assert "no model 'missing'" in capsys.readouterr().err
+
+
+def test_walkforward_several_horizons(tmp_path, monkeypatch, capsys):
+    from pipelines.simulate import ar1
+    from pipelines.store import ParquetStore
+    monkeypatch.setenv("MERIDIAN__STORE__PATH", str(tmp_path / "lake"))
+    store = ParquetStore(tmp_path / "lake")
+    store.write("bars", ar1(1500, phi=0.3, seed=8, symbol="SIM").bars)
+    out = _run(capsys, "walkforward", "--symbols", "SIM", "--models", "logistic", "--horizon", "1,3",
+               "--train-bars", "600", "--test-bars", "300", "--no-ray", "--json")
+    assert set(out["horizons"]) == {"1", "3"}
+    for h, rep in out["horizons"].items():
+        assert rep["horizon"] == int(h)
+        m = rep["symbols"]["SIM"]["models"]["logistic"]
+        assert m["directional_accuracy"] > 0.5 and m["n_test_bars"] > 700
+        assert rep["symbols"]["SIM"]["ensembles"] == {}     # one model: nothing to combine
+    preds = store.read("predictions")
+    assert set(preds["horizon"]) == {1, 3}
+    assert main(["walkforward", "--symbols", "SIM", "--horizon", "0", "--no-ray"]) == 1
+    assert "positive bar counts" in capsys.readouterr().err
