@@ -84,37 +84,14 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_collect(args: argparse.Namespace) -> int:
-    from pipelines.errors import ConfigError
-    from pipelines.store import open_store
+    from pipelines.sentiment.collector import SentimentCollector
 
     cfg = load_config(args.config)
-    src_cfg = cfg.sentiment.sources
-    asked = args.sources or ["all"]
-    unknown = sorted(set(asked) - {"all", "feargreed", "reddit", "twitter"})
-    if unknown:
-        raise ConfigError(f"unknown source(s) {', '.join(unknown)}: use feargreed, reddit, twitter or all")
-    names = ["feargreed", "reddit", "twitter"] if "all" in asked else list(dict.fromkeys(asked))
-    store = open_store(cfg.store)
-    results: dict[str, dict] = {}
+    collector = SentimentCollector(cfg.sentiment.sources, cfg.store)
     try:
-        for name in names:
-            try:
-                if name == "feargreed":
-                    from pipelines.sources.feargreed import FearGreedSource
-                    src = FearGreedSource(src_cfg.feargreed)
-                    results[name] = src.collect(store, full=args.full).as_dict()
-                elif name == "reddit":
-                    from pipelines.sources.reddit import RedditSource
-                    results[name] = RedditSource(src_cfg.reddit).collect(store).as_dict()
-                else:
-                    from pipelines.sources.twitter import TwitterSource
-                    results[name] = TwitterSource(src_cfg.twitter).collect(store).as_dict()
-            except ConfigError as exc:
-                if "all" not in asked:
-                    raise
-                results[name] = {"skipped": str(exc)}
+        results = collector.collect(args.sources or ["all"], full=args.full)
     finally:
-        store.close()
+        collector.close()
     lines = [f"{k}: " + (f"skipped ({v['skipped']})" if "skipped" in v else f"{v['written']} new")
              for k, v in results.items()]
     emit(results, args.json, "\n".join(lines))
