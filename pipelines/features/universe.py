@@ -15,7 +15,7 @@ import pandas as pd
 from pipelines.features import alpha_ops as op
 
 # Per-symbol feature columns ranked across the universe (when present).
-RANKED_COLUMNS = ("roc_20", "roc_5", "rv_20", "rv_50", "rsi_14", "volume_ratio_5_50", "sma_dist_50",
+RANKED_COLUMNS = ("roc_20", "roc_5", "vol_20", "rv_50", "rsi_14", "volume_ratio_5_50", "sma_dist_50",
                   "zscore_logclose_20", "skew_60", "atr_norm_14")
 MIN_SYMBOLS = 3
 
