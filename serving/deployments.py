@@ -15,7 +15,8 @@ from ray.serve.handle import DeploymentHandle
 from pipelines.store import open_store
 from serving.config import ServeAppConfig
 from serving.market import MarketData
-from serving.model_book import ModelBook, promoted_forecasters
+from models.registry import list_models
+from serving.model_book import ModelBook
 from serving.predictor import Predictor
 from serving.service import local_predict
 
@@ -55,7 +56,7 @@ class EnsembleServer:
         o = cfg.options
         self.market = MarketData(self.store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
         self.predictor = Predictor(o, cfg.meridian.trading.threshold, self.market,
-                                   promoted_forecasters(self.store), self._call, unavailable)
+                                   list_models(self.store, "promoted"), self._call, unavailable)
 
     async def _call(self, name: str, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
         handle = self.models.get(name)
@@ -87,5 +88,5 @@ class EnsembleServer:
     async def reload(self) -> dict[str, str | None]:
         await asyncio.gather(*(h.reload.remote() for h in self.models.values()))
         self.market.invalidate()
-        self.predictor.set_records(promoted_forecasters(self.store))
+        self.predictor.set_records(list_models(self.store, "promoted"))
         return await self.status()

@@ -8,6 +8,7 @@ import asyncio
 
 from fastapi import FastAPI
 
+from models.registry import list_models
 from pipelines.store import open_store
 from serving.api import create_api
 from serving.config import ServeAppConfig
@@ -26,8 +27,7 @@ def local_service(cfg: ServeAppConfig) -> MeridianService:
     async def call_model(name, model_id, X):
         return book.predict(model_id, X)
 
-    predictor = Predictor(o, cfg.meridian.trading.threshold, market, [ld.record for ld in book.models.values()],
-                          call_model)
+    predictor = Predictor(o, cfg.meridian.trading.threshold, market, list_models(store, "promoted"), call_model)
 
     async def predict(symbol, horizons, min_ts):
         return await local_predict(predictor, symbol, horizons, min_ts)
@@ -38,7 +38,7 @@ def local_service(cfg: ServeAppConfig) -> MeridianService:
     async def reload():
         await asyncio.to_thread(book.load)
         market.invalidate()
-        predictor.set_records([ld.record for ld in book.models.values()])
+        predictor.set_records(list_models(store, "promoted"))
 
     return MeridianService(cfg, store, predict, status, reload)
 

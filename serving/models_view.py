@@ -49,7 +49,7 @@ def models_info(store: Store, load_status: dict[str, str | None], status: str | 
             "accuracy": _num(m.get("directional_accuracy")), "sharpe": _num(m.get("strategy_sharpe")),
             "accuracy_over_time": accuracy_over_time(by_model[r.model_id]) if r.model_id in by_model else [],
             "loaded": (load_status.get(r.model_id) is None and r.model_id in load_status)
-            if r.status == "promoted" else None,
+            if r.status == "promoted" and r.kind == "forecaster" else None,
             "load_error": load_status.get(r.model_id),
         })
     return out

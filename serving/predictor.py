@@ -21,6 +21,7 @@ from pipelines.trading.signals import long_short_flat
 from serving.config import ServeOptions
 from serving.errors import BadParameter, NotFound
 from serving.market import MarketData
+from serving.regime import RegimeBook
 
 CallModel = Callable[[str, str, pd.DataFrame], Awaitable[dict[str, Any]]]
 _HORIZON = re.compile(r"^\s*(\d{1,5})\s*(m|h|d|w)\s*$")
@@ -88,10 +89,13 @@ class Predictor:
         self.call_model = call_model
         self.unavailable = dict(unavailable or {})  # model name -> why no deployment serves it
         self._cache: dict[tuple, dict] = {}
+        self.regimes = RegimeBook()
         self.set_records(records)
 
     def set_records(self, records: list[ModelRecord]) -> None:
+        """Promoted records: forecasters feed the ensemble, regime models label the bar."""
         self.records = [r for r in records if r.kind == "forecaster"]
+        self.regimes.set_records(records)
         self._cache.clear()
 
     def by_horizon(self, symbol: str) -> dict[int, list[ModelRecord]]:
@@ -126,8 +130,12 @@ class Predictor:
         bars = self.market.bars(symbol, tf)
         if len(bars):
             last_close = float(bars["close"].iloc[-1])
+        regime, regime_missing = None, None
+        rrec = self.regimes.for_symbol(symbol, tf)
+        if rrec is not None:
+            regime, regime_missing = self.regimes.regime(rrec, self.market.features(symbol, tf))
         return {"symbol": symbol, "asset_class": asset_class, "last_close": last_close,
-                "regime": None, "regime_missing": None, "horizons": list(parts),
+                "regime": regime, "regime_missing": regime_missing, "horizons": list(parts),
                 "unavailable_horizons": unavailable}
 
     async def _horizon(self, symbol: str, seconds: int, recs: list[ModelRecord]) -> dict[str, Any]:

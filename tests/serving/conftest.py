@@ -18,7 +18,10 @@ from models.registry import ModelRecord, list_models, promote, register
 from pipelines.config import MeridianConfig, load_config
 from pipelines.jobs.demo import DEMO_DEFAULTS, run as run_demo
 from pipelines.store import ParquetStore
+from models.regimes.hmm import RegimeHMM
 from serving.config import ServeAppConfig, ServeOptions
+from serving.market import live_features
+from serving.regime import save_regime
 
 API_KEY = "test-key-123"
 WITHHELD = {"EURUSD": 50, "SPX": 5}  # bars kept out of the store: the "future" of each series
@@ -74,6 +77,14 @@ def serving_root(tmp_path_factory, ray_session) -> tuple[Path, MeridianConfig, d
                             "status": "candidate"})
     register(store, broken)
     promote(store, broken.model_id)
+    spx = store.read("bars", {"symbol": "SPX"})
+    feats = live_features(spx, cfg.features.feature_set)
+    hmm = RegimeHMM().fit(feats.loc[:good.train_end])
+    regime = ModelRecord(**{**good.__dict__, "model_id": "hmm-SPX-1d", "name": "hmm", "kind": "regime",
+                            "symbols": ["SPX"], "timeframe": "1d", "metrics": {}, "status": "candidate",
+                            "artifact_path": str(save_regime(hmm, root / "data" / "models" / "hmm-SPX-1d"))})
+    register(store, regime)
+    promote(store, regime.model_id)
     withheld = {}
     for sym, n in WITHHELD.items():
         bars = store.read("bars", {"symbol": sym})

@@ -61,7 +61,7 @@ def test_prediction_per_model_and_ensemble(served):
     assert pd.Timestamp(h1["target_ts"]) == last["ts"] + pd.Timedelta(hours=2)
     h24 = p["horizons"][1]
     assert h24["horizon_bars"] == 24 and [m["name"] for m in h24["models"]] == ["xgboost"] and h24["missing"] == []
-    assert p["regime"] is None
+    assert p["regime"] is None  # no regime model for EURUSD
 
 
 def test_prediction_errors_say_why(served):

@@ -81,3 +81,22 @@ def test_served_features_and_predictions_equal_the_training_code(served):
         off = model.predict(offline).iloc[0]
         for k in ("expected_return", "prob_up", "confidence"):
             assert m[k] == pytest.approx(float(off[k]), rel=1e-9, abs=1e-12), (rec.model_id, k)
+
+
+def test_regime_of_the_latest_bar_from_the_promoted_regime_model(served):
+    from serving.regime import load_regime
+    store = served.store()
+    rec = next(r for r in list_models(store, "promoted") if r.kind == "regime")
+    bars = store.read("bars", {"symbol": "SPX"})
+    feats = make_dataset(pd.concat([bars, served.withheld["SPX"]], ignore_index=True),
+                         feature_set(served.cfg.meridian.features.feature_set), horizon=1).X
+    offline = load_regime(rec).filter_proba(feats.loc[:bars["ts"].iloc[-1]]).iloc[-1]
+    p = served.get("/predictions/SPX").json()
+    reg = p["regime"]
+    assert reg["model_id"] == rec.model_id and p["regime_missing"] is None
+    assert set(reg["probabilities"]) == {"trending", "ranging", "volatile"}
+    assert sum(reg["probabilities"].values()) == pytest.approx(1.0)
+    assert reg["label"] == max(reg["probabilities"], key=reg["probabilities"].get)
+    for name, v in reg["probabilities"].items():
+        assert v == pytest.approx(float(offline[f"regime_p_{name}"]), rel=1e-9, abs=1e-12)
+    assert served.get("/predictions/EURUSD").json()["regime"] is None
