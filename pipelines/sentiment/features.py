@@ -49,7 +49,8 @@ def items(ctx, channel: str) -> pd.DataFrame:
     keep = (ch == channel).to_numpy() & news["score"].notna().to_numpy()
     if ctx.symbol and "tickers" in news:
         names = symbol_aliases(ctx.symbol)
-        keep &= np.array([not t or bool(names & set(t)) for t in map(parse_tickers, news["tickers"])], dtype=bool)
+        keep &= np.array([not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})  # BINANCE:BTCUSDT -> BTCUSDT
+                          for t in map(parse_tickers, news["tickers"])], dtype=bool)
     df = news.loc[keep]
     out = pd.DataFrame({"known_at": pd.to_datetime(df["known_at"], utc=True), "score": df["score"].astype("float64")})
     if "label" in df:

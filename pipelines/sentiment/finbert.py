@@ -96,6 +96,9 @@ class FinBertScorer:
         except (OSError, ValueError) as exc:
             raise FinBertUnavailable(f"cannot load the FinBERT checkpoint at {path}: {exc}") from None
         labels = label_index({int(k): v for k, v in model.config.id2label.items()}, cfg.label_order)
+        limit = min(cfg.max_length, int(getattr(model.config, "max_position_embeddings", cfg.max_length)))
+        if limit < cfg.max_length:
+            cfg = cfg.model_copy(update={"max_length": limit})
         device = pick_device(cfg.device)
         pipe = pipeline("text-classification", model=model, tokenizer=tok, device=device, top_k=None)
         log.info("FinBERT loaded from %s on %s", path, "cuda:0" if device >= 0 else "cpu")

@@ -97,7 +97,7 @@ def test_window_arithmetic_by_first_seen_time():
 def test_items_for_other_tickers_are_left_out():
     known = pd.to_datetime(["2024-01-01 09:10", "2024-01-01 09:20", "2024-01-01 09:30"], utc=True)
     news = pd.DataFrame({"known_at": known, "score": [0.9, -0.9, 0.3], "channel": "news",
-                         "tickers": [json.dumps(["BTC"]), json.dumps(["ETH"]), "[]"]})
+                         "tickers": [json.dumps(["BINANCE:BTCUSDT"]), json.dumps(["ETH"]), "[]"]})
     f = news_sentiment(_bars(["2024-01-01 10:00"]), FeatureContext(symbol="BTCUSDT", news=news))
     assert f["news_count_1h"][0] == 2.0 and f["news_sent_1h"][0] == pytest.approx(0.6)
     assert symbol_aliases("ETH-USD") >= {"ETH", "ETHUSD"}

@@ -58,6 +58,8 @@ def test_finbert_loads_batches_and_maps_labels(tiny_finbert):
     one = FinBertScorer.load(cfg.model_copy(update={"batch_size": 1})).score(TEXTS)
     assert np.allclose(one.to_numpy(), got.to_numpy(), atol=1e-5, equal_nan=True)
     assert got.loc[rows, "finbert"].nunique() == len(rows)  # the scores depend on the text
+    long = fb.score([" ".join(["profit rose"] * 200)])  # past the model's 64 positions: truncated
+    assert long["p_positive"].notna().all() and fb.cfg.max_length == 64
 
 
 def test_other_label_orders_map_by_name(tmp_path):
