@@ -5,6 +5,7 @@ and an incremental store update against a full build.
 
     python tests/bench/bench_features.py
     BENCH_BARS=200000 BENCH_SYMBOLS=20 BENCH_PAR_BARS=50000 BENCH_CPUS=2 python tests/bench/bench_features.py
+    BENCH_ONLY=single,talib,incremental,parallel   (any subset)
 
 One JSON object per line per figure. Throughput figures have the 500k rows/s per core target as
 baseline (ratio = measured / target); the TA-Lib figure has 2.0 (the allowed slowdown) as
@@ -191,10 +192,12 @@ def main() -> int:
     symbols = int(os.environ.get("BENCH_SYMBOLS", 20))
     par_bars = int(os.environ.get("BENCH_PAR_BARS", 50_000))
     cpus = int(os.environ.get("BENCH_CPUS", 2))
-    single_symbol(n)
-    talib_subset(n)
-    incremental(n)
-    parallel(symbols, par_bars, cpus)
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+    parts = {"single": lambda: single_symbol(n), "talib": lambda: talib_subset(n),
+             "incremental": lambda: incremental(n), "parallel": lambda: parallel(symbols, par_bars, cpus)}
+    for name, fn in parts.items():
+        if not only or name in only:
+            fn()
     return 0
 
 
