@@ -157,6 +157,8 @@ FILLS = TableSpec(
         ("fill_id", pa.string()), ("account", pa.string()), ("symbol", pa.string()),
         ("ts", UTC_NS), ("side", pa.string()), ("qty", pa.float64()), ("price", pa.float64()),
         ("fee", pa.float64()), ("order_id", pa.string()), ("reason", pa.string()),
+        ("position_qty", pa.float64()), ("avg_price", pa.float64()),
+        ("realized_pnl", pa.float64()), ("cash", pa.float64()),
     ]),
     key=("fill_id",),
     time_column="ts",
