@@ -11,6 +11,7 @@ from pipelines.store.base import Store
 from serving.market import MarketData
 
 PAPER_SOURCE = "paper_trading"
+CASH_SYMBOL = "CASH"  # the journal's deposits and withdrawals (pipelines.trading.portfolio.CASH)
 
 
 def paper_state(store: Store, account: str) -> dict:
@@ -48,7 +49,7 @@ def portfolio(store: Store, market: MarketData, account: str) -> dict:
     if pos.empty:
         return out
     pos = pos.sort_values("ts")
-    latest = pos.groupby("symbol", sort=True).tail(1)
+    latest = pos[pos["symbol"] != CASH_SYMBOL].groupby("symbol", sort=True).tail(1)
     cash = float(pos["cash"].iloc[-1]) if pd.notna(pos["cash"].iloc[-1]) else None
     equity = cash
     for _, r in latest.iterrows():
@@ -87,5 +88,5 @@ def positions_by_symbol(store: Store, account: str) -> dict[str, float]:
     pos = store.read("positions", {"account": account})
     if pos.empty:
         return {}
-    latest = pos.sort_values("ts").groupby("symbol").tail(1)
+    latest = pos[pos["symbol"] != CASH_SYMBOL].sort_values("ts").groupby("symbol").tail(1)
     return {str(r["symbol"]): float(r["qty"]) for _, r in latest.iterrows()}

@@ -103,8 +103,11 @@ def serving_root(tmp_path_factory, ray_session) -> tuple[Path, MeridianConfig, d
     store.write("fills", pd.DataFrame([{"fill_id": "f1", "account": "paper", "symbol": "EURUSD", "ts": t,
                                         "side": "buy", "qty": 1000.0, "price": 1.2, "fee": 0.1,
                                         "order_id": "o1", "reason": "signal"}]))
-    store.write("positions", pd.DataFrame([{"account": "paper", "symbol": "EURUSD", "ts": t, "qty": 1000.0,
-                                            "avg_price": 1.2, "realized_pnl": 0.0, "cash": 8800.0}]))
+    store.write("positions", pd.DataFrame([
+        {"account": "paper", "symbol": "CASH", "ts": t - pd.Timedelta(hours=1), "qty": 0.0, "avg_price": 0.0,
+         "realized_pnl": 0.0, "cash": 10000.0},
+        {"account": "paper", "symbol": "EURUSD", "ts": t, "qty": 1000.0, "avg_price": 1.2, "realized_pnl": 0.0,
+         "cash": 8800.0}]))
     store.close()
     return root, cfg, withheld
 

@@ -114,6 +114,7 @@ def test_asset_detail_panels(served):
 def test_portfolio_and_actions(served):
     pf = served.get("/portfolio").json()
     assert pf["account"] == "paper" and pf["n_fills"] == 1 and pf["cash"] == 8800.0
+    assert [p["symbol"] for p in pf["positions"]] == ["EURUSD"]  # the cash journal row is not a position
     pos = pf["positions"][0]
     last = served.store().read("bars", {"symbol": "EURUSD"})["close"].iloc[-1]
     assert pos["symbol"] == "EURUSD" and pos["last_price"] == pytest.approx(last)
