@@ -10,6 +10,7 @@ import pandas as pd
 import talib
 
 from pipelines.features.kernels import arr, div, ohlcv, roll_mean, roll_sum, shift, spec, ta_lookback
+from pipelines.features.sessions import SESSIONS
 
 FLOW_PERIODS = (10, 20, 50)
 VROC_PERIODS = (1, 5, 20)
@@ -56,6 +57,19 @@ def _vwap_day(bars, ctx):
     pv = pd.Series(tp * v).groupby(day).cumsum().to_numpy()
     cv = pd.Series(v).groupby(day).cumsum().to_numpy()
     return {"vwap_day_dist": np.log(div(c, div(pv, cv)))}
+
+
+def _vwap_session(bars, ctx):
+    """VWAP anchored at the latest session open (Tokyo 00, London 08, New York 13, Sydney 22 UTC)."""
+    tp, v, c = _typical(bars), arr(bars, "volume"), arr(bars, "close")
+    ns = _ns(bars["ts"])
+    opens = np.array(sorted(s.open_hour for s in SESSIONS), dtype="int64")
+    hour = (ns // (3600 * 10**9)) % 24
+    day = ns // (86400 * 10**9)
+    key = day * len(opens) + np.searchsorted(opens, hour, side="right") - 1
+    pv = pd.Series(tp * v).groupby(key).cumsum().to_numpy()
+    cv = pd.Series(v).groupby(key).cumsum().to_numpy()
+    return {"vwap_session_dist": np.log(div(c, div(pv, cv)))}
 
 
 def _vwap_roll(n: int):
@@ -131,6 +145,9 @@ def _features():
                     _volume_ratio, needs=("volume",), description="short over long mean volume"))
     out.append(spec("vwap_day", "volume", ("vwap_day_dist",), 0, _vwap_day, needs=("volume",),
                     description="log(close / VWAP anchored at the UTC day's first bar)"))
+    out.append(spec("vwap_session", "volume", ("vwap_session_dist",), 0, _vwap_session,
+                    needs=("volume", "intraday"),
+                    description="log(close / VWAP anchored at the latest session open: 00, 08, 13, 22 UTC)"))
     for n in VWAP_PERIODS:
         out.append(spec(f"vwap_{n}", "volume", (f"vwap_dist_{n}",), n - 1, _vwap_roll(n), needs=("volume",),
                         description=f"log(close / rolling VWAP({n}))"))
