@@ -108,7 +108,7 @@ def test_regime_switching_signal_is_found():
     sim = regime_switching(3000, seed=3)
     edge_best = sim.best_accuracy - 0.5            # Bayes-optimal filter with the true parameters
     assert 0.05 < edge_best < 0.2
-    run = evaluate_symbol(sim.bars, ["lightgbm", "random_forest", "regime_switch"], WF,
+    run = evaluate_symbol(sim.bars, ["lightgbm", "regime_switch"], WF,
                           params=SMALL, use_ray=False, ensembles=("weighted",))
     edges = _edges(run)
     best = max(edges.values(), key=lambda e: e.accuracy)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytestmark = pytest.mark.gpu
 
 
 def test_xgboost_folds_train_on_the_gpu(tmp_path):
+    if not os.path.exists("/dev/nvidiactl"):
+        pytest.skip("no NVIDIA driver on this machine")
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
