@@ -115,3 +115,14 @@ def test_score_news_rows():
     assert news_text(news, "headline_summary")[2] == "Weak demand hurts sales badly"
     with pytest.raises(ValueError, match="known_at"):
         score_news(news.drop(columns="known_at"), SentimentScorer(SentimentConfig(model="vader")))
+
+
+@pytest.mark.gpu
+def test_finbert_runs_on_the_gpu_when_there_is_one(tiny_finbert):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    gpu = FinBertScorer.load(SentimentConfig(finbert_path=str(tiny_finbert), device="auto"))
+    cpu = FinBertScorer.load(SentimentConfig(finbert_path=str(tiny_finbert), device="cpu"))
+    assert gpu.device.startswith("cuda")
+    assert np.allclose(gpu.score(TEXTS).to_numpy(), cpu.score(TEXTS).to_numpy(), atol=1e-3, equal_nan=True)
