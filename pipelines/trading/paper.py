@@ -1,0 +1,192 @@
+"""Paper trading: closed bars in, predictions, sized orders, simulated fills at the next open.
+
+For each new closed bar of a symbol, in time order:
+
+1. the order decided at the previous bar's close is filled at this bar's open, paying half the
+   spread and the slippage in the price and the fee on the notional (:class:`Costs`);
+2. the outcome of that previous decision (its direction times the bar-to-bar move) joins the
+   measured average win/loss the Kelly fraction uses;
+3. the predictor sees the bars up to and including this one and the sizing turns its answer
+   into a target position (a multiple of equity), capped by the risk limits; it waits for the
+   next bar's open.
+
+Restart-safe: what is decided is kept in the store's ``checkpoints`` table after each bar, and
+fills carry a deterministic id (account, symbol, bar), so a bar processed again after a crash
+books nothing twice. The paper switch of the API (``checkpoints``, source ``paper_trading``)
+pauses trading: bars that arrive while it is off are consumed without orders.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import deque
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from pipelines.schema import timeframe_offset
+from pipelines.store.base import Store
+from pipelines.trading.config import TradingLayerConfig
+from pipelines.trading.costs import Costs
+from pipelines.trading.portfolio import Fill, PortfolioTracker
+from pipelines.trading.sizing import dynamic_leverage, kelly_fraction, session_liquidity
+
+log = logging.getLogger(__name__)
+Predictor = Callable[[str, pd.DataFrame], "dict[str, float] | None"]
+STATE_SOURCE = "paper_trader"
+SWITCH_SOURCE = "paper_trading"
+
+
+class PaperTrader:
+    """``symbols``: symbol -> asset class; ``predictor(symbol, bars)`` returns ``prob_up`` (and
+    optionally ``confidence``, ``expected_return``) for the newest bar, or None for no view."""
+
+    def __init__(self, store: Store, symbols: dict[str, str], timeframe: str, predictor: Predictor,
+                 cfg: TradingLayerConfig = TradingLayerConfig(), costs: Costs = Costs(),
+                 history: int = 500, prior_payoff: tuple[float, float, int, int] | None = None) -> None:
+        self.store, self.symbols, self.timeframe = store, dict(symbols), timeframe
+        self.predictor, self.cfg, self.costs, self.history = predictor, cfg, costs, history
+        self.account = cfg.account
+        self.state = self._load_state(prior_payoff)
+        self.book: PortfolioTracker | None = None
+        self.buffers: dict[str, deque] = {s: deque(maxlen=history) for s in self.symbols}
+        for s in self.symbols:
+            last = self.state["last_ts"].get(s)
+            if last is not None:
+                past = store.read_bars(s, timeframe, start=pd.Timestamp(last) - history * timeframe_offset(timeframe),
+                                       end=pd.Timestamp(last) + pd.Timedelta(1, "ns"))  # type: ignore[attr-defined]
+                self.buffers[s].extend(past.to_dict("records"))
+
+    # ---------------------------------------------------------------- state
+    def _load_state(self, prior) -> dict[str, Any]:
+        rows = self.store.read("checkpoints", {"source": STATE_SOURCE, "stream": self.account})
+        if len(rows):
+            return json.loads(rows["state"].iloc[-1])
+        w, lo, nw, nl = prior or (0.0, 0.0, 0, 0)
+        return {"last_ts": {}, "pending": {}, "direction": {}, "last_close": {},
+                "payoff": {"win_sum": w * nw, "win_n": nw, "loss_sum": lo * nl, "loss_n": nl}}
+
+    def _save_state(self, ts: pd.Timestamp) -> None:
+        now = pd.Timestamp.now(tz="UTC")
+        self.store.write("checkpoints", pd.DataFrame([{
+            "source": STATE_SOURCE, "stream": self.account, "ts": ts, "updated_at": now,
+            "state": json.dumps(self.state, sort_keys=True)}]))
+
+    def running(self) -> bool:
+        rows = self.store.read("checkpoints", {"source": SWITCH_SOURCE, "stream": self.account})
+        if rows.empty:
+            return True
+        return bool(json.loads(rows["state"].iloc[-1] or "{}").get("running", True))
+
+    def _book(self, ts: pd.Timestamp) -> PortfolioTracker:
+        if self.book is None:
+            self.book = PortfolioTracker(self.store, self.account, self.cfg.initial_cash, opened_at=ts)
+        return self.book
+
+    # ---------------------------------------------------------------- bars in
+    def poll(self, now: pd.Timestamp | None = None) -> int:
+        """Take the bars closed by ``now`` (default: the clock) that arrived in the store since
+        the last one processed; returns how many were processed."""
+        now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+        frames = []
+        for s in self.symbols:
+            last = self.state["last_ts"].get(s)
+            start = pd.Timestamp(last) + pd.Timedelta(1, "ns") if last else None
+            b = self.store.read_bars(s, self.timeframe, start=start)  # type: ignore[attr-defined]
+            frames.append(b[b["known_at"] <= now])
+        bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return self.on_bars(bars)
+
+    def on_bars(self, bars: pd.DataFrame) -> int:
+        """Process new closed bars (canonical bar rows, any symbols, any order). Bars already
+        processed, and symbols not traded, are skipped; the traded symbols' bars are upserted
+        into the store."""
+        if bars is None or bars.empty:
+            return 0
+        bars = bars.sort_values(["ts", "symbol"], kind="stable")
+        mine = bars[bars["symbol"].astype(str).isin(list(self.symbols))]
+        if "timeframe" in mine:
+            mine = mine[mine["timeframe"] == self.timeframe]
+        if len(mine):
+            self.store.write("bars", mine)     # kept, so a restart rebuilds the predictor's history
+        done = 0
+        active = self.running()
+        for rec in bars.to_dict("records"):
+            s = str(rec["symbol"])
+            if s not in self.symbols or rec.get("timeframe", self.timeframe) != self.timeframe:
+                continue
+            last = self.state["last_ts"].get(s)
+            if last is not None and pd.Timestamp(rec["ts"]) <= pd.Timestamp(last):
+                continue
+            self._on_bar(s, rec, active)
+            done += 1
+        return done
+
+    def _on_bar(self, s: str, bar: dict, active: bool) -> None:
+        ts = pd.Timestamp(bar["ts"])
+        book = self._book(ts)
+        self.buffers[s].append(bar)
+        # 1. fill the previous decision at this open
+        target = self.state["pending"].pop(s, None)
+        if active and target is not None:
+            self._fill(book, s, ts, float(bar["open"]), float(target))
+        # 2. the previous decision's outcome
+        d, c0 = self.state["direction"].get(s, 0.0), self.state["last_close"].get(s)
+        if d and c0:
+            out = d * (float(bar["close"]) / c0 - 1.0)
+            p = self.state["payoff"]
+            if out > 0:
+                p["win_sum"] += out
+                p["win_n"] += 1
+            elif out < 0:
+                p["loss_sum"] -= out
+                p["loss_n"] += 1
+        self.state["last_close"][s] = float(bar["close"])
+        # 3. decide
+        self.state["direction"][s] = 0.0
+        if active:
+            view = self.predictor(s, pd.DataFrame(list(self.buffers[s])))
+            if view is not None:
+                w = self.size(s, ts, view)
+                self.state["pending"][s] = w
+                self.state["direction"][s] = float(np.sign(w)) or float(np.sign(view["prob_up"] - 0.5))
+        self.state["last_ts"][s] = ts.isoformat()
+        self._save_state(ts)
+
+    # ---------------------------------------------------------------- sizing and fills
+    def size(self, s: str, ts: pd.Timestamp, view: dict) -> float:
+        sz, risk, p = self.cfg.sizing, self.cfg.risk, self.state["payoff"]
+        enough = p["win_n"] >= sz.min_outcomes and p["loss_n"] >= sz.min_outcomes
+        avg_win = p["win_sum"] / p["win_n"] if enough else math.nan
+        avg_loss = p["loss_sum"] / p["loss_n"] if enough else math.nan
+        prob = view.get("prob_up", math.nan)
+        k = float(kelly_fraction(prob if prob == prob else 0.5, avg_win, avg_loss, sz.kelly_fraction, sz.max_kelly))
+        ac = self.symbols[s]
+        liq = session_liquidity(pd.DatetimeIndex([ts]), weekends=ac != "crypto")[0] \
+            if ac in ("forex", "crypto") else None
+        lev = float(dynamic_leverage(view.get("confidence", math.nan), None, liq, ac, sz))
+        w = float(np.clip(k * lev, -risk.max_position, risk.max_position))
+        others = sum(abs(v) for k2, v in self.state["pending"].items() if k2 != s)
+        room = max(risk.max_gross - others, 0.0)
+        return float(np.clip(w, -room, room))
+
+    def _marks(self, s: str, price: float) -> dict[str, float]:
+        marks = {k: v for k, v in self.state["last_close"].items()}
+        marks[s] = price
+        return marks
+
+    def _fill(self, book: PortfolioTracker, s: str, ts: pd.Timestamp, open_: float, target: float) -> None:
+        equity = book.equity(self._marks(s, open_))
+        held = book.positions.get(s)
+        qty = target * equity / open_ - (held.qty if held else 0.0)
+        if abs(qty * open_) < 1e-9 * max(equity, 1.0):
+            return
+        side = 1.0 if qty > 0 else -1.0
+        price = open_ * (1.0 + side * (self.costs.spread_bps / 2 + self.costs.slippage_bps) / 1e4)
+        fee = abs(qty) * price * self.costs.fee_bps / 1e4
+        book.apply(Fill(fill_id=f"{self.account}:{s}:{ts.isoformat()}", symbol=s, ts=ts, qty=qty,
+                        price=price, fee=fee, order_id=f"{s}:{ts.isoformat()}",
+                        reason=f"target {target:+.4f} x equity"))
