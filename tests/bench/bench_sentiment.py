@@ -32,9 +32,11 @@ PUBLISHED = {"AllAgree": {"accuracy": 0.97, "macro_f1": 0.95}, "50Agree": {"accu
 
 
 def emit(bench: str, value, unit: str, baseline=None, ratio=None, **extra) -> None:
+    """One figure; throughput depends on what else runs, so the 1-minute load average goes with it."""
     r = lambda x: None if x is None else round(float(x), 4)  # noqa: E731
     print(json.dumps({"bench": bench, "value": r(value), "unit": unit, "baseline": baseline,
-                      "ratio": r(ratio), **extra}), flush=True)
+                      "ratio": r(ratio), **extra, "cpu_count": os.cpu_count(),
+                      "load_avg_1m": round(os.getloadavg()[0], 2)}), flush=True)
 
 
 def phrasebank(scorer, name: str) -> None:
