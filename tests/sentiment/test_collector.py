@@ -35,7 +35,7 @@ def test_actor_polls_once_and_resumes_after_a_kill(ray_session, tmp_path):
         assert ray.get(actor.collect.remote(["feargreed"]), timeout=60)["feargreed"]["written"] == 0
         ray.kill(actor, no_restart=False)
         again = ray.get(actor.collect.remote(["feargreed"]), timeout=120)  # a fresh instance
-        assert again["feargreed"]["written"] == 0 and srv.requests[-1][1]["limit"] == "2"
+        assert again["feargreed"]["written"] == 0 and 2 <= int(srv.requests[-1][1]["limit"]) <= 3  # from the checkpoint
         ray.get(actor.close.remote(), timeout=30)
         ray.kill(actor, no_restart=True)
     assert len(ParquetStore(tmp_path / "lake").read("macro", {"series_id": "CRYPTO_FEAR_GREED"})) == 10
