@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 
 from pipelines.errors import DataError
-from pipelines.schema import BARS, empty_frame
+from pipelines.schema import BARS, MACRO, conform, empty_frame
 from pipelines.validation import ValidationReport
 
 
@@ -57,3 +57,8 @@ def require(cond: bool, provider: str, what: str) -> None:
     """Reject a malformed payload with the reason, before anything reaches the store."""
     if not cond:
         raise DataError(f"{provider}: malformed payload: {what}")
+
+
+def macro_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows of (series_id, source, ts, known_at, value) as canonical MACRO records."""
+    return conform(pd.DataFrame(rows, columns=MACRO.columns), MACRO)
