@@ -108,7 +108,7 @@ class MeridianConfig(_Frozen):
     sample: SampleConfig = SampleConfig()
     serving: ServingConfig = ServingConfig()
     sentiment: SentimentConfig = SentimentConfig()
-    risk: TradingLayerConfig = TradingLayerConfig()
+    portfolio: TradingLayerConfig = TradingLayerConfig()
     ingest: IngestConfig = IngestConfig()
     report_dir: str = "reports"
 
