@@ -158,6 +158,8 @@ def main() -> int:
     vader = SentimentScorer(cfg.model_copy(update={"model": "vader"}))
     phrasebank(vader, "vader")
     headline_ic(vader, "vader")
+    headline_ic(SentimentScorer(cfg.model_copy(update={"model": "vader", "text": "headline_summary"})),
+                "vader_headline_summary")
     fin = SentimentScorer(cfg.model_copy(update={"model": "finbert"}))
     if fin.active == "finbert":
         phrasebank(fin, "finbert")
