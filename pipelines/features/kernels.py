@@ -107,10 +107,6 @@ def zscore(x: np.ndarray, n: int) -> np.ndarray:
     return div(x - roll_mean(x, n), roll_std(x, n))
 
 
-def ewm_mean(x: np.ndarray, span: float) -> np.ndarray:
-    return pd.Series(x, copy=False).ewm(span=span, adjust=False).mean().to_numpy()
-
-
 def sliding(x: np.ndarray, n: int) -> np.ndarray:
     """(len(x) - n + 1, n) read-only view of the trailing windows; row i ends at x[i + n - 1]."""
     return np.lib.stride_tricks.sliding_window_view(x, n)

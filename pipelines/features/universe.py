@@ -96,11 +96,6 @@ def universe_panels(bars_by_symbol: dict[str, pd.DataFrame]) -> dict[str, pd.Dat
     return p
 
 
-def xs_columns(feature_columns: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Columns the universe stage adds, given the per-symbol columns available."""
-    return list(XS_ALPHAS) + [f"xs_rank_{c}" for c in RANKED_COLUMNS if c in feature_columns]
-
-
 def cross_sectional(bars_by_symbol: dict[str, pd.DataFrame],
                     features_by_symbol: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
     """For each symbol, a frame indexed by its ``ts`` with the universe columns. Needs at least
