@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 from pipelines.errors import ConfigError, SourceError
 from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.sentiment.news import extract_tickers, item_id, store_news
+from pipelines.sentiment.news import extract_tickers
 from pipelines.sentiment.sources_config import RedditConfig
 from pipelines.sources.base import utc_now
+from pipelines.sources.news import news_frame, news_id, write_new_items
 from pipelines.sources.ratelimit import RateLimiter, Window
 from pipelines.store.base import Store
 
@@ -76,7 +77,7 @@ class RedditSource:
                 if after is not None and created < after:  # same-second posts: the store dedupes
                     break
                 title, body = str(post.title or ""), str(getattr(post, "selftext", "") or "")
-                rows.append({"item_id": item_id("reddit", post.name), "provider": "reddit",
+                rows.append({"item_id": news_id("reddit", post.name, None, None), "provider": "reddit",
                              "published_at": created, "known_at": max(now, created),
                              "headline": title, "summary": body[: self.cfg.summary_chars],
                              "url": f"{self.cfg.reddit_url.rstrip('/')}{post.permalink}",
@@ -89,7 +90,7 @@ class RedditSource:
                               f"and {self.cfg.client_secret_env}") from None
         except prawcore.exceptions.RequestException as exc:
             raise SourceError(f"Reddit could not be reached for r/{subreddit}: {exc}") from None
-        return pd.DataFrame(rows)
+        return news_frame(rows)
 
     def collect(self, store: Store, now: pd.Timestamp | None = None) -> RedditResult:
         """Every configured subreddit's posts newer than its checkpoint."""
@@ -99,7 +100,7 @@ class RedditSource:
             now_ = now or utc_now()
             cp = cps.get(self.name, f"r/{sub}")
             df = self.posts(sub, None if cp is None else cp.ts, now_)
-            written = store_news(store, df)
+            written = write_new_items(store, df)
             if len(df):
                 cps.set(self.name, f"r/{sub}", df["published_at"].max(), {"rows": written})
             res.subreddits[sub] = {"fetched": len(df), "written": written,

@@ -18,9 +18,10 @@ import requests
 
 from pipelines.errors import ConfigError, RateLimitError, SourceError
 from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.sentiment.news import extract_tickers, item_id, store_news
+from pipelines.sentiment.news import extract_tickers
 from pipelines.sentiment.sources_config import API_HOST, TwitterConfig
 from pipelines.sources.base import utc_now
+from pipelines.sources.news import news_frame, news_id, write_new_items
 from pipelines.sources.ratelimit import RateLimiter, Window
 from pipelines.store.base import Store
 
@@ -86,14 +87,14 @@ class TwitterSource:
                 raise SourceError(f"X/Twitter search for {symbol!r} failed: {exc}") from None
             for t in resp.data or []:
                 created = pd.Timestamp(t.created_at).tz_convert("UTC")
-                rows.append({"item_id": item_id("twitter", str(t.id)), "provider": "twitter",
+                rows.append({"item_id": news_id("twitter", str(t.id), None, None), "provider": "twitter",
                              "published_at": created, "known_at": max(now, created), "headline": t.text,
                              "summary": "", "url": f"https://x.com/i/web/status/{t.id}", "source": "x",
                              "kind": "post", "tickers": list(dict.fromkeys([symbol] + extract_tickers(t.text)))})
             token = (resp.meta or {}).get("next_token")
             if not token:
                 break
-        return pd.DataFrame(rows)
+        return news_frame(rows)
 
     def collect(self, store: Store, now: pd.Timestamp | None = None) -> TwitterResult:
         cps = Checkpoints(store)
@@ -102,7 +103,7 @@ class TwitterSource:
             now_ = now or utc_now()
             cp = cps.get(self.name, f"search/{symbol}")
             df = self.search(symbol, query, None if cp is None else cp.state.get("since_id"), now_)
-            written = store_news(store, df)
+            written = write_new_items(store, df)
             if len(df):
                 newest = max(df["item_id"].str.split(":").str[1], key=int)
                 cps.set(self.name, f"search/{symbol}", df["published_at"].max(), {"since_id": newest})

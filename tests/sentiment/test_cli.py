@@ -69,7 +69,7 @@ def test_collect_and_news_commands(tmp_path, monkeypatch, capsys):
     import yaml
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from pipelines.sentiment.news import store_news
+    from pipelines.sources.news import news_frame, write_new_items
     from pipelines.store import ParquetStore
     from tests.replay.server import ReplayServer
 
@@ -92,7 +92,7 @@ def test_collect_and_news_commands(tmp_path, monkeypatch, capsys):
     assert "REDDIT_CLIENT_ID" in capsys.readouterr().err
     store = ParquetStore(tmp_path / "lake")
     t = pd.Timestamp("2024-03-02 10:00", tz="UTC")
-    store_news(store, pd.DataFrame([
+    write_new_items(store, news_frame([
         {"item_id": "finnhub:1", "provider": "finnhub", "published_at": t, "known_at": t, "headline": "Apple wins big, great results",
          "tickers": ["AAPL"], "kind": "company"},
         {"item_id": "reddit:t3_a", "provider": "reddit", "published_at": t, "known_at": t, "headline": "BTC crash is terrible",

@@ -11,7 +11,7 @@ from pipelines.features.spec import FeatureContext
 from pipelines.features.synthetic import synthetic_bars
 from pipelines.sentiment.config import SentimentConfig
 from pipelines.sentiment.features import FEATURES
-from pipelines.sentiment.news import item_id, store_news
+from pipelines.sources.news import news_frame, news_id, write_new_items
 from pipelines.sentiment.pipeline import scored_news
 
 START = pd.Timestamp("2024-02-01", tz="UTC")
@@ -24,17 +24,17 @@ def news_rows() -> pd.DataFrame:
     for i in range(40):
         pub = START + pd.Timedelta(hours=2 * i)
         h = heads[i % 4]
-        rows.append({"item_id": item_id("finnhub", url=f"https://news.example/{i}", headline=h), "provider": "finnhub",
+        rows.append({"item_id": news_id("finnhub", None, f"https://news.example/{i}", h), "provider": "finnhub",
                      "published_at": pub, "known_at": pub + pd.Timedelta(minutes=5 + 60 * (i % 3)), "headline": h,
                      "summary": "", "url": f"https://news.example/{i}", "source": "example", "tickers": ["BTC"],
                      "kind": "company"})
-    return pd.DataFrame(rows)
+    return news_frame(rows)
 
 
 def test_store_score_and_align(store):
     rows = news_rows()
-    assert store_news(store, rows) == 40
-    assert store_news(store, rows) == 0  # replay: nothing new
+    assert write_new_items(store, rows) == 40
+    assert write_new_items(store, rows) == 0  # replay: nothing new
     scored, info = scored_news(store, SentimentConfig(model="vader"))
     assert len(scored) == 40 and info["active"] == "vader" and scored["known_at"].is_monotonic_increasing
     assert (scored["score"] > 0).sum() == 20 and (scored["score"] < 0).sum() == 20
@@ -50,7 +50,7 @@ def test_store_score_and_align(store):
 def test_scoring_as_a_ray_task(ray_session, tmp_path):
     from pipelines.store import ParquetStore
     store = ParquetStore(tmp_path / "lake")
-    store_news(store, news_rows())
+    write_new_items(store, news_rows())
     local, _ = scored_news(store, SentimentConfig(model="vader"))
     remote, info = scored_news(store, SentimentConfig(model="composite", finbert_repo="meridian-absent/x"),
                                use_ray=True, timeout=120)
