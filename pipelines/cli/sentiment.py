@@ -1,5 +1,6 @@
 """``meridian sentiment``: ``score FILE`` scores one text per line with VADER, FinBERT or the
-composite (so anyone can evaluate the scorers on their own corpus); ``collect`` runs the
+composite (so anyone can evaluate the scorers on their own corpus); ``evaluate FILE`` measures
+accuracy and macro-F1 on a labelled file (the Financial PhraseBank's format); ``collect`` runs the
 Fear & Greed, Reddit and X/Twitter collectors into the store; ``news`` scores the stored news."""
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--encoding", default="utf-8", help="text encoding of FILE (e.g. latin-1)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=run_score)
+    e = sp.add_parser("evaluate", help="accuracy and macro-F1 of a scorer on a labelled file (text@label per line)")
+    e.add_argument("file", metavar="FILE", help="e.g. the Financial PhraseBank's Sentences_AllAgree.txt")
+    e.add_argument("--sep", default="@", help="separator before the label (default @; the last one counts)")
+    e.add_argument("--encoding", default="utf-8", help="text encoding (the PhraseBank is latin-1)")
+    e.add_argument("--model", choices=["vader", "finbert", "composite"])
+    e.add_argument("--finbert-path", help="local FinBERT checkpoint folder")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.set_defaults(func=run_evaluate)
     c = sp.add_parser("collect", help="collect Fear & Greed, Reddit and X/Twitter items into the store")
     c.add_argument("sources", nargs="*", metavar="SOURCE",
                    help="feargreed, reddit, twitter or all (default: all, skipping those without credentials)")
@@ -79,6 +88,32 @@ def run_score(args: argparse.Namespace) -> int:
     payload = {"model": scorer.describe(), "n": len(items), "labels": counts, "items": items}
     text = "\n".join(f"{i['line']:>6}  {i['score']:+.3f}  {i['label']:<8}  {i['text'][:90]}" for i in items)
     text += f"\n{len(items)} texts scored with {scorer.active}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    emit(payload, args.json, text)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from pipelines.sentiment.evaluate import classification_scores, load_labelled
+    from pipelines.sentiment.scorer import SentimentScorer
+
+    cfg = load_config(args.config).sentiment
+    update = {k: v for k, v in {"model": args.model, "finbert_path": args.finbert_path}.items() if v is not None}
+    cfg = cfg.model_validate({**cfg.model_dump(), **update})
+    data = load_labelled(args.file, args.sep, args.encoding)
+    scorer = SentimentScorer(cfg)
+    t0 = time.perf_counter()
+    with tqdm(total=len(data), unit="text", file=sys.stderr, disable=len(data) < 500, leave=False) as bar:
+        out = scorer.score(data["text"].tolist(), progress=bar.update)
+    dt = time.perf_counter() - t0
+    m = classification_scores(data["label"], out["label"])
+    payload = {"file": str(args.file), "model": scorer.describe(), **m, "items_per_second": len(data) / dt}
+    text = (f"{args.file}: {m['n']} texts, {scorer.active}: accuracy {m['accuracy']:.3f}, macro-F1 "
+            f"{m['macro_f1']:.3f} (majority class {m['majority_accuracy']:.3f}); F1 " +
+            ", ".join(f"{k} {v:.3f}" for k, v in m["f1"].items()) + f"; {len(data) / dt:,.0f} texts/s")
     emit(payload, args.json, text)
     return 0
 

@@ -21,18 +21,31 @@ def load_phrasebank(folder: str | Path, level: str = "AllAgree") -> pd.DataFrame
     path = Path(folder) / f"Sentences_{level}.txt"
     if not path.is_file():
         raise DataError(f"{path} not found: point at the Financial PhraseBank v1.0 folder")
+    return load_labelled(path, sep="@", encoding="latin-1")
+
+
+def load_labelled(path: str | Path, sep: str = "@", encoding: str = "utf-8") -> pd.DataFrame:
+    """``text<sep>label`` per line (label positive/neutral/negative; the last ``sep`` splits)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding=encoding).splitlines()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not {encoding} text ({exc.reason}): give its encoding") from None
     rows, bad = [], []
-    for n, line in enumerate(path.read_text(encoding="latin-1").splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        text, sep, label = line.rpartition("@")
+        text, found, label = line.rpartition(sep)
         label = label.strip().lower()
-        if not sep or label not in CLASSES or not text.strip():
+        if not found or label not in CLASSES or not text.strip():
             bad.append(n)
             continue
         rows.append((text.strip(), label))
     if bad:
-        raise DataError(f"{path}: {len(bad)} line(s) are not 'sentence@label' (first: line {bad[0]})")
+        raise DataError(f"{path}: {len(bad)} line(s) are not 'text{sep}label' with label one of "
+                        f"{', '.join(CLASSES)} (first: line {bad[0]})")
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
