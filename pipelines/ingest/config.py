@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +24,7 @@ class LiveConfig(_Frozen):
     depth_every_s: float = Field(10.0, ge=0, description="min seconds between stored snapshots per symbol")
     reconnect_delay: float = Field(1.0, ge=0, description="first wait before reconnecting; doubles")
     reconnect_max: float = Field(60.0, ge=0, description="longest wait between reconnects")
-    catchup_since: str | None = Field(None, description="backfill from here when no checkpoint exists")
+    catchup_since: datetime | None = Field(None, description="backfill from here (UTC) when no checkpoint exists")
 
 
 class PollJob(_Frozen):
