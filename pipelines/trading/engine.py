@@ -1,4 +1,4 @@
-"""The vectorised backtest engine: many symbols at once, positions x returns in NumPy.
+"""The backtest engine: many symbols at once, one compiled pass (numba) over bars x symbols.
 
 Conventions (the same everywhere a strategy is evaluated):
 
@@ -13,7 +13,7 @@ Conventions (the same everywhere a strategy is evaluated):
   bar's volatility + ``impact_bps_per_unit`` x the size of the change; each bar held pays
   financing on the gross position.
 * Gross exposure above ``max_leverage`` is scaled down to it. A bar that loses all equity
-  ruins the account: equity stays at zero and nothing trades afterwards.
+  ruins the account: its trades close there, equity stays at zero and nothing trades afterwards.
 
 Trades are maximal runs of a same-signed, non-zero position in one symbol. A trade's P&L (as a
 fraction of equity, additive) is what it earned while held, the cost of entering it, every
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -33,7 +34,8 @@ from pipelines.trading.costs import Costs
 
 @dataclass
 class Trades:
-    """One row per trade: parallel arrays (symbol index, first and last bar held, side, P&L)."""
+    """One row per trade, in the order they closed: parallel arrays (symbol index, first and
+    last bar held, side, P&L)."""
 
     symbol: np.ndarray      # int, column of the symbol
     entry: np.ndarray       # int, first bar the position is held (filled at that bar's open)
@@ -76,30 +78,119 @@ def _ffill(a: np.ndarray) -> np.ndarray:
     return np.take_along_axis(a, idx, axis=0)
 
 
-def bar_returns(open_: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """Open-to-next-open return per bar (last bar: open to close), prices carried over gaps."""
-    o = _ffill(open_)
-    nxt = np.empty_like(o)
-    nxt[:-1] = o[1:]
-    last_close = close[-1]
-    nxt[-1] = np.where(np.isfinite(last_close), last_close, o[-1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = nxt / o - 1.0
-    return np.where(np.isfinite(r), r, 0.0)
-
-
-def held_positions(target: np.ndarray, tradable: np.ndarray, max_leverage: float | None) -> np.ndarray:
-    """Decisions shifted one bar; carried over bars that cannot trade; gross capped."""
-    t = np.where(np.isfinite(target), target, 0.0)
-    if max_leverage is not None:
-        gross = np.abs(t).sum(axis=1, keepdims=True)
-        t = t * np.where(gross > max_leverage, max_leverage / np.where(gross > 0, gross, 1.0), 1.0)
-    held = np.empty_like(t)
-    held[0] = 0.0
-    held[1:] = t[:-1]
-    held[~tradable] = np.nan
-    held[0] = np.where(tradable[0], held[0], 0.0)
-    return _ffill(held)
+@numba.njit(cache=True)
+def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev, has_cap,
+         held, sym_ret, cost, financing, turnover, tr_sym, tr_entry, tr_exit, tr_side, tr_pnl, tr_open, ret):
+    """One pass over bars (outer) and symbols (inner): fills at the open, P&L through the bar,
+    decisions at the close, trades as they close. Returns (number of trades, ruin bar or -1)."""
+    T, N = tgt.shape
+    pos = np.zeros(N)
+    last_open = np.full(N, np.nan)
+    t_entry = np.full(N, -1, np.int64)
+    t_side = np.zeros(N)
+    t_pnl = np.zeros(N)
+    scale_prev = 1.0
+    n = 0
+    ruined = -1
+    for t in range(T):
+        bar = 0.0
+        for j in range(N):
+            o = open_[t, j]
+            tradable = o == o and o > 0
+            if tradable:
+                last_open[j] = o
+            c = 0.0
+            if t > 0 and tradable and ruined < 0:
+                new = tgt[t - 1, j]
+                if new != new:
+                    new = 0.0
+                new *= scale_prev
+                d = abs(new - pos[j])
+                if d != 0.0:
+                    unit = fixed + impact * d
+                    if has_vol:
+                        v = vol[t - 1, j]
+                        if v == v:
+                            unit += vol_mult * v
+                    c = d * unit
+                    turnover[j] += d
+                    old_side = np.sign(pos[j])
+                    new_side = np.sign(new)
+                    if t_entry[j] >= 0 and new_side != old_side:
+                        t_pnl[j] -= abs(pos[j]) * unit
+                        tr_sym[n] = j
+                        tr_entry[n] = t_entry[j]
+                        tr_exit[n] = t - 1
+                        tr_side[n] = t_side[j]
+                        tr_pnl[n] = t_pnl[j]
+                        tr_open[n] = False
+                        n += 1
+                        t_entry[j] = -1
+                    if t_entry[j] < 0 and new_side != 0:
+                        t_entry[j] = t
+                        t_side[j] = new_side
+                        t_pnl[j] = -abs(new) * unit
+                    elif t_entry[j] >= 0:
+                        t_pnl[j] -= c
+                    pos[j] = new
+            # through the bar: to the next open (last bar: to the close)
+            if t + 1 < T:
+                nxt = open_[t + 1, j]
+                if not (nxt == nxt and nxt > 0):
+                    nxt = last_open[j]
+            else:
+                nxt = close[t, j]
+                if nxt != nxt:
+                    nxt = last_open[j]
+            r = nxt / last_open[j] - 1.0
+            if r != r or r == np.inf or r == -np.inf:
+                r = 0.0
+            f = abs(pos[j]) * fin
+            contrib = pos[j] * r - c - f
+            if t_entry[j] >= 0:
+                t_pnl[j] += contrib + c
+            held[t, j] = pos[j]
+            cost[t, j] = c
+            financing[t, j] = f
+            sym_ret[t, j] = contrib
+            bar += contrib
+        if ruined >= 0:
+            bar = 0.0
+            for j in range(N):
+                sym_ret[t, j] = 0.0
+        elif bar <= -1.0:
+            bar = -1.0
+            ruined = t
+            for j in range(N):
+                if t_entry[j] >= 0:
+                    tr_sym[n] = j
+                    tr_entry[n] = t_entry[j]
+                    tr_exit[n] = t
+                    tr_side[n] = t_side[j]
+                    tr_pnl[n] = t_pnl[j]
+                    tr_open[n] = False
+                    n += 1
+                    t_entry[j] = -1
+                pos[j] = 0.0
+        ret[t] = bar
+        # the close: the gross cap of this bar's decisions, applied when they execute
+        if has_cap:
+            gross = 0.0
+            for j in range(N):
+                x = tgt[t, j]
+                if x == x:
+                    gross += abs(x)
+            scale_prev = max_lev / gross if gross > max_lev else 1.0
+    for j in range(N):
+        if t_entry[j] >= 0:
+            tr_sym[n] = j
+            tr_entry[n] = t_entry[j]
+            tr_exit[n] = T - 1
+            tr_side[n] = t_side[j]
+            tr_pnl[n] = t_pnl[j]
+            tr_open[n] = True
+            n += 1
+    return n, ruined
 
 
 def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
@@ -113,59 +204,25 @@ def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
     T, N = target.shape
     if T == 0:
         raise ValueError("no bars to backtest")
-    tradable = np.isfinite(open_) & (open_ > 0)
-    r = bar_returns(open_, close)
-    held = held_positions(target, tradable, max_leverage)
-    prev = np.vstack([np.zeros((1, N)), held[:-1]])
-    dpos = np.abs(held - prev)
-    unit = np.full((T, N), costs.per_unit_turnover)
-    if costs.slippage_vol_mult and vol is not None:
-        v = _2d(vol, "vol")
-        v = np.vstack([np.zeros((1, N)), v[:-1]])        # known at the decision, one bar earlier
-        unit = unit + costs.slippage_vol_mult * np.where(np.isfinite(v), v, 0.0)
-    if costs.impact_bps_per_unit:
-        unit = unit + costs.impact_bps_per_unit / 1e4 * dpos
-    cost = dpos * unit
-    fin = np.abs(held) * costs.financing_per_bar
-    sym_ret = held * r - cost - fin
-    ret = sym_ret.sum(axis=1)
-    ruined_at = None
-    bust = np.flatnonzero(ret <= -1.0)
-    if len(bust):
-        ruined_at = int(bust[0])
-        ret[ruined_at] = -1.0
-        ret[ruined_at + 1:] = 0.0
-        sym_ret[ruined_at + 1:] = 0.0
-        held[ruined_at + 1:] = 0.0
-    equity = np.cumprod(1.0 + ret)
-    trades = extract_trades(held, sym_ret, unit, cost)
-    return SimResult(held=held, symbol_returns=sym_ret, returns=ret, equity=equity, costs=cost,
-                     financing=fin, turnover=dpos.sum(axis=0), trades=trades, ruined_at=ruined_at)
-
-
-def extract_trades(held: np.ndarray, sym_ret: np.ndarray, unit: np.ndarray, cost: np.ndarray) -> Trades:
-    """Maximal same-signed runs of each column, with their P&L (see the module docstring)."""
-    T, N = held.shape
-    s = np.sign(held).T                                   # (N, T), rows are symbols
-    prev = np.concatenate([np.zeros((N, 1)), s[:, :-1]], axis=1)
-    nxt = np.concatenate([s[:, 1:], np.zeros((N, 1))], axis=1)
-    start = (s != 0) & (s != prev)
-    end = (s != 0) & (s != nxt)
-    sym, entry = np.nonzero(start)                        # row-major: by symbol, then time
-    _, exit_ = np.nonzero(end)
-    side = s[sym, entry].astype("int64")
-    cs = np.cumsum(sym_ret.T, axis=1)                     # (N, T)
-    before = np.where(entry > 0, cs[sym, np.maximum(entry - 1, 0)], 0.0)
-    body = cs[sym, exit_] - before
-    a = np.abs(held.T)
-    unit_t = unit.T
-    entry_part = a[sym, entry] * unit_t[sym, entry]
-    is_open = exit_ == T - 1
-    nx = np.minimum(exit_ + 1, T - 1)
-    exit_part = np.where(is_open, 0.0, a[sym, exit_] * unit_t[sym, nx])
-    pnl = body + cost.T[sym, entry] - entry_part - exit_part
-    return Trades(symbol=sym.astype("int64"), entry=entry.astype("int64"), exit=exit_.astype("int64"),
-                  side=side, pnl=pnl, is_open=is_open)
+    has_vol = bool(costs.slippage_vol_mult) and vol is not None
+    v = np.ascontiguousarray(_2d(vol, "vol")) if has_vol else np.zeros((1, 1))
+    if has_vol and v.shape != target.shape:
+        raise ValueError(f"vol {v.shape} and target {target.shape} differ in shape")
+    held, sym_ret, cost, fin = np.empty((T, N)), np.empty((T, N)), np.empty((T, N)), np.empty((T, N))
+    ret, turnover = np.empty(T), np.zeros(N)
+    cap = T * N + N                                     # untouched pages cost nothing
+    tr = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
+          np.empty(cap), np.empty(cap), np.empty(cap, np.bool_))
+    n, ruined = _run(np.ascontiguousarray(target), np.ascontiguousarray(open_), np.ascontiguousarray(close),
+                     v, has_vol, costs.per_unit_turnover, costs.slippage_vol_mult,
+                     costs.impact_bps_per_unit / 1e4, costs.financing_per_bar,
+                     float(max_leverage or 0.0), max_leverage is not None,
+                     held, sym_ret, cost, fin, turnover, *tr, ret)
+    sym, entry, exit_, side, pnl, is_open = (a[:n].copy() for a in tr)
+    trades = Trades(symbol=sym, entry=entry, exit=exit_, side=side.astype(np.int64), pnl=pnl, is_open=is_open)
+    return SimResult(held=held, symbol_returns=sym_ret, returns=ret, equity=np.cumprod(1.0 + ret),
+                     costs=cost, financing=fin, turnover=turnover,
+                     trades=trades, ruined_at=None if ruined < 0 else int(ruined))
 
 
 def trades_frame(result: SimResult, index: pd.Index, symbols: list[str], open_=None) -> pd.DataFrame:

@@ -90,6 +90,10 @@ def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
         elif bar <= -1.0:
             bar, ruined = -1.0, True
             for j in range(N):
+                tr = open_trade[j]
+                if tr is not None:
+                    trades.append((j, tr[0], t, tr[1], tr[2], False))
+                    open_trade[j] = None
                 pos[j] = 0.0
         equity *= 1.0 + bar
         returns.append(bar)
