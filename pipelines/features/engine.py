@@ -43,6 +43,12 @@ def is_intraday(bars: pd.DataFrame, ctx: FeatureContext) -> bool:
     return bool((bars["known_at"] - bars["ts"]).median() < pd.Timedelta(days=1))
 
 
+def _inf_to_nan(col: np.ndarray) -> None:
+    bad = np.isinf(col)
+    if bad.any():
+        col[bad] = np.nan
+
+
 def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
                      ctx: FeatureContext | None = None, drop_warmup: bool = True) -> pd.DataFrame:
     """Features for one symbol, indexed by ``ts``. Leading rows inside the largest look-back of
@@ -76,6 +82,7 @@ def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
                 if v.shape != (n,):
                     raise ValueError(f"{spec.name}.{c} has shape {v.shape} for {n} bars")
                 data[:, j + i] = v
+                _inf_to_nan(data[:, j + i])
         else:
             out = spec.fn(b, ctx)
             if list(out.columns) != list(spec.columns):
@@ -83,9 +90,10 @@ def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
             if len(out) != n:
                 raise ValueError(f"{spec.name} returned {len(out)} rows for {n} bars")
             data[:, j:j + k] = out.to_numpy(dtype="float64")
+            for i in range(k):
+                _inf_to_nan(data[:, j + i])
         j += k
         max_lb = max(max_lb, spec.lookback)
-    data[np.isinf(data)] = np.nan
     feats = pd.DataFrame(data, columns=names, index=pd.DatetimeIndex(b["ts"], name="ts"), copy=False)
     if drop_warmup:
         feats = feats.iloc[max_lb:]
