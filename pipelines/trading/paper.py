@@ -86,6 +86,20 @@ class PaperTrader:
             self.book = PortfolioTracker(self.store, self.account, self.cfg.initial_cash, opened_at=ts)
         return self.book
 
+    def start_at(self, ts: pd.Timestamp) -> None:
+        """For symbols never traded on this account: treat bars up to ``ts`` as seen (their
+        history still feeds the predictor), so trading starts with the first bar after it."""
+        for s in self.symbols:
+            if s in self.state["last_ts"]:
+                continue
+            past = self.store.read_bars(s, self.timeframe, end=pd.Timestamp(ts) + pd.Timedelta(1, "ns"))  # type: ignore[attr-defined]
+            if past.empty:
+                continue
+            self.buffers[s].extend(past.tail(self.history).to_dict("records"))
+            self.state["last_ts"][s] = pd.Timestamp(past["ts"].iloc[-1]).isoformat()
+            self.state["last_close"][s] = float(past["close"].iloc[-1])
+        self._save_state(pd.Timestamp(ts))
+
     # ---------------------------------------------------------------- bars in
     def poll(self, now: pd.Timestamp | None = None) -> int:
         """Take the bars closed by ``now`` (default: the clock) that arrived in the store since
