@@ -102,3 +102,37 @@ def test_portfolio_on_long_bars_with_different_calendars():
     assert closed.any()
     with pytest.raises(ValueError, match="no bars for"):
         run_portfolio(targets.assign(ETH=1.0), bars)
+
+
+def test_no_look_ahead_a_decision_moves_only_later_bars():
+    target, open_, close, vol = _market(300, 3, seed=9)
+    base = simulate(target, open_, close, Costs(), vol)
+    k = 150
+    # a different decision at bar k's close changes nothing up to bar k
+    other = target.copy()
+    other[k] = -other[k] + 0.7
+    moved = simulate(other, open_, close, Costs(), vol)
+    np.testing.assert_array_equal(moved.returns[: k + 1], base.returns[: k + 1])
+    assert not np.allclose(moved.returns[k + 1:], base.returns[k + 1:])
+    # prices after bar k+1's open do not reach bar k's result
+    later_open, later_close = open_.copy(), close.copy()
+    later_open[k + 2:] *= 1.5
+    later_close[k + 1:] *= 1.5
+    shocked = simulate(target, later_open, later_close, Costs(), vol)
+    np.testing.assert_array_equal(shocked.returns[: k + 1], base.returns[: k + 1])
+
+
+def test_parity_on_real_crypto_bars(shared_data):
+    from pipelines.sources.files import import_bars
+    base = shared_data / "crypto_binance_spot_1h"
+    frames = [import_bars(base / f"{s}_1h.csv.gz", asset_class="crypto", tz="UTC").bars.tail(3000)
+              for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+    bars = pd.concat(frames, ignore_index=True)
+    opens = bars.pivot_table(index="ts", columns="symbol", values="open")
+    closes = bars.pivot_table(index="ts", columns="symbol", values="close").reindex_like(opens)
+    mom = np.sign(closes / closes.shift(24) - 1).fillna(0.0)           # 24-bar momentum, known at the close
+    costs = COSTS[1]
+    fast = simulate(mom.to_numpy(), opens.to_numpy(), closes.to_numpy(), costs, None, 2.0)
+    ref = simulate_loop(mom.to_numpy(), opens.to_numpy(), closes.to_numpy(), costs, None, 2.0)
+    np.testing.assert_allclose(fast.equity, ref["equity"], rtol=0, atol=1e-9)
+    assert len(fast.trades) == len(ref["trades"]) > 30
