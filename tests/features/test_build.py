@@ -68,3 +68,21 @@ def test_cli_build_from_the_store(ray_session, tmp_path, capsys, monkeypatch):
     assert rc == 0 and sorted(out["symbols"]) == ["B0", "B1", "B2"] and out["universe"]["symbols"] == ["B0", "B1", "B2"]
     assert any((tmp_path / "features").rglob("B1/part-*.parquet"))
     assert main(["features", "build", "--symbols", "NOPE", "--json"]) == 1
+
+
+def test_cli_check_exits_non_zero_on_a_leak(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    import pipelines.cli.features as cli
+    from pipelines.features.kernels import spec
+    from pipelines.features.registry import feature_set
+
+    leak = spec("leak_next_close", "test", ("leak_next_close",), 0,
+                lambda b, c: {"leak_next_close": np.append(b["close"].to_numpy()[1:], np.nan)})
+    monkeypatch.setattr(cli, "feature_set", lambda name: feature_set("core") + (leak,))
+    bars = synthetic_bars(300, seed=71, symbol="LEAK")
+    path = tmp_path / "LEAK_1h.csv"
+    bars[["ts", "open", "high", "low", "close", "volume"]].to_csv(path, index=False)
+    rc = main(["features", "causality-check", "--data", str(path), "--tz", "UTC", "--points", "4"])
+    text = capsys.readouterr().out
+    assert rc == 1 and "VIOLATION leak_next_close.leak_next_close" in text and "FAILED: 1 violations" in text
