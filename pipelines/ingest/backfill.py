@@ -73,7 +73,7 @@ def backfill_bars(source: BarSource, store: Store, symbol: str, timeframe: str, 
             if not bars.empty:
                 written = store.write("bars", bars)
                 last = bars["ts"].iloc[-1]
-                cps.set(source.name, stream, last, {"rows": res.rows + written})
+                cps.set(source.name, stream, last, {"rows": res.rows + written}, previous=res.last_ts)
                 res.rows += written
                 res.last_ts = last
                 bar.update(len(bars))

@@ -43,11 +43,16 @@ class Checkpoints:
         return Checkpoint(source, stream, row["ts"], row["updated_at"],
                           json.loads(state) if isinstance(state, str) and state else {})
 
-    def set(self, source: str, stream: str, ts: pd.Timestamp, state: dict | None = None) -> Checkpoint:
-        """Move the checkpoint forward (never back: an older ts is ignored)."""
-        cur = self.get(source, stream)
-        if cur is not None and cur.ts >= ts:
-            return cur
+    def set(self, source: str, stream: str, ts: pd.Timestamp, state: dict | None = None, *,
+            previous: pd.Timestamp | None = None) -> Checkpoint:
+        """Move the checkpoint forward (never back: an older ts is ignored). A caller that holds
+        the current checkpoint passes it as ``previous`` and saves the read."""
+        if previous is None:
+            cur = self.get(source, stream)
+            if cur is not None and cur.ts >= ts:
+                return cur
+        elif previous >= ts:
+            return Checkpoint(source, stream, previous, utc_now(), state or {})
         now = utc_now()
         self.store.write("checkpoints", pd.DataFrame([{
             "source": source, "stream": stream, "ts": ts, "updated_at": now,

@@ -125,7 +125,10 @@ class LiveBars:
         if last is not None and ts > last + self.step:
             self.fill(symbol, until=ts)
         self.store.write("bars", bars)
-        self.checkpoints.set(self.source.name, bar_stream(symbol, self.cfg.timeframe), ts)
+        if last is None:
+            self.checkpoints.set(self.source.name, bar_stream(symbol, self.cfg.timeframe), ts)
+        else:
+            self.checkpoints.set(self.source.name, bar_stream(symbol, self.cfg.timeframe), ts, previous=last)
         self.last[symbol] = ts
         self.stats.closed_bars += 1
         self.stats.last_bar = ts.isoformat()

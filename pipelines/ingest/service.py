@@ -74,18 +74,22 @@ def run_live_service(cfg: MeridianConfig, live: LiveConfig, *, duration: float |
     until interrupted; returns the counters."""
     deadline = None if duration is None else time.monotonic() + duration
     if local:
+        from pipelines.ingest.scheduler import SchedulerActor
         store = open_store(cfg.store)
         lb = LiveBars(BinanceSource(cfg.ingest.sources.binance), store, live)
         runner = LiveThread(lb).start()
+        sched = SchedulerActor(cfg.ingest, cfg.store) if with_schedule else None
         try:
             while runner.alive() and (deadline is None or time.monotonic() < deadline):
-                time.sleep(0.5)
+                time.sleep(min(0.5, max(0.01, (deadline or time.monotonic() + 1) - time.monotonic())))
         except KeyboardInterrupt:
             pass
         finally:
-            stats = runner.stop().as_dict()
+            out = {"live": runner.stop().as_dict()}
+            if sched is not None:
+                out["schedule"] = sched.stop()
             store.close()
-        return {"live": stats}
+        return out
     from cluster.runtime import init_ray
     from pipelines.ingest.scheduler import start_scheduler
     init_ray(cfg.ray)

@@ -54,9 +54,12 @@ def test_live_command_catches_up_and_follows_the_stream(env, replay, store, caps
     start = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=5)).floor("1min")
     monkeypatch.setenv("MERIDIAN__INGEST__LIVE__CATCHUP_SINCE", start.isoformat())
     rc = main(["ingest", "live", "--local", "--symbols", "BTCUSDT", "--timeframe", "1m",
-               "--duration", "1.5", "--json"])
+               "--duration", "1.5", "--with-schedule", "--config", str(env), "--json"])
     assert rc == 0
-    stats = json.loads(capsys.readouterr().out)["live"]
+    out = json.loads(capsys.readouterr().out)
+    stats = out["live"]
+    assert {n: j["runs"] for n, j in out["schedule"]["jobs"].items()} == {"markets": 1, "onchain": 1}
+    assert len(store.read("macro")) > 0
     assert stats["connects"] == 1 and replay.ws_connects == 1
     bars = store.read_bars("BTCUSDT", "1m")
     assert stats["gap_bars"] == len(bars) >= 5 and bars["ts"].iloc[0] == start
