@@ -40,7 +40,7 @@ def test_no_server_errors(served):
     for op in ops:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             @given(case=op.as_strategy(generation_mode=mode))
-            @settings(max_examples=12, deadline=None, derandomize=True, database=None,
+            @settings(max_examples=8, deadline=None, derandomize=True, database=None,
                       suppress_health_check=list(HealthCheck))
             def run(case):
                 resp = case.call_and_validate(headers={"X-API-Key": API_KEY}, timeout=30,

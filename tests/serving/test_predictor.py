@@ -1,0 +1,71 @@
+"""The predictor and service objects called directly (no HTTP): horizons, signals, a model that
+fails mid-request, the memo per bar."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pandas as pd
+import pytest
+
+from models.registry import list_models
+from pipelines.store import ParquetStore
+from serving.config import ServeAppConfig, ServeOptions
+from serving.errors import BadParameter, NotFound
+from serving.local import local_service
+from serving.market import MarketData
+from serving.model_book import ModelBook
+from serving.predictor import Predictor, horizon_label, parse_horizon, parse_horizons, signal_of
+
+
+def test_horizons_parse_and_print():
+    assert parse_horizon("1h") == 3600 and parse_horizon("24h") == parse_horizon("1d") == 86400
+    assert horizon_label(86400) == "1d" and horizon_label(7200) == "2h" and horizon_label(900) == "15m"
+    assert parse_horizons(" ") is None and parse_horizons("1h, 4h") == ["1h", "4h"]
+    for bad in ("", "0h", "h", "1y", "1.5h", "-1h"):
+        with pytest.raises(BadParameter):
+            parse_horizon(bad)
+
+
+def test_signal_rule():
+    assert signal_of(0.002, 0.5, threshold=0.001, min_confidence=0.1) == "BUY"
+    assert signal_of(-0.002, 0.5, threshold=0.001, min_confidence=0.1) == "SELL"
+    assert signal_of(0.0005, 0.5, threshold=0.001, min_confidence=0.1) == "HOLD"
+    assert signal_of(0.002, 0.05, threshold=0.001, min_confidence=0.1) == "HOLD"
+
+
+def test_ensemble_answers_when_a_model_raises(serving_root):
+    _, cfg, _ = serving_root
+    store = ParquetStore(cfg.store.path)
+    book = ModelBook(store).load()
+    market = MarketData(store, cfg.features.feature_set, refresh_s=0)
+
+    async def flaky(name, model_id, X):
+        if name == "logistic":
+            raise ConnectionError("replica gone")
+        return book.predict(model_id, X)
+
+    pred = Predictor(ServeOptions(), 0.0, market, list_models(store, "promoted"), flaky)
+    out = asyncio.run(pred.predict("SPX"))
+    h = out["horizons"][0]
+    assert [m["name"] for m in h["models"]] == ["xgboost"] and h["models"][0]["weight"] == 1.0
+    assert h["missing"] == [{"model_id": h["missing"][0]["model_id"], "name": "logistic",
+                             "reason": "ConnectionError: replica gone"}]
+    assert h["ensemble"]["expected_return"] == h["models"][0]["expected_return"]
+    with pytest.raises(NotFound):
+        asyncio.run(pred.predict("NOPE"))
+
+
+def test_service_memo_follows_new_bars(serving_root, tmp_path):
+    root, cfg, withheld = serving_root
+    lake = tmp_path / "lake"
+    src, dst = ParquetStore(cfg.store.path), ParquetStore(lake)
+    for t in ("bars", "models"):
+        dst.write(t, src.read(t))
+    mcfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"path": str(lake)})})
+    svc = local_service(ServeAppConfig(meridian=mcfg, options=ServeOptions(bars_refresh_s=0)))
+    first = asyncio.run(svc.prediction("SPX", None))
+    assert asyncio.run(svc.prediction("SPX", None)) is first  # same bar: from the memo
+    dst.write("bars", withheld["SPX"].iloc[[0]])
+    second = asyncio.run(svc.prediction("SPX", None))
+    assert pd.Timestamp(second["horizons"][0]["ts"]) == withheld["SPX"]["ts"].iloc[0]
