@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipelines.sources.config import SourcesConfig
 
@@ -28,14 +28,24 @@ class LiveConfig(_Frozen):
 
 
 class PollJob(_Frozen):
-    """A periodic poll: news, macro series, CoinGecko markets, quotes, on-chain metrics."""
+    """A periodic poll: bars of a polled provider (from its checkpoint), order-book snapshots,
+    news, social sentiment, macro series, CoinGecko markets, on-chain metrics."""
 
     name: str
-    kind: Literal["news", "macro", "markets", "onchain", "sentiment"]
-    source: Literal["finnhub", "alphavantage", "fred", "coingecko", "blockchain"]
+    kind: Literal["bars", "orderbook", "news", "macro", "markets", "onchain", "sentiment"]
+    source: Literal["binance", "yahoo", "finnhub", "alphavantage", "twelvedata", "fred", "coingecko",
+                    "blockchain"]
     every_s: float = Field(gt=0, description="cadence in seconds")
     symbols: tuple[str, ...] = ()
+    timeframe: str | None = Field(None, description="bar length, for kind 'bars'")
+    since: datetime | None = Field(None, description="first bar (UTC) when a 'bars' series has no checkpoint")
     lookback_days: int = Field(3, ge=1, description="news/macro window asked for on each poll")
+
+    @model_validator(mode="after")
+    def _bars_need_a_timeframe(self) -> "PollJob":
+        if self.kind == "bars" and (self.timeframe is None or self.since is None):
+            raise ValueError(f"poll {self.name}: kind 'bars' needs timeframe and since")
+        return self
 
 
 class IngestConfig(_Frozen):

@@ -1,10 +1,13 @@
-"""One run of a periodic poll: news, social sentiment, macro series, crypto markets, on-chain.
+"""One run of a periodic poll: polled bars, order-book snapshots, news, social sentiment, macro
+series, crypto markets, on-chain metrics.
 
 Each run writes canonical rows idempotently and moves the job's checkpoint (``poll/<name>``) to
 the time it ran; macro series also checkpoint their last observation so the next run asks only
 for what is new (FRED revisions inside the look-back window are refreshed)."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import pandas as pd
 
@@ -82,12 +85,39 @@ def _sentiment(job: PollJob, sources: SourcesConfig, store: Store, now: pd.Times
         src.close()
 
 
-RUNNERS = {"news": _news, "macro": _macro, "markets": _markets, "onchain": _onchain, "sentiment": _sentiment}
+def _bars(job: PollJob, sources: SourcesConfig, store: Store, now: pd.Timestamp, publish=None) -> int:
+    """Closed bars since each series' checkpoint (or ``since``), published as they land."""
+    from pipelines.ingest.backfill import backfill_bars
+    from pipelines.sources.registry import bar_source
+    src = bar_source(job.source, sources)
+    try:
+        return sum(backfill_bars(src, store, s, job.timeframe, job.since, progress=False,
+                                 on_page=publish).rows for s in job.symbols)
+    finally:
+        src.close()
 
 
-def run_poll_job(job: PollJob, sources: SourcesConfig, store: Store, now: pd.Timestamp | None = None) -> int:
-    """Run one poll; returns the rows written."""
+def _orderbook(job: PollJob, sources: SourcesConfig, store: Store, now: pd.Timestamp) -> int:
+    if job.source != "binance":
+        raise ConfigError(f"poll {job.name}: order-book snapshots come from binance, not {job.source}")
+    from pipelines.sources.binance import BinanceSource
+    src = BinanceSource(sources.binance)
+    try:
+        return sum(store.write("orderbook", src.depth(s)) for s in job.symbols)
+    finally:
+        src.close()
+
+
+RUNNERS = {"orderbook": _orderbook, "news": _news, "macro": _macro, "markets": _markets, "onchain": _onchain, "sentiment": _sentiment}
+
+
+def run_poll_job(job: PollJob, sources: SourcesConfig, store: Store, now: pd.Timestamp | None = None,
+                 publish: Callable[[pd.DataFrame], None] | None = None) -> int:
+    """Run one poll; returns the rows written. New closed bars go to ``publish``."""
     now = now or utc_now()
-    rows = RUNNERS[job.kind](job, sources, store, now)
+    if job.kind == "bars":
+        rows = _bars(job, sources, store, now, publish)
+    else:
+        rows = RUNNERS[job.kind](job, sources, store, now)
     Checkpoints(store).set(job.source, f"poll/{job.name}", now, {"rows": rows})
     return rows

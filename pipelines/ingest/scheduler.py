@@ -1,4 +1,5 @@
-"""A small scheduler: periodic polls (news, macro, markets, on-chain), each on its own cadence.
+"""A small scheduler: periodic polls (polled bars, order books, news, macro, markets, on-chain),
+each on its own cadence; new closed bars are published like the stream's.
 
 :class:`Scheduler` is plain logic (``tick`` runs what is due); the Ray actor runs it in a
 background thread on the head node. A failing job is recorded and retried at its next slot;
@@ -12,6 +13,7 @@ import threading
 import time
 from typing import Callable
 
+import pandas as pd
 import ray
 
 from cluster.placement import head_options
@@ -20,6 +22,7 @@ from pipelines.errors import MeridianError
 from pipelines.ingest.checkpoints import Checkpoints
 from pipelines.ingest.config import IngestConfig, PollJob
 from pipelines.ingest.polls import run_poll_job
+from pipelines.ingest.pubsub import Publisher
 from pipelines.sources.config import SourcesConfig
 from pipelines.store import open_store
 from pipelines.store.base import Store
@@ -30,7 +33,8 @@ log = logging.getLogger(__name__)
 class Scheduler:
     def __init__(self, jobs: tuple[PollJob, ...] | list[PollJob], sources: SourcesConfig, store: Store, *,
                  clock: Callable[[], float] = time.time,
-                 runner: Callable[..., int] = run_poll_job) -> None:
+                 runner: Callable[..., int] = run_poll_job,
+                 publish: Callable[[pd.DataFrame], None] | None = None) -> None:
         names = [j.name for j in jobs]
         if len(set(names)) != len(names):
             raise MeridianError(f"poll job names must be unique: {names}")
@@ -39,6 +43,7 @@ class Scheduler:
         self.store = store
         self.clock = clock
         self.runner = runner
+        self.publish = publish
         cps = Checkpoints(store)
         self.next_due: dict[str, float] = {}
         for j in jobs:
@@ -56,7 +61,7 @@ class Scheduler:
                 continue
             st = self.stats[name]
             try:
-                st["rows"] += self.runner(job, self.sources, self.store)
+                st["rows"] += self.runner(job, self.sources, self.store, publish=self.publish)
                 st["last_error"] = None
             except (MeridianError, ValueError, OSError) as exc:
                 st["errors"] += 1
@@ -75,10 +80,12 @@ class Scheduler:
 class SchedulerActor:
     """Runs a :class:`Scheduler` in a thread from construction until ``stop``."""
 
-    def __init__(self, ingest: IngestConfig, store: StoreConfig, jobs: list[PollJob] | None = None) -> None:
+    def __init__(self, ingest: IngestConfig, store: StoreConfig, jobs: list[PollJob] | None = None,
+                 bus_name: str | None = None) -> None:
         self.store = open_store(store)
+        bus = ray.get_actor(bus_name) if bus_name and ray.is_initialized() else None
         self.scheduler = Scheduler(tuple(jobs) if jobs is not None else ingest.schedule,
-                                   ingest.sources, self.store)
+                                   ingest.sources, self.store, publish=Publisher(bus=bus))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="poll-scheduler", daemon=True)
         self._thread.start()
@@ -100,6 +107,6 @@ class SchedulerActor:
 
 
 def start_scheduler(ingest: IngestConfig, store: StoreConfig, jobs: list[PollJob] | None = None, *,
-                    name: str | None = None):
+                    name: str | None = None, bus_name: str | None = None):
     return ray.remote(SchedulerActor).options(
-        **head_options(0.1), name=name, max_restarts=-1, max_concurrency=4).remote(ingest, store, jobs)
+        **head_options(0.1), name=name, max_restarts=-1, max_concurrency=4).remote(ingest, store, jobs, bus_name)

@@ -96,7 +96,7 @@ def run_live_service(cfg: MeridianConfig, live: LiveConfig, *, duration: float |
     bus = bar_bus()
     ray.get(bus.stats.remote(), timeout=60)
     actor = start_live_actor(cfg.ingest, live, cfg.store)
-    sched = start_scheduler(cfg.ingest, cfg.store) if with_schedule else None
+    sched = start_scheduler(cfg.ingest, cfg.store, bus_name=BUS_NAME) if with_schedule else None
     try:
         while deadline is None or time.monotonic() < deadline:
             time.sleep(min(5.0, max(0.1, (deadline or time.monotonic() + 5) - time.monotonic())))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+import pytest
 import ray
 
 from pipelines.ingest.config import IngestConfig, PollJob
@@ -36,6 +37,21 @@ def test_each_poll_writes_canonical_rows(replay, sources_cfg, store):
     macro = store.read("macro")
     assert {"CPIAUCSL", "coingecko/bitcoin/market_cap", "blockchain/hash_rate",
             "finnhub/social/AAPL/score"} <= set(macro["series_id"])
+
+
+def test_polled_bars_resume_from_checkpoints_and_are_published(replay, sources_cfg, store):
+    job = PollJob(name="stocks", kind="bars", source="yahoo", every_s=3600, symbols=("AAPL",),
+                  timeframe="1d", since="2024-01-01")
+    got: list = []
+    assert run_poll_job(job, sources_cfg, store, publish=lambda b: got.extend(b["ts"])) == 8
+    assert got == list(store.read_bars("AAPL", "1d")["ts"])
+    assert run_poll_job(job, sources_cfg, store, publish=lambda b: got.extend(b["ts"])) == 0
+    assert len(got) == 8
+    book = PollJob(name="books", kind="orderbook", source="binance", every_s=10, symbols=("BTCUSDT", "ETHUSDT"))
+    assert run_poll_job(book, sources_cfg, store) == 2
+    assert set(store.read("orderbook")["symbol"]) == {"BTCUSDT", "ETHUSDT"}
+    with pytest.raises(ValueError, match="kind 'bars' needs timeframe and since"):
+        PollJob(name="x", kind="bars", source="yahoo", every_s=1, symbols=("AAPL",))
 
 
 def test_news_keeps_the_first_seen_time(replay, sources_cfg, store):
