@@ -83,7 +83,8 @@ def wide(bars: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def run_portfolio(targets: pd.DataFrame, bars: pd.DataFrame, costs: Costs = Costs(),
-                  vol: pd.DataFrame | None = None, max_leverage: float | None = None) -> PortfolioResult:
+                  vol: pd.DataFrame | None = None, max_leverage: float | None = None,
+                  maintenance_margin: float | None = None) -> PortfolioResult:
     """``targets``: ts x symbol positions (multiples of equity) decided at each bar's close;
     ``bars``: long bars of those symbols. Timestamps are the union of the symbols' bars; a
     symbol without a bar at a timestamp cannot trade there."""
@@ -96,6 +97,7 @@ def run_portfolio(targets: pd.DataFrame, bars: pd.DataFrame, costs: Costs = Cost
     closes = wide(b, "close").reindex(index=opens.index, columns=symbols)
     tgt = targets.reindex(index=opens.index, columns=symbols)
     v = None if vol is None else vol.reindex(index=opens.index, columns=symbols).to_numpy()
-    sim = simulate(tgt.to_numpy(dtype="float64"), opens.to_numpy(), closes.to_numpy(), costs, v, max_leverage)
+    sim = simulate(tgt.to_numpy(dtype="float64"), opens.to_numpy(), closes.to_numpy(), costs, v, max_leverage,
+                   maintenance_margin)
     tl = trades_frame(sim, opens.index, symbols, opens.to_numpy())
     return PortfolioResult(index=opens.index, symbols=symbols, sim=sim, trade_list=tl)

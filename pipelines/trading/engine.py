@@ -12,7 +12,9 @@ Conventions (the same everywhere a strategy is evaluated):
 * Each unit of position change pays ``Costs.per_unit_turnover`` + ``slippage_vol_mult`` x the
   bar's volatility + ``impact_bps_per_unit`` x the size of the change; each bar held pays
   financing on the gross position.
-* Gross exposure above ``max_leverage`` is scaled down to it. A bar that loses all equity
+* Gross exposure above ``max_leverage`` is scaled down to it. Equity below the maintenance
+  margin (a share of the gross notional) at a bar's end liquidates everything at the next open.
+  A bar that loses all equity
   ruins the account: its trades close there, equity stays at zero and nothing trades afterwards.
 
 Trades are maximal runs of a same-signed, non-zero position in one symbol. A trade's P&L (as a
@@ -59,6 +61,7 @@ class SimResult:
     turnover: np.ndarray    # (N,) sum of |position changes|
     trades: Trades
     ruined_at: int | None   # first bar at which equity hit zero
+    margin_calls: np.ndarray  # bars at whose end equity fell below the maintenance margin
 
 
 def _2d(a, name: str) -> np.ndarray:
@@ -79,8 +82,8 @@ def _ffill(a: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev, has_cap,
-         held, sym_ret, cost, financing, turnover, tr_sym, tr_entry, tr_exit, tr_side, tr_pnl, tr_open, ret):
+def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev, has_cap, mm,
+         margin_calls, held, sym_ret, cost, financing, turnover, tr_sym, tr_entry, tr_exit, tr_side, tr_pnl, tr_open, ret):
     """One pass over bars (outer) and symbols (inner): fills at the open, P&L through the bar,
     decisions at the close, trades as they close. Returns (number of trades, ruin bar or -1)."""
     T, N = tgt.shape
@@ -92,8 +95,10 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
     scale_prev = 1.0
     n = 0
     ruined = -1
+    liquidate = False
     for t in range(T):
         bar = 0.0
+        notional = 0.0
         for j in range(N):
             o = open_[t, j]
             tradable = o == o and o > 0
@@ -102,7 +107,7 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
             c = 0.0
             if t > 0 and tradable and ruined < 0:
                 new = tgt[t - 1, j]
-                if new != new:
+                if new != new or liquidate:
                     new = 0.0
                 new *= scale_prev
                 d = abs(new - pos[j])
@@ -154,6 +159,8 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
             financing[t, j] = f
             sym_ret[t, j] = contrib
             bar += contrib
+            notional += abs(pos[j]) * (1.0 + r)
+        liquidate = False
         if ruined >= 0:
             bar = 0.0
             for j in range(N):
@@ -173,6 +180,9 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
                     t_entry[j] = -1
                 pos[j] = 0.0
         ret[t] = bar
+        if mm > 0 and ruined < 0 and notional > 0 and 1.0 + bar < mm * notional:
+            liquidate = True            # below maintenance margin: flattened at the next open
+            margin_calls[t] = True
         # the close: the gross cap of this bar's decisions, applied when they execute
         if has_cap:
             gross = 0.0
@@ -194,10 +204,12 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
 
 
 def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
-             max_leverage: float | None = None) -> SimResult:
+             max_leverage: float | None = None, maintenance_margin: float | None = None) -> SimResult:
     """Run the strategy ``target`` (bars x symbols) over prices ``open_``/``close``; ``vol``
     (per-bar volatility as a return fraction, e.g. ATR / close, as known at each bar's close)
-    drives volatility slippage: an order pays the volatility known when it was decided."""
+    drives volatility slippage: an order pays the volatility known when it was decided.
+    ``maintenance_margin``: the share of the gross notional equity must cover at the end of a
+    bar; below it every position is liquidated at the next open (a margin call)."""
     target, open_, close = _2d(target, "target"), _2d(open_, "open"), _2d(close, "close")
     if not (target.shape == open_.shape == close.shape):
         raise ValueError(f"target {target.shape}, open {open_.shape} and close {close.shape} differ in shape")
@@ -209,20 +221,21 @@ def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
     if has_vol and v.shape != target.shape:
         raise ValueError(f"vol {v.shape} and target {target.shape} differ in shape")
     held, sym_ret, cost, fin = np.empty((T, N)), np.empty((T, N)), np.empty((T, N)), np.empty((T, N))
-    ret, turnover = np.empty(T), np.zeros(N)
+    ret, turnover, calls = np.empty(T), np.zeros(N), np.zeros(T, np.bool_)
     cap = T * N + N                                     # untouched pages cost nothing
     tr = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
           np.empty(cap), np.empty(cap), np.empty(cap, np.bool_))
     n, ruined = _run(np.ascontiguousarray(target), np.ascontiguousarray(open_), np.ascontiguousarray(close),
                      v, has_vol, costs.per_unit_turnover, costs.slippage_vol_mult,
                      costs.impact_bps_per_unit / 1e4, costs.financing_per_bar,
-                     float(max_leverage or 0.0), max_leverage is not None,
-                     held, sym_ret, cost, fin, turnover, *tr, ret)
+                     float(max_leverage or 0.0), max_leverage is not None, float(maintenance_margin or 0.0),
+                     calls, held, sym_ret, cost, fin, turnover, *tr, ret)
     sym, entry, exit_, side, pnl, is_open = (a[:n].copy() for a in tr)
     trades = Trades(symbol=sym, entry=entry, exit=exit_, side=side.astype(np.int64), pnl=pnl, is_open=is_open)
     return SimResult(held=held, symbol_returns=sym_ret, returns=ret, equity=np.cumprod(1.0 + ret),
                      costs=cost, financing=fin, turnover=turnover,
-                     trades=trades, ruined_at=None if ruined < 0 else int(ruined))
+                     trades=trades, ruined_at=None if ruined < 0 else int(ruined),
+                     margin_calls=np.flatnonzero(calls))
 
 
 def trades_frame(result: SimResult, index: pd.Index, symbols: list[str], open_=None) -> pd.DataFrame:

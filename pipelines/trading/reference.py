@@ -16,7 +16,7 @@ def _finite(x: float) -> bool:
 
 
 def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
-                  max_leverage: float | None = None) -> dict:
+                  max_leverage: float | None = None, maintenance_margin: float | None = None) -> dict:
     """Returns ``{"returns", "equity", "trades", "turnover"}``; trades as tuples
     (symbol, entry bar, last bar held, side, pnl, is_open)."""
     target = np.asarray(target, dtype="float64").reshape(len(target), -1).tolist()
@@ -34,6 +34,7 @@ def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
     turnover = [0.0] * N
     equity, returns, curve = 1.0, [], []
     ruined = False
+    margin_calls: list[int] = []
     for t in range(T):
         # 1. at the open: execute the pending decisions where the symbol trades
         costs_now = [0.0] * N
@@ -44,7 +45,7 @@ def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
                 last_open[j] = o
             if t == 0 or not tradable or ruined:
                 continue
-            new = pending[j]
+            new = 0.0 if margin_calls and margin_calls[-1] == t - 1 else pending[j]
             d = abs(new - pos[j])
             if d == 0:
                 continue
@@ -70,7 +71,7 @@ def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
                 tr[2] -= d * unit
             pos[j] = new
         # 2. through the bar: earn the move to the next open (last bar: to the close)
-        bar = 0.0
+        bar, notional = 0.0, 0.0
         for j in range(N):
             if t + 1 < T:
                 nxt = open_[t + 1][j]
@@ -85,6 +86,7 @@ def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
             if open_trade[j] is not None:
                 open_trade[j][2] += contrib + costs_now[j]
             bar += contrib
+            notional += abs(pos[j]) * (1.0 + r)
         if ruined:
             bar = 0.0
         elif bar <= -1.0:
@@ -96,6 +98,8 @@ def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
                     open_trade[j] = None
                 pos[j] = 0.0
         equity *= 1.0 + bar
+        if maintenance_margin and not ruined and notional > 0 and 1.0 + bar < maintenance_margin * notional:
+            margin_calls.append(t)
         returns.append(bar)
         curve.append(equity)
         # 3. at the close: decide (gross capped), to be executed at the next open
@@ -110,4 +114,4 @@ def simulate_loop(target, open_, close, costs: Costs = Costs(), vol=None,
             trades.append((j, tr[0], T - 1, tr[1], tr[2], True))
     trades.sort(key=lambda x: (x[0], x[1]))
     return {"returns": np.array(returns), "equity": np.array(curve), "trades": trades,
-            "turnover": np.array(turnover)}
+            "turnover": np.array(turnover), "margin_calls": margin_calls}

@@ -111,7 +111,9 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
         limited = apply_limits(targets.to_numpy(), opens.to_numpy(), highs.to_numpy(), lows.to_numpy(),
                                closes.to_numpy(), day, cfg.portfolio.risk, costs.per_unit_turnover)
         targets = pd.DataFrame(limited, index=idx, columns=symbols)
-    res = run_portfolio(targets, bars_all, costs, vol=vol, max_leverage=cfg.portfolio.risk.max_gross)
+    risk = cfg.portfolio.risk
+    res = run_portfolio(targets, bars_all, costs, vol=vol, max_leverage=risk.max_gross,
+                        maintenance_margin=risk.maintenance_margin)
     bh_targets = pd.DataFrame(1.0 / len(symbols), index=idx, columns=symbols)
     bench = run_portfolio(bh_targets, bars_all, costs).equity.rename("buy & hold")
     m = strategy_metrics(res.returns, ppy)
@@ -122,6 +124,8 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
               "turnover": float(res.sim.turnover.sum()), "costs_paid": float(res.sim.costs.sum()),
               "financing_paid": float(res.sim.financing.sum()),
               "max_gross_exposure": float(np.abs(res.sim.held).sum(axis=1).max()),
+              "margin_calls": int(len(res.sim.margin_calls)),
+              "ruined": res.sim.ruined_at is not None,
               "sizing": sizing, "timeframe": timeframe, "periods_per_year": ppy,
               "first_ts": idx[0].isoformat(), "last_ts": idx[-1].isoformat()})
     return Study(result=res, benchmark=bench, metrics=m, models=chosen)

@@ -32,11 +32,15 @@ COSTS = [Costs(), Costs(fee_bps=5, spread_bps=3, slippage_bps=2, slippage_vol_mu
 
 @pytest.mark.parametrize("costs", COSTS, ids=["flat", "full"])
 @pytest.mark.parametrize("gaps", [False, True], ids=["aligned", "gaps"])
-@pytest.mark.parametrize("max_leverage", [None, 2.5])
-def test_parity_with_event_loop(costs, gaps, max_leverage):
+@pytest.mark.parametrize("max_leverage,margin", [(None, None), (2.5, None), (None, 0.2)])
+def test_parity_with_event_loop(costs, gaps, max_leverage, margin):
     target, open_, close, vol = _market(600, 4, seed=7, gaps=gaps)
-    fast = simulate(target, open_, close, costs, vol, max_leverage)
-    ref = simulate_loop(target, open_, close, costs, vol, max_leverage)
+    if margin:
+        target = target * 4                      # enough leverage for margin calls to happen
+    fast = simulate(target, open_, close, costs, vol, max_leverage, margin)
+    ref = simulate_loop(target, open_, close, costs, vol, max_leverage, margin)
+    assert fast.margin_calls.tolist() == ref["margin_calls"]
+    assert (len(fast.margin_calls) > 0) == bool(margin)
     np.testing.assert_allclose(fast.equity, ref["equity"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(fast.returns, ref["returns"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(fast.turnover, ref["turnover"], rtol=0, atol=1e-9)
@@ -48,6 +52,18 @@ def test_parity_with_event_loop(costs, gaps, max_leverage):
     np.testing.assert_allclose(sorted(tr.pnl), sorted(t[4] for t in ref["trades"]), atol=1e-12)
     # the trades account for every bit of the strategy's additive return
     assert tr.pnl.sum() == pytest.approx(fast.symbol_returns.sum(), abs=1e-10)
+
+
+def test_margin_call_liquidates_at_the_next_open():
+    T = 12
+    px = np.full((T, 1), 100.0)
+    px[5:] = 94.0                                # -6% on 10x: equity 0.4 < 5% of 9.4 notional
+    res = simulate(np.full((T, 1), 10.0), px, px, Costs(0, 0, 0), maintenance_margin=0.05)
+    assert res.margin_calls.tolist() == [4]
+    assert res.held[:, 0].tolist() == [0.0] + [10.0] * 4 + [0.0] + [10.0] * 6   # re-enters on the next decision
+    assert res.equity[4] == pytest.approx(0.4) and res.ruined_at is None
+    none = simulate(np.full((T, 1), 10.0), px, px, Costs(0, 0, 0), maintenance_margin=0.04)
+    assert len(none.margin_calls) == 0
 
 
 def test_signal_at_close_executes_at_next_open():
