@@ -13,6 +13,7 @@ import ray
 
 from cluster.placement import head_options
 from pipelines.config import StoreConfig
+from pipelines.errors import ConfigError
 from pipelines.ingest.backfill import backfill_bars
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.ingest.config import IngestConfig
@@ -34,6 +35,12 @@ class SourceIngestor:
                  progress: bool = False) -> list[dict]:
         return [backfill_bars(self.source, self.store, s, timeframe, since, until,
                               progress=progress).as_dict() for s in symbols]
+
+    def trades(self, symbols: list[str], since: str, until: str | None = None) -> list[dict]:
+        from pipelines.ingest.trades import backfill_trades
+        if self.source_name != "binance":
+            raise ConfigError(f"trades come from binance, not {self.source_name}")
+        return [backfill_trades(self.source, self.store, s, since, until, progress=False) for s in symbols]
 
     def checkpoint(self, symbol: str, timeframe: str) -> str | None:
         cp = Checkpoints(self.store).get(self.source.name, bar_stream(symbol, timeframe))

@@ -1,6 +1,7 @@
 """The ingest commands, shared by ``meridian ingest`` and ``python -m pipelines.jobs.ingest``.
 
     backfill --source binance --symbols BTCUSDT,ETHUSDT --timeframe 1h --since 2019-01-01 [--json]
+    trades --symbols BTCUSDT --since 2024-01-01 [--until ...] [--json]
     live [--symbols ...] [--timeframe 1m] [--duration S] [--json]
     poll [--job NAME ...] [--json]
     checkpoints [--source binance] [--json]
@@ -28,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     b.add_argument("--until", help="stop before this time (default: now)")
     _common(b)
     b.set_defaults(ingest_func=run_backfill)
+    tr = sub.add_parser("trades", help="collect Binance aggregate trades, resumable by trade id")
+    tr.add_argument("--symbols", required=True, help="comma-separated symbols")
+    tr.add_argument("--since", required=True, help="first trade time (UTC)")
+    tr.add_argument("--until", help="stop before this time (default: now)")
+    _common(tr)
+    tr.set_defaults(ingest_func=run_trades)
     lv = sub.add_parser("live", help="keep bars and order books current from the streams")
     lv.add_argument("--symbols", help="comma-separated (default: ingest.live.symbols)")
     lv.add_argument("--timeframe", help="default: ingest.live.timeframe")
@@ -89,6 +96,32 @@ def run_backfill(args: argparse.Namespace) -> int:
              f"last {r['last_ts']}" + (f" (resumed after {r['resumed_from']})" if r["resumed_from"] else "")
              + (f"; rejected {r['rejected']}" if r["rejected"] else "") for r in results]
     _emit(results, args.json, "\n".join(lines))
+    return 0
+
+
+def run_trades(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if args.local:
+        from pipelines.ingest.trades import backfill_trades
+        from pipelines.sources.binance import BinanceSource
+        from pipelines.store import open_store
+        source, store = BinanceSource(cfg.ingest.sources.binance), open_store(cfg.store)
+        try:
+            results = [backfill_trades(source, store, s, args.since, args.until,
+                                       progress=not args.no_progress) for s in symbols]
+        finally:
+            source.close()
+            store.close()
+    else:
+        import ray
+        from cluster.runtime import init_ray
+        from pipelines.ingest.actors import start_ingestor
+        init_ray(cfg.ray)
+        actor = start_ingestor("binance", cfg.ingest, cfg.store)
+        results = ray.get(actor.trades.remote(symbols, args.since, args.until), timeout=7 * 86400)
+    _emit(results, args.json, "\n".join(f"binance {r['symbol']} trades: {r['rows']} in {r['pages']} pages, "
+                                        f"last {r['last_ts']}" for r in results))
     return 0
 
 

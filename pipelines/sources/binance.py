@@ -167,9 +167,17 @@ class BinanceSource:
         payload = self.http.get_json("/api/v3/depth", {"symbol": symbol.upper(), "limit": limit})
         return parse_depth(payload, symbol.upper(), now)
 
-    def agg_trades(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp | None = None,
-                   limit: int = 1000) -> pd.DataFrame:
-        params: dict[str, Any] = {"symbol": symbol.upper(), "startTime": _ms(start), "limit": limit}
-        if end is not None:
-            params["endTime"] = _ms(end) - 1
+    def agg_trades(self, symbol: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
+                   limit: int = 1000, from_id: int | None = None) -> pd.DataFrame:
+        """Aggregate trades by time window (at most one hour when both ends are given) or from
+        an aggregate-trade id onwards."""
+        params: dict[str, Any] = {"symbol": symbol.upper(), "limit": limit}
+        if from_id is not None:
+            params["fromId"] = int(from_id)
+        else:
+            if start is None:
+                raise DataError("aggTrades needs a start time or a trade id to start from")
+            params["startTime"] = _ms(start)
+            if end is not None:
+                params["endTime"] = _ms(end) - 1
         return parse_agg_trades(self.http.get_json("/api/v3/aggTrades", params), symbol.upper(), utc_now())

@@ -33,10 +33,24 @@ def _binance_klines(srv, p: dict) -> Any:
 
 
 def _binance_agg_trades(srv, p: dict) -> Any:
-    start = int(p.get("startTime", srv.now() - 60_000))
+    """A synthetic tape: aggregate trade id ``a`` happens at ``a * 100`` ms since the epoch."""
     limit = min(int(p.get("limit", 500)), 1000)
-    return [{"a": start // 1000 + i, "p": f"{100 + (i % 7) * 0.01:.2f}", "q": f"{0.5 + i % 3:.3f}",
-             "f": i, "l": i, "T": start + i * 100, "m": i % 2 == 0, "M": True} for i in range(min(limit, 50))]
+    now = srv.now()
+    if "fromId" in p:
+        first, last_t = int(p["fromId"]), now
+    else:
+        start = int(p.get("startTime", now - 3_600_000))
+        end = min(int(p.get("endTime", start + 3_600_000 - 1)), now)
+        if end - start >= 3_600_000:
+            return {"code": -1127, "msg": "More than 1 hours between startTime and endTime."}
+        first, last_t = -(-start // 100), end
+    out = []
+    a = first
+    while len(out) < limit and a * 100 <= last_t:
+        out.append({"a": a, "p": f"{100 + (a % 7) * 0.01:.2f}", "q": f"{0.5 + a % 3:.3f}",
+                    "f": a * 2, "l": a * 2 + 1, "T": a * 100, "m": a % 2 == 0, "M": True})
+        a += 1
+    return out
 
 
 def route(srv, path: str, params: dict) -> Any:

@@ -194,6 +194,8 @@ class ReplayServer:
             body = route(self, path, params)
         except KeyError as exc:
             return web.json_response({"error": f"no replay for {exc}"}, status=404)
+        if isinstance(body, dict) and isinstance(body.get("code"), int) and body["code"] < 0 and "msg" in body:
+            return self._respond(body, 400)  # Binance answers its errors with HTTP 400
         return self._respond(body)
 
     @staticmethod

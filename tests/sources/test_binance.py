@@ -65,7 +65,7 @@ def test_depth_and_agg_trades(replay, sources_cfg):
     assert len(book) == 1 and book["best_bid"].iloc[0] < book["best_ask"].iloc[0]
     assert len(json.loads(book["bids"].iloc[0])) == 5
     trades = src.agg_trades("BTCUSDT", pd.Timestamp("2024-01-01", tz="UTC"))
-    assert len(trades) == 50 and trades["trade_id"].is_unique
+    assert len(trades) == 1000 and trades["trade_id"].is_unique
     assert trades["ts"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
 
 
