@@ -7,8 +7,10 @@ For each new closed bar of a symbol, in time order:
 2. the outcome of that previous decision (its direction times the bar-to-bar move) joins the
    measured average win/loss the Kelly fraction uses;
 3. the predictor sees the bars up to and including this one and the sizing turns its answer
-   into a target position (a multiple of equity), capped by the risk limits; it waits for the
-   next bar's open.
+   into a target position (a multiple of equity: Kelly x leverage, the leverage following
+   confidence, volatility against its history and the liquidity of the session the order fills
+   in), capped by the risk limits (per asset, gross, ATR stop-loss and take-profit, the daily
+   loss limit that flattens everything until the next UTC day); it waits for the next open.
 
 Restart-safe: what is decided is kept in the store's ``checkpoints`` table after each bar, and
 fills carry a deterministic id (account, symbol, bar), so a bar processed again after a crash
@@ -32,7 +34,8 @@ from pipelines.store.base import Store
 from pipelines.trading.config import TradingLayerConfig
 from pipelines.trading.costs import Costs
 from pipelines.trading.portfolio import Fill, PortfolioTracker
-from pipelines.trading.sizing import dynamic_leverage, kelly_fraction, session_liquidity
+from pipelines.trading.risk import atr
+from pipelines.trading.sizing import dynamic_leverage, kelly_fraction, session_liquidity, volatility_ratio
 
 log = logging.getLogger(__name__)
 Predictor = Callable[[str, pd.DataFrame], "dict[str, float] | None"]
@@ -159,19 +162,58 @@ class PaperTrader:
                 p["loss_sum"] -= out
                 p["loss_n"] += 1
         self.state["last_close"][s] = float(bar["close"])
-        # 3. decide
+        # 3. decide, within the risk limits
         self.state["direction"][s] = 0.0
         if active:
-            view = self.predictor(s, pd.DataFrame(list(self.buffers[s])))
+            halted = self._daily_halt(book, ts)
+            history = pd.DataFrame(list(self.buffers[s]))
+            view = self.predictor(s, history)
             if view is not None:
-                w = self.size(s, ts, view)
+                w = self.guard(s, ts, history, self.size(s, ts, view, history))
                 self.state["pending"][s] = w
-                self.state["direction"][s] = float(np.sign(w)) or float(np.sign(view["prob_up"] - 0.5))
+                self.state["direction"][s] = float(np.sign(w)) or float(np.sign(view.get("prob_up", 0.5) - 0.5))
+            if halted:
+                held = [k for k, p in book.positions.items() if p.qty]
+                self.state["pending"].update({k: 0.0 for k in held})
         self.state["last_ts"][s] = ts.isoformat()
         self._save_state(ts)
 
     # ---------------------------------------------------------------- sizing and fills
-    def size(self, s: str, ts: pd.Timestamp, view: dict) -> float:
+    def _daily_halt(self, book: PortfolioTracker, ts: pd.Timestamp) -> bool:
+        """True while the UTC day's marked loss is at or beyond the daily limit."""
+        limit = self.cfg.risk.daily_loss_limit
+        if not limit:
+            return False
+        day = (ts + timeframe_offset(self.timeframe)).normalize().isoformat()
+        equity = book.equity(self._marks())
+        if self.state.get("day") != day:
+            self.state.update(day=day, day_start_equity=equity, halted=False)
+        if equity <= self.state["day_start_equity"] * (1.0 - limit):
+            self.state["halted"] = True
+        return bool(self.state["halted"])
+
+    def guard(self, s: str, ts: pd.Timestamp, history: pd.DataFrame, w: float) -> float:
+        """ATR stop-loss and take-profit from the position's average price, checked at this close;
+        a stopped side waits for the signal to go flat or flip. The daily limit halts all."""
+        risk = self.cfg.risk
+        blocked = self.state.setdefault("blocked", {})
+        if blocked.get(s) and np.sign(w) != blocked[s]:
+            blocked.pop(s)
+        pos = self.book.positions.get(s) if self.book else None
+        if pos is not None and pos.qty and len(history) > 1:
+            h, lo, c = (history[k].to_numpy(dtype="float64")[:, None] for k in ("high", "low", "close"))
+            a = float(atr(h, lo, c, risk.atr_period)[-1, 0])
+            side = float(np.sign(pos.qty))
+            move = (c[-1, 0] - pos.avg_price) * side
+            hit_stop = risk.stop_atr is not None and move <= -risk.stop_atr * a
+            hit_tp = risk.take_profit_atr is not None and move >= risk.take_profit_atr * a
+            if a > 0 and (hit_stop or hit_tp) and np.sign(w) == side:
+                blocked[s] = side
+        if blocked.get(s) or self.state.get("halted"):
+            return 0.0
+        return w
+
+    def size(self, s: str, ts: pd.Timestamp, view: dict, history: pd.DataFrame | None = None) -> float:
         sz, risk, p = self.cfg.sizing, self.cfg.risk, self.state["payoff"]
         enough = p["win_n"] >= sz.min_outcomes and p["loss_n"] >= sz.min_outcomes
         avg_win = p["win_sum"] / p["win_n"] if enough else math.nan
@@ -179,17 +221,25 @@ class PaperTrader:
         prob = view.get("prob_up", math.nan)
         k = float(kelly_fraction(prob if prob == prob else 0.5, avg_win, avg_loss, sz.kelly_fraction, sz.max_kelly))
         ac = self.symbols[s]
-        liq = session_liquidity(pd.DatetimeIndex([ts]), weekends=ac != "crypto")[0] \
+        fills_at = ts + timeframe_offset(self.timeframe)         # the next open
+        liq = session_liquidity(pd.DatetimeIndex([fills_at]), weekends=ac != "crypto")[0] \
             if ac in ("forex", "crypto") else None
-        lev = float(dynamic_leverage(view.get("confidence", math.nan), None, liq, ac, sz))
+        ratio = None
+        if history is not None and len(history) > 20:
+            h, lo, c = (history[k].to_numpy(dtype="float64")[:, None] for k in ("high", "low", "close"))
+            vol = pd.Series(atr(h, lo, c, self.cfg.risk.atr_period)[:, 0] / c[:, 0])
+            ratio = volatility_ratio(vol, sz.vol_lookback)[-1:]
+        lev = float(dynamic_leverage(view.get("confidence", math.nan), ratio, liq, ac, sz)[0]
+                    if ratio is not None else dynamic_leverage(view.get("confidence", math.nan), None, liq, ac, sz))
         w = float(np.clip(k * lev, -risk.max_position, risk.max_position))
         others = sum(abs(v) for k2, v in self.state["pending"].items() if k2 != s)
         room = max(risk.max_gross - others, 0.0)
         return float(np.clip(w, -room, room))
 
-    def _marks(self, s: str, price: float) -> dict[str, float]:
+    def _marks(self, s: str | None = None, price: float | None = None) -> dict[str, float]:
         marks = {k: v for k, v in self.state["last_close"].items()}
-        marks[s] = price
+        if s is not None:
+            marks[s] = price
         return marks
 
     def _fill(self, book: PortfolioTracker, s: str, ts: pd.Timestamp, open_: float, target: float) -> None:

@@ -118,3 +118,42 @@ def test_poll_reads_only_closed_bars_from_the_store(store):
     assert trader.poll(now=bars["known_at"].iloc[5]) == 6            # bars 0..5 have closed
     assert trader.poll(now=bars["known_at"].iloc[5]) == 0
     assert trader.poll(now=bars["known_at"].iloc[-1]) == 2
+
+
+def bullish(symbol: str, bars: pd.DataFrame):
+    return {"prob_up": 0.9, "confidence": 0.9}
+
+
+def _crash_bars() -> pd.DataFrame:
+    b = _bars(30, seed=1)
+    b["open"], b["close"] = 100.0, 100.0
+    b.loc[6:, ["open", "close"]] = 90.0                    # -10% at bar 6's open (a Monday)
+    b.loc[5, "close"] = 100.0
+    b["high"], b["low"] = b[["open", "close"]].max(axis=1) + 0.5, b[["open", "close"]].min(axis=1) - 0.5
+    return b
+
+
+def test_daily_loss_limit_and_stop_flatten(tmp_path):
+    from pipelines.store import ParquetStore
+    from pipelines.trading.config import RiskConfig
+    store = ParquetStore(tmp_path / "lake")
+    cfg = TradingLayerConfig(sizing=SizingConfig(min_outcomes=1), initial_cash=10_000,
+                             risk=RiskConfig(daily_loss_limit=0.03, stop_atr=None, take_profit_atr=None))
+    bars = _crash_bars()
+    trader = PaperTrader(store, {"BTCUSDT": "crypto"}, "1h", bullish, cfg, Costs(0, 0, 0),
+                         prior_payoff=(0.01, 0.01, 5, 5))
+    trader.on_bars(bars.iloc[:8])
+    fills = store.read("fills", {"account": "paper", "symbol": "BTCUSDT"})
+    # long from bar 1; the loss at bar 6 passes the limit: flattened at bar 7's open
+    assert fills["ts"].iloc[-1] == bars["ts"].iloc[7] and fills["position_qty"].iloc[-1] == 0
+    trader.on_bars(bars.iloc[8:20])                          # the same UTC day: no new entry
+    assert trader.book.positions["BTCUSDT"].qty == 0
+    trader.on_bars(bars.iloc[20:26])                         # bar 24 opens the next day
+    assert trader.book.positions["BTCUSDT"].qty > 0
+    # a stop instead: the drop is 20 ATR against the position
+    other = TradingLayerConfig(sizing=SizingConfig(min_outcomes=1), initial_cash=10_000,
+                               account="stops", risk=RiskConfig(daily_loss_limit=None, stop_atr=2.0))
+    t2 = PaperTrader(store, {"BTCUSDT": "crypto"}, "1h", bullish, other, Costs(0, 0, 0),
+                     prior_payoff=(0.01, 0.01, 5, 5))
+    t2.on_bars(bars.iloc[:12])
+    assert t2.book.positions["BTCUSDT"].qty == 0 and t2.state["blocked"] == {"BTCUSDT": 1.0}
