@@ -43,10 +43,16 @@ def is_intraday(bars: pd.DataFrame, ctx: FeatureContext) -> bool:
     return bool((bars["known_at"] - bars["ts"]).median() < pd.Timedelta(days=1))
 
 
-def _inf_to_nan(col: np.ndarray) -> None:
-    bad = np.isinf(col)
-    if bad.any():
-        col[bad] = np.nan
+def _column(v, n: int, where: str, inputs: list[np.ndarray]) -> np.ndarray:
+    """A feature column as its own float64 array (never a view of the bars), inf as NaN."""
+    v = np.asarray(v, dtype="float64")
+    if v.shape != (n,):
+        raise ValueError(f"{where} has shape {v.shape} for {n} bars")
+    if np.isinf(v).any():
+        return np.where(np.isinf(v), np.nan, v)
+    if any(np.may_share_memory(v, a) for a in inputs):
+        return v.copy()
+    return v
 
 
 def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
@@ -67,34 +73,27 @@ def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
             active.append(spec)
         else:
             log.debug("skipping %s: needs %s", spec.name, spec.needs)
-    names = [c for spec in active for c in spec.columns]
-    data = np.empty((n, len(names)), dtype="float64", order="F")  # column writes stay contiguous
-    j, max_lb = 0, 0
+    inputs = [b[c].to_numpy() for c in BAR_COLUMNS if c not in ("ts", "known_at")]
+    columns: dict[str, np.ndarray] = {}
+    max_lb = 0
     for spec in active:
-        k = len(spec.columns)
         if spec.arrays is not None:  # fast path: {column: array}, no intermediate frame
             cols = spec.arrays(b, ctx)
             missing_cols = [c for c in spec.columns if c not in cols]
             if missing_cols:
                 raise ValueError(f"{spec.name} did not return {missing_cols}")
-            for i, c in enumerate(spec.columns):
-                v = np.asarray(cols[c], dtype="float64")
-                if v.shape != (n,):
-                    raise ValueError(f"{spec.name}.{c} has shape {v.shape} for {n} bars")
-                data[:, j + i] = v
-                _inf_to_nan(data[:, j + i])
         else:
             out = spec.fn(b, ctx)
             if list(out.columns) != list(spec.columns):
                 raise ValueError(f"{spec.name} returned {list(out.columns)}, declared {list(spec.columns)}")
             if len(out) != n:
                 raise ValueError(f"{spec.name} returned {len(out)} rows for {n} bars")
-            data[:, j:j + k] = out.to_numpy(dtype="float64")
-            for i in range(k):
-                _inf_to_nan(data[:, j + i])
-        j += k
+            cols = {c: out[c].to_numpy(dtype="float64") for c in spec.columns}
+        for c in spec.columns:
+            columns[c] = _column(cols[c], n, f"{spec.name}.{c}", inputs)
         max_lb = max(max_lb, spec.lookback)
-    feats = pd.DataFrame(data, columns=names, index=pd.DatetimeIndex(b["ts"], name="ts"), copy=False)
+    # one block per column: assembling costs nothing; consumers consolidate if they need to
+    feats = pd.DataFrame(columns, index=pd.DatetimeIndex(b["ts"], name="ts"), copy=False)
     if drop_warmup:
         feats = feats.iloc[max_lb:]
     return feats
