@@ -8,7 +8,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 export MERIDIAN_TEST_PG_DSN ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test serve dashboard bench clean
+.PHONY: venv demo test serve dashboard bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m pipelines.jobs.demo
 
-test: $(STAMP)
+# The panel's browser test drives Debian's chromium; install it where we can (root with apt),
+# otherwise that one test skips with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed: the browser test will skip"
+
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: $(STAMP)

@@ -1,0 +1,54 @@
+"""A real Serve application over a store the demo job filled, and another over an empty store,
+for the panel's tests. Serve is shut down at the end of each module that uses it."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.jobs.demo import DEMO_DEFAULTS, run as run_demo
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Api:
+    url: str        # Serve over the demo's store
+    empty_url: str  # Serve over an empty store
+    root: Path
+
+
+def _cfg(root: Path):
+    overrides = {**DEMO_DEFAULTS,
+                 "walkforward": {"horizon": 1, "train_bars": 300, "test_bars": 100, "validation_fraction": 0.2},
+                 "store": {"path": str(root / "data" / "lake")}, "report_dir": str(root / "reports"),
+                 "models": {"params": {"xgboost": {"n_estimators": 30}}}}
+    return load_config(overrides=overrides, environ={})
+
+
+@pytest.fixture(scope="module")
+def panel_api(tmp_path_factory, ray_session):
+    from ray import serve
+
+    from serving.app import compose
+    from serving.config import ServeAppConfig
+    root = tmp_path_factory.mktemp("panel")
+    cfg = _cfg(root)
+    run_demo(cfg, ["EURUSD", "SPX"], ["xgboost"], max_bars=700, progress=False)
+    empty = _cfg(root / "empty")
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(compose(ServeAppConfig(meridian=cfg)), name="panel", route_prefix="/")
+    serve.run(compose(ServeAppConfig(meridian=empty)), name="panel-empty", route_prefix="/empty")
+    yield Api(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/empty", root)
+    serve.shutdown()
