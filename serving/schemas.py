@@ -68,7 +68,8 @@ class HorizonPrediction(_Out):
     timeframe: str
     ts: str = Field(description="open time of the latest bar the prediction is made from")
     known_at: str = Field(description="when that bar became known")
-    target_ts: str = Field(description="close time of the bar the prediction is about")
+    target_ts: str = Field(description="nominal close time of the bar the prediction is about: horizon bars "
+                                       "of calendar time after the latest bar's close (closed days not skipped)")
     models: list[ModelPrediction]
     ensemble: EnsembleValue | None
     signal: Signal

@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     options = ServeOptions(read_requires_key=args.read_requires_key or ServeOptions().read_requires_key)
     app_cfg = ServeAppConfig(meridian=cfg, options=options)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     init_ray(cfg.ray)
     try:
         serve.start(http_options={"host": host, "port": port})
         serve.run(compose(app_cfg), name=args.name, route_prefix="/")
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray's own handler: stop cleanly
         url = f"http://{host}:{port}"
         emit({"url": url, "docs": f"{url}/docs", "openapi": f"{url}/openapi.json", "app": args.name},
              args.json, f"Meridian API on {url} (docs: {url}/docs); Ctrl-C stops it")
