@@ -15,6 +15,7 @@ from tests.replay.fixtures import replay_sources, store_config_of
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
 def test_killed_actor_restarts_and_finishes_from_its_checkpoint(ray_session, replay, store):
     sources = replay_sources(replay)
     sources = sources.model_copy(update={"binance": sources.binance.model_copy(update={"page_limit": 24})})

@@ -102,3 +102,20 @@ def test_keys_never_appear_in_errors(replay, sources_cfg):
         http.get_json("/quote", {"symbol": "AAPL", "token": "test-secret-key"})
     assert "test-secret-key" not in str(err.value) and "***" in str(err.value)
     assert redact({"apikey": "x", "symbol": "A"}) == {"apikey": "***", "symbol": "A"}
+
+
+def test_429_forever_is_a_rate_limit_error(replay, sources_cfg):
+    replay.fail("/api/v3/depth", 429, "", headers={"Retry-After": "0"}, times=10)
+    http = HttpClient("Binance", sources_cfg.binance)
+    with pytest.raises(RateLimitError, match="kept answering HTTP 429 after 4 tries"):
+        http.get_json("/api/v3/depth", {"symbol": "BTCUSDT"})
+    assert replay.hits["/api/v3/depth"] == 4
+
+
+def test_retry_after_as_an_http_date():
+    import email.utils
+
+    from pipelines.sources.http import _retry_after
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 28 <= _retry_after(when) <= 30
+    assert _retry_after("7") == 7.0 and _retry_after(None) is None and _retry_after("soon") is None
