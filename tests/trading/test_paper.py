@@ -88,11 +88,11 @@ def test_restart_resumes_without_double_fills(store):
 
 def test_same_result_as_one_uninterrupted_run(store, tmp_path):
     from pipelines.store import ParquetStore
-    bars = _bars(24)
+    bars = _bars(15)
     ref_store = ParquetStore(tmp_path / "ref")
     PaperTrader(ref_store, {"BTCUSDT": "crypto"}, "1h", momentum, CFG, COSTS,
                 prior_payoff=(0.01, 0.01, 5, 5)).on_bars(bars)
-    for lo, hi in ((0, 9), (9, 17), (17, 24)):
+    for lo, hi in ((0, 6), (6, 11), (11, 15)):
         _trader(store).on_bars(bars.iloc[lo:hi])
     a = store.read("fills", {"account": "paper"}).drop(columns=["ts"]).reset_index(drop=True)
     b = ref_store.read("fills", {"account": "paper"}).drop(columns=["ts"]).reset_index(drop=True)
