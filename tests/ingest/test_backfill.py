@@ -64,3 +64,22 @@ def test_malformed_page_writes_nothing_and_keeps_the_checkpoint(replay, sources_
     del replay.overrides["/api/v3/klines"]
     res = backfill_bars(_src(sources_cfg), store, "BTCUSDT", "1h", since, now=lambda: NOW, progress=False)
     assert res.rows == 58
+
+
+def test_html_page_mid_backfill_keeps_what_was_committed(replay, sources_cfg, store):
+    from pipelines.errors import SourceError
+    replay.now_ms = int(NOW.value // 1e6)
+    since = pd.Timestamp("2024-02-20", tz="UTC")
+
+    def break_next_page(bars):
+        replay.fail("/api/v3/klines", 200, "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", times=1)
+
+    with pytest.raises(SourceError, match="non-JSON body"):
+        backfill_bars(_src(sources_cfg), store, "BTCUSDT", "1h", since, now=lambda: NOW, progress=False,
+                      on_page=break_next_page)
+    first = store.read_bars("BTCUSDT", "1h")
+    assert len(first) == 100 and first["close"].notna().all()
+    assert Checkpoints(store).get("binance", bar_stream("BTCUSDT", "1h")).ts == first["ts"].iloc[-1]
+    res = backfill_bars(_src(sources_cfg), store, "BTCUSDT", "1h", since, now=lambda: NOW, progress=False)
+    assert res.resumed_from == first["ts"].iloc[-1] and res.rows == 150
+    _assert_complete(store.read_bars("BTCUSDT", "1h"), since, pd.Timestamp("2024-03-01 10:00", tz="UTC"))
