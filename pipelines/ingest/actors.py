@@ -56,8 +56,9 @@ class SourceIngestor:
 
 def start_ingestor(source: str, ingest: IngestConfig, store: StoreConfig, *, name: str | None = None,
                    max_restarts: int = 3, max_task_retries: int = 3):
-    """One ingestion actor for ``source`` on the head node."""
+    """One ingestion actor for ``source`` on the head node (the existing one when ``name`` is
+    already taken in this namespace)."""
     actor = ray.remote(SourceIngestor).options(
-        **head_options(0.25), name=name, max_restarts=max_restarts,
+        **head_options(0.25), name=name, get_if_exists=name is not None, max_restarts=max_restarts,
         max_task_retries=max_task_retries, max_concurrency=1)
     return actor.remote(source, ingest, store)

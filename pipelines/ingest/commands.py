@@ -89,9 +89,12 @@ def run_backfill(args: argparse.Namespace) -> int:
         from cluster.runtime import init_ray
         from pipelines.ingest.actors import start_ingestor
         init_ray(cfg.ray)
-        actor = start_ingestor(args.source, cfg.ingest, cfg.store)
-        results = ray.get(actor.backfill.remote(symbols, args.timeframe, args.since, args.until,
-                                                not args.no_progress), timeout=7 * 86400)
+        actor = start_ingestor(args.source, cfg.ingest, cfg.store, name=f"meridian-ingest-{args.source}")
+        try:
+            results = ray.get(actor.backfill.remote(symbols, args.timeframe, args.since, args.until,
+                                                    not args.no_progress), timeout=7 * 86400)
+        finally:
+            ray.kill(actor, no_restart=True)
     lines = [f"{r['source']} {r['symbol']} {r['timeframe']}: {r['rows']} bars in {r['pages']} pages, "
              f"last {r['last_ts']}" + (f" (resumed after {r['resumed_from']})" if r["resumed_from"] else "")
              + (f"; rejected {r['rejected']}" if r["rejected"] else "") for r in results]
@@ -118,8 +121,11 @@ def run_trades(args: argparse.Namespace) -> int:
         from cluster.runtime import init_ray
         from pipelines.ingest.actors import start_ingestor
         init_ray(cfg.ray)
-        actor = start_ingestor("binance", cfg.ingest, cfg.store)
-        results = ray.get(actor.trades.remote(symbols, args.since, args.until), timeout=7 * 86400)
+        actor = start_ingestor("binance", cfg.ingest, cfg.store, name="meridian-ingest-binance")
+        try:
+            results = ray.get(actor.trades.remote(symbols, args.since, args.until), timeout=7 * 86400)
+        finally:
+            ray.kill(actor, no_restart=True)
     _emit(results, args.json, "\n".join(f"binance {r['symbol']} trades: {r['rows']} in {r['pages']} pages, "
                                         f"last {r['last_ts']}" for r in results))
     return 0
