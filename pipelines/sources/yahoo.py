@@ -4,13 +4,15 @@ yfinance hard-codes Yahoo's hosts and fetches a cookie and crumb from them befor
 it cannot be pointed at another base URL; this client speaks the same endpoint yfinance uses,
 ``GET {base}/v8/finance/chart/{symbol}?period1=&period2=&interval=``, through the shared
 rate-limited HTTP client. Intraday history is requested in windows within Yahoo's limits
-(1m: 7 days per request; 2m-90m: 60 days; 1h: 730 days).
+(1m: 7 days per request and the last 30 days only; 2m-30m: the last 60 days; 1h: the last 730
+days); a backfill asking for older intraday bars starts at the oldest Yahoo serves.
 
 Daily and longer bars carry the trading date at 00:00 UTC (the bar is known one period later);
 intraday bars keep Yahoo's UTC timestamps."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -22,10 +24,14 @@ from pipelines.sources.config import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.validation import validate_bars
 
+log = logging.getLogger(__name__)
+
 INTERVALS = {"1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m",
              "1d": "1d", "1w": "1wk", "1M": "1mo"}
 WINDOW_DAYS = {"1m": 7, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "1h": 729, "1d": 3650,
                "1w": 3650 * 3, "1M": 3650 * 3}
+# how far back Yahoo serves intraday bars at all
+LOOKBACK_DAYS = {"1m": 29, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "1h": 729}
 ASSET_CLASS = {"EQUITY": "stock", "ETF": "stock", "MUTUALFUND": "stock", "INDEX": "index",
                "CURRENCY": "forex", "CRYPTOCURRENCY": "crypto", "FUTURE": "commodity"}
 
@@ -88,7 +94,15 @@ class YahooSource:
         if timeframe not in INTERVALS:
             raise DataError(f"Yahoo has no {timeframe!r} bars: one of {sorted(INTERVALS)}")
         start = as_utc_ts(start)
-        end = as_utc_ts(end) if end is not None else pd.Timestamp.now(tz="UTC")
+        now = pd.Timestamp.now(tz="UTC")
+        end = as_utc_ts(end) if end is not None else now
+        if timeframe in LOOKBACK_DAYS and start < now - pd.Timedelta(days=LOOKBACK_DAYS[timeframe]):
+            oldest = (now - pd.Timedelta(days=LOOKBACK_DAYS[timeframe])).floor("D")
+            log.warning("Yahoo serves %s bars for the last %d days only; starting at %s instead of %s",
+                        timeframe, LOOKBACK_DAYS[timeframe], oldest.date(), start.date())
+            start = oldest
+        if start >= end:
+            return BarPage.empty()
         stop = min(end, start + pd.Timedelta(days=WINDOW_DAYS[timeframe]))
         payload = self.http.get_json(f"/v8/finance/chart/{symbol}", {
             "period1": int(start.timestamp()), "period2": int(stop.timestamp()),

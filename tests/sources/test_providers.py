@@ -36,11 +36,16 @@ def test_yahoo_daily_bars_carry_the_trading_date(replay, sources_cfg):
 
 def test_yahoo_intraday_windows_follow_yahoos_limits(replay, sources_cfg):
     src = YahooSource(sources_cfg.yahoo)
-    start = pd.Timestamp("2024-01-01", tz=UTC)
-    page = src.bar_page("AAPL", "1m", start, pd.Timestamp("2024-01-20", tz=UTC))
+    start = (pd.Timestamp.now(tz=UTC) - pd.Timedelta(days=20)).floor("D")
+    page = src.bar_page("AAPL", "1m", start, start + pd.Timedelta(days=19))
     assert page.next_start == start + pd.Timedelta(days=7)
     _, params = replay.requests[-1]
     assert int(params["period2"]) - int(params["period1"]) == 7 * 86400
+    # older than Yahoo keeps 1m bars: starts at the oldest day it serves
+    src.bar_page("AAPL", "1m", pd.Timestamp("2024-01-01", tz=UTC))
+    _, params = replay.requests[-1]
+    oldest = pd.Timestamp(int(params["period1"]), unit="s", tz=UTC)
+    assert pd.Timestamp.now(tz=UTC) - oldest <= pd.Timedelta(days=30)
 
 
 def test_yahoo_chart_error_is_readable(replay, sources_cfg):
