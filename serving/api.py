@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Reques
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
+from pipelines.errors import StoreError
 from serving import schemas as S
 from serving.errors import BadParameter, ServingError
 from serving.predictor import parse_horizons
@@ -54,6 +55,10 @@ def create_api(service: MeridianService) -> FastAPI:
             detail = [{"loc": list(exc.loc), "msg": str(exc), "type": "value_error"}]
             return JSONResponse({"detail": detail}, status_code=422)
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

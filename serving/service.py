@@ -59,8 +59,14 @@ class MeridianService:
         self._generation = 0
 
     # -- reads ---------------------------------------------------------------------------------
+    async def _status(self) -> dict[str, str | None]:
+        try:
+            return await self._load_status()
+        except Exception as exc:  # the model side is down: say so, do not fail the read
+            return {"(model deployments)": f"unreachable: {type(exc).__name__}: {exc}"}
+
     async def health(self) -> dict:
-        status = await self._load_status()
+        status = await self._status()
         missing = [f"{mid}: {err}" for mid, err in status.items() if err]
         return {"status": "degraded" if missing else "ok", "time": self.clock().isoformat(),
                 "store": self.cfg.meridian.store.backend,
@@ -86,7 +92,11 @@ class MeridianService:
         key = (symbol, tuple(horizons) if horizons else None, tuple(sorted(latest.items())), self._generation)
         if key in self._memo:
             return self._memo[key]
-        res = await self._predict(symbol, horizons, latest)
+        try:
+            res = await self._predict(symbol, horizons, latest)
+        except Exception as exc:
+            raise Unavailable(f"the prediction service did not answer ({type(exc).__name__}: {exc}); "
+                              "retry in a few seconds") from None
         if "ok" in res:
             out = res["ok"]
             complete = all(not h["missing"] and pd.Timestamp(h["ts"]) == latest.get(h["timeframe"])
@@ -183,7 +193,7 @@ class MeridianService:
         return {"account": account, "actions": out, "errors": preds["errors"]}
 
     async def models(self, status: str | None) -> dict:
-        return {"models": models_info(self.store, await self._load_status(), status)}
+        return {"models": models_info(self.store, await self._status(), status)}
 
     async def training(self) -> dict:
         return self.tracker.status()

@@ -69,3 +69,47 @@ def test_service_memo_follows_new_bars(serving_root, tmp_path):
     dst.write("bars", withheld["SPX"].iloc[[0]])
     second = asyncio.run(svc.prediction("SPX", None))
     assert pd.Timestamp(second["horizons"][0]["ts"]) == withheld["SPX"]["ts"].iloc[0]
+
+
+@pytest.mark.postgres
+def test_service_over_postgres(serving_root, pg_dsn):
+    import uuid
+
+    from pydantic import SecretStr
+
+    from pipelines.store.postgres import PostgresStore
+    _, cfg, _ = serving_root
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    pg = PostgresStore(pg_dsn, schema=schema)
+    try:
+        src = ParquetStore(cfg.store.path)
+        for t in ("bars", "models"):
+            pg.write(t, src.read(t))
+        pcfg = cfg.model_copy(update={"store": cfg.store.model_copy(
+            update={"backend": "postgres", "dsn": SecretStr(pg_dsn), "schema_name": schema})})
+        svc = local_service(ServeAppConfig(meridian=pcfg))
+        offline = asyncio.run(local_service(ServeAppConfig(meridian=cfg)).prediction("SPX", None))
+        out = asyncio.run(svc.prediction("SPX", None))
+        assert out["horizons"][0]["ts"] == offline["horizons"][0]["ts"]
+        assert out["horizons"][0]["ensemble"] == pytest.approx(offline["horizons"][0]["ensemble"])
+        assert asyncio.run(svc.health())["store"] == "postgres"
+    finally:
+        pg.drop_schema()
+        pg.close()
+
+
+def test_service_survives_a_dead_prediction_side(serving_root):
+    from serving.errors import Unavailable
+    from serving.service import MeridianService
+    _, cfg, _ = serving_root
+
+    async def down(*_):
+        raise ConnectionError("ensemble replica died")
+
+    svc = MeridianService(ServeAppConfig(meridian=cfg), ParquetStore(cfg.store.path), down, down, down)
+    health = asyncio.run(svc.health())
+    assert health["status"] == "degraded" and "ensemble replica died" in health["models_missing"][0]
+    with pytest.raises(Unavailable, match="did not answer"):
+        asyncio.run(svc.prediction("SPX", None))
+    with pytest.raises(NotFound):
+        asyncio.run(svc.prediction("NOPE", None))
