@@ -4,12 +4,14 @@ interrupted. On the cluster use ``serve deploy serving/serve-config.yaml`` inste
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
 from pathlib import Path
 
 from pipelines.cli import emit
 from pipelines.config import load_config
+from pipelines.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", help="bind address (default: serving.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: serving.port, 8000)")
     p.add_argument("--read-requires-key", action="store_true", help="reads need X-API-Key too")
+    p.add_argument("--options", default="{}",
+                   help='serving options as JSON, e.g. \'{"min_confidence": 0.2, "ensemble": {"num_replicas": 2}}\'')
     p.add_argument("--name", default="meridian", help="Serve application name")
     p.add_argument("--json", action="store_true", help="print where it listens as JSON")
     p.set_defaults(func=run)
@@ -40,7 +44,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = _absolute_store(load_config(args.config))
     host = args.host or cfg.serving.host
     port = args.port or cfg.serving.port
-    options = ServeOptions(read_requires_key=args.read_requires_key or ServeOptions().read_requires_key)
+    try:
+        given = json.loads(args.options)
+        if args.read_requires_key:
+            given["read_requires_key"] = True
+        options = ServeOptions.model_validate(given)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--options: {exc}") from None
     app_cfg = ServeAppConfig(meridian=cfg, options=options)
     stop = threading.Event()
     init_ray(cfg.ray)
