@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     out = run_backtest_job(cfg, [s.strip() for s in args.symbols.split(",") if s.strip()],
-                           [m.strip() for m in args.models.split(",") if m.strip()], args.sizing, args.out)
+                           [m.strip() for m in args.models.split(",") if m.strip()], args.sizing, args.out,
+                           args.timeframe)
     emit(out, args.json, text_of(out))
     return 0

@@ -33,13 +33,13 @@ def _plain(o):
 
 
 def run(cfg: MeridianConfig, symbols: list[str], models: list[str], sizing: str = "signal",
-        out_dir: str | None = None) -> dict:
+        out_dir: str | None = None, timeframe: str | None = None) -> dict:
     t0 = time.time()
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     out = Path(out_dir) if out_dir else Path(cfg.report_dir) / f"backtest-{run_id}"
     store = open_store(cfg.store)
     try:
-        study = run_study(store, cfg, symbols, models, sizing)
+        study = run_study(store, cfg, symbols, models, sizing, timeframe=timeframe)
     finally:
         store.close()
     report = write_study_report(study, out, f"Meridian backtest {', '.join(symbols)} ({sizing} sizing)")
@@ -52,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", required=True, help="comma-separated model names or model ids")
     p.add_argument("--sizing", choices=SIZINGS, default="signal",
                    help="signal: +-1/0 from the expected return; kelly: fractional Kelly x dynamic leverage under the risk limits")
+    p.add_argument("--timeframe", help="only predictions of this bar timeframe (e.g. 1h, 1d)")
     p.add_argument("--out", help="report folder (default: <report_dir>/backtest-<run id>)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(p)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    out = run(cfg, args.symbols.split(","), args.models.split(","), args.sizing, args.out)
+    out = run(cfg, args.symbols.split(","), args.models.split(","), args.sizing, args.out, args.timeframe)
     print(json.dumps(out, default=str) if args.json else text_of(out))
     return 0
 

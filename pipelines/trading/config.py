@@ -53,6 +53,7 @@ class RiskConfig(_Frozen):
     stop_atr: float | None = Field(2.0, gt=0, description="stop-loss distance in ATRs (None: off)")
     take_profit_atr: float | None = Field(4.0, gt=0, description="take-profit distance in ATRs (None: off)")
     daily_loss_limit: float | None = Field(0.05, gt=0, lt=1, description="loss in a UTC day that flattens until the next")
+    rebalance_band: float = Field(0.25, ge=0, description="resizes on the same side up to this much wait")
     maintenance_margin: float | None = Field(0.05, gt=0, lt=1,
                                              description="equity below this share of gross notional is liquidated")
 

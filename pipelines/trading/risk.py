@@ -114,6 +114,30 @@ def _overlay(targets, open_, close, tradable, atr, day, stop_atr, tp_atr, daily_
     return out
 
 
+@numba.njit(cache=True)
+def _band(targets, band):
+    T, N = targets.shape
+    out = np.empty_like(targets)
+    for j in range(N):
+        cur = 0.0
+        for t in range(T):
+            x = targets[t, j]
+            if x != x:
+                x = 0.0
+            # a change of side, going flat, or a resize beyond the band trades; smaller resizes wait
+            if np.sign(x) != np.sign(cur) or abs(x - cur) > band:
+                cur = x
+            out[t, j] = cur
+    return out
+
+
+def no_trade_band(targets: np.ndarray, band: float) -> np.ndarray:
+    """Keep the previous target while a new one differs by no more than ``band`` (multiples of
+    equity) on the same side: sized positions then trade on real changes, not on every wobble."""
+    t = np.ascontiguousarray(targets, dtype="float64")
+    return _band(t, float(band)) if band > 0 else np.where(np.isfinite(t), t, 0.0)
+
+
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
     """Average true range (Wilder-style exponential mean), known at each bar's close."""
     prev = np.vstack([close[:1], close[:-1]])

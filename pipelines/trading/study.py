@@ -17,7 +17,7 @@ from pipelines.schema import periods_per_year
 from pipelines.store.base import Store
 from pipelines.trading.backtest import PortfolioResult, run_portfolio, wide
 from pipelines.trading.costs import Costs
-from pipelines.trading.risk import apply_limits, atr
+from pipelines.trading.risk import apply_limits, atr, no_trade_band
 from pipelines.trading.signals import long_short_flat
 from pipelines.trading.sizing import measured_payoff, session_liquidity, size_positions
 from pipelines.trading.tradestats import trade_stats
@@ -33,11 +33,17 @@ class Study:
     models: dict[str, list[str]]
 
 
-def resolve_models(store: Store, symbol: str, tokens: list[str]) -> list[str]:
-    """Model ids with predictions for ``symbol``: each token is a model id, or a model name
-    (every id of that name for the symbol; the promoted ones when any is promoted)."""
-    have = store.distinct("predictions", ("model_id", "symbol"))
-    ids = sorted(have.loc[have["symbol"] == symbol, "model_id"].astype(str))
+def resolve_models(store: Store, symbol: str, tokens: list[str], timeframe: str | None = None) -> list[str]:
+    """Model ids with predictions for ``symbol`` (of ``timeframe`` when given): each token is a
+    model id, or a model name (every id of that name for the symbol; the promoted ones when any
+    is promoted)."""
+    have = store.distinct("predictions", ("model_id", "symbol", "timeframe"))
+    sel = have["symbol"] == symbol
+    if timeframe is not None:
+        sel &= have["timeframe"] == timeframe
+    ids = sorted(have.loc[sel, "model_id"].astype(str))
+    any_tf = have[have["symbol"] == symbol]
+    listed = [f"{m} ({t})" for m, t in zip(any_tf["model_id"].astype(str), any_tf["timeframe"].astype(str))]
     reg = store.read("models")
     out: list[str] = []
     for tok in tokens:
@@ -51,9 +57,10 @@ def resolve_models(store: Store, symbol: str, tokens: list[str]) -> list[str]:
             named = promoted or named
         out.extend(named)
     if not out:
-        raise DataError(f"no predictions for {symbol} from {', '.join(tokens)} in the store: run the "
+        tf = f" ({timeframe})" if timeframe else ""
+        raise DataError(f"no predictions{tf} for {symbol} from {', '.join(tokens)} in the store: run the "
                         f"demo or `meridian walkforward` first (models with predictions for {symbol}: "
-                        f"{', '.join(ids) or 'none'})")
+                        f"{', '.join(listed) or 'none'})")
     return sorted(set(out))
 
 
@@ -63,18 +70,25 @@ def _combined(store: Store, symbol: str, ids: list[str]) -> pd.DataFrame:
     g = p.groupby("ts")[cols].mean()
     g["horizon"] = int(p["horizon"].max())
     g["timeframe"] = str(p["timeframe"].iloc[0])
+    g.attrs["timeframes"] = sorted(set(p["timeframe"].astype(str)))
     return g
 
 
 def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: list[str],
-              sizing: str = "signal", costs: Costs | None = None) -> Study:
+              sizing: str = "signal", costs: Costs | None = None, timeframe: str | None = None) -> Study:
     if sizing not in SIZINGS:
         raise ValueError(f"sizing must be one of {SIZINGS}, got {sizing!r}")
     tr = cfg.trading
     chosen, preds, bars = {}, {}, []
     for s in symbols:
-        chosen[s] = resolve_models(store, s, models)
+        chosen[s] = resolve_models(store, s, models, timeframe)
         preds[s] = _combined(store, s, chosen[s])
+    frames = {s: set(preds[s].attrs["timeframes"]) for s in symbols}
+    if len(set().union(*frames.values())) > 1:
+        raise DataError("the chosen predictions mix timeframes ("
+                        + "; ".join(f"{s}: {', '.join(sorted(v))}" for s, v in frames.items())
+                        + "): backtest one timeframe at a time with --timeframe")
+    for s in symbols:
         tf = str(preds[s]["timeframe"].iloc[0])
         b = store.read_bars(s, tf)  # type: ignore[attr-defined]
         if b.empty:
@@ -107,6 +121,8 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
             targets[s] = size_positions(prob, pay, p["confidence"], vol[s], classes[s], liq,
                                         cfg.portfolio.sizing).fillna(0.0)
     if sizing == "kelly":
+        targets = pd.DataFrame(no_trade_band(targets.to_numpy(), cfg.portfolio.risk.rebalance_band),
+                               index=idx, columns=symbols)
         day = (idx.asi8 // (86_400 * 10**9)).astype("int64")
         limited = apply_limits(targets.to_numpy(), opens.to_numpy(), highs.to_numpy(), lows.to_numpy(),
                                closes.to_numpy(), day, cfg.portfolio.risk, costs.per_unit_turnover)

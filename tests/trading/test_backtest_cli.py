@@ -77,3 +77,16 @@ def test_backtest_cli_unknown_model_is_a_clear_error(lake, capsys):
     assert rc == 1
     err = capsys.readouterr().err
     assert "no predictions for BTCUSDT from prophet" in err and "xgboost-BTCUSDT-1h-h1-test" in err
+
+
+def test_backtest_refuses_mixed_timeframes(lake, capsys):
+    store = ParquetStore(lake / "lake")
+    p = store.read("predictions", {"symbol": "EURUSD"})
+    p["timeframe"], p["model_id"] = "1d", p["model_id"].str.replace("-1h-", "-1d-")
+    store.write("predictions", p)
+    assert main(["backtest", "--symbols", "BTCUSDT,EURUSD", "--models", "xgboost-BTCUSDT-1h-h1-test,"
+                 "xgboost-EURUSD-1d-h1-test", "--json"]) == 1
+    assert "mix timeframes (BTCUSDT: 1h; EURUSD: 1d)" in capsys.readouterr().err
+    assert main(["backtest", "--symbols", "EURUSD", "--models", "xgboost", "--timeframe", "1h",
+                 "--out", str(lake / "r1h"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"]["EURUSD"] == ["xgboost-EURUSD-1h-h1-test"]

@@ -129,3 +129,11 @@ def test_daily_loss_limit_flattens_until_next_day():
     assert (out[:3] == 3).all() and (out[3:12] == 0).all() and (out[12:] == 3).all()
     full = apply_limits(np.full((24, 1), 3.0), o, h, lo, c, day, RiskConfig(stop_atr=None, take_profit_atr=None))
     assert full.tolist() == out[:, None].tolist()
+
+
+def test_no_trade_band_waits_for_real_changes():
+    from pipelines.trading.risk import no_trade_band
+    t = np.array([[0.0], [1.0], [1.1], [1.3], [1.2], [-0.1], [np.nan], [0.05]])
+    out = no_trade_band(t, 0.25).ravel()
+    assert out.tolist() == pytest.approx([0.0, 1.0, 1.0, 1.3, 1.3, -0.1, 0.0, 0.05])
+    assert no_trade_band(t, 0.0).ravel()[2] == 1.1
