@@ -53,7 +53,7 @@ class Normaliser:
 
 
 def _finite(X: pd.DataFrame) -> np.ndarray:
-    a = X.to_numpy(dtype="float64", na_value=np.nan)
+    a = np.array(X.to_numpy(dtype="float64", na_value=np.nan), dtype="float64", copy=True)
     a[~np.isfinite(a)] = np.nan
     return a
 
