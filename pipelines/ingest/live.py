@@ -166,8 +166,9 @@ class LiveBars:
             except (websockets.ConnectionClosed, OSError, asyncio.TimeoutError) as exc:
                 self.stats.disconnects += 1
                 log.warning("stream disconnected (%s); reconnecting in %.1f s", exc, delay)
-            except MeridianError as exc:
-                log.warning("catch-up failed (%s); retrying in %.1f s", exc, delay)
+            except MeridianError as exc:  # REST catch-up or store write failed: nothing was checkpointed
+                log.warning("live ingestion error (%s); reconnecting and filling from the checkpoint "
+                            "in %.1f s", exc, delay)
             if stop.is_set():
                 break
             try:
