@@ -20,7 +20,7 @@ from pipelines.errors import DataError
 from pipelines.store import open_store
 from pipelines.trading.actions import suggest_action
 from pipelines.trading.costs import Costs
-from pipelines.trading.paper import PaperTrader
+from pipelines.trading.paper import PaperTrader, payoff_from_predictions
 from pipelines.trading.portfolio import PortfolioTracker, price_from_bars
 from pipelines.trading.predictors import RegistryPredictor
 
@@ -43,11 +43,16 @@ def run(cfg: MeridianConfig, symbols: list[str], timeframe: str, models: list[st
     try:
         tr = cfg.trading
         predictor = RegistryPredictor(store, symbols, timeframe, models)
-        trader = PaperTrader(store, _classes(store, symbols, timeframe), timeframe, predictor, cfg.portfolio,
-                             Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps))
+        start = None
         if since is not None:
-            trader.start_at(pd.Timestamp(since, tz="UTC") if pd.Timestamp(since).tzinfo is None
-                            else pd.Timestamp(since))
+            start = pd.Timestamp(since)
+            start = start.tz_localize("UTC") if start.tzinfo is None else start
+        ids = [m for s in symbols for m in predictor.model_ids(s)]
+        prior = payoff_from_predictions(store, ids, start or pd.Timestamp.now(tz="UTC"))
+        trader = PaperTrader(store, _classes(store, symbols, timeframe), timeframe, predictor, cfg.portfolio,
+                             Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps), prior_payoff=prior)
+        if start is not None:
+            trader.start_at(start)
         elif not trader.state["last_ts"]:
             trader.start_at(pd.Timestamp.now(tz="UTC"))
         processed, cycles = 0, 0

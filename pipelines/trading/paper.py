@@ -254,3 +254,20 @@ class PaperTrader:
         book.apply(Fill(fill_id=f"{self.account}:{s}:{ts.isoformat()}", symbol=s, ts=ts, qty=qty,
                         price=price, fee=fee, order_id=f"{s}:{ts.isoformat()}",
                         reason=f"target {target:+.4f} x equity"))
+
+
+def payoff_from_predictions(store: Store, model_ids: list[str], known_by: pd.Timestamp | None = None
+                            ) -> tuple[float, float, int, int]:
+    """(average win, average loss, wins, losses) of trading the sign of the models' stored
+    out-of-sample predictions, over the outcomes known by ``known_by``: the Kelly inputs a paper
+    account starts from."""
+    if not model_ids:
+        return 0.0, 0.0, 0, 0
+    p = store.read("predictions", {"model_id": list(model_ids)})
+    if known_by is not None and len(p):
+        horizon = p["horizon"].astype("float64").fillna(1.0)
+        p = p[p["known_at"] + (horizon - 1) * (p["known_at"] - p["ts"]) <= known_by]
+    out = (np.sign(p["expected_return"]) * p["realized_return"]).astype("float64").dropna()
+    wins, losses = out[out > 0], -out[out < 0]
+    return (float(wins.mean()) if len(wins) else 0.0, float(losses.mean()) if len(losses) else 0.0,
+            int(len(wins)), int(len(losses)))
