@@ -157,3 +157,19 @@ def test_daily_loss_limit_and_stop_flatten(tmp_path):
                      prior_payoff=(0.01, 0.01, 5, 5))
     t2.on_bars(bars.iloc[:12])
     assert t2.book.positions["BTCUSDT"].qty == 0 and t2.state["blocked"] == {"BTCUSDT": 1.0}
+
+
+def test_payoff_from_stored_predictions(tmp_path):
+    from pipelines.store import ParquetStore
+    from pipelines.trading.paper import payoff_from_predictions
+    store = ParquetStore(tmp_path / "lake")
+    ts = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC")
+    store.write("predictions", pd.DataFrame({
+        "model_id": "m", "symbol": "X", "timeframe": "1h", "ts": ts, "known_at": ts + pd.Timedelta(hours=1),
+        "horizon": 1, "fold": 0, "expected_return": [0.1, -0.1, 0.1, 0.1],
+        "realized_return": [0.02, 0.01, -0.03, 0.04]}))
+    # outcomes +0.02, -0.01, -0.03, +0.04
+    assert payoff_from_predictions(store, ["m"]) == pytest.approx((0.03, 0.02, 2, 2))
+    # the last outcome is known at 04:00 only
+    assert payoff_from_predictions(store, ["m"], ts[3]) == pytest.approx((0.02, 0.02, 1, 2))
+    assert payoff_from_predictions(store, []) == (0.0, 0.0, 0, 0)
