@@ -9,8 +9,9 @@ For each new closed bar of a symbol, in time order:
 3. the predictor sees the bars up to and including this one and the sizing turns its answer
    into a target position (a multiple of equity: Kelly x leverage, the leverage following
    confidence, volatility against its history and the liquidity of the session the order fills
-   in), capped by the risk limits (per asset, gross, ATR stop-loss and take-profit, the daily
-   loss limit that flattens everything until the next UTC day); it waits for the next open.
+   in), capped by the risk limits (per asset, gross, correlated groups, ATR stop-loss and
+   take-profit, the daily loss limit that flattens everything until the next UTC day); it waits
+   for the next open.
 
 Restart-safe: what is decided is kept in the store's ``checkpoints`` table after each bar, and
 fills carry a deterministic id (account, symbol, bar), so a bar processed again after a crash
@@ -34,7 +35,7 @@ from pipelines.store.base import Store
 from pipelines.trading.config import TradingLayerConfig
 from pipelines.trading.costs import Costs
 from pipelines.trading.portfolio import Fill, PortfolioTracker
-from pipelines.trading.risk import atr
+from pipelines.trading.risk import atr, group_caps, return_correlation
 from pipelines.trading.sizing import dynamic_leverage, kelly_fraction, session_liquidity, volatility_ratio
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class PaperTrader:
                 w = self.guard(s, ts, history, self.size(s, ts, view, history))
                 self.state["pending"][s] = w
                 self.state["direction"][s] = float(np.sign(w)) or float(np.sign(view.get("prob_up", 0.5) - 0.5))
+                self._correlation_caps()
             if halted:
                 held = [k for k, p in book.positions.items() if p.qty]
                 self.state["pending"].update({k: 0.0 for k in held})
@@ -191,6 +193,20 @@ class PaperTrader:
         if equity <= self.state["day_start_equity"] * (1.0 - limit):
             self.state["halted"] = True
         return bool(self.state["halted"])
+
+    def _correlation_caps(self) -> None:
+        """Cap the combined pending |target| of symbols whose recent returns move together."""
+        pend = self.state["pending"]
+        if len(pend) < 2:
+            return
+        syms = sorted(pend)
+        closes = pd.concat({s: pd.DataFrame(list(self.buffers[s])).set_index("ts")["close"]
+                            for s in syms if self.buffers[s]}, axis=1).reindex(columns=syms)
+        corr = return_correlation(closes.tail(self.cfg.risk.corr_window + 1).to_numpy(dtype="float64"))
+        if corr is None:
+            return
+        capped = group_caps(np.array([pend[s] for s in syms]), corr, self.cfg.risk)[0]
+        pend.update({s: float(w) for s, w in zip(syms, capped)})
 
     def guard(self, s: str, ts: pd.Timestamp, history: pd.DataFrame, w: float) -> float:
         """ATR stop-loss and take-profit from the position's average price, checked at this close;

@@ -30,28 +30,37 @@ def correlation_limits(targets: np.ndarray, close: np.ndarray, cfg: RiskConfig) 
     out = np.where(np.isfinite(targets), targets, 0.0).copy()
     if N < 2:
         return out
+    for k in range(0, T, cfg.corr_every):
+        corr = return_correlation(close[max(0, k - cfg.corr_window): k + 1])
+        if corr is not None:
+            out[k: k + cfg.corr_every] = group_caps(out[k: k + cfg.corr_every], corr, cfg)
+    return out
+
+
+def return_correlation(close: np.ndarray) -> np.ndarray | None:
+    """Correlation of the columns' log returns over the rows where all are known; None when
+    fewer than 10 such rows or a column does not move."""
     with np.errstate(invalid="ignore", divide="ignore"):
         rets = np.log(close[1:] / close[:-1])
-    rets = np.vstack([np.full((1, N), np.nan), rets])
-    for k in range(0, T, cfg.corr_every):
-        window = rets[max(0, k - cfg.corr_window + 1): k + 1]
-        ok = np.isfinite(window).all(axis=1)
-        if ok.sum() < 10:
+    w = rets[np.isfinite(rets).all(axis=1)]
+    if len(w) < 10 or not (w.std(axis=0) > 0).all():
+        return None
+    return np.corrcoef(w.T)
+
+
+def group_caps(weights: np.ndarray, corr: np.ndarray, cfg: RiskConfig) -> np.ndarray:
+    """Rows of positions; assets with |correlation| >= threshold form a group whose combined
+    |position| is scaled down to ``corr_cap``."""
+    block = np.array(weights, dtype="float64", ndmin=2)
+    linked = np.abs(np.nan_to_num(corr)) >= cfg.corr_threshold
+    for i in range(block.shape[1]):
+        group = np.flatnonzero(linked[i])
+        if len(group) < 2:
             continue
-        w = window[ok]
-        sd = w.std(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.corrcoef(w.T) if (sd > 0).all() else np.full((N, N), np.nan)
-        linked = np.abs(np.nan_to_num(corr)) >= cfg.corr_threshold
-        block = out[k: k + cfg.corr_every]
-        for i in range(N):
-            group = np.flatnonzero(linked[i])
-            if len(group) < 2:
-                continue
-            combined = np.abs(block[:, group]).sum(axis=1, keepdims=True)
-            scale = np.where(combined > cfg.corr_cap, cfg.corr_cap / np.where(combined > 0, combined, 1.0), 1.0)
-            block[:, group] *= scale
-    return out
+        combined = np.abs(block[:, group]).sum(axis=1, keepdims=True)
+        scale = np.where(combined > cfg.corr_cap, cfg.corr_cap / np.where(combined > 0, combined, 1.0), 1.0)
+        block[:, group] *= scale
+    return block
 
 
 @numba.njit(cache=True)

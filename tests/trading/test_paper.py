@@ -173,3 +173,21 @@ def test_payoff_from_stored_predictions(tmp_path):
     # the last outcome is known at 04:00 only
     assert payoff_from_predictions(store, ["m"], ts[3]) == pytest.approx((0.02, 0.02, 1, 2))
     assert payoff_from_predictions(store, []) == (0.0, 0.0, 0, 0)
+
+
+def test_correlated_symbols_share_one_cap(tmp_path):
+    from pipelines.store import ParquetStore
+    from pipelines.trading.config import RiskConfig
+    a = _bars(30, seed=3)
+    b = a.copy()
+    b["symbol"] = "ETHUSDT"
+    b[["open", "high", "low", "close"]] *= 0.5                # the same moves: correlation 1
+    cfg = TradingLayerConfig(sizing=SizingConfig(min_outcomes=1, kelly_fraction=1.0), initial_cash=10_000,
+                             risk=RiskConfig(corr_cap=0.3, max_position=3.0, daily_loss_limit=None,
+                                             stop_atr=None, take_profit_atr=None))
+    trader = PaperTrader(ParquetStore(tmp_path / "lake"), {"BTCUSDT": "crypto", "ETHUSDT": "crypto"}, "1h",
+                         bullish, cfg, Costs(0, 0, 0), prior_payoff=(0.01, 0.01, 5, 5))
+    trader.on_bars(pd.concat([a.iloc[:14], b.iloc[:14]]))
+    pend = trader.state["pending"]
+    assert pend["BTCUSDT"] > 0 and pend["ETHUSDT"] > 0
+    assert pend["BTCUSDT"] + pend["ETHUSDT"] == pytest.approx(0.3)
