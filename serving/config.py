@@ -61,6 +61,7 @@ class ServeOptions(_Frozen):
         "accuracy_weighted", description="equal weights, or weights from each model's out-of-sample "
         "directional accuracy above 50% as recorded in the registry")
     access_log: bool = Field(False, description="log every request of every replica (costs latency)")
+    tune_root: str | None = Field(None, description="folder of Tune experiments shown by GET /training")
     paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")
     ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.0, max_ongoing_requests=200)
     ensemble: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)

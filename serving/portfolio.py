@@ -8,19 +8,23 @@ import json
 import pandas as pd
 
 from pipelines.store.base import Store
+from pipelines.trading.actions import suggest_action
+from pipelines.trading.paper import SWITCH_SOURCE
+from pipelines.trading.portfolio import CASH
 from serving.market import MarketData
 
-PAPER_SOURCE = "paper_trading"
-CASH_SYMBOL = "CASH"  # the journal's deposits and withdrawals (pipelines.trading.portfolio.CASH)
+PAPER_SOURCE = SWITCH_SOURCE  # the checkpoint the paper trader reads its switch from
+CASH_SYMBOL = CASH            # the journal's deposits and withdrawals
 
 
 def paper_state(store: Store, account: str) -> dict:
+    """The switch as the paper trader reads it: running unless switched off."""
     rows = store.read("checkpoints", {"source": PAPER_SOURCE, "stream": account})
     if rows.empty:
-        return {"account": account, "running": False, "updated_at": None}
+        return {"account": account, "running": True, "updated_at": None}
     r = rows.iloc[-1]
     state = r["state"] if isinstance(r["state"], dict) else json.loads(r["state"] or "{}")
-    return {"account": account, "running": bool(state.get("running", False)),
+    return {"account": account, "running": bool(state.get("running", True)),
             "updated_at": pd.Timestamp(r["updated_at"]).isoformat()}
 
 
@@ -90,3 +94,19 @@ def positions_by_symbol(store: Store, account: str) -> dict[str, float]:
         return {}
     latest = pos[pos["symbol"] != CASH_SYMBOL].sort_values("ts").groupby("symbol").tail(1)
     return {str(r["symbol"]): float(r["qty"]) for _, r in latest.iterrows()}
+
+
+def entry_prices(store: Store, account: str) -> dict[str, float]:
+    pos = store.read("positions", {"account": account})
+    if pos.empty:
+        return {}
+    latest = pos[pos["symbol"] != CASH_SYMBOL].sort_values("ts").groupby("symbol").tail(1)
+    return {str(r["symbol"]): float(r["avg_price"]) for _, r in latest.iterrows()}
+
+
+def manage_position(bars: pd.DataFrame, qty: float, entry_price: float | None) -> tuple[str, str] | None:
+    """Take profit / exit / add / monitor / hold for an open position (pipelines.trading.actions)."""
+    if not qty or entry_price is None:
+        return None
+    a = suggest_action(bars, qty, entry_price)
+    return a.action, a.reason

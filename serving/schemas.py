@@ -227,6 +227,9 @@ class Action(_Out):
     signal: Signal
     action: Literal["BUY", "SELL", "HOLD", "CLOSE"]
     reason: str
+    position_action: str | None = Field(description="for an open position: take_profit, exit, add, monitor "
+                                        "or hold (pipelines.trading.actions)")
+    position_reason: str | None
     expected_return: float | None
     confidence: float | None
 
@@ -277,6 +280,7 @@ class TrainingRun(_Out):
 class Training(_Out):
     source: str = Field(description="where the status comes from")
     runs: list[TrainingRun]
+    notes: list[str] = Field(description="sources that could not answer, and why")
 
 
 class RetrainRequest(_Out):

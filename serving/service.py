@@ -54,7 +54,7 @@ class MeridianService:
         self.clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
         o = cfg.options
         self.market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
-        self.tracker = TrainingTracker(cfg.meridian)
+        self.tracker = TrainingTracker(cfg.meridian, o.tune_root)
         self._memo: dict[tuple, dict] = {}
         self._generation = 0
 
@@ -178,6 +178,7 @@ class MeridianService:
     async def actions(self) -> dict:
         account = self.cfg.options.paper_account
         held = portfolio_mod.positions_by_symbol(self.store, account)
+        entry = portfolio_mod.entry_prices(self.store, account)
         served = sorted({s for r in list_models(self.store, "promoted") if r.kind == "forecaster" for s in r.symbols}
                         & set(self.market.symbols()))
         preds = await self.batch(sorted(set(served) | set(held)), None)
@@ -187,9 +188,13 @@ class MeridianService:
             qty = held.get(p["symbol"], 0.0)
             action, reason = portfolio_mod.suggest(h["signal"], qty, self.cfg.meridian.trading.allow_short)
             ens = h["ensemble"] or {}
+            pos_action = portfolio_mod.manage_position(self.market.bars(p["symbol"], h["timeframe"]), qty,
+                                                       entry.get(p["symbol"]))
             out.append({"symbol": p["symbol"], "current_qty": qty, "signal": h["signal"], "action": action,
                         "reason": f"{reason} ({h['horizon']} ensemble)", "expected_return": ens.get("expected_return"),
-                        "confidence": ens.get("confidence")})
+                        "confidence": ens.get("confidence"),
+                        "position_action": pos_action[0] if pos_action else None,
+                        "position_reason": pos_action[1] if pos_action else None})
         return {"account": account, "actions": out, "errors": preds["errors"]}
 
     async def models(self, status: str | None) -> dict:

@@ -58,8 +58,9 @@ class _Run:
 class TrainingTracker:
     """Retraining runs started by this replica, and the status of training from Ray."""
 
-    def __init__(self, cfg: MeridianConfig) -> None:
+    def __init__(self, cfg: MeridianConfig, tune_root: str | None = None) -> None:
         self.cfg = cfg
+        self.tune_root = tune_root
         self.runs: dict[str, _Run] = {}
 
     def start(self, symbols: list[str], models: list[str], horizon: int, promote: bool) -> dict:
@@ -94,35 +95,49 @@ class TrainingTracker:
 
     def status(self) -> dict:
         runs = [self._view(r) for r in self.runs.values()]
-        source = "serve"
-        extra, src = external_status()
-        if src:
-            source = f"serve+{src}"
-            runs.extend(extra)
-        return {"source": source, "runs": runs}
+        extra, src, notes = external_status(self.tune_root)
+        runs.extend(extra)
+        return {"source": f"serve+{src}" if src else "serve", "runs": runs, "notes": notes}
 
 
-def external_status() -> tuple[list[dict], str | None]:
-    """Training status from the tuning package when it is installed, else Ray's job list (needs
-    the dashboard); empty when neither can answer."""
+def external_status(tune_root: str | None = None) -> tuple[list[dict], str | None, list[str]]:
+    """Training seen by Ray and Tune: ``models.tuning.status.training_status`` (live training tasks
+    and trial actors from Ray's state API, Tune experiments under ``tune_root``) when that package
+    is present, else Ray's job list. Returns (runs, source, notes); a source that cannot answer
+    (no dashboard for the state API) is a note, not an error."""
+    notes: list[str] = []
     try:
         mod = importlib.import_module("models.tuning.status")
-        fn = getattr(mod, "training_status", None) or getattr(mod, "status", None)
-        if fn is not None:
-            res = fn()
-            rows = res.get("runs", []) if isinstance(res, dict) else list(res or [])
-            return [_normalise(x) for x in rows], "tuning"
-    except Exception as exc:  # a status source that fails is skipped, the rest still answers
+        res = mod.training_status(tune_root)
+    except Exception as exc:
         log.debug("tuning status unavailable: %s", exc)
+    else:
+        live = res.get("live") or {}
+        if not live.get("available", False) and live.get("error"):
+            notes.append(f"live training from Ray's state API unavailable: {live['error']}")
+        runs = [_normalise({"run_id": t.get("task_id"), "kind": "task", "state": t.get("state"),
+                            "detail": {"name": t.get("name"), "node_id": t.get("node_id")}})
+                for t in live.get("tasks", [])]
+        runs += [_normalise({"run_id": a.get("actor_id"), "kind": "trial", "state": a.get("state"),
+                             "detail": {"class_name": a.get("class_name"), "node_id": a.get("node_id")}})
+                 for a in live.get("trials", [])]
+        for exp in res.get("experiments", []):
+            counts = exp.get("status_counts") or {}
+            state = "RUNNING" if counts.get("RUNNING") or counts.get("PENDING") else \
+                    ("FAILED" if counts.get("ERROR") and len(counts) == 1 else "FINISHED")
+            runs.append(_normalise({"run_id": exp.get("path"), "kind": "tune", "state": state,
+                                    "detail": {"model": exp.get("model"), "symbol": exp.get("symbol"),
+                                               "status_counts": counts, "trials": len(exp.get("trials", []))}}))
+        return runs, "tuning", notes
     try:
         from ray.util.state import list_jobs
         jobs = list_jobs(timeout=2, raise_on_missing_output=False)
         return [_normalise({"run_id": j.submission_id or j.job_id, "kind": "job", "state": str(j.status),
                             "started_at": j.start_time, "finished_at": j.end_time,
-                            "detail": {"entrypoint": j.entrypoint}}) for j in jobs], "ray"
+                            "detail": {"entrypoint": j.entrypoint}}) for j in jobs], "ray", notes
     except Exception as exc:
-        log.debug("ray state API unavailable: %s", exc)
-    return [], None
+        notes.append(f"Ray job list unavailable: {type(exc).__name__}: {str(exc)[:200]}")
+    return [], None, notes
 
 
 def _ms(v) -> str | None:

@@ -125,6 +125,8 @@ def test_portfolio_and_actions(served):
     eur = acts["EURUSD"]
     assert eur["current_qty"] == 1000.0
     assert eur["action"] == {"BUY": "HOLD", "SELL": "SELL", "HOLD": "HOLD"}[eur["signal"]]
+    assert eur["position_action"] in {"take_profit", "exit", "add", "monitor", "hold"} and eur["position_reason"]
+    assert acts["SPX"]["position_action"] is None
 
 
 def test_models_show_accuracy_over_time_and_load_state(served):
@@ -143,6 +145,7 @@ def test_writes_need_the_key(served):
     assert served.post("/paper/start", headers={"X-API-Key": "wrong"}).status_code == 401
     assert served.post("/models/x/promote").status_code == 401
     assert served.post("/training/retrain", json={"symbols": ["SPX"]}).status_code == 401
+    assert served.get("/portfolio").json()["paper"] == {"account": "paper", "running": True, "updated_at": None}
     r = served.post("/paper/start", headers=KEY)
     assert r.status_code == 200 and r.json()["running"] is True
     assert served.get("/portfolio").json()["paper"]["running"] is True
@@ -176,6 +179,8 @@ def test_retrain_runs_on_ray_and_shows_in_training(served):
         time.sleep(0.5)
     run = runs[run_id]
     assert run["state"] == "FINISHED", run
+    training = served.get("/training").json()
+    assert training["source"].startswith("serve") and isinstance(training["notes"], list)
     mid = run["detail"]["model_ids"]["SPX"]["logistic"]
     assert "-h2-" in mid
     models = {m["model_id"]: m for m in served.get("/models").json()["models"]}
