@@ -190,8 +190,10 @@ class PaperTrader:
         equity = book.equity(self._marks())
         if self.state.get("day") != day:
             self.state.update(day=day, day_start_equity=equity, halted=False)
-        if equity <= self.state["day_start_equity"] * (1.0 - limit):
+        if equity <= self.state["day_start_equity"] * (1.0 - limit) and not self.state["halted"]:
             self.state["halted"] = True
+            log.warning("paper %s: daily loss limit %.1f%% reached at %s; flat until the next UTC day",
+                        self.account, 100 * limit, ts)
         return bool(self.state["halted"])
 
     def _correlation_caps(self) -> None:
@@ -267,9 +269,11 @@ class PaperTrader:
         side = 1.0 if qty > 0 else -1.0
         price = open_ * (1.0 + side * (self.costs.spread_bps / 2 + self.costs.slippage_bps) / 1e4)
         fee = abs(qty) * price * self.costs.fee_bps / 1e4
-        book.apply(Fill(fill_id=f"{self.account}:{s}:{ts.isoformat()}", symbol=s, ts=ts, qty=qty,
-                        price=price, fee=fee, order_id=f"{s}:{ts.isoformat()}",
-                        reason=f"target {target:+.4f} x equity"))
+        booked = book.apply(Fill(fill_id=f"{self.account}:{s}:{ts.isoformat()}", symbol=s, ts=ts, qty=qty,
+                                 price=price, fee=fee, order_id=f"{s}:{ts.isoformat()}",
+                                 reason=f"target {target:+.4f} x equity"))
+        if booked:
+            log.info("paper %s: %s %+.6g @ %.6g (fee %.4g) at %s", self.account, s, qty, price, fee, ts)
 
 
 def payoff_from_predictions(store: Store, model_ids: list[str], known_by: pd.Timestamp | None = None

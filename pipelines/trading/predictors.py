@@ -68,6 +68,7 @@ class RegistryPredictor:
                 continue
             row = X.iloc[[-1]].reindex(columns=m.features)
             if row.isna().any(axis=1).iloc[0]:
+                log.info("%s: features of %s missing at %s; it sits this bar out", symbol, m.model_id, X.index[-1])
                 continue
             out = m.model.predict(row).iloc[-1]
             answers.append({k: float(out[k]) for k in ("expected_return", "prob_up", "confidence")})
