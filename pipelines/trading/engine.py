@@ -57,11 +57,16 @@ class SimResult:
     returns: np.ndarray     # (T,) strategy return per bar after costs
     equity: np.ndarray      # (T,) equity from 1.0
     costs: np.ndarray       # (T, N) trading costs paid
-    financing: np.ndarray   # (T, N) financing paid
     turnover: np.ndarray    # (N,) sum of |position changes|
     trades: Trades
     ruined_at: int | None   # first bar at which equity hit zero
     margin_calls: np.ndarray  # bars at whose end equity fell below the maintenance margin
+    financing_rate: float = 0.0  # per bar, on the gross position
+
+    @property
+    def financing(self) -> np.ndarray:
+        """(T, N) financing paid."""
+        return np.abs(self.held) * self.financing_rate
 
 
 def _2d(a, name: str) -> np.ndarray:
@@ -83,7 +88,7 @@ def _ffill(a: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev, has_cap, mm,
-         margin_calls, held, sym_ret, cost, financing, turnover, tr_sym, tr_entry, tr_exit, tr_side, tr_pnl, tr_open, ret):
+         margin_calls, held, sym_ret, cost, turnover, tr_sym, tr_entry, tr_exit, tr_side, tr_pnl, tr_open, ret):
     """One pass over bars (outer) and symbols (inner): fills at the open, P&L through the bar,
     decisions at the close, trades as they close. Returns (number of trades, ruin bar or -1)."""
     T, N = tgt.shape
@@ -156,7 +161,6 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
                 t_pnl[j] += contrib + c
             held[t, j] = pos[j]
             cost[t, j] = c
-            financing[t, j] = f
             sym_ret[t, j] = contrib
             bar += contrib
             notional += abs(pos[j]) * (1.0 + r)
@@ -220,7 +224,7 @@ def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
     v = np.ascontiguousarray(_2d(vol, "vol")) if has_vol else np.zeros((1, 1))
     if has_vol and v.shape != target.shape:
         raise ValueError(f"vol {v.shape} and target {target.shape} differ in shape")
-    held, sym_ret, cost, fin = np.empty((T, N)), np.empty((T, N)), np.empty((T, N)), np.empty((T, N))
+    held, sym_ret, cost = np.empty((T, N)), np.empty((T, N)), np.empty((T, N))
     ret, turnover, calls = np.empty(T), np.zeros(N), np.zeros(T, np.bool_)
     cap = T * N + N                                     # untouched pages cost nothing
     tr = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
@@ -229,13 +233,13 @@ def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
                      v, has_vol, costs.per_unit_turnover, costs.slippage_vol_mult,
                      costs.impact_bps_per_unit / 1e4, costs.financing_per_bar,
                      float(max_leverage or 0.0), max_leverage is not None, float(maintenance_margin or 0.0),
-                     calls, held, sym_ret, cost, fin, turnover, *tr, ret)
+                     calls, held, sym_ret, cost, turnover, *tr, ret)
     sym, entry, exit_, side, pnl, is_open = (a[:n].copy() for a in tr)
     trades = Trades(symbol=sym, entry=entry, exit=exit_, side=side.astype(np.int64), pnl=pnl, is_open=is_open)
     return SimResult(held=held, symbol_returns=sym_ret, returns=ret, equity=np.cumprod(1.0 + ret),
-                     costs=cost, financing=fin, turnover=turnover,
+                     costs=cost, turnover=turnover,
                      trades=trades, ruined_at=None if ruined < 0 else int(ruined),
-                     margin_calls=np.flatnonzero(calls))
+                     margin_calls=np.flatnonzero(calls), financing_rate=costs.financing_per_bar)
 
 
 def trades_frame(result: SimResult, index: pd.Index, symbols: list[str], open_=None) -> pd.DataFrame:
