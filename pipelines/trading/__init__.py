@@ -1,1 +1,15 @@
-"""From predictions to positions and P&L: signal rules, sizing, risk limits, the backtester."""
+"""From predictions to positions and P&L.
+
+* ``signals``: simple rules (long/short/flat on the expected return).
+* ``sizing``: fractional Kelly on measured out-of-sample payoffs; dynamic leverage (confidence,
+  volatility against its history, session liquidity, asset-class caps).
+* ``risk``: per-asset, gross and correlated-group caps, no-trade band, ATR stop-loss and
+  take-profit, the daily loss limit.
+* ``engine``: the backtest engine (bars x symbols, next-open execution, fees, spread, slippage by
+  volatility and size, financing, leverage cap, maintenance margin, trade list); ``reference``:
+  the event-by-event loop it is checked against; ``backtest``: DataFrame front ends.
+* ``study``: stored predictions -> sized portfolio backtest -> metrics (``tradestats``).
+* ``portfolio``: the account in the store (fill journal, position snapshots, cash, P&L);
+  ``paper``: the paper-trading loop; ``predictors``: promoted registry models as its predictor;
+  ``actions``: suggested actions per position.
+"""
