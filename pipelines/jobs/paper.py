@@ -50,7 +50,8 @@ def run(cfg: MeridianConfig, symbols: list[str], timeframe: str, models: list[st
         ids = [m for s in symbols for m in predictor.model_ids(s)]
         prior = payoff_from_predictions(store, ids, start or pd.Timestamp.now(tz="UTC"))
         trader = PaperTrader(store, _classes(store, symbols, timeframe), timeframe, predictor, cfg.portfolio,
-                             Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps), prior_payoff=prior)
+                             Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps,
+                                   cfg.portfolio.costs.slippage_vol_mult), prior_payoff=prior)
         if start is not None:
             trader.start_at(start)
         elif not trader.state["last_ts"]:

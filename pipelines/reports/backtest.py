@@ -18,7 +18,7 @@ MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 def _cell(v) -> str:
     if isinstance(v, float):
-        return "" if not math.isfinite(v) else f"{v:.4g}"
+        return "" if not math.isfinite(v) else f"{v:.6g}"
     if isinstance(v, pd.Timestamp):
         return v.strftime("%Y-%m-%d %H:%M")
     return html.escape(str(v))

@@ -58,10 +58,19 @@ class RiskConfig(_Frozen):
                                              description="equity below this share of gross notional is liquidated")
 
 
+class ExtraCostsConfig(_Frozen):
+    """Costs beyond the fixed fee, spread and slippage of the trading section."""
+
+    slippage_vol_mult: float = Field(0.05, ge=0, description="slippage per unit traded, as a multiple of ATR / close")
+    impact_bps_per_unit: float = Field(0.0, ge=0, description="extra bps per unit traded per unit of trade size")
+    financing_bps_per_year: float = Field(0.0, ge=0, description="funding on the gross notional held, per year")
+
+
 class TradingLayerConfig(_Frozen):
-    """Sizing, risk and the paper account."""
+    """Sizing, risk, costs beyond the fixed ones, and the paper account."""
 
     sizing: SizingConfig = SizingConfig()
     risk: RiskConfig = RiskConfig()
+    costs: ExtraCostsConfig = ExtraCostsConfig()
     account: str = Field("paper", description="paper-trading account name")
     initial_cash: float = Field(100_000.0, gt=0, description="cash a new paper account starts with")

@@ -3,7 +3,8 @@
 For each new closed bar of a symbol, in time order:
 
 1. the order decided at the previous bar's close is filled at this bar's open, paying half the
-   spread and the slippage in the price and the fee on the notional (:class:`Costs`);
+   spread and the slippage (fixed, plus a share of the volatility known at the decision) in the
+   price and the fee on the notional (:class:`Costs`);
 2. the outcome of that previous decision (its direction times the bar-to-bar move) joins the
    measured average win/loss the Kelly fraction uses;
 3. the predictor sees the bars up to and including this one and the sizing turns its answer
@@ -267,7 +268,13 @@ class PaperTrader:
         if abs(qty * open_) < 1e-9 * max(equity, 1.0):
             return
         side = 1.0 if qty > 0 else -1.0
-        price = open_ * (1.0 + side * (self.costs.spread_bps / 2 + self.costs.slippage_bps) / 1e4)
+        slip = (self.costs.spread_bps / 2 + self.costs.slippage_bps) / 1e4
+        decided = list(self.buffers[s])[:-1]                     # bars known when the order was decided
+        if self.costs.slippage_vol_mult and decided:
+            d = pd.DataFrame(decided)
+            h, lo, c = (d[k].to_numpy(dtype="float64")[:, None] for k in ("high", "low", "close"))
+            slip += self.costs.slippage_vol_mult * float(atr(h, lo, c, self.cfg.risk.atr_period)[-1, 0] / c[-1, 0])
+        price = open_ * (1.0 + side * slip)
         fee = abs(qty) * price * self.costs.fee_bps / 1e4
         booked = book.apply(Fill(fill_id=f"{self.account}:{s}:{ts.isoformat()}", symbol=s, ts=ts, qty=qty,
                                  price=price, fee=fee, order_id=f"{s}:{ts.isoformat()}",

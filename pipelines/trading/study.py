@@ -98,7 +98,9 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
     classes = bars_all.groupby("symbol")["asset_class"].first().astype(str).to_dict()
     timeframe = str(bars_all["timeframe"].iloc[0])
     ppy = max(periods_per_year(timeframe, classes[s]) for s in symbols)
-    costs = costs or Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps, periods_per_year=ppy)
+    extra = cfg.portfolio.costs
+    costs = costs or Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps, extra.slippage_vol_mult,
+                           extra.impact_bps_per_unit, extra.financing_bps_per_year, periods_per_year=ppy)
     opens, closes = wide(bars_all, "open")[symbols], wide(bars_all, "close")[symbols]
     highs, lows = wide(bars_all, "high")[symbols], wide(bars_all, "low")[symbols]
     idx = opens.index

@@ -191,3 +191,19 @@ def test_correlated_symbols_share_one_cap(tmp_path):
     pend = trader.state["pending"]
     assert pend["BTCUSDT"] > 0 and pend["ETHUSDT"] > 0
     assert pend["BTCUSDT"] + pend["ETHUSDT"] == pytest.approx(0.3)
+
+
+def test_volatility_slippage_uses_the_volatility_known_at_the_decision(tmp_path):
+    from pipelines.store import ParquetStore
+    from pipelines.trading.risk import atr
+    bars = _bars(10)
+    costs = Costs(fee_bps=0, spread_bps=0, slippage_bps=0, slippage_vol_mult=0.5)
+    store = ParquetStore(tmp_path / "lake")
+    PaperTrader(store, {"BTCUSDT": "crypto"}, "1h", bullish, CFG, costs,
+                prior_payoff=(0.01, 0.01, 5, 5)).on_bars(bars)
+    f = store.read("fills", {"account": "paper", "symbol": "BTCUSDT"}).iloc[0]
+    k = int(np.flatnonzero(bars["ts"] == f["ts"])[0])
+    known = bars.iloc[:k]
+    a = atr(*(known[c].to_numpy()[:, None] for c in ("high", "low", "close")), 14)[-1, 0]
+    expected = bars["open"].iloc[k] * (1 + 0.5 * a / known["close"].iloc[-1])
+    assert f["qty"] > 0 and f["price"] == pytest.approx(expected)
