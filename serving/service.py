@@ -20,7 +20,7 @@ from serving.config import ServeAppConfig
 from serving.errors import BadParameter, NotFound, ServingError, Unavailable
 from serving.market import MarketData
 from serving.models_view import models_info
-from serving.predictor import Predictor
+from serving.predictor import Predictor, horizon_label, record_horizon_s
 from serving.training import TrainingTracker
 
 MinTs = dict[str, pd.Timestamp] | None  # timeframe -> the newest bar the answer must use
@@ -73,7 +73,6 @@ class MeridianService:
                 "models_loaded": sum(1 for e in status.values() if e is None), "models_missing": missing}
 
     async def assets(self) -> dict:
-        from serving.predictor import horizon_label, record_horizon_s
         recs = [r for r in list_models(self.store, "promoted") if r.kind == "forecaster"]
         out = []
         for _, s in self.market.series().iterrows():

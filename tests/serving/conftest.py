@@ -15,6 +15,9 @@ import pytest
 import requests
 
 from models.registry import ModelRecord, list_models, promote, register
+from models.training.dataset import make_dataset
+from models.zoo import model_class
+from pipelines.features.registry import feature_set
 from pipelines.config import MeridianConfig, load_config
 from pipelines.jobs.demo import DEMO_DEFAULTS, run as run_demo
 from pipelines.store import ParquetStore
@@ -60,16 +63,32 @@ def _config(root: Path, horizon: int = 1) -> MeridianConfig:
     return load_config(overrides=overrides, environ={})
 
 
+def _register_fitted(store, root: Path, cfg: MeridianConfig, symbol: str, horizon: int) -> None:
+    """An xgboost fitted at ``horizon`` bars on the rows labelled by the bars that stay in the
+    store (none of the withheld future), saved, promoted."""
+    bars = store.read("bars", {"symbol": symbol}).iloc[:-WITHHELD[symbol]]
+    ds = make_dataset(bars, feature_set(cfg.features.feature_set), horizon)
+    model = model_class("xgboost")(n_estimators=30).fit(ds.X, ds.y)
+    model_id = f"xgboost-{symbol}-{ds.timeframe}-h{horizon}-fitted"
+    path = model.save(root / "data" / "models" / model_id)
+    register(store, ModelRecord(
+        model_id=model_id, name="xgboost", kind="forecaster", config={"params": {"n_estimators": 30}},
+        config_hash="fitted", features=list(ds.X.columns), symbols=[symbol], timeframe=ds.timeframe,
+        horizon=horizon, train_start=ds.X.index[0], train_end=ds.X.index[-1],
+        metrics={"directional_accuracy": 0.5}, artifact_path=str(path)))
+    promote(store, model_id)
+
+
 @pytest.fixture(scope="session")
 def serving_root(tmp_path_factory, ray_session) -> tuple[Path, MeridianConfig, dict]:
-    """EURUSD (1h) and SPX (1d) with promoted xgboost and logistic models at one bar, an
-    xgboost at 24 bars for EURUSD, a promoted model whose artifact is gone, a few news items,
+    """EURUSD (1h) and SPX (1d) with promoted xgboost and logistic models at one bar (the demo
+    job's walk-forward), an xgboost at 24 bars for EURUSD (fitted directly), a promoted model whose artifact is gone, a few news items,
     paper positions; the last bars of each series are then withheld from the store."""
     root = tmp_path_factory.mktemp("serving")
     cfg = _config(root)
     run_demo(cfg, ["EURUSD", "SPX"], ["xgboost", "logistic"], max_bars=700, progress=False)
-    run_demo(_config(root, horizon=24), ["EURUSD"], ["xgboost"], max_bars=700, progress=False)
     store = ParquetStore(cfg.store.path)
+    _register_fitted(store, root, cfg, "EURUSD", horizon=24)
     good = next(r for r in list_models(store, "promoted") if r.name == "xgboost" and r.symbols == ["EURUSD"]
                 and r.horizon == 1)
     broken = ModelRecord(**{**good.__dict__, "model_id": "random_forest-EURUSD-1h-h1-broken",
