@@ -36,7 +36,8 @@ def _text(out: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     out = job.run(cfg, args.symbols.split(","), args.timeframe, args.models.split(",") if args.models else None,
-                  args.since, args.interval, args.max_cycles or None, progress=not args.json)
+                  args.since, args.interval, args.max_cycles or None, progress=not args.json,
+                  source=args.source)
     emit(out, args.json, _text(out) + f"\n{out['processed_bars']} bar(s) processed in {out['cycles']} poll(s)")
     return 0
 

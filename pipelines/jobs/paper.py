@@ -37,8 +37,20 @@ def _classes(store, symbols: list[str], timeframe: str) -> dict[str, str]:
 
 def run(cfg: MeridianConfig, symbols: list[str], timeframe: str, models: list[str] | None = None,
         since: str | None = None, interval: float = 60.0, max_cycles: int | None = 1,
-        progress: bool = True) -> dict:
-    """Poll ``max_cycles`` times (None: until interrupted), ``interval`` seconds apart."""
+        progress: bool = True, source: str = "store") -> dict:
+    """Poll ``max_cycles`` times (None: until interrupted), ``interval`` seconds apart, for new
+    closed bars in the store (``source="store"``) or on the ingestion bar bus (``"bus"``, a Ray
+    actor the live ingestion publishes to)."""
+    bus = None
+    if source == "bus":
+        from cluster.runtime import init_ray
+        from pipelines.ingest.pubsub import bar_bus
+        init_ray(cfg.ray)
+        bus = bar_bus()
+        import ray
+        ray.get(bus.subscribe.remote(f"paper:{cfg.portfolio.account}"), timeout=60)
+    elif source != "store":
+        raise ValueError(f"source must be 'store' or 'bus', got {source!r}")
     store = open_store(cfg.store)
     try:
         tr = cfg.trading
@@ -60,7 +72,7 @@ def run(cfg: MeridianConfig, symbols: list[str], timeframe: str, models: list[st
         bar = tqdm(desc="paper bars", unit="bar", disable=not progress)
         try:
             while max_cycles is None or cycles < max_cycles:
-                n = trader.poll()
+                n = trader.poll() if bus is None else trader.poll_bus(bus, f"paper:{cfg.portfolio.account}")
                 processed += n
                 bar.update(n)
                 cycles += 1
@@ -99,6 +111,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeframe", default="1h", help="bar timeframe the models were trained on")
     p.add_argument("--models", help="comma-separated model names (default: every promoted forecaster)")
     p.add_argument("--since", help="new account: trade bars after this time (default: from now on)")
+    p.add_argument("--source", choices=("store", "bus"), default="store",
+                   help="where new closed bars come from: the store, or the live ingestion's bar bus (Ray)")
     p.add_argument("--interval", type=float, default=60.0, help="seconds between polls")
     p.add_argument("--max-cycles", type=int, default=1, help="polls before stopping (0: run until interrupted)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -111,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = load_config(args.config)
     out = run(cfg, args.symbols.split(","), args.timeframe, args.models.split(",") if args.models else None,
-              args.since, args.interval, args.max_cycles or None, progress=not args.json)
+              args.since, args.interval, args.max_cycles or None, progress=not args.json, source=args.source)
     print(json.dumps(out, default=str))
     return 0
 

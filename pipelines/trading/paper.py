@@ -119,6 +119,13 @@ class PaperTrader:
         bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         return self.on_bars(bars)
 
+    def poll_bus(self, bus, name: str, timeout: float = 30.0) -> int:
+        """Take the closed bars waiting for subscriber ``name`` on the ingestion bar bus (a Ray
+        actor with ``poll(name)``); returns how many were processed."""
+        import ray
+        records = ray.get(bus.poll.remote(name), timeout=timeout)
+        return self.on_bars(pd.DataFrame(records)) if records else 0
+
     def on_bars(self, bars: pd.DataFrame) -> int:
         """Process new closed bars (canonical bar rows, any symbols, any order). Bars already
         processed, and symbols not traded, are skipped; the traded symbols' bars are upserted

@@ -207,3 +207,29 @@ def test_volatility_slippage_uses_the_volatility_known_at_the_decision(tmp_path)
     a = atr(*(known[c].to_numpy()[:, None] for c in ("high", "low", "close")), 14)[-1, 0]
     expected = bars["open"].iloc[k] * (1 + 0.5 * a / known["close"].iloc[-1])
     assert f["qty"] > 0 and f["price"] == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_bars_from_the_ingestion_publisher_and_bus(tmp_path, ray_session):
+    from pipelines.ingest.pubsub import Publisher, bar_bus, bar_records
+    from pipelines.store import ParquetStore
+    bars = _bars(12)
+    # in-process: the trader's on_bars is a publisher callback
+    local = _trader(ParquetStore(tmp_path / "a"))
+    pub = Publisher()
+    pub.subscribe(local.on_bars)
+    pub(bars.iloc[:6])
+    pub(bars.iloc[6:])
+    assert local.state["last_ts"]["BTCUSDT"] == bars["ts"].iloc[-1].isoformat()
+    # across processes: the Ray bar bus the live ingestion publishes to
+    bus = bar_bus("test-paper-bus")
+    ray_session.get(bus.subscribe.remote("paper:paper"), timeout=60)
+    ray_session.get(bus.publish.remote(bar_records(bars)), timeout=60)
+    remote = _trader(ParquetStore(tmp_path / "b"))
+    assert remote.poll_bus(bus, "paper:paper") == 12
+    assert remote.poll_bus(bus, "paper:paper") == 0
+    a = local.store.read("fills", {"symbol": "BTCUSDT"})[["qty", "price"]]
+    b = remote.store.read("fills", {"symbol": "BTCUSDT"})[["qty", "price"]]
+    assert len(a) > 0
+    pd.testing.assert_frame_equal(a, b)
+    ray_session.kill(bus)
