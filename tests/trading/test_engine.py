@@ -138,6 +138,7 @@ def test_no_look_ahead_a_decision_moves_only_later_bars():
     np.testing.assert_array_equal(shocked.returns[: k + 1], base.returns[: k + 1])
 
 
+@pytest.mark.shared
 def test_parity_on_real_crypto_bars(shared_data):
     from pipelines.sources.files import import_bars
     base = shared_data / "crypto_binance_spot_1h"
