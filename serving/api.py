@@ -102,6 +102,10 @@ def create_api(service: MeridianService) -> FastAPI:
     async def sentiment(symbol: str = SYMBOL, window_days: int = Query(7, ge=1, le=365)):
         return await service.sentiment(symbol, window_days)
 
+    @app.get("/assets/{symbol}/bars", response_model=S.Bars, dependencies=reads, responses={**KEYED, **NOT_FOUND})
+    async def bars(symbol: str = SYMBOL, limit: int = Query(500, ge=1, le=5000)):
+        return await service.bars(symbol, limit)
+
     @app.get("/assets/{symbol}/risk", response_model=S.Risk, dependencies=reads, responses={**KEYED, **NOT_FOUND})
     async def risk(symbol: str = SYMBOL):
         return await service.risk(symbol)
@@ -109,6 +113,10 @@ def create_api(service: MeridianService) -> FastAPI:
     @app.get("/portfolio", response_model=S.Portfolio, dependencies=reads, responses=KEYED)
     async def portfolio():
         return await service.portfolio()
+
+    @app.get("/portfolio/equity", response_model=S.Equity, dependencies=reads, responses=KEYED)
+    async def equity():
+        return await service.equity()
 
     @app.get("/portfolio/actions", response_model=S.Actions, dependencies=reads, responses=KEYED)
     async def actions():

@@ -49,7 +49,8 @@ def portfolio(store: Store, market: MarketData, account: str) -> dict:
     pos = store.read("positions", {"account": account})
     n_fills = len(store.read("fills", {"account": account}))
     out = {"account": account, "as_of": None, "cash": None, "equity": None, "positions": [],
-           "n_fills": n_fills, "paper": paper_state(store, account)}
+           "n_fills": n_fills, "paper": paper_state(store, account),
+           "pnl": {"today": None, "week": None, "total": None}}
     if pos.empty:
         return out
     pos = pos.sort_values("ts")
@@ -69,6 +70,10 @@ def portfolio(store: Store, market: MarketData, account: str) -> dict:
             "last_price": last, "market_value": mv, "unrealized_pnl": upnl,
             "realized_pnl": float(r["realized_pnl"] or 0.0), "as_of": pd.Timestamp(r["ts"]).isoformat()})
     out.update(as_of=pd.Timestamp(pos["ts"].iloc[-1]).isoformat(), cash=cash, equity=equity)
+    marks = [pd.Timestamp(market.bars(p["symbol"])["known_at"].iloc[-1]) for p in out["positions"]
+             if p["last_price"] is not None]
+    now = max([pd.Timestamp(pos["ts"].iloc[-1]), *marks])
+    out["pnl"] = pnl(equity_curve(store, market, account), equity, now)
     return out
 
 
@@ -110,3 +115,52 @@ def manage_position(bars: pd.DataFrame, qty: float, entry_price: float | None) -
         return None
     a = suggest_action(bars, qty, entry_price)
     return a.action, a.reason
+
+
+def equity_curve(store: Store, market: MarketData, account: str) -> list[dict]:
+    """Cash plus positions at every snapshot of the account, each held symbol marked at its last
+    close known by then (bars whose ``known_at`` <= the snapshot time)."""
+    pos = store.read("positions", {"account": account})
+    if pos.empty:
+        return []
+    pos = pos.sort_values("ts", kind="stable")
+    held: dict[str, float] = {}
+    closes: dict[str, pd.DataFrame] = {}
+    points = []
+    for _, r in pos.iterrows():
+        if r["symbol"] != CASH_SYMBOL:
+            held[r["symbol"]] = float(r["qty"])
+        value, marked = float(r["cash"]), True
+        for sym, qty in held.items():
+            if not qty:
+                continue
+            if sym not in closes:
+                try:
+                    closes[sym] = market.bars(sym)[["known_at", "close"]]
+                except Exception:
+                    closes[sym] = pd.DataFrame(columns=["known_at", "close"])
+            c = closes[sym]
+            known = c[c["known_at"] <= r["ts"]]
+            if known.empty:
+                marked = False
+                break
+            value += qty * float(known["close"].iloc[-1])
+        if marked:
+            points.append({"ts": pd.Timestamp(r["ts"]).isoformat(), "equity": value})
+    return points
+
+
+def pnl(points: list[dict], equity_now: float | None, now: pd.Timestamp) -> dict:
+    """P&L today (since UTC midnight), this week (since Monday 00:00 UTC) and since the first
+    snapshot, against the equity last recorded before each start."""
+    out: dict[str, float | None] = {"today": None, "week": None, "total": None}
+    if not points or equity_now is None:
+        return out
+    ts = pd.to_datetime([p["ts"] for p in points], utc=True)
+    eq = [p["equity"] for p in points]
+    day = now.normalize()
+    for name, start in (("today", day), ("week", day - pd.Timedelta(days=now.dayofweek))):
+        before = [e for t, e in zip(ts, eq) if t < start]
+        out[name] = equity_now - (before[-1] if before else eq[0])
+    out["total"] = equity_now - eq[0]
+    return out

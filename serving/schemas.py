@@ -211,6 +211,39 @@ class PaperState(_Out):
     updated_at: str | None
 
 
+class PnL(_Out):
+    today: float | None = Field(description="since 00:00 UTC of the latest mark")
+    week: float | None = Field(description="since Monday 00:00 UTC")
+    total: float | None = Field(description="since the first snapshot")
+
+
+class EquityPoint(_Out):
+    ts: str
+    equity: float
+
+
+class Equity(_Out):
+    account: str
+    points: list[EquityPoint]
+
+
+class Bar(_Out):
+    ts: str
+    known_at: str
+    timeframe: str
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float | None
+
+
+class Bars(_Out):
+    symbol: str
+    timeframe: str
+    bars: list[Bar]
+
+
 class Portfolio(_Out):
     account: str
     as_of: str | None
@@ -219,6 +252,7 @@ class Portfolio(_Out):
     positions: list[Position]
     n_fills: int
     paper: PaperState
+    pnl: PnL
 
 
 class Action(_Out):

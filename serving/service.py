@@ -21,6 +21,7 @@ from serving.errors import BadParameter, NotFound, ServingError, Unavailable
 from serving.market import MarketData
 from serving.models_view import models_info
 from serving.predictor import Predictor, horizon_label, record_horizon_s
+from serving.stream import bar_dict
 from serving.training import TrainingTracker
 
 MinTs = dict[str, pd.Timestamp] | None  # timeframe -> the newest bar the answer must use
@@ -170,6 +171,15 @@ class MeridianService:
         bars = self.market.bars(symbol)
         as_of = min(self.clock(), pd.Timestamp(bars["known_at"].iloc[-1]))
         return insights.sentiment(self.store, symbol, window_days, now=as_of)
+
+    async def bars(self, symbol: str, limit: int) -> dict:
+        bars = self.market.bars(symbol).iloc[-limit:]
+        return {"symbol": symbol, "timeframe": str(bars["timeframe"].iloc[-1]),
+                "bars": [bar_dict(r) for _, r in bars.iterrows()]}
+
+    async def equity(self) -> dict:
+        account = self.cfg.options.paper_account
+        return {"account": account, "points": portfolio_mod.equity_curve(self.store, self.market, account)}
 
     async def portfolio(self) -> dict:
         return portfolio_mod.portfolio(self.store, self.market, self.cfg.options.paper_account)

@@ -14,7 +14,7 @@ from fastapi import WebSocket
 from serving.errors import ServingError
 
 
-def _bar(row: pd.Series) -> dict[str, Any]:
+def bar_dict(row: pd.Series) -> dict[str, Any]:
     out = {k: row[k] for k in ("open", "high", "low", "close", "volume")}
     out = {k: (None if pd.isna(v) else float(v)) for k, v in out.items()}
     return {"ts": pd.Timestamp(row["ts"]).isoformat(), "known_at": pd.Timestamp(row["known_at"]).isoformat(),
@@ -72,7 +72,7 @@ async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp])
     snapshot = seen is None
     new = bars.iloc[-1:] if snapshot else bars[bars["ts"] > seen]
     for _, row in new.iterrows():
-        await ws.send_json({"type": "bar", "symbol": sym, "snapshot": snapshot, "bar": _bar(row)})
+        await ws.send_json({"type": "bar", "symbol": sym, "snapshot": snapshot, "bar": bar_dict(row)})
     last[sym] = newest
     res = await service.predict_at_least(sym, str(bars["timeframe"].iloc[-1]), newest)
     if "ok" in res:

@@ -120,6 +120,9 @@ def test_portfolio_and_actions(served):
     assert pos["symbol"] == "EURUSD" and pos["last_price"] == pytest.approx(last)
     assert pos["unrealized_pnl"] == pytest.approx((last - 1.2) * 1000)
     assert pf["equity"] == pytest.approx(8800 + 1000 * last)
+    points = served.get("/portfolio/equity").json()["points"]
+    assert [p["equity"] for p in points] == [10000.0, pytest.approx(8800 + 1000 * prev_close(served, pos))]
+    assert pf["pnl"]["total"] == pytest.approx(pf["equity"] - 10000.0)
     acts = {a["symbol"]: a for a in served.get("/portfolio/actions").json()["actions"]}
     assert set(acts) == {"EURUSD", "SPX"}
     eur = acts["EURUSD"]
@@ -127,6 +130,21 @@ def test_portfolio_and_actions(served):
     assert eur["action"] == {"BUY": "HOLD", "SELL": "SELL", "HOLD": "HOLD"}[eur["signal"]]
     assert eur["position_action"] in {"take_profit", "exit", "add", "monitor", "hold"} and eur["position_reason"]
     assert acts["SPX"]["position_action"] is None
+
+
+def prev_close(served, pos) -> float:
+    """EURUSD's last close known at the position snapshot."""
+    bars = served.store().read("bars", {"symbol": "EURUSD"})
+    return float(bars.loc[bars["known_at"] <= pd.Timestamp(pos["as_of"]), "close"].iloc[-1])
+
+
+def test_bars_for_the_price_chart(served):
+    r = served.get("/assets/SPX/bars", params={"limit": 30}).json()
+    stored = served.store().read("bars", {"symbol": "SPX"}).iloc[-30:]
+    assert r["timeframe"] == "1d" and [pd.Timestamp(b["ts"]) for b in r["bars"]] == list(stored["ts"])
+    assert r["bars"][-1]["close"] == pytest.approx(stored["close"].iloc[-1])
+    assert served.get("/assets/SPX/bars", params={"limit": 0}).status_code == 422
+    assert served.get("/assets/NOPE/bars").status_code == 404
 
 
 def test_models_show_accuracy_over_time_and_load_state(served):

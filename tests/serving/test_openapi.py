@@ -18,7 +18,7 @@ def test_openapi_is_published(served):
     spec = served.get("/openapi.json").json()
     paths = set(spec["paths"])
     for p in ("/health", "/assets", "/predictions/{symbol}", "/predictions/batch", "/overview", "/sessions",
-              "/assets/{symbol}/indicators", "/assets/{symbol}/sentiment", "/assets/{symbol}/risk",
+              "/assets/{symbol}/indicators", "/assets/{symbol}/sentiment", "/assets/{symbol}/risk", "/assets/{symbol}/bars", "/portfolio/equity",
               "/portfolio", "/portfolio/actions", "/models", "/training", "/models/{model_id}/promote",
               "/training/retrain", "/paper/{action}"):
         assert p in paths, p
@@ -35,7 +35,7 @@ def _operations(served):
 @pytest.mark.slow
 def test_no_server_errors(served):
     ops = _operations(served)
-    assert len(ops) == 15
+    assert len(ops) == 17
     statuses: dict[str, set[int]] = {}
     for op in ops:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
