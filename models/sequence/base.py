@@ -132,7 +132,8 @@ class SequenceForecaster(Forecaster):
         callbacks: list = list(hooks["callbacks"])
         keep = KeepBest()
         if val_dl is not None:
-            callbacks += [EarlyStopping("val_loss", patience=int(p["patience"]), mode="min"), keep]
+            callbacks += [EarlyStopping("val_loss", patience=int(p["patience"]), mode="min",
+                                        check_on_train_epoch_end=False), keep]
         resume = hooks["resume_from"]
         if p["checkpoint_dir"]:
             ck = Path(p["checkpoint_dir"])

@@ -4,9 +4,11 @@ a killed driver, and the best trial recorded in the model registry."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -118,13 +120,14 @@ def run_search(ds: Dataset, model: str, settings: TuneSettings, storage: str | P
     tuner = tune.Tuner(
         _trainable(model, ds, settings), param_space=space,
         tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=settings.trials, scheduler=scheduler,
+                                    reuse_actors=True,
                                     search_alg=BasicVariantGenerator(random_state=settings.seed,
                                                                      max_concurrent=settings.max_concurrent)),
         run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
                                   callbacks=[TrialProgress(settings.trials, f"tune {model}")] if progress else None,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                                   failure_config=tune.FailureConfig(max_failures=1)))
-    return _outcome(str(exp), model, tuner.fit())
+    return _outcome(str(exp), model, _fit(tuner))
 
 
 def resume_search(path: str | Path, ds: Dataset) -> TuneOutcome:
@@ -137,7 +140,13 @@ def resume_search(path: str | Path, ds: Dataset) -> TuneOutcome:
         raise ModelError(f"{path} holds no Tune experiment state to resume")
     tuner = tune.Tuner.restore(str(path), trainable=_trainable(spec["model"], ds, settings),
                                resume_unfinished=True, resume_errored=True)
-    return _outcome(str(path), spec["model"], tuner.fit())
+    return _outcome(str(path), spec["model"], _fit(tuner))
+
+
+def _fit(tuner):
+    """Tune prints its tables to stdout; keep stdout for the command's own result."""
+    with contextlib.redirect_stdout(sys.stderr):
+        return tuner.fit()
 
 
 def read_spec(path: str | Path) -> dict[str, Any]:

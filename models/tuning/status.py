@@ -19,7 +19,10 @@ def live_training(address: str | None = None, timeout: int = 5) -> dict[str, Any
     """Running training tasks and Tune trial actors, from Ray's state API. When the state API
     cannot be reached (no dashboard), says so in ``error`` instead of raising."""
     try:
+        import ray
         from ray.util.state import list_actors, list_tasks
+        if address is None and ray.is_initialized():
+            address = ray.get_runtime_context().gcs_address     # this driver's cluster
         tasks = list_tasks(address=address, filters=[("state", "=", "RUNNING")], timeout=timeout,
                            raise_on_missing_output=False)
         actors = list_actors(address=address, filters=[("state", "=", "ALIVE")], timeout=timeout,
