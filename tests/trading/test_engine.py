@@ -153,3 +153,23 @@ def test_parity_on_real_crypto_bars(shared_data):
     ref = simulate_loop(mom.to_numpy(), opens.to_numpy(), closes.to_numpy(), costs, None, 2.0)
     np.testing.assert_allclose(fast.equity, ref["equity"], rtol=0, atol=1e-9)
     assert len(fast.trades) == len(ref["trades"]) > 30
+
+
+def test_run_backtest_keeps_its_meaning_for_the_evaluation():
+    """The one-symbol front end gives what its documented formula gives: held = target shifted one
+    bar, open-to-next-open returns (last bar to its close), costs on each position change."""
+    rng = np.random.default_rng(4)
+    ts = pd.date_range("2024-01-01", periods=400, freq="1h", tz="UTC")
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    opens = close * np.exp(rng.normal(0, 0.002, 400))
+    bars = pd.DataFrame({"ts": ts, "open": opens, "close": close})
+    target = pd.Series(np.sign(rng.normal(size=300)), index=ts[50:350])
+    res = run_backtest(target, bars, Costs())
+    tgt = target.reindex(ts).fillna(0.0).to_numpy()
+    held = np.concatenate([[0.0], tgt[:-1]])
+    bar_ret = np.append(opens[1:], close[-1]) / opens - 1.0
+    dpos = np.abs(np.diff(np.concatenate([[0.0], held])))
+    expected = held * bar_ret - dpos * Costs().per_unit_turnover
+    np.testing.assert_allclose(res.returns.to_numpy(), expected, rtol=0, atol=1e-15)
+    assert res.turnover == pytest.approx(dpos.sum()) and res.trades == int((dpos > 0).sum())
+    assert res.costs_paid == pytest.approx((dpos * Costs().per_unit_turnover).sum())
