@@ -13,7 +13,7 @@ import pandas as pd
 from pipelines.config import MeridianConfig
 from pipelines.errors import DataError
 from pipelines.evaluation.metrics import strategy_metrics
-from pipelines.schema import periods_per_year
+from pipelines.schema import periods_per_year, timeframe_offset
 from pipelines.store.base import Store
 from pipelines.trading.backtest import PortfolioResult, run_portfolio, wide
 from pipelines.trading.costs import Costs
@@ -112,10 +112,11 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
         if sizing == "signal":
             targets[s] = long_short_flat(p["expected_return"], tr.threshold, tr.allow_short)
         else:
+            # the session the order fills in (the next open) sets the liquidity scale
             direction = np.sign(p["expected_return"]).fillna(0.0)
             pay = measured_payoff(direction, p["realized_return"], int(preds[s]["horizon"].iloc[0]),
                                   cfg.portfolio.sizing.min_outcomes)
-            liq = session_liquidity(idx, weekends=classes[s] != "crypto") \
+            liq = session_liquidity(idx + timeframe_offset(timeframe), weekends=classes[s] != "crypto") \
                 if classes[s] in ("forex", "crypto") else None
             prob = p["prob_up"].clip(0, 1)
             if not tr.allow_short:
