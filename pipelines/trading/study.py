@@ -112,10 +112,10 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
         if sizing == "signal":
             targets[s] = long_short_flat(p["expected_return"], tr.threshold, tr.allow_short)
         else:
-            # the session the order fills in (the next open) sets the liquidity scale
             direction = np.sign(p["expected_return"]).fillna(0.0)
             pay = measured_payoff(direction, p["realized_return"], int(preds[s]["horizon"].iloc[0]),
                                   cfg.portfolio.sizing.min_outcomes)
+            # the session the order fills in (the next open) sets the liquidity scale
             liq = session_liquidity(idx + timeframe_offset(timeframe), weekends=classes[s] != "crypto") \
                 if classes[s] in ("forex", "crypto") else None
             prob = p["prob_up"].clip(0, 1)
