@@ -90,3 +90,11 @@ def test_backtest_refuses_mixed_timeframes(lake, capsys):
     assert main(["backtest", "--symbols", "EURUSD", "--models", "xgboost", "--timeframe", "1h",
                  "--out", str(lake / "r1h"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["models"]["EURUSD"] == ["xgboost-EURUSD-1h-h1-test"]
+
+
+def test_backtest_job_entrypoint(lake, capsys):
+    from pipelines.jobs.backtest import main as job_main
+    assert job_main(["--symbols", "EURUSD", "--models", "logistic", "--out", str(lake / "job"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["models"] == {"EURUSD": ["logistic-EURUSD-1h-h1-test"]}
+    assert (lake / "job" / "report.html").exists() and (lake / "job" / "metrics.json").exists()
