@@ -24,16 +24,17 @@ def live_training(address: str | None = None, timeout: int = 5) -> dict[str, Any
         if address is None and ray.is_initialized():
             address = ray.get_runtime_context().gcs_address     # this driver's cluster
         tasks = list_tasks(address=address, filters=[("state", "=", "RUNNING")], timeout=timeout,
-                           raise_on_missing_output=False)
+                           detail=True, raise_on_missing_output=False)
         actors = list_actors(address=address, filters=[("state", "=", "ALIVE")], timeout=timeout,
-                             raise_on_missing_output=False)
+                             detail=True, raise_on_missing_output=False)
     except Exception as exc:            # the state API lives in the dashboard process
         return {"available": False, "error": f"{type(exc).__name__}: {exc}"[:300], "tasks": [], "trials": []}
     out_tasks = [{"task_id": t.task_id, "name": t.name, "node_id": t.node_id, "state": t.state,
-                  "required_resources": t.required_resources}
+                  "required_resources": t.required_resources, "worker_pid": t.worker_pid,
+                  "start_time_ms": t.start_time_ms}
                  for t in tasks if any(n in (t.name or "") for n in TRAINING_NAMES)]
     out_actors = [{"actor_id": a.actor_id, "class_name": a.class_name, "node_id": a.node_id, "state": a.state,
-                   "pid": a.pid}
+                   "pid": a.pid, "required_resources": a.required_resources}
                   for a in actors if any(n in (a.class_name or "") for n in TRAINING_NAMES)]
     return {"available": True, "error": None, "tasks": out_tasks, "trials": out_actors}
 
