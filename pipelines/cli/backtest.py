@@ -19,6 +19,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     out = run_backtest_job(cfg, [s.strip() for s in args.symbols.split(",") if s.strip()],
                            [m.strip() for m in args.models.split(",") if m.strip()], args.sizing, args.out,
-                           args.timeframe)
+                           args.timeframe, progress=not args.json)
     emit(out, args.json, text_of(out))
     return 0

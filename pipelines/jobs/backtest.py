@@ -33,13 +33,13 @@ def _plain(o):
 
 
 def run(cfg: MeridianConfig, symbols: list[str], models: list[str], sizing: str = "signal",
-        out_dir: str | None = None, timeframe: str | None = None) -> dict:
+        out_dir: str | None = None, timeframe: str | None = None, progress: bool = False) -> dict:
     t0 = time.time()
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     out = Path(out_dir) if out_dir else Path(cfg.report_dir) / f"backtest-{run_id}"
     store = open_store(cfg.store)
     try:
-        study = run_study(store, cfg, symbols, models, sizing, timeframe=timeframe)
+        study = run_study(store, cfg, symbols, models, sizing, timeframe=timeframe, progress=progress)
     finally:
         store.close()
     report = write_study_report(study, out, f"Meridian backtest {', '.join(symbols)} ({sizing} sizing)")
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(p)
     args = p.parse_args(argv)
     cfg = load_config(args.config)
-    out = run(cfg, args.symbols.split(","), args.models.split(","), args.sizing, args.out, args.timeframe)
+    out = run(cfg, args.symbols.split(","), args.models.split(","), args.sizing, args.out, args.timeframe,
+              progress=not args.json)
     print(json.dumps(out, default=str) if args.json else text_of(out))
     return 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from pipelines.config import MeridianConfig
 from pipelines.errors import DataError
@@ -75,12 +76,13 @@ def _combined(store: Store, symbol: str, ids: list[str]) -> pd.DataFrame:
 
 
 def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: list[str],
-              sizing: str = "signal", costs: Costs | None = None, timeframe: str | None = None) -> Study:
+              sizing: str = "signal", costs: Costs | None = None, timeframe: str | None = None,
+              progress: bool = False) -> Study:
     if sizing not in SIZINGS:
         raise ValueError(f"sizing must be one of {SIZINGS}, got {sizing!r}")
     tr = cfg.trading
     chosen, preds, bars = {}, {}, []
-    for s in symbols:
+    for s in tqdm(symbols, desc="load predictions", disable=not progress):
         chosen[s] = resolve_models(store, s, models, timeframe)
         preds[s] = _combined(store, s, chosen[s])
     frames = {s: set(preds[s].attrs["timeframes"]) for s in symbols}
