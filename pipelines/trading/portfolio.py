@@ -29,6 +29,7 @@ from pipelines.errors import DataError
 from pipelines.store.base import Store
 
 CASH = "CASH"          # symbol of deposits and withdrawals in the journal
+JOURNAL_COLUMNS = ("position_qty", "avg_price", "realized_pnl", "cash")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class PortfolioTracker:
         self.positions: dict[str, Position] = {}
         self.cash = 0.0
         self.fill_ids: set[str] = set()
+        self._upgrade_journal()
         self.recover()
         if not self.fill_ids:
             self.deposit(initial_cash, opened_at if opened_at is not None else pd.Timestamp.now(tz="UTC"),
@@ -116,6 +118,18 @@ class PortfolioTracker:
         if len(missing):
             self.store.write("positions", _snapshots(missing, self.account))
         return len(missing)
+
+    def _upgrade_journal(self) -> None:
+        """A PostgreSQL ``fills`` table made before the journal carried the resulting position
+        gets those columns (nullable; rows written before stay as they were)."""
+        conn, schema = getattr(self.store, "conn", None), getattr(self.store, "schema", None)
+        if conn is None or schema is None:
+            return
+        from psycopg import sql
+        cols = sql.SQL(", ").join(sql.SQL("ADD COLUMN IF NOT EXISTS {} double precision").format(sql.Identifier(c))
+                                  for c in JOURNAL_COLUMNS)
+        with conn.transaction():
+            conn.execute(sql.SQL("ALTER TABLE {} ").format(sql.Identifier(schema, "fills")) + cols)
 
     def _transaction(self):
         conn = getattr(self.store, "conn", None)

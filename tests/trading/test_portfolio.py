@@ -95,3 +95,20 @@ def test_a_crash_never_leaves_half_a_fill(store, stage):
         assert len(fills) == 1     # PostgreSQL rolled the uncommitted transaction back whole
     else:
         assert len(fills) == 2     # the lake commits at the fill row; the snapshot was repaired
+
+
+def test_an_older_postgres_fills_table_is_upgraded(pg_dsn):
+    import uuid
+
+    from pipelines.store.postgres import PostgresStore
+    store = PostgresStore(pg_dsn, schema=f"t_{uuid.uuid4().hex[:10]}")
+    try:
+        with store.conn.transaction():
+            for col in ("position_qty", "avg_price", "realized_pnl", "cash"):
+                store.conn.execute(f'ALTER TABLE "{store.schema}".fills DROP COLUMN {col}')
+        book = PortfolioTracker(store, "acct", initial_cash=1_000, opened_at=T0)
+        assert book.apply(_fill(1, "BTC", 1.0, 100.0, 0))
+        assert PortfolioTracker(store, "acct").positions["BTC"].qty == 1.0
+    finally:
+        store.drop_schema()
+        store.close()
