@@ -14,12 +14,13 @@ if pf is not None:
     paper = pf["paper"]
     st.caption(f"Account **{pf['account']}** · paper trading "
                f"{'running' if paper['running'] else 'stopped'} · as of {pf['as_of'] or 'n/a'}")
-    c = st.columns(4)
+    c = st.columns(5)
     c[0].metric("Total value", num(pf["equity"]))
     c[1].metric("Cash", num(pf["cash"]))
     pnl = pf.get("pnl") or {}
     c[2].metric("P&L today", num(pnl.get("today")))
     c[3].metric("P&L this week", num(pnl.get("week")))
+    c[4].metric("P&L total", num(pnl.get("total")))
     st.subheader("Positions")
     if not pf["positions"]:
         st.info("No open positions. Start paper trading from the API (POST /paper/start) or run "

@@ -26,11 +26,21 @@ def test_demo_job_through_jobs_api(two_nodes, tmp_path):
         "MERIDIAN__MODELS__PARAMS": json.dumps({"xgboost": {"n_estimators": 30}}),
         "RAY_AUTH_MODE": "disabled",
     }
-    job_id = client.submit_job(
+    submit = dict(
         entrypoint=f"{sys.executable} -m pipelines.jobs.demo --symbols GOOG --max-bars 500 --json",
         runtime_env={"working_dir": str(REPO), "env_vars": env,
                      "excludes": ["data/", ".venv/", "reports/", ".git/", "*.parquet"]},
     )
+    # the head's job agent comes up a little after the dashboard: Ray answers "try again later"
+    deadline = time.time() + 90
+    while True:
+        try:
+            job_id = client.submit_job(**submit)
+            break
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.time() > deadline:
+                raise
+            time.sleep(1)
     deadline = time.time() + 240
     status = client.get_job_status(job_id)
     while status not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED} and time.time() < deadline:

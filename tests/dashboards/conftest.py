@@ -36,6 +36,25 @@ def _cfg(root: Path):
     return load_config(overrides=overrides, environ={})
 
 
+def _paper_account(cfg) -> None:
+    """A paper account holding EURUSD, as the paper trader records it."""
+    import pandas as pd
+
+    from pipelines.store import ParquetStore
+    store = ParquetStore(cfg.store.path)
+    last = store.read("bars", {"symbol": "EURUSD"})["known_at"].iloc[-1]
+    t = last - pd.Timedelta(hours=30)
+    store.write("fills", pd.DataFrame([{"fill_id": "f1", "account": "paper", "symbol": "EURUSD", "ts": t,
+                                        "side": "buy", "qty": 1000.0, "price": 1.2, "fee": 0.1,
+                                        "order_id": "o1", "reason": "signal"}]))
+    store.write("positions", pd.DataFrame([
+        {"account": "paper", "symbol": "CASH", "ts": t - pd.Timedelta(hours=1), "qty": 0.0, "avg_price": 0.0,
+         "realized_pnl": 0.0, "cash": 10000.0},
+        {"account": "paper", "symbol": "EURUSD", "ts": t, "qty": 1000.0, "avg_price": 1.2,
+         "realized_pnl": 0.0, "cash": 8800.0}]))
+    store.close()
+
+
 @pytest.fixture(scope="module")
 def panel_api(tmp_path_factory, ray_session):
     from ray import serve
@@ -45,6 +64,7 @@ def panel_api(tmp_path_factory, ray_session):
     root = tmp_path_factory.mktemp("panel")
     cfg = _cfg(root)
     run_demo(cfg, ["EURUSD", "SPX"], ["xgboost"], max_bars=700, progress=False)
+    _paper_account(cfg)
     empty = _cfg(root / "empty")
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})

@@ -47,6 +47,11 @@ def test_asset_detail_with_data(panel_api, monkeypatch):
     assert not at.error, [e.value for e in at.error]
     t = texts(at)
     assert "RSI(14) is" in t and "Bollinger" in t and "ATR(14)" in t
+    assert "Busiest hour" in t and "No price history" not in t
+    chart = at.get("plotly_chart")
+    assert chart, "no price chart"
+    spec = chart[0].proto.spec
+    assert "candlestick" in spec and "forecast" in spec  # candles and the shaded forecast band
     assert "Sharpe (annual)" in t and "Max drawdown" in t
     tables = [d.value for d in at.dataframe]
     assert any("model" in df.columns and "xgboost" in set(df["model"]) for df in tables)
@@ -60,6 +65,10 @@ def test_portfolio_and_models_with_data(panel_api, monkeypatch):
     assert not at.error, [e.value for e in at.error]
     t = texts(at)
     assert "Total value" in t and "Positions" in t and "Suggested actions" in t
+    positions = at.dataframe[0].value
+    assert list(positions["symbol"]) == ["EURUSD"] and positions["size"].item() == 1000.0
+    assert "EURUSD" in t and "→" in t  # a suggested action with its reason
+    assert at.get("plotly_chart"), "no equity chart"
     at = run_page("models", panel_api.url, monkeypatch)
     assert not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
