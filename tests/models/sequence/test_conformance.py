@@ -106,3 +106,13 @@ def test_checkpoints_resume(spx, tmp_path):
     more.fit(X.iloc[:180], y.iloc[:180], X.iloc[181:220], y.iloc[181:220])
     assert torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 2
     assert more.fit_info_["epochs"] == 3
+
+
+def test_tft_variable_selection_weights(spx):
+    X, y = spx
+    m = create("tft", tiny("tft")).fit(X.iloc[:180], y.iloc[:180])
+    imp = m.variable_importance(X.iloc[180:])
+    assert list(imp) == list(X.columns)
+    assert sum(imp.values()) == pytest.approx(1.0, abs=1e-4) and min(imp.values()) > 0
+    r, _ = m.predict_all(X.iloc[180:])
+    assert r.shape[2] == 3 and (np.diff(r, axis=2) > -1e-3).mean() > 0.5   # quantiles mostly ordered

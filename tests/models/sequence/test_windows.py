@@ -10,6 +10,7 @@ import torch
 
 from models.sequence.heads import multi_horizon_targets
 from models.sequence.windows import Normaliser, WindowDataset, padded, window_view
+from models.sequence import MODELS
 from models.zoo import create
 
 
@@ -30,13 +31,20 @@ def test_window_for_t_covers_t_and_the_rows_before_only():
         assert x.untyped_storage().data_ptr() == ds.xp.untyped_storage().data_ptr()
 
 
-def test_predictions_at_t_ignore_every_later_row():
+CASES = [(n, {}) for n in sorted(MODELS)] + [("lstm", {"bidirectional": True})]
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=[n + ("-bi" if e else "") for n, e in CASES])
+def test_predictions_at_t_ignore_every_later_row(name, extra):
     rng = np.random.default_rng(0)
     idx = pd.date_range("2024-01-01", periods=160, freq="h", tz="UTC")
     X = pd.DataFrame(rng.normal(size=(160, 4)), index=idx, columns=list("abcd"))
     y = pd.Series(rng.normal(scale=0.01, size=160), index=idx)
     torch.set_num_threads(1)
-    m = create("tcn", {"hidden": 8, "window": 10, "max_epochs": 1, "aux_horizons": []}).fit(X.iloc[:100], y.iloc[:100])
+    params = {"hidden": 8, "window": 10, "max_epochs": 1, "aux_horizons": [], **extra}
+    if name in ("transformer", "tft", "transformer_lstm"):
+        params["heads"] = 2
+    m = create(name, params).fit(X.iloc[:100], y.iloc[:100])
     full = m.predict(X.iloc[100:])
     for cut in (105, 130):
         prefix = m.predict(X.iloc[100:cut + 1])
