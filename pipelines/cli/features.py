@@ -84,16 +84,16 @@ def _load_bars(args: argparse.Namespace) -> tuple[pd.DataFrame, str, str]:
     return bars, args.symbol, tf
 
 
-def _load_context(args: argparse.Namespace, timeframe: str) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
-    """Peers (files, or symbols in the store) and the store's macro observations, if any."""
+def _load_context(args: argparse.Namespace, timeframe: str):
+    """Peers (files, or symbols in the store), the store's macro observations and scored news."""
     from pipelines.jobs.features import context_from_store, parse_peers
     pairs = parse_peers(args.peers)
     files = {r: v for r, v in pairs.items() if Path(v).suffix or "/" in v}
     peers = {r: import_bars(v, asset_class=args.asset_class, tz=args.tz).bars for r, v in files.items()}
     stored = {r: v for r, v in pairs.items() if r not in files}
-    from_store, macro = context_from_store(load_config(args.config), stored, timeframe)
+    from_store, macro, news = context_from_store(load_config(args.config), stored, timeframe)
     peers.update(from_store)
-    return peers, macro
+    return peers, macro, news
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -107,8 +107,9 @@ def run_check(args: argparse.Namespace) -> int:
             raise DataError(f"unknown feature specs {unknown}: see meridian features list")
         specs = tuple(s for s in specs if s.name in args.spec)
     asset_class = str(bars["asset_class"].iloc[0]) if "asset_class" in bars else args.asset_class
-    peers, macro = _load_context(args, tf)
-    ctx = FeatureContext(symbol=symbol, asset_class=asset_class, timeframe=tf, peers=peers, macro=macro)
+    peers, macro, news = _load_context(args, tf)
+    ctx = FeatureContext(symbol=symbol, asset_class=asset_class, timeframe=tf, peers=peers, macro=macro,
+                         news=news)
     with tqdm(total=len(specs), desc="causality", unit="spec", disable=args.json) as bar:
         rep = prefix_check(bars, specs, ctx, k=args.points, seed=args.seed, progress=bar.update)
     out = {"symbol": symbol, "timeframe": tf, "set": args.set_name, **rep.as_dict()}

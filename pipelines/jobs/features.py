@@ -23,6 +23,7 @@ from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import DataError
 from pipelines.features.registry import feature_set
 from pipelines.features.spec import FeatureContext
+from pipelines.sentiment.pipeline import scored_news
 from pipelines.features.store import FeatureStore, materialize
 from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional
 from pipelines.store import open_store
@@ -52,14 +53,14 @@ class BuildResult:
 
 
 def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[str, pd.DataFrame],
-                 macro: pd.DataFrame | None) -> tuple[dict, pd.DataFrame]:
+                 macro: pd.DataFrame | None, news: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
     """The per-symbol stage (plain function; the Ray task wraps it): features through the store.
     Returns a summary and the columns the universe stage ranks."""
     t0 = time.perf_counter()
     own_peers = {role: p for role, p in peers.items() if p["symbol"].iloc[0] != inp.symbol} if peers else {}
     extra = {k: v for k, v in (("orderbook", inp.orderbook), ("trades", inp.trades)) if v is not None and len(v)}
     ctx = FeatureContext(symbol=inp.symbol, asset_class=inp.asset_class, timeframe=inp.timeframe,
-                         peers=own_peers, macro=macro, extra=extra)
+                         peers=own_peers, macro=macro, news=news, extra=extra)
     m = materialize(FeatureStore(store_root), inp.bars, feature_set(set_name), ctx,
                     symbol=inp.symbol, timeframe=inp.timeframe)
     ranked = m.features[[c for c in RANKED_COLUMNS if c in m.features.columns]]
@@ -83,15 +84,16 @@ def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd
 
 def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
               peers: dict[str, pd.DataFrame] | None = None, macro: pd.DataFrame | None = None,
-              progress: bool = True, timeout_s: float = 3600.0) -> BuildResult:
+              news: pd.DataFrame | None = None, progress: bool = True,
+              timeout_s: float = 3600.0) -> BuildResult:
     """Per-symbol tasks on the running Ray (one CPU each), then the universe stage."""
     if not inputs:
         raise DataError("no symbols to build features for")
     t0 = time.perf_counter()
     task = ray.remote(build_symbol).options(num_cpus=1, max_retries=1)
     peers_ref = ray.put(peers or {})
-    macro_ref = ray.put(macro)
-    refs = {task.remote(inp, set_name, store_root, peers_ref, macro_ref): inp for inp in inputs}
+    macro_ref, news_ref = ray.put(macro), ray.put(news)
+    refs = {task.remote(inp, set_name, store_root, peers_ref, macro_ref, news_ref): inp for inp in inputs}
     res = BuildResult(set_name, inputs[0].timeframe)
     ranked: dict[str, pd.DataFrame] = {}
     pending = list(refs)
@@ -137,7 +139,8 @@ def inputs_from_store(cfg: MeridianConfig, symbols: list[str] | None, timeframe:
 
 
 def context_from_store(cfg: MeridianConfig, peer_map: dict[str, str], timeframe: str):
-    """Peers by role (e.g. spy -> SPY) at ``timeframe``, else the peer's only series; and macro."""
+    """Peers by role (e.g. spy -> SPY) at ``timeframe``, else the peer's only series; macro; and
+    the stored news, scored (None when there is none)."""
     store = open_store(cfg.store)
     try:
         peers = {}
@@ -151,7 +154,8 @@ def context_from_store(cfg: MeridianConfig, peer_map: dict[str, str], timeframe:
                 b = store.read_bars(sym, tfs[0])
             peers[role] = b
         macro = store.read("macro")
-        return peers, (macro if len(macro) else None)
+        news, _ = scored_news(store, cfg.sentiment)
+        return peers, (macro if len(macro) else None), (news if len(news) else None)
     finally:
         store.close()
 
@@ -188,9 +192,10 @@ def build_from_config(cfg: MeridianConfig, symbols: str | None, timeframe: str, 
     name = set_name or cfg.features.feature_set
     feature_set(name)  # an unknown set fails before any work
     inputs = inputs_from_store(cfg, [s for s in symbols.split(",") if s] if symbols else None, timeframe)
-    peer_frames, macro = context_from_store(cfg, parse_peers(peers), timeframe)
+    peer_frames, macro, news = context_from_store(cfg, parse_peers(peers), timeframe)
     init_ray(cfg.ray)
-    return run_build(inputs, name, cfg.features.store_path, peers=peer_frames, macro=macro, progress=progress)
+    return run_build(inputs, name, cfg.features.store_path, peers=peer_frames, macro=macro, news=news,
+                     progress=progress)
 
 
 if __name__ == "__main__":  # pragma: no cover
