@@ -51,7 +51,8 @@ class SequenceModule(pl.LightningModule):
 
 
 class KeepBest(pl.Callback):
-    """Keeps, in memory, the weights of the epoch with the lowest ``val_loss``."""
+    """Keeps, in memory, the weights of the epoch with the lowest ``val_loss``; they travel in
+    Lightning checkpoints, so a resumed fit still ends on the best epoch before the break."""
 
     def __init__(self) -> None:
         self.best = float("inf")
@@ -64,3 +65,10 @@ class KeepBest(pl.Callback):
         if v is not None and float(v) < self.best:
             self.best = float(v)
             self.state = copy.deepcopy({k: t.detach().cpu() for k, t in pl_module.state_dict().items()})
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "state": self.state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best = float(state_dict.get("best", float("inf")))
+        self.state = state_dict.get("state")

@@ -104,8 +104,11 @@ def test_checkpoints_resume(spx, tmp_path):
     # a rerun with more epochs continues from the checkpoint instead of starting over
     more = create("tcn", tiny("tcn", max_epochs=3, checkpoint_dir=str(ck)))
     more.fit(X.iloc[:180], y.iloc[:180], X.iloc[181:220], y.iloc[181:220])
-    assert torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)["epoch"] == 2
+    state = torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 2
     assert more.fit_info_["epochs"] == 3
+    kept = [v for k, v in state["callbacks"].items() if k.startswith("KeepBest")]
+    assert kept and kept[0]["best"] == more.fit_info_["best_val_loss"] < float("inf")
 
 
 def test_tft_variable_selection_weights(spx):
