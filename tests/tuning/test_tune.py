@@ -82,3 +82,18 @@ def test_tune_refuses_bad_requests(lake, capsys):
     assert "no search space for 'logistic'" in capsys.readouterr().err
     assert main(["tune", "--resume", str(lake), "--json"]) == 1
     assert "not a meridian tune experiment" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tune_lstm_with_asha(ray_session, lake, capsys):
+    out = _run(capsys, "tune", "--model", "lstm", "--symbol", "SPX", "--trials", "3", "--scheduler", "asha",
+               "--max-epochs", "3", "--param", "hidden=8", "--param", "window=8", "--param", "aux_horizons=[5]",
+               "--storage", str(lake / "tune"), "--json")
+    assert len(out["trials"]) == 3 and not any(t["error"] for t in out["trials"])
+    finished = [t for t in out["trials"] if t["final"]]
+    stopped = [t for t in out["trials"] if not t["final"]]
+    assert finished and all(t["iterations"] == 4 for t in finished)        # 3 epochs + the final report
+    assert all(t["iterations"] < 4 for t in stopped)                       # cut short by ASHA
+    assert out["best_metrics"]["val_mse"] == min(t["val_mse"] for t in finished)
+    assert out["best_params"]["hidden"] == 8 and {"lr", "dropout", "batch_size", "layers"} <= set(out["best_params"])
+    assert out["model_id"].startswith("lstm-SPX-1d-h1-tune-")
