@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,4 +28,6 @@ def run(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(args.port),
            "--server.address", args.host, "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
-    return subprocess.call(cmd, env=env)
+    # replace this process, so that stopping `meridian dashboard` stops the panel itself
+    os.execvpe(cmd[0], cmd, env)
+    return 0  # not reached

@@ -26,8 +26,11 @@ def test_demo_job_through_jobs_api(two_nodes, tmp_path):
         "MERIDIAN__MODELS__PARAMS": json.dumps({"xgboost": {"n_estimators": 30}}),
         "RAY_AUTH_MODE": "disabled",
     }
+    # Both simulated nodes share this machine's /tmp/ray/session_*/runtime_resources, and the GPU
+    # node's agent removes the unpacked working_dir once its tasks are done: the driver must not
+    # sit in that folder (on two real machines each node has its own copy).
     submit = dict(
-        entrypoint=f"{sys.executable} -m pipelines.jobs.demo --symbols GOOG --max-bars 500 --json",
+        entrypoint=f"cd {tmp_path} && {sys.executable} -m pipelines.jobs.demo --symbols GOOG --max-bars 500 --json",
         runtime_env={"working_dir": str(REPO), "env_vars": env,
                      "excludes": ["data/", ".venv/", "reports/", ".git/", "*.parquet"]},
     )
