@@ -48,7 +48,7 @@ class TradingEnv(gym.Env):
         if not np.all(np.isfinite(close)) or np.any(close <= 0):
             raise ValueError("close must be finite and > 0 on every row")
         self.features = feats.astype("float32")
-        self.close = close
+        self.prices = close
         self.window = int(cfg.get("window", 8))
         self.action_mode = cfg.get("action_mode", "discrete")
         if self.action_mode not in ACTION_MODES:
@@ -114,7 +114,7 @@ class TradingEnv(gym.Env):
         t = self.t
         target = self.target_position(action)
         cost = abs(target - self.position) * self.costs.per_unit_turnover
-        bar_return = self.close[t + 1] / self.close[t] - 1.0
+        bar_return = self.prices[t + 1] / self.prices[t] - 1.0
         before = self.equity
         after = before * (1.0 + target * bar_return - cost)
         after = max(after, 1e-9)
@@ -136,8 +136,8 @@ def policy_positions(env: TradingEnv, act, rows: range) -> np.ndarray:
     for i, t in enumerate(rows):
         obs = env.observation_at(t, position, equity)
         target = env.target_position(act(obs))
-        if t + 1 < len(env.close):
-            ret = env.close[t + 1] / env.close[t] - 1.0
+        if t + 1 < len(env.prices):
+            ret = env.prices[t + 1] / env.prices[t] - 1.0
             equity = max(equity * (1 + target * ret - abs(target - position) * env.costs.per_unit_turnover), 1e-9)
         positions[i] = position = target
     return positions

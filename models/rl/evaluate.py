@@ -22,8 +22,8 @@ def evaluate_policy(act: Callable[[np.ndarray], Any], env: TradingEnv, ts: pd.Da
                     periods_per_year: float = 252.0) -> dict[str, Any]:
     """``env`` spans all rows (features and closes aligned with ``ts``); ``rows`` are the
     out-of-sample decision rows, whose window may reach back into earlier rows (known then)."""
-    if len(ts) != len(env.close):
-        raise ModelError(f"ts has {len(ts)} rows, the env {len(env.close)}")
+    if len(ts) != len(env.prices):
+        raise ModelError(f"ts has {len(ts)} rows, the env {len(env.prices)}")
     if len(rows) == 0 or rows[0] < env.window - 1 or rows[-1] >= len(ts):
         raise ModelError(f"evaluation rows {rows} do not fit the env's {len(ts)} rows (window {env.window})")
     costs = costs or env.costs

@@ -132,3 +132,10 @@ def test_policy_positions_follow_the_policy():
     pos = policy_positions(env, lambda obs: 2 if obs[-3] > 0 else 0, range(10, 40))
     expected = np.where(feats[10:40, -1] > 0, 1.0, -1.0)
     np.testing.assert_array_equal(pos, expected)
+
+
+def test_close_is_the_gymnasium_method():
+    feats, close = _data(n=30)
+    env = TradingEnv(features=feats, close=close)
+    env.close()
+    np.testing.assert_array_equal(env.prices, close)

@@ -23,7 +23,7 @@ def _planted(n=600, seed=0):
 
 def _oos_return(env, act, rows):
     pos = policy_positions(env, act, rows)
-    rets = env.close[np.array(rows) + 1] / env.close[np.array(rows)] - 1
+    rets = env.prices[np.array(rows) + 1] / env.prices[np.array(rows)] - 1
     turnover = np.abs(np.diff(np.concatenate([[0.0], pos])))
     return float(np.sum(pos * rets - turnover * env.costs.per_unit_turnover))
 
