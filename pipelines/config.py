@@ -92,7 +92,10 @@ class SampleConfig(_Frozen):
 
 class ServingConfig(_Frozen):
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535, description="the Serve proxy's HTTP port")
+    direct_port: int | None = Field(
+        8001, ge=1, le=65535, description="first HTTP port of the ingress replicas' own servers (Serve's "
+        "direct ingress: requests skip the proxy hop; replica i listens on direct_port + i); None = proxy only")
     api_key: SecretStr | None = None
 
 

@@ -41,6 +41,8 @@ class MarketData:
         self.refresh_s = refresh_s
         self.history_bars = history_bars
         self._series: _Cached | None = None
+        self._by_symbol: dict[str, tuple[list[str], str]] = {}
+        self._last: dict[tuple[str, str], pd.Timestamp] = {}
         self._bars: dict[tuple[str, str], _Cached] = {}
         self._features: dict[tuple[str, str], tuple[pd.Timestamp, int, pd.DataFrame]] = {}
 
@@ -51,26 +53,38 @@ class MarketData:
         """symbol, timeframe, asset_class of every series with bars."""
         if not self._fresh(self._series):
             df = self.store.distinct("bars", ("symbol", "timeframe", "asset_class"))
-            self._series = _Cached(time.monotonic(), df.sort_values(["symbol", "timeframe"]).reset_index(drop=True))
+            df = df.sort_values(["symbol", "timeframe"]).reset_index(drop=True)
+            self._series = _Cached(time.monotonic(), df)
+            by_symbol: dict[str, tuple[list[str], str]] = {}
+            for sym, grp in df.groupby("symbol", sort=True):
+                by_symbol[str(sym)] = (sorted(grp["timeframe"].unique()), str(grp["asset_class"].iloc[0]))
+            self._by_symbol = by_symbol
         return self._series.value  # type: ignore[return-value]
 
     def symbols(self) -> list[str]:
         return sorted(self.series()["symbol"].unique())
 
-    def timeframes(self, symbol: str) -> list[str]:
-        s = self.series()
-        tfs = sorted(s.loc[s["symbol"] == symbol, "timeframe"].unique())
-        if not tfs:
-            known = ", ".join(self.symbols()) or "none"
+    def _entry(self, symbol: str) -> tuple[list[str], str]:
+        self.series()
+        hit = self._by_symbol.get(symbol)
+        if hit is None:
+            known = ", ".join(self._by_symbol) or "none"
             raise NotFound(f"unknown symbol {symbol!r}: no bars in the store (symbols: {known})")
-        return tfs
+        return hit
+
+    def timeframes(self, symbol: str) -> list[str]:
+        return list(self._entry(symbol)[0])
 
     def asset_class(self, symbol: str) -> str:
-        s = self.series()
-        rows = s.loc[s["symbol"] == symbol, "asset_class"]
-        if rows.empty:
-            self.timeframes(symbol)  # raises NotFound
-        return str(rows.iloc[0])
+        return self._entry(symbol)[1]
+
+    def latest(self, symbol: str) -> dict[str, pd.Timestamp]:
+        """timeframe -> the newest bar's time, for every timeframe of the symbol."""
+        return {tf: self.last_ts(symbol, tf) for tf in self._entry(symbol)[0]}
+
+    def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp:
+        self.bars(symbol, timeframe)
+        return self._last[(symbol, timeframe)]
 
     def bars(self, symbol: str, timeframe: str | None = None, min_ts: pd.Timestamp | None = None) -> pd.DataFrame:
         """The series' bars; read again when older than ``refresh_s`` or when they end before
@@ -88,6 +102,7 @@ class MarketData:
                 df = df.iloc[-self.history_bars:].reset_index(drop=True)
             c = _Cached(time.monotonic(), df)
             self._bars[key] = c
+            self._last[key] = df["ts"].iloc[-1]
         return c.value  # type: ignore[return-value]
 
     def features(self, symbol: str, timeframe: str) -> pd.DataFrame:

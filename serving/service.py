@@ -88,7 +88,7 @@ class MeridianService:
     async def prediction(self, symbol: str, horizons: list[str] | None) -> dict:
         """Memoised per latest bar: a repeated request between two bars is answered here, and a
         new bar (or a reload) makes the next request ask the predictor again."""
-        latest = {tf: self.market.bars(symbol, tf)["ts"].iloc[-1] for tf in self.market.timeframes(symbol)}
+        latest = self.market.latest(symbol)
         key = (symbol, tuple(horizons) if horizons else None, tuple(sorted(latest.items())), self._generation)
         if key in self._memo:
             return self._memo[key]

@@ -1,11 +1,14 @@
-"""``meridian serve``: run the Serve application locally (127.0.0.1:8000 by default) until
-interrupted. On the cluster use ``serve deploy serving/serve-config.yaml`` instead."""
+"""``meridian serve``: run the Serve application locally until interrupted: the Serve proxy on
+127.0.0.1:8000 and, by default, Serve's direct ingress, where the ingress replica answers on its
+own port (8001) without the proxy hop. On the cluster use ``serve deploy
+serving/serve-config.yaml`` instead (``cluster/start-head`` turns direct ingress on there)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -17,7 +20,11 @@ from pipelines.errors import ConfigError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve predictions, signals and the portfolio over HTTP (Ray Serve)")
     p.add_argument("--host", help="bind address (default: serving.host, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: serving.port, 8000)")
+    p.add_argument("--port", type=int, help="the Serve proxy's port (default: serving.port, 8000)")
+    p.add_argument("--direct-port", type=int,
+                   help="first direct-ingress port of the ingress replicas (default: serving.direct_port, 8001)")
+    p.add_argument("--no-direct", action="store_true",
+                   help="serve through the Serve proxy only (no direct ingress)")
     p.add_argument("--read-requires-key", action="store_true", help="reads need X-API-Key too")
     p.add_argument("--options", default="{}",
                    help='serving options as JSON, e.g. \'{"min_confidence": 0.2, "ensemble": {"num_replicas": 2}}\'')
@@ -37,7 +44,11 @@ def _absolute_store(cfg):
 def run(args: argparse.Namespace) -> int:
     from ray import serve
 
-    from cluster.runtime import init_ray, shutdown_ray
+    import os
+
+    import ray
+
+    from cluster.runtime import find_direct_ingress, init_ray, serve_direct_env, shutdown_ray
     from serving.app import compose
     from serving.config import ServeAppConfig, ServeOptions
 
@@ -52,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"--options: {exc}") from None
     app_cfg = ServeAppConfig(meridian=cfg, options=options)
+    direct_port = None if args.no_direct else (args.direct_port or cfg.serving.direct_port)
+    joining = bool(cfg.ray.address or os.environ.get("RAY_ADDRESS"))
+    if direct_port and not joining and not ray.is_initialized():
+        # Serve reads these when its processes start: a local Ray started here inherits them.
+        # A cluster's head gets them from cluster/start-head.
+        os.environ.update(serve_direct_env(direct_port))
     stop = threading.Event()
     init_ray(cfg.ray)
     try:
@@ -59,8 +76,18 @@ def run(args: argparse.Namespace) -> int:
         serve.run(compose(app_cfg), name=args.name, route_prefix="/")
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray's own handler: stop cleanly
         url = f"http://{host}:{port}"
-        emit({"url": url, "docs": f"{url}/docs", "openapi": f"{url}/openapi.json", "app": args.name},
-             args.json, f"Meridian API on {url} (docs: {url}/docs); Ctrl-C stops it")
+        direct = find_direct_ingress(host, direct_port) if direct_port else None
+        out = {"url": direct or url, "proxy_url": url, "direct_url": direct, "docs": f"{direct or url}/docs",
+               "openapi": f"{direct or url}/openapi.json", "app": args.name}
+        if direct:
+            text = (f"Meridian API on {direct} (direct to the ingress replica; docs: {direct}/docs) "
+                    f"and through the Serve proxy on {url}; Ctrl-C stops it")
+        else:
+            why = " (direct ingress is off on this cluster: start the head with cluster/start-head)" \
+                if direct_port else ""
+            text = f"Meridian API on {url} (docs: {url}/docs){why}; Ctrl-C stops it"
+        emit(out, args.json, text)
+        sys.stdout.flush()
         try:
             while not stop.wait(1.0):
                 pass

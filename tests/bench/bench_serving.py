@@ -1,5 +1,7 @@
 """Latency and throughput of a single-symbol ensemble prediction over loopback HTTP: the Serve
-application next to the same routes and models in one plain FastAPI/uvicorn process (the floor).
+application as `meridian serve` runs it (direct ingress: the ingress replica's own port; and the
+same app through the Serve proxy, ``serving_proxy_*``) next to the same routes and models in one
+plain FastAPI/uvicorn process (the floor).
 
 At 1, 10 and 50 concurrent clients, for answers from the per-bar cache (the steady state between
 bars) and with the cache off (every request asks every model). Prints one JSON object per
@@ -86,6 +88,9 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--levels", default="1,10,50")
     args = p.parse_args()
+    from cluster.runtime import find_direct_ingress, serve_direct_env
+    direct_port = free_port()
+    os.environ.update(serve_direct_env(direct_port))  # as `meridian serve` runs it
     levels = [int(x) for x in args.levels.split(",")]
 
     import ray
@@ -115,7 +120,11 @@ def main() -> int:
         serve.run(compose(ServeAppConfig(meridian=cfg, options=opts)), name="bench", route_prefix="/")
         base = f"http://127.0.0.1:{serve_port}"
         wait_up(base + "/health")
-        results[f"serve-{mode}"] = measure(base, levels, args.seconds)
+        direct = find_direct_ingress("127.0.0.1", direct_port)
+        if direct is None:
+            raise RuntimeError("the ingress replica's direct port does not answer")
+        results[f"serve-{mode}"] = measure(direct, levels, args.seconds)
+        results[f"proxy-{mode}"] = measure(base, levels, args.seconds)
         serve.delete("bench")
 
         port = free_port()
@@ -130,13 +139,14 @@ def main() -> int:
     serve.shutdown()
     ray.shutdown()
 
-    for mode in ("cached", "models"):
-        for c in levels:
-            s, f = results[f"serve-{mode}"][c], results[f"floor-{mode}"][c]
-            for key, unit in (("p50", "ms"), ("p99", "ms"), ("rps", "req/s")):
-                print(json.dumps({"bench": f"serving_{mode}_{key}_c{c}", "value": round(s[key], 2), "unit": unit,
-                                  "baseline": round(f[key], 2), "ratio": round(s[key] / f[key], 2),
-                                  "requests": s["n"], "errors": s["errors"], "baseline_errors": f["errors"]}))
+    for path, prefix in (("serve", "serving"), ("proxy", "serving_proxy")):
+        for mode in ("cached", "models"):
+            for c in levels:
+                s, f = results[f"{path}-{mode}"][c], results[f"floor-{mode}"][c]
+                for key, unit in (("p50", "ms"), ("p99", "ms"), ("rps", "req/s")):
+                    print(json.dumps({"bench": f"{prefix}_{mode}_{key}_c{c}", "value": round(s[key], 2),
+                                      "unit": unit, "baseline": round(f[key], 2), "ratio": round(s[key] / f[key], 2),
+                                      "requests": s["n"], "errors": s["errors"], "baseline_errors": f["errors"]}))
     return 0
 
 

@@ -1,0 +1,71 @@
+"""`meridian serve` as users run it: its own local Ray with Serve's direct ingress on, the API
+answered by the ingress replica on its own port and, the same, through the Serve proxy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.serving.conftest import free_port
+
+
+def _start(cfg_file, port, direct_port, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_SERVE_"))}
+    env.update({"MERIDIAN_CONFIG": str(cfg_file), "MERIDIAN__RAY__NUM_CPUS": "2"})
+    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port),
+                             "--direct-port", str(direct_port), "--json", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+
+
+def _first_json_line(proc, timeout=150):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                raise AssertionError(f"meridian serve exited with {proc.returncode}")
+            continue
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError("meridian serve printed no address")
+
+
+def _stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.mark.slow
+def test_meridian_serve_answers_directly_and_through_the_proxy(serving_root, tmp_path):
+    root, cfg, _ = serving_root
+    cfg_file = tmp_path / "meridian.json"
+    cfg_file.write_text(cfg.model_dump_json())
+    port, direct = free_port(), free_port()
+    proc = _start(cfg_file, port, direct)
+    try:
+        out = _first_json_line(proc)
+        assert out["proxy_url"] == f"http://127.0.0.1:{port}"
+        assert out["direct_url"] is not None and out["url"] == out["direct_url"]
+        assert int(out["direct_url"].rsplit(":", 1)[1]) in range(direct, direct + 10)
+        via_direct = requests.get(out["direct_url"] + "/predictions/EURUSD", timeout=30)
+        via_proxy = requests.get(out["proxy_url"] + "/predictions/EURUSD", timeout=30)
+        assert via_direct.status_code == via_proxy.status_code == 200
+        assert via_direct.json() == via_proxy.json()       # one replica, one cached answer
+        assert via_direct.json()["horizons"][0]["models"]
+        # errors come back the same way on the direct path
+        bad = requests.get(out["direct_url"] + "/predictions/NOPE", timeout=30)
+        assert bad.status_code == 404 and "unknown symbol" in bad.json()["detail"]
+        assert requests.get(out["direct_url"] + "/health", timeout=30).json()["models_loaded"] >= 2
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0
