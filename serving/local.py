@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m serving.local", description=main.__doc__)
     p.add_argument("--config")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--port", type=int, default=8011)
     p.add_argument("--options", default="{}", help="ServeOptions as JSON")
     args = p.parse_args(argv)
     cfg = ServeArgs(config=args.config, options=json.loads(args.options)).resolve()
