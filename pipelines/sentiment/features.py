@@ -49,8 +49,11 @@ def items(ctx, channel: str) -> pd.DataFrame:
     keep = (ch == channel).to_numpy() & news["score"].notna().to_numpy()
     if ctx.symbol and "tickers" in news:
         names = symbol_aliases(ctx.symbol)
-        keep &= np.array([not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})  # BINANCE:BTCUSDT -> BTCUSDT
-                          for t in map(parse_tickers, news["tickers"])], dtype=bool)
+        raw = news["tickers"].astype("object")
+        codes, uniq = pd.factorize(raw, use_na_sentinel=True)  # each distinct ticker list parsed once
+        ok = np.array([not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})  # BINANCE:BTCUSDT -> BTCUSDT
+                       for t in map(parse_tickers, uniq)] + [True], dtype=bool)  # last slot: missing
+        keep &= ok[codes]
     df = news.loc[keep]
     out = pd.DataFrame({"known_at": pd.to_datetime(df["known_at"], utc=True), "score": df["score"].astype("float64")})
     if "label" in df:
