@@ -1,8 +1,9 @@
 """Train the correlation-graph forecaster on a universe of symbols from the store and judge it out
 of sample next to a per-symbol ridge regression on the same features (the node-only baseline).
 
-Every symbol gets the configured feature set and its forward return over ``horizon`` bars; the
-panel is the timestamps all symbols share. The first ``train_frac`` of those rows train, less the
+Every symbol gets the configured feature set plus, with three or more symbols, the universe stage
+(cross-sectional Alpha101 factors and ranks), and its forward return over ``horizon`` bars; the
+panel is the timestamps all symbols share with every feature known. The first ``train_frac`` of those rows train, less the
 last ``horizon`` rows whose labels reach into the test period (purged); the graph and the scalers
 come from the training rows only. Reported per symbol and pooled: the information coefficient
 (Pearson and rank) of the predicted against the realised return, its t statistic, and the hit
@@ -53,9 +54,26 @@ def _ridge_baseline(X_tr: pd.DataFrame, y_tr: pd.Series, X_te: pd.DataFrame) -> 
     return pd.Series(m.predict(X_te.to_numpy()), index=X_te.index)
 
 
+def add_universe(data: dict, bars: dict[str, pd.DataFrame]) -> list[str]:
+    """Join the universe stage (cross-sectional Alpha101 factors and ranks of per-symbol features,
+    each value from every symbol's bars at or before t) to every symbol's features, in place.
+    Returns the added columns."""
+    from pipelines.features.universe import cross_sectional
+    xs = cross_sectional(bars, {s: d.X for s, d in data.items()})
+    cols: list[str] = []
+    for s, d in data.items():
+        u = xs[s].reindex(d.X.index)
+        u = u.loc[:, [c for c in u.columns if c not in d.X.columns]]
+        # undefined values (a correlation of ranks that stayed constant, a factor's warm-up) read
+        # as 0, neutral for these centred factors and ranks
+        d.X = pd.concat([d.X, u.astype("float64").replace([np.inf, -np.inf], np.nan).fillna(0.0)], axis=1)
+        cols = list(u.columns)
+    return cols
+
+
 def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str | None = None,
         horizon: int = 1, train_frac: float = 0.7, params: dict[str, Any] | None = None,
-        progress: bool = True) -> dict[str, Any]:
+        universe: bool = True, progress: bool = True) -> dict[str, Any]:
     from models.graph.gnn import GraphForecaster
     from models.registry import ModelRecord, register
     from pipelines.jobs.tune import load_dataset
@@ -72,9 +90,16 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     tfs = {d.timeframe for d in data.values()}
     if len(tfs) > 1:
         raise ConfigError(f"the symbols have different timeframes ({', '.join(sorted(tfs))}): pass --timeframe")
+    from pipelines.features.universe import MIN_SYMBOLS
+    xs_cols: list[str] = []
+    if universe and len(symbols) >= MIN_SYMBOLS:
+        bars = {s: store.read("bars", {"symbol": s, "timeframe": data[s].timeframe}).sort_values("ts")
+                .reset_index(drop=True) for s in symbols}
+        xs_cols = add_universe(data, bars)
     idx = data[symbols[0]].X.index
     for d in data.values():
-        idx = idx.intersection(d.X.index)
+        # rows where every feature (universe columns included) is known
+        idx = idx.intersection(d.X.index[np.isfinite(d.X.to_numpy(dtype="float64")).all(axis=1)])
     idx = idx.sort_values()
     n = len(idx)
     train_end = int(n * train_frac)
@@ -105,7 +130,7 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
 
     tf = tfs.pop()
     config = {"symbols": symbols, "timeframe": tf, "horizon": horizon, "train_frac": train_frac, "params": p,
-              "feature_set": cfg.features.feature_set}
+              "feature_set": cfg.features.feature_set, "universe_columns": xs_cols}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     model_id = f"gnn-{len(symbols)}sym-{tf}-h{horizon}-{config_hash[:8]}"
     dest = (Path(cfg.store.path).parent / "models" / model_id).resolve()
@@ -120,6 +145,7 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     return {"model_id": rec.model_id, "symbols": symbols, "timeframe": tf, "horizon": horizon,
             "train_rows": int(len(tr)), "purged_rows": horizon, "test_rows": int(len(te)),
             "test_start": te[0].isoformat(), "test_end": te[-1].isoformat(), "edges": edges,
+            "universe_columns": xs_cols,
             "pooled": pooled, "per_symbol": per_symbol, "artifact_path": str(dest)}
 
 
@@ -142,6 +168,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeframe", help="bar timeframe when the symbols have several")
     p.add_argument("--horizon", type=int, default=1, help="bars ahead to predict")
     p.add_argument("--train-frac", type=float, default=0.7)
+    p.add_argument("--no-universe", action="store_true",
+                   help="leave out the universe stage (cross-sectional ranks; on with three or more symbols)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="graph model parameter (corr_window, threshold, hidden, epochs, lr, weight_decay, seed)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -154,7 +182,8 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
     store = open_store(cfg.store)
     try:
         return run(cfg, store, symbols=args.symbols.split(","), timeframe=args.timeframe, horizon=args.horizon,
-                   train_frac=args.train_frac, params=parse_params(args.param), progress=not args.json)
+                   train_frac=args.train_frac, params=parse_params(args.param), universe=not args.no_universe,
+                   progress=not args.json)
     finally:
         store.close()
 

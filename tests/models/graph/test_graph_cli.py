@@ -58,9 +58,19 @@ def test_graph_train_reports_out_of_sample_and_registers(lake, capsys):
     assert rec.kind == "graph-forecaster" and rec.name == "gnn" and rec.symbols == SYMS
     assert rec.metrics["pooled"]["gnn"]["ic"] == pytest.approx(out["pooled"]["gnn"]["ic"])
     assert rec.train_end.isoformat() < out["test_start"]          # purged split: training ends first
+    # the universe stage (cross-sectional factors and ranks) is part of every node's features
+    assert out["universe_columns"] and set(out["universe_columns"]) <= set(rec.features)
+    assert any(c.startswith("xs_rank_") for c in out["universe_columns"])
     # the saved artifact loads through the zoo and predicts every node
     model = load_model(rec.artifact_path, expected_features=rec.features)
     assert model.symbols_ == SYMS
+
+
+def test_universe_stage_can_be_left_out(lake, capsys):
+    out = _run(capsys, "graph", "train", "--symbols", "AAA,BBB,CCC", "--no-universe", "--param", "epochs=20", "--json")
+    assert out["universe_columns"] == []
+    two = _run(capsys, "graph", "train", "--symbols", "AAA,BBB", "--param", "epochs=20", "--json")
+    assert two["universe_columns"] == []          # a rank over two symbols says little: not built
 
 
 def test_graph_train_refuses_bad_universes(lake, capsys):
