@@ -66,6 +66,11 @@ def test_meridian_serve_answers_directly_and_through_the_proxy(serving_root, tmp
         bad = requests.get(out["direct_url"] + "/predictions/NOPE", timeout=30)
         assert bad.status_code == 404 and "unknown symbol" in bad.json()["detail"]
         assert requests.get(out["direct_url"] + "/health", timeout=30).json()["models_loaded"] >= 2
+        # the WebSocket stream works on the direct port too
+        from websockets.sync.client import connect
+        with connect(out["direct_url"].replace("http://", "ws://") + "/stream?symbols=EURUSD", open_timeout=20) as ws:
+            assert json.loads(ws.recv(timeout=20)) == {"type": "subscribed", "symbols": ["EURUSD"]}
+            assert json.loads(ws.recv(timeout=20))["type"] == "bar"
     finally:
         _stop(proc)
     assert proc.returncode == 0
