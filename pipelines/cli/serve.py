@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         serve.run(compose(app_cfg), name=args.name, route_prefix="/")
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray's own handler: stop cleanly
         url = f"http://{host}:{port}"
-        direct = find_direct_ingress(host, direct_port) if direct_port else None
+        # a local Ray started here has direct ingress on; a cluster's head may or may not
+        direct = find_direct_ingress(host, direct_port, timeout=5.0 if joining else 20.0) if direct_port else None
         out = {"url": direct or url, "proxy_url": url, "direct_url": direct, "docs": f"{direct or url}/docs",
                "openapi": f"{direct or url}/openapi.json", "app": args.name}
         if direct:
