@@ -88,10 +88,15 @@ class TabularForecaster(Forecaster):
             self.clf_ = DummyClassifier(strategy="prior")
         self._fit_estimators(A, y, y_up, A_val, y_val if has_val else None)
 
-    def _predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        A = self.prep_.frame(X)
+    def _outputs(self, A: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(expected return per row, class probabilities per row in ``clf_.classes_`` order)."""
         er = np.asarray(self.reg_.predict(self._input(A)), dtype="float64").reshape(-1)
         proba = np.asarray(self.clf_.predict_proba(self._input(A)), dtype="float64")
+        return er, proba
+
+    def _predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        A = self.prep_.frame(X)
+        er, proba = self._outputs(A)
         classes = list(getattr(self.clf_, "classes_", [0, 1]))
         p = proba[:, classes.index(1)] if 1 in classes else np.zeros(len(A))
         p = np.clip(p, 0.0, 1.0)
