@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -144,7 +145,14 @@ def resume_search(path: str | Path, ds: Dataset) -> TuneOutcome:
 
 
 def _fit(tuner):
-    """Tune prints its tables to stdout; keep stdout for the command's own result."""
+    """Tune prints its tables to stdout; keep stdout for the command's own result.
+
+    The experiment state is saved after every controller step (``TUNE_GLOBAL_CHECKPOINT_S=0``
+    unless set): Tune deletes a trial's oldest checkpoint beyond ``num_to_keep`` as soon as a new
+    one arrives but saves the state that names checkpoints only every ~10 s, so a driver killed
+    in between leaves a state that points at a deleted checkpoint and cannot resume. Saving on
+    every step keeps the named checkpoint among the two kept."""
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     with contextlib.redirect_stdout(sys.stderr):
         return tuner.fit()
 
