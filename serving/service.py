@@ -57,6 +57,7 @@ class MeridianService:
         self.market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
         self.tracker = TrainingTracker(cfg.meridian, o.tune_root)
         self._memo: dict[tuple, dict] = {}
+        self._inflight: dict[tuple, asyncio.Future] = {}
         self._generation = 0
 
     # -- reads ---------------------------------------------------------------------------------
@@ -87,11 +88,24 @@ class MeridianService:
 
     async def prediction(self, symbol: str, horizons: list[str] | None) -> dict:
         """Memoised per latest bar: a repeated request between two bars is answered here, and a
-        new bar (or a reload) makes the next request ask the predictor again."""
+        new bar (or a reload) makes the next request ask the predictor again. Requests for the
+        same answer that arrive while it is being computed (every client asking at a bar's close)
+        wait for that one computation instead of each asking every model."""
         latest = self.market.latest(symbol)
         key = (symbol, tuple(horizons) if horizons else None, tuple(sorted(latest.items())), self._generation)
         if key in self._memo:
             return self._memo[key]
+        if not self.cfg.options.cache_predictions:
+            return await self._compute(key, symbol, horizons, latest)
+        pending = self._inflight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._compute(key, symbol, horizons, latest))
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _compute(self, key: tuple, symbol: str, horizons: list[str] | None,
+                       latest: dict[str, pd.Timestamp]) -> dict:
         try:
             res = await self._predict(symbol, horizons, latest)
         except Exception as exc:
@@ -101,7 +115,7 @@ class MeridianService:
             out = res["ok"]
             complete = all(not h["missing"] and pd.Timestamp(h["ts"]) == latest.get(h["timeframe"])
                            for h in out["horizons"])
-            if complete and self.cfg.options.cache_predictions:
+            if complete and self.cfg.options.cache_predictions and key[-1] == self._generation:
                 if len(self._memo) > 4096:
                     self._memo.clear()
                 self._memo[key] = out

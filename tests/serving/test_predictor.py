@@ -113,3 +113,47 @@ def test_service_survives_a_dead_prediction_side(serving_root):
         asyncio.run(svc.prediction("SPX", None))
     with pytest.raises(NotFound):
         asyncio.run(svc.prediction("NOPE", None))
+
+
+def test_concurrent_requests_at_a_new_bar_ask_the_models_once(serving_root):
+    """Fifty clients asking at a bar's close share one computation; a later bar asks again;
+    with the cache off every request asks; a failure reaches every waiter."""
+    from serving.errors import Unavailable
+    from serving.service import MeridianService
+    _, cfg, _ = serving_root
+
+    def counted(options):
+        base = local_service(ServeAppConfig(meridian=cfg, options=options))
+        calls = []
+
+        async def predict(symbol, horizons, min_ts):
+            calls.append(symbol)
+            await asyncio.sleep(0.05)            # the models take a moment: the others arrive meanwhile
+            return await base._predict(symbol, horizons, min_ts)
+
+        return MeridianService(base.cfg, base.store, predict, base._load_status, base._reload), calls
+
+    async def burst(svc, n):
+        return await asyncio.gather(*(svc.prediction("SPX", None) for _ in range(n)))
+
+    svc, calls = counted(ServeOptions())
+    answers = asyncio.run(burst(svc, 50))
+    assert len(calls) == 1 and all(a is answers[0] for a in answers)
+    assert answers[0]["horizons"][0]["models"]
+
+    svc, calls = counted(ServeOptions(cache_predictions=False))
+    asyncio.run(burst(svc, 5))
+    assert len(calls) == 5
+
+    async def down(*_):
+        await asyncio.sleep(0.05)
+        raise ConnectionError("ensemble replica died")
+
+    svc = MeridianService(ServeAppConfig(meridian=cfg), ParquetStore(cfg.store.path), down, down, down)
+
+    async def failing_burst():
+        return await asyncio.gather(*(svc.prediction("SPX", None) for _ in range(10)), return_exceptions=True)
+
+    errs = asyncio.run(failing_burst())
+    assert all(isinstance(e, Unavailable) and "did not answer" in str(e) for e in errs)
+    assert svc._inflight == {}                   # nothing left pending: the next request tries again
