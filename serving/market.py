@@ -43,6 +43,7 @@ class MarketData:
         self._series: _Cached | None = None
         self._by_symbol: dict[str, tuple[list[str], str]] = {}
         self._last: dict[tuple[str, str], pd.Timestamp] = {}
+        self._universe: dict[tuple, tuple[tuple, dict[str, pd.DataFrame]]] = {}
         self._bars: dict[tuple[str, str], _Cached] = {}
         self._features: dict[tuple[str, str], tuple[pd.Timestamp, int, pd.DataFrame]] = {}
 
@@ -116,6 +117,21 @@ class MarketData:
         feats = live_features(bars, self.feature_set_name)
         self._features[key] = (last, n, feats)
         return feats
+
+    def universe(self, symbols: list[str], timeframe: str) -> dict[str, pd.DataFrame]:
+        """The universe stage over ``symbols`` (cross-sectional factors and ranks), each symbol's
+        frame on its own bar times, computed as training computes it
+        (:func:`models.training.dataset.universe_features`); recomputed when any symbol's latest
+        bar changes."""
+        from models.training.dataset import universe_features
+        bars = {s: self.bars(s, timeframe) for s in symbols}
+        key = (tuple(symbols), timeframe, tuple((b["ts"].iloc[-1], len(b)) for b in bars.values()))
+        hit = self._universe.get((tuple(symbols), timeframe))
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        xs = universe_features(bars, {s: self.features(s, timeframe) for s in symbols})
+        self._universe[(tuple(symbols), timeframe)] = (key, xs)
+        return xs
 
     def invalidate(self) -> None:
         self._series = None

@@ -179,10 +179,21 @@ class Predictor:
                 self._cache.pop(next(iter(self._cache)))
         return out
 
+    def _with_universe(self, rec: ModelRecord, X: pd.DataFrame) -> pd.DataFrame:
+        """The row with the universe-stage columns the model was trained with, rebuilt over the
+        symbols it was trained with (training's own code, from the bars in the store)."""
+        from models.training.dataset import universe_frame
+        symbol = rec.symbols[0]
+        xs = self.market.universe(list(rec.config["universe"]), rec.timeframe)[symbol]
+        return pd.concat([X, universe_frame(xs, X.index, exclude=X.columns)], axis=1)
+
     async def _ask(self, rec: ModelRecord, feats: pd.DataFrame) -> dict[str, Any]:
         if rec.name in self.unavailable:
             return {"error": self.unavailable[rec.name]}
         try:
-            return await self.call_model(rec.name, rec.model_id, feats.iloc[[-1]])
+            X = feats.iloc[[-1]]
+            if rec.config.get("universe"):
+                X = self._with_universe(rec, X)
+            return await self.call_model(rec.name, rec.model_id, X)
         except Exception as exc:  # a dead replica or a failed call is a missing model, not a 500
             return {"error": f"{type(exc).__name__}: {exc}"}

@@ -26,17 +26,54 @@ class Dataset:
 
 
 def make_dataset(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...], horizon: int,
-                 ctx: FeatureContext | None = None) -> Dataset:
-    """Features (warm-up dropped) joined with labels; rows whose label is unknown are dropped."""
+                 ctx: FeatureContext | None = None, features: pd.DataFrame | None = None) -> Dataset:
+    """Features (warm-up dropped) joined with labels; rows whose label is unknown are dropped.
+    ``features``: the series' features already computed with ``specs`` (not recomputed)."""
     if bars.empty:
         raise ValueError("no bars")
     symbol = str(bars["symbol"].iloc[0])
     ctx = ctx or FeatureContext(symbol=symbol, asset_class=str(bars["asset_class"].iloc[0]),
                                 timeframe=str(bars["timeframe"].iloc[0]))
-    feats = compute_features(bars, specs, ctx)
+    feats = features if features is not None else compute_features(bars, specs, ctx)
     lab = ForwardReturn(horizon).compute(bars)
     lab = lab.loc[feats.index]
     keep = lab[f"fwd_ret_{horizon}"].notna()
     return Dataset(symbol=symbol, asset_class=ctx.asset_class, timeframe=ctx.timeframe,
                    horizon=horizon, X=feats[keep], y=lab.loc[keep, f"fwd_ret_{horizon}"],
                    label_known_at=lab.loc[keep, "label_known_at"])
+
+
+def universe_frame(xs: pd.DataFrame, index: pd.Index, exclude=()) -> pd.DataFrame:
+    """One symbol's universe-stage columns on ``index``. Undefined values (a correlation of ranks
+    that stayed constant, a factor's warm-up) read as 0, neutral for these centred factors and
+    ranks. Training and serving both go through here."""
+    import numpy as np
+    u = xs.reindex(index)
+    u = u.loc[:, [c for c in u.columns if c not in set(exclude)]]
+    return u.astype("float64").replace([np.inf, -np.inf], np.nan).fillna(0.0)
+
+
+def universe_features(bars: dict[str, pd.DataFrame], features: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The universe stage (cross-sectional Alpha101 factors and ranks of per-symbol features) for
+    each symbol, from every symbol's bars and its full feature frame (warm-up dropped, latest
+    rows kept: the same frames serving has)."""
+    from pipelines.features.universe import RANKED_COLUMNS, cross_sectional
+    ranked = {s: f[[c for c in RANKED_COLUMNS if c in f.columns]] for s, f in features.items()}
+    return cross_sectional(bars, ranked)
+
+
+def universe_datasets(bars: dict[str, pd.DataFrame], specs: tuple[FeatureSpec, ...],
+                      horizon: int) -> tuple[dict[str, Dataset], list[str]]:
+    """A dataset per symbol whose features include the universe stage, and the added columns."""
+    feats = {}
+    for s, b in bars.items():
+        ctx = FeatureContext(symbol=s, asset_class=str(b["asset_class"].iloc[0]), timeframe=str(b["timeframe"].iloc[0]))
+        feats[s] = compute_features(b, specs, ctx)
+    xs = universe_features(bars, feats)
+    out, cols = {}, []
+    for s, b in bars.items():
+        ds = make_dataset(b, specs, horizon, features=feats[s])
+        u = universe_frame(xs[s], ds.X.index, exclude=ds.X.columns)
+        ds.X = pd.concat([ds.X, u], axis=1)
+        out[s], cols = ds, list(u.columns)
+    return out, cols

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feature-set", help="feature set name (default: config)")
     p.add_argument("--no-persist", action="store_true", help="do not write the predictions table")
     p.add_argument("--no-ray", action="store_true", help="run folds one after another in this process")
+    p.add_argument("--universe", action="store_true",
+                   help="add the universe stage: cross-sectional Alpha101 factors and ranks over these symbols (3+)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             cfg_h = load_config(args.config, overrides=_merge(_overrides(args), {"walkforward": {"horizon": h}}))
             reports[h] = run_training(cfg_h, store, symbols, models, timeframe=args.timeframe,
                                       ensembles=ensembles, persist=not args.no_persist, use_ray=not args.no_ray,
-                                      progress=not args.json, retrain_every=args.retrain_every, keep=args.keep)
+                                      progress=not args.json, retrain_every=args.retrain_every, keep=args.keep,
+                                      universe=args.universe)
     finally:
         store.close()
         if started_ray:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import ConfigError, DataError
@@ -54,48 +55,34 @@ def _ridge_baseline(X_tr: pd.DataFrame, y_tr: pd.Series, X_te: pd.DataFrame) -> 
     return pd.Series(m.predict(X_te.to_numpy()), index=X_te.index)
 
 
-def add_universe(data: dict, bars: dict[str, pd.DataFrame]) -> list[str]:
-    """Join the universe stage (cross-sectional Alpha101 factors and ranks of per-symbol features,
-    each value from every symbol's bars at or before t) to every symbol's features, in place.
-    Returns the added columns."""
-    from pipelines.features.universe import cross_sectional
-    xs = cross_sectional(bars, {s: d.X for s, d in data.items()})
-    cols: list[str] = []
-    for s, d in data.items():
-        u = xs[s].reindex(d.X.index)
-        u = u.loc[:, [c for c in u.columns if c not in d.X.columns]]
-        # undefined values (a correlation of ranks that stayed constant, a factor's warm-up) read
-        # as 0, neutral for these centred factors and ranks
-        d.X = pd.concat([d.X, u.astype("float64").replace([np.inf, -np.inf], np.nan).fillna(0.0)], axis=1)
-        cols = list(u.columns)
-    return cols
-
-
 def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str | None = None,
         horizon: int = 1, train_frac: float = 0.7, params: dict[str, Any] | None = None,
         universe: bool = True, progress: bool = True) -> dict[str, Any]:
     from models.graph.gnn import GraphForecaster
     from models.registry import ModelRecord, register
-    from pipelines.jobs.tune import load_dataset
     symbols = list(dict.fromkeys(s.strip() for s in symbols if s.strip()))
     if len(symbols) < 2:
         raise ConfigError("the graph forecaster needs two or more symbols (--symbols A,B,...)")
     if horizon < 1 or not 0 < train_frac < 1:
         raise ConfigError("horizon must be >= 1 and train_frac in (0, 1)")
-    it = symbols
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(symbols, desc="features", unit="symbol")
-    data = {s: load_dataset(cfg, store, s, timeframe, horizon) for s in it}
-    tfs = {d.timeframe for d in data.values()}
+    from models.training.dataset import make_dataset, universe_datasets
+    from pipelines.features.registry import feature_set
+    from pipelines.features.universe import MIN_SYMBOLS
+    from pipelines.jobs.train import _pick_timeframe
+    bars = {}
+    for s in symbols:
+        _, b = _pick_timeframe(store, s, timeframe)
+        bars[s] = b.sort_values("ts").reset_index(drop=True)
+    tfs = {str(b["timeframe"].iloc[0]) for b in bars.values()}
     if len(tfs) > 1:
         raise ConfigError(f"the symbols have different timeframes ({', '.join(sorted(tfs))}): pass --timeframe")
-    from pipelines.features.universe import MIN_SYMBOLS
+    specs = feature_set(cfg.features.feature_set)
     xs_cols: list[str] = []
     if universe and len(symbols) >= MIN_SYMBOLS:
-        bars = {s: store.read("bars", {"symbol": s, "timeframe": data[s].timeframe}).sort_values("ts")
-                .reset_index(drop=True) for s in symbols}
-        xs_cols = add_universe(data, bars)
+        data, xs_cols = universe_datasets(bars, specs, horizon)
+    else:
+        it = tqdm(symbols, desc="features", unit="symbol") if progress else symbols
+        data = {s: make_dataset(bars[s], specs, horizon) for s in it}
     idx = data[symbols[0]].X.index
     for d in data.values():
         # rows where every feature (universe columns included) is known

@@ -131,10 +131,12 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         timeframe: str | None = None, ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES,
         persist: bool = True, register: bool = False, models_dir: str | Path | None = None,
         use_ray: bool = True, progress: bool = True, retrain_every: str | None = None,
-        keep: str | None = None) -> dict:
+        keep: str | None = None, universe: bool = False) -> dict:
     """The walk-forward report for each symbol (a JSON-ready dict). ``retrain_every`` and
     ``keep`` (bars, or spans like "1M" and "3Y") set the test window / retrain step and the
-    rolling training window per symbol, in that symbol's bars."""
+    rolling training window per symbol, in that symbol's bars. ``universe``: every symbol's
+    features also carry the universe stage (cross-sectional factors and ranks over these
+    symbols); the registered models record the universe, and serving rebuilds it."""
     from models.zoo import model_class
     for m in models:
         model_class(m)  # unknown names and missing extras fail before any work
@@ -142,6 +144,21 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         if e not in ENSEMBLES:
             raise ConfigError(f"unknown ensemble {e!r}: one of {', '.join(ENSEMBLES)}")
     t0 = time.time()
+    universe_ds: dict[str, Dataset] = {}
+    if universe:
+        from models.training.dataset import universe_datasets
+        from pipelines.features.registry import feature_set
+        from pipelines.features.universe import MIN_SYMBOLS
+        if len(set(symbols)) < MIN_SYMBOLS:
+            raise ConfigError(f"--universe needs at least {MIN_SYMBOLS} symbols, got {len(set(symbols))}")
+        all_bars = {s: _pick_timeframe(store, s, timeframe)[1].sort_values("ts").reset_index(drop=True)
+                    for s in dict.fromkeys(symbols)}
+        tfs = {str(b["timeframe"].iloc[0]) for b in all_bars.values()}
+        if len(tfs) > 1:
+            raise ConfigError(f"--universe needs one timeframe; the symbols have {', '.join(sorted(tfs))}: "
+                              "pass --timeframe")
+        universe_ds, _ = universe_datasets(all_bars, feature_set(cfg.features.feature_set), cfg.walkforward.horizon)
+    universe_syms = sorted(universe_ds)
     report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),
                     "feature_set": cfg.features.feature_set, "symbols": {}}
     for sym in tqdm(symbols, desc="symbols", disable=not progress):
@@ -156,13 +173,15 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         for name in list(models) + [f"ensemble_{e}" for e in ens]:
             spec = (cfg.models.params.get(name, {}) if name in models
                     else {"members": {m: cfg.models.params.get(m, {}) for m in models}})
+            if universe_syms:
+                spec = {**spec, "universe": universe_syms}
             hashes[name] = run_hash(name, wf, spec, cfg.features.feature_set, sym, tf)
             ids[name] = f"{name}-{sym}-{tf}-h{wf.horizon}-{hashes[name][:8]}"
         prior = tried_before(store, sym, tf, wf.horizon) - set(ids.values())
         res = evaluate_symbol(bars, models, wf, params=dict(cfg.models.params), trading=cfg.trading,
                               ensembles=ens, feature_set_name=cfg.features.feature_set,
                               use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress,
-                              prior_trials=len(prior))
+                              prior_trials=len(prior), dataset=universe_ds.get(sym))
         for name, preds in res.predictions.items():
             chash, model_id = hashes[name], ids[name]
             if persist:
@@ -175,7 +194,8 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                 register_model(store, ModelRecord(
                     model_id=model_id, name=name, kind="forecaster",
                     config={"params": cfg.models.params.get(name, {}), "walkforward": wf.model_dump(mode="json"),
-                            "feature_set": cfg.features.feature_set},
+                            "feature_set": cfg.features.feature_set,
+                            **({"universe": universe_syms} if universe_syms else {})},
                     config_hash=chash, features=list(res.dataset.X.columns), symbols=[sym], timeframe=tf,
                     horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
                     metrics=finite(res.metrics[name]), artifact_path=str(artifact)))
@@ -264,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retrain-every", help="retrain step: bars or a span (1M, 30D)")
     p.add_argument("--keep", help="rolling training window: bars or a span (3Y)")
     p.add_argument("--promote", action="store_true", help="promote the registered models")
+    p.add_argument("--universe", action="store_true",
+                   help="add the universe stage (cross-sectional factors and ranks over these symbols, three or more)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     over = {"walkforward": {"horizon": args.horizon}} if args.horizon else None
@@ -275,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = run(cfg, store, args.symbols.split(","), models, timeframe=args.timeframe, register=True,
                   models_dir=Path(cfg.store.path).parent / "models", progress=not args.json,
-                  retrain_every=args.retrain_every, keep=args.keep)
+                  retrain_every=args.retrain_every, keep=args.keep, universe=args.universe)
         if args.promote:
             from models.registry import promote
             for r in out["symbols"].values():
