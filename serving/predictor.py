@@ -19,7 +19,7 @@ from models.registry import ModelRecord
 from pipelines.schema import timeframe_offset, timeframe_seconds
 from pipelines.trading.signals import long_short_flat
 from serving.config import ServeOptions
-from serving.errors import BadParameter, NotFound
+from serving.errors import BadParameter, NotFound, ServingError
 from serving.market import MarketData
 from serving.regime import RegimeBook
 
@@ -97,6 +97,7 @@ class Predictor:
         self.records = [r for r in records if r.kind == "forecaster"]
         self.regimes.set_records(records)
         self._cache.clear()
+        self._generation = getattr(self, "_generation", 0) + 1
 
     def by_horizon(self, symbol: str) -> dict[int, list[ModelRecord]]:
         out: dict[int, list[ModelRecord]] = {}
@@ -143,6 +144,7 @@ class Predictor:
         recs = [r for r in recs if r.timeframe == tf]
         bars = self.market.bars(symbol, tf)
         key = (symbol, tf, seconds, bars["ts"].iloc[-1], len(bars))
+        generation = self._generation
         if key in self._cache:
             return self._cache[key]
         feats = self.market.features(symbol, tf)
@@ -173,7 +175,7 @@ class Predictor:
                "target_ts": (ts + timeframe_offset(tf) * (horizon_bars + 1)).isoformat(),
                "models": models, "ensemble": ensemble, "signal": signal, "missing": missing,
                "model_versions": {m["name"]: m["version"] for m in models}}
-        if not missing and self.options.cache_predictions:
+        if not missing and self.options.cache_predictions and generation == self._generation:
             self._cache[key] = out
             if len(self._cache) > 4096:
                 self._cache.pop(next(iter(self._cache)))
@@ -183,8 +185,14 @@ class Predictor:
         """The row with the universe-stage columns the model was trained with, rebuilt over the
         symbols it was trained with (training's own code, from the bars in the store)."""
         from models.training.dataset import universe_frame
-        symbol = rec.symbols[0]
-        xs = self.market.universe(list(rec.config["universe"]), rec.timeframe)[symbol]
+        symbol, ts = rec.symbols[0], X.index[-1]
+        peers = list(rec.config["universe"])
+        for peer in peers:   # every peer's bar at ts must be in: a rank over fewer symbols is another number
+            last = self.market.bars(peer, rec.timeframe, min_ts=ts)["ts"].iloc[-1]
+            if last < ts:
+                raise ServingError(f"universe peer {peer} has no {rec.timeframe} bar at {ts.isoformat()} yet "
+                                   f"(its last is {last.isoformat()})")
+        xs = self.market.universe(peers, rec.timeframe)[symbol]
         return pd.concat([X, universe_frame(xs, X.index, exclude=X.columns)], axis=1)
 
     async def _ask(self, rec: ModelRecord, feats: pd.DataFrame) -> dict[str, Any]:

@@ -242,6 +242,9 @@ class MeridianService:
             await self._reload()
         except Exception:
             reloaded = False
+        # answers computed while the replicas reloaded may come from the old models: not reused
+        self._generation += 1
+        self._memo.clear()
         return {"model_id": rec.model_id, "status": rec.status, "retired": sorted(before - after),
                 "reloaded": reloaded}
 

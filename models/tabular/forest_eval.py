@@ -4,8 +4,8 @@ scikit-learn predicts tree by tree from Python (a joblib call, a lock and an arr
 for the one or few rows a live prediction scores costs far more than the trees themselves. Here
 the trees are packed once into flat arrays and walked by one compiled kernel. The result is the
 same as scikit-learn's to the bit: inputs are compared in float32 as the trees were grown, missing
-values follow each split's learned direction, classifier leaves are normalised per tree, and tree
-outputs are summed in the forest's order before dividing by the tree count.
+values follow each split's learned direction, and tree outputs (classifier leaves: class
+fractions) are summed in the forest's order before dividing by the tree count.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ class PackedForest:
     feature: np.ndarray
     threshold: np.ndarray
     nan_left: np.ndarray     # (nodes,) 1 when a missing value goes left at this split
-    value: np.ndarray        # (nodes, outputs) leaf values (classifier: per-tree normalised)
+    value: np.ndarray        # (nodes, outputs) leaf values (classifier: class fractions)
+    n_features: int
 
 
 def pack(forest, classifier: bool) -> PackedForest:
+    if getattr(forest, "n_outputs_", 1) != 1:
+        raise ValueError("only single-output forests are packed")
     roots, left, right, feat, thr, nanl, val = [], [], [], [], [], [], []
     off = 0
     for est in forest.estimators_:
@@ -41,14 +44,12 @@ def pack(forest, classifier: bool) -> PackedForest:
         thr.append(t.threshold.astype("float64"))
         mgl = getattr(t, "missing_go_to_left", None)
         nanl.append(np.asarray(mgl, dtype="uint8") if mgl is not None else np.zeros(n, dtype="uint8"))
-        v = t.value[:, 0, :].astype("float64")
-        if classifier:
-            s = v.sum(axis=1, keepdims=True)
-            v = v / np.where(s == 0.0, 1.0, s)
-        val.append(v)
+        # classifier leaves hold class fractions already (scikit-learn >= 1.4), used as they are
+        val.append(t.value[:, 0, :].astype("float64"))
         off += n
     return PackedForest(np.array(roots, dtype="int64"), np.concatenate(left), np.concatenate(right),
-                        np.concatenate(feat), np.concatenate(thr), np.concatenate(nanl), np.concatenate(val))
+                        np.concatenate(feat), np.concatenate(thr), np.concatenate(nanl), np.concatenate(val),
+                        int(forest.n_features_in_))
 
 
 @numba.njit(cache=True)
@@ -76,6 +77,8 @@ def predict(packed: PackedForest, X: np.ndarray) -> np.ndarray:
     the class probabilities in ``classes_`` order)."""
     # trees compare float32 inputs (as fitted) against float64 thresholds
     Xf = np.ascontiguousarray(np.asarray(X, dtype="float32")).astype("float64")
+    if Xf.ndim != 2 or Xf.shape[1] != packed.n_features:
+        raise ValueError(f"X has shape {Xf.shape}; the forest was fitted on {packed.n_features} features")
     out = np.zeros((Xf.shape[0], packed.value.shape[1]))
     _eval(Xf, packed.roots, packed.left, packed.right, packed.feature, packed.threshold, packed.nan_left,
           packed.value, out)

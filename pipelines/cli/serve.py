@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if direct_port and not joining and not ray.is_initialized():
         # Serve reads these when its processes start: a local Ray started here inherits them.
         # A cluster's head gets them from cluster/start-head.
-        os.environ.update(serve_direct_env(direct_port))
+        for k, v in serve_direct_env(direct_port).items():
+            os.environ.setdefault(k, v)   # a user's RAY_SERVE_THROUGHPUT_OPTIMIZED=0 stays
     stop = threading.Event()
     init_ray(cfg.ray)
     try:

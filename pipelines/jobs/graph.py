@@ -92,6 +92,10 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     train_end = int(n * train_frac)
     fit_end = train_end - horizon            # purge: these labels end inside the test period
     p = {"corr_window": min(60, max(10, fit_end // 4)), **(params or {})}
+    from models.graph.gnn import DEFAULTS
+    for k, v in p.items():
+        if k in DEFAULTS and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ConfigError(f"graph parameter {k} must be a number, got {v!r}")
     if fit_end < max(30, p["corr_window"]) or n - train_end < 20:
         raise DataError(f"{n} timestamps shared by {', '.join(symbols)}: too few to train ({fit_end}) "
                         f"and test ({n - train_end})")
@@ -109,16 +113,25 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
         pooled_p.append(pred[s]["expected_return"])
         pooled_b.append(base)
         pooled_y.append(actual)
-    # pooled over symbols, each symbol's series demeaned so a level difference is not "skill"
-    def _cat(parts):
-        return pd.concat([q - q.mean() for q in parts], ignore_index=True)
-    pooled = {"gnn": oos_scores(_cat(pooled_p), _cat(pooled_y)), "ridge": oos_scores(_cat(pooled_b), _cat(pooled_y))}
+    # pooled over symbols: IC on each symbol's demeaned series (a level difference is not skill),
+    # hit rate on the raw directions
+    def _cat(parts, demean=True):
+        return pd.concat([q - q.mean() if demean else q for q in parts], ignore_index=True)
+
+    def _pooled(pred):
+        out = oos_scores(_cat(pred), _cat(pooled_y))
+        out["hit_rate"] = oos_scores(_cat(pred, False), _cat(pooled_y, False))["hit_rate"]
+        return out
+    pooled = {"gnn": _pooled(pooled_p), "ridge": _pooled(pooled_b)}
     edges = int((np.triu(model.adj_, 1) > 0).sum())
 
     tf = tfs.pop()
     config = {"symbols": symbols, "timeframe": tf, "horizon": horizon, "train_frac": train_frac, "params": p,
               "feature_set": cfg.features.feature_set, "universe_columns": xs_cols}
-    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    # the data window is part of the identity: a retrain on newer bars is a new model, never an
+    # overwrite of one that may be promoted
+    config_hash = hashlib.sha256(json.dumps({**config, "train": [tr[0].isoformat(), tr[-1].isoformat()]},
+                                            sort_keys=True).encode()).hexdigest()[:16]
     model_id = f"gnn-{len(symbols)}sym-{tf}-h{horizon}-{config_hash[:8]}"
     dest = (Path(cfg.store.path).parent / "models" / model_id).resolve()
     if dest.exists():

@@ -49,11 +49,21 @@ def items(ctx, channel: str) -> pd.DataFrame:
     keep = (ch == channel).to_numpy() & news["score"].notna().to_numpy()
     if ctx.symbol and "tickers" in news:
         names = symbol_aliases(ctx.symbol)
-        raw = news["tickers"].astype("object")
-        codes, uniq = pd.factorize(raw, use_na_sentinel=True)  # each distinct ticker list parsed once
-        ok = np.array([not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})  # BINANCE:BTCUSDT -> BTCUSDT
-                       for t in map(parse_tickers, uniq)] + [True], dtype=bool)  # last slot: missing
-        keep &= ok[codes]
+        seen: dict = {}                       # each distinct ticker list parsed once
+
+        def concerns(raw) -> bool:
+            k = tuple(raw) if isinstance(raw, (list, tuple, np.ndarray)) else raw
+            try:
+                return seen[k]
+            except KeyError:
+                t = parse_tickers(raw)
+                seen[k] = v = not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})  # BINANCE:BTCUSDT -> BTCUSDT
+                return v
+            except TypeError:                 # unhashable: parse it every time
+                t = parse_tickers(raw)
+                return not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})
+
+        keep &= np.fromiter((concerns(v) for v in news["tickers"].astype("object")), dtype=bool, count=len(news))
     df = news.loc[keep]
     out = pd.DataFrame({"known_at": pd.to_datetime(df["known_at"], utc=True), "score": df["score"].astype("float64")})
     if "label" in df:

@@ -44,3 +44,15 @@ def test_forecaster_predictions_survive_save_and_load(tmp_path):
     m.save(tmp_path / "rf")
     q = load(tmp_path / "rf").predict(Xf.iloc[400:])
     pd.testing.assert_frame_equal(p, q)
+
+
+def test_three_classes_and_refusals():
+    X, y = _data(seed=5)
+    labels = np.digitize(y, [-0.5, 0.5])                   # three classes
+    clf = RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0).fit(X[:400], labels[:400])
+    np.testing.assert_array_equal(forest_eval.predict(forest_eval.pack(clf, True), X[400:]), clf.predict_proba(X[400:]))
+    with pytest.raises(ValueError, match="fitted on 8 features"):
+        forest_eval.predict(forest_eval.pack(clf, True), X[400:, :5])
+    multi = RandomForestRegressor(n_estimators=5, random_state=0).fit(X[:400], np.c_[y[:400], -y[:400]])
+    with pytest.raises(ValueError, match="single-output"):
+        forest_eval.pack(multi, False)

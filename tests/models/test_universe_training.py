@@ -33,20 +33,23 @@ def trained(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MERIDIAN__WALKFORWARD__TRAIN_BARS", "300")
     monkeypatch.setenv("MERIDIAN__WALKFORWARD__TEST_BARS", "150")
     rng = np.random.default_rng(3)
-    market = rng.normal(0, 0.008, 700)
+    market = rng.normal(0, 0.008, 701)
     store = ParquetStore(lake)
+    withheld = {}
     for i, s in enumerate(SYMS):
-        r = market + rng.normal(0, 0.006, 700)
+        r = market + rng.normal(0, 0.006, 701)
         r[0] = 0.0
-        store.write_bars(bars_from_returns(r, symbol=s, timeframe="1h", seed=i))
+        bars = bars_from_returns(r, symbol=s, timeframe="1h", seed=i)
+        store.write_bars(bars.iloc[:-1])
+        withheld[s] = bars.iloc[[-1]]          # the next bar, written during the test
     assert main(["--symbols", ",".join(SYMS), "--models", "logistic", "--horizon", "1", "--universe",
                  "--promote", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    return lake, store, out
+    return lake, store, out, withheld
 
 
 def test_universe_models_are_trained_registered_and_served_without_skew(ray_session, trained):
-    lake, store, out = trained
+    lake, store, out, withheld = trained
     recs = [r for r in list_models(store, "promoted")]
     assert {r.symbols[0] for r in recs} == set(SYMS)
     for rec in recs:
@@ -73,7 +76,21 @@ def test_universe_models_are_trained_registered_and_served_without_skew(ray_sess
     assert h["models"][0]["expected_return"] == pytest.approx(float(offline["expected_return"].iloc[-1]), rel=1e-12)
     assert h["models"][0]["prob_up"] == pytest.approx(float(offline["prob_up"].iloc[-1]), rel=1e-12)
 
+    # a new bar for BBB before its peers have theirs: the universe at that time is incomplete,
+    # so the model is reported missing (and nothing is cached); once the peers' bars are in, it answers
+    svc = local_service(ServeAppConfig(meridian=cfg, options=ServeOptions(bars_refresh_s=0)))
+    store.write_bars(withheld["BBB"])
+    early = asyncio.run(svc.prediction("BBB", None))["horizons"][0]
+    assert pd.Timestamp(early["ts"]) == withheld["BBB"]["ts"].iloc[0]
+    assert not early["models"] and "universe peer AAA has no 1h bar" in early["missing"][0]["reason"]
+    store.write_bars(withheld["AAA"])
+    store.write_bars(withheld["CCC"])
+    late = asyncio.run(svc.prediction("BBB", None))["horizons"][0]
+    assert not late["missing"] and late["models"][0]["model_id"] == rec.model_id
 
-def test_universe_needs_three_symbols(ray_session, trained, capsys):
+
+def test_universe_needs_three_symbols(tmp_path):
+    from pipelines.config import load_config
+    from pipelines.jobs.train import run
     with pytest.raises(ConfigError, match="at least 3 symbols"):
-        main(["--symbols", "AAA,BBB", "--models", "logistic", "--universe", "--json"])
+        run(load_config(environ={}), ParquetStore(tmp_path / "lake"), ["AAA", "BBB"], ["logistic"], universe=True)

@@ -101,6 +101,10 @@ def test_items_for_other_tickers_are_left_out():
     f = news_sentiment(_bars(["2024-01-01 10:00"]), FeatureContext(symbol="BTCUSDT", news=news))
     assert f["news_count_1h"][0] == 2.0 and f["news_sent_1h"][0] == pytest.approx(0.6)
     assert symbol_aliases("ETH-USD") >= {"ETH", "ETHUSD"}
+    # the same items with tickers as Python lists, a comma list and missing values
+    listed = news.assign(tickers=pd.Series([["BINANCE:BTCUSDT"], "ETH,SOL", None], dtype="object"))
+    g = news_sentiment(_bars(["2024-01-01 10:00"]), FeatureContext(symbol="BTCUSDT", news=listed))
+    assert g["news_count_1h"][0] == 2.0 and g["news_sent_1h"][0] == pytest.approx(0.6)
 
 
 def test_fear_greed_as_released(market):
