@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cc.add_argument("--format", dest="fmt", default="auto", choices=FORMATS)
     cc.add_argument("--set", dest="set_name", default="full", choices=sorted(FEATURE_SETS))
     cc.add_argument("--spec", action="append", help="only these specs (repeatable)")
+    cc.add_argument("--module", action="append", default=[],
+                    help="also check the FEATURES of this importable module, e.g. your own features (repeatable)")
     cc.add_argument("--peers", help="role=SYMBOL (store) or role=PATH (file) pairs, e.g. spy=SPY,btc=btc.csv")
     cc.add_argument("--bars", type=int, default=600, help="check on the last N bars (default 600; 0 = all)")
     cc.add_argument("--points", type=int, default=10, help="random cut-offs per feature (default 10)")
@@ -96,11 +98,26 @@ def _load_context(args: argparse.Namespace, timeframe: str):
     return peers, macro, news
 
 
+def _module_features(modules: list[str]) -> tuple:
+    """The ``FEATURES`` tuples of user modules (the registry's family modules declare theirs the same way)."""
+    import importlib
+    out: tuple = ()
+    for name in modules:
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as exc:
+            raise DataError(f"--module {name}: cannot import it ({exc})") from None
+        if not isinstance(getattr(mod, "FEATURES", None), tuple):
+            raise DataError(f"--module {name}: it declares no FEATURES tuple of feature specs")
+        out += mod.FEATURES
+    return out
+
+
 def run_check(args: argparse.Namespace) -> int:
     bars, symbol, tf = _load_bars(args)
     if args.bars:
         bars = bars.tail(args.bars).reset_index(drop=True)
-    specs = feature_set(args.set_name)
+    specs = feature_set(args.set_name) + _module_features(args.module)
     if args.spec:
         unknown = sorted(set(args.spec) - {s.name for s in specs})
         if unknown:

@@ -71,18 +71,26 @@ def test_cli_build_from_the_store(ray_session, tmp_path, capsys, monkeypatch):
 
 
 def test_cli_check_exits_non_zero_on_a_leak(tmp_path, capsys, monkeypatch):
-    import numpy as np
-
-    import pipelines.cli.features as cli
-    from pipelines.features.kernels import spec
-    from pipelines.features.registry import feature_set
-
-    leak = spec("leak_next_close", "test", ("leak_next_close",), 0,
-                lambda b, c: {"leak_next_close": np.append(b["close"].to_numpy()[1:], np.nan)})
-    monkeypatch.setattr(cli, "feature_set", lambda name: feature_set("core") + (leak,))
+    # a user's own feature module with a spec that reads the next bar's close
+    (tmp_path / "leaky_features.py").write_text(
+        "import numpy as np\n"
+        "from pipelines.features.kernels import spec\n"
+        "FEATURES = (spec('leak_next_close', 'test', ('leak_next_close',), 0,\n"
+        "                 lambda b, c: {'leak_next_close': np.append(b['close'].to_numpy()[1:], np.nan)}),)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     bars = synthetic_bars(300, seed=71, symbol="LEAK")
     path = tmp_path / "LEAK_1h.csv"
     bars[["ts", "open", "high", "low", "close", "volume"]].to_csv(path, index=False)
-    rc = main(["features", "causality-check", "--data", str(path), "--tz", "UTC", "--points", "4"])
+    rc = main(["features", "causality-check", "--data", str(path), "--tz", "UTC", "--points", "4", "--set", "core",
+               "--module", "leaky_features"])
     text = capsys.readouterr().out
     assert rc == 1 and "VIOLATION leak_next_close.leak_next_close" in text and "FAILED: 1 violations" in text
+
+
+def test_cli_check_refuses_a_module_without_features(tmp_path, capsys):
+    path = tmp_path / "X_1h.csv"
+    synthetic_bars(100, seed=3, symbol="X")[["ts", "open", "high", "low", "close", "volume"]].to_csv(path, index=False)
+    assert main(["features", "causality-check", "--data", str(path), "--tz", "UTC", "--module", "no_such_mod_xyz"]) == 1
+    assert "cannot import it" in capsys.readouterr().err
+    assert main(["features", "causality-check", "--data", str(path), "--tz", "UTC", "--module", "json"]) == 1
+    assert "declares no FEATURES" in capsys.readouterr().err
