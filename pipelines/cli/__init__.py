@@ -22,6 +22,15 @@ def emit(payload: Any, as_json: bool, text: str | None = None) -> None:
         print(text if text is not None else json.dumps(payload, default=str, indent=2, sort_keys=True))
 
 
+def run_job(job: str, args: argparse.Namespace) -> int:
+    """Run ``pipelines.jobs.<job>`` (its ``execute``) for a sub-command and print its ``summary``
+    or, with ``--json``, the result."""
+    mod = importlib.import_module(f"pipelines.jobs.{job}")
+    out = mod.execute(args)
+    emit(out, args.json, mod.summary(out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meridian", description="Meridian: predict, size, backtest and serve.")
     parser.add_argument("--config", help="YAML configuration file (else $MERIDIAN_CONFIG, else defaults)")

@@ -4,8 +4,9 @@ of sample next to a per-symbol ridge baseline and recorded in the registry."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
-from pipelines.cli import emit
+from pipelines.cli import run_job
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,11 +15,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     g_sub = p.add_subparsers(dest="graph_command", required=True)
     t = g_sub.add_parser("train", help="train the graph forecaster, evaluate it out of sample, register it")
     add_arguments(t)
-    t.set_defaults(func=run)
+    t.set_defaults(func=partial(run_job, "graph"))
 
-
-def run(args: argparse.Namespace) -> int:
-    from pipelines.jobs.graph import execute, summary
-    out = execute(args)
-    emit(out, args.json, summary(out))
-    return 0

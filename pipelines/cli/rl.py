@@ -4,8 +4,9 @@ sample next to buy-and-hold and record it in the registry."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
-from pipelines.cli import emit
+from pipelines.cli import run_job
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,11 +15,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     rl_sub = p.add_subparsers(dest="rl_command", required=True)
     t = rl_sub.add_parser("train", help="train an agent, evaluate it out of sample, register it")
     add_arguments(t)
-    t.set_defaults(func=run)
+    t.set_defaults(func=partial(run_job, "rl"))
 
-
-def run(args: argparse.Namespace) -> int:
-    from pipelines.jobs.rl import execute, summary
-    out = execute(args)
-    emit(out, args.json, summary(out))
-    return 0

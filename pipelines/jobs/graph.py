@@ -189,13 +189,8 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipelines.jobs.graph", description=__doc__.split("\n")[0])
-    p.add_argument("--config")
-    add_arguments(p)
-    args = p.parse_args(argv)
-    out = execute(args)
-    print(json.dumps(out, default=str) if args.json else summary(out))
-    return 0
+    from pipelines.jobs import job_main
+    return job_main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
