@@ -4,17 +4,11 @@ The suite's own local Ray is shut down for these tests and started again after t
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 import ray
 from ray.cluster_utils import Cluster
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 @pytest.fixture
@@ -36,5 +30,5 @@ def two_nodes(request):
     ray.shutdown()
     cluster.shutdown()
     if was_up:
-        from conftest import RAY_TEST_ARGS  # tests/conftest.py
+        from tests.conftest import RAY_TEST_ARGS  # tests/conftest.py
         ray.init(**RAY_TEST_ARGS)

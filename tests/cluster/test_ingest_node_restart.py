@@ -13,7 +13,7 @@ from ray.cluster_utils import Cluster
 from pipelines.ingest.actors import start_ingestor
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.ingest.config import IngestConfig
-from tests.replay.fixtures import replay, replay_sources, store_config_of  # noqa: F401
+from tests.replay.fixtures import replay, replay_sources, store_config_of, wait_for_checkpoint  # noqa: F401
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def head_role_cluster():
     ray.shutdown()
     cluster.shutdown()
     if was_up:
-        from conftest import RAY_TEST_ARGS
+        from tests.conftest import RAY_TEST_ARGS
         ray.init(**RAY_TEST_ARGS)
 
 
@@ -48,14 +48,7 @@ def test_ingestion_actor_survives_its_node_restarting(head_role_cluster, replay,
     assert ray.get(actor.ping.remote(), timeout=60) == "binance"
     ref = actor.backfill.remote(["SOLUSDT"], "1h", "2024-01-01", "2024-01-16")
     cps, stream = Checkpoints(store), bar_stream("SOLUSDT", "1h")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        cp = cps.get("binance", stream)
-        if cp is not None and cp.ts >= pd.Timestamp("2024-01-03", tz="UTC"):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("no checkpoint written within 60 s")
+    wait_for_checkpoint(cps, "binance", stream, pd.Timestamp("2024-01-03", tz="UTC"))
     cluster.remove_node(mac, allow_graceful=False)          # the Mac goes down mid-backfill
     killed_at = cps.get("binance", stream).ts
     time.sleep(1.0)

@@ -3,7 +3,6 @@ for the panel's tests. Serve is shut down at the end of each module that uses it
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,14 +10,9 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.jobs.demo import DEMO_DEFAULTS, run as run_demo
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

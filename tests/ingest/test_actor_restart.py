@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 import ray
@@ -11,7 +9,7 @@ import ray
 from pipelines.ingest.actors import start_ingestor
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.ingest.config import IngestConfig
-from tests.replay.fixtures import replay_sources, store_config_of
+from tests.replay.fixtures import replay_sources, store_config_of, wait_for_checkpoint
 
 
 @pytest.mark.slow
@@ -24,16 +22,8 @@ def test_killed_actor_restarts_and_finishes_from_its_checkpoint(ray_session, rep
     actor = start_ingestor("binance", ingest, store_config_of(store), max_restarts=2, max_task_retries=2)
     assert ray.get(actor.ping.remote(), timeout=60) == "binance"
     ref = actor.backfill.remote(["SOLUSDT"], "1h", "2024-01-01", "2024-01-16")
-    cps = Checkpoints(store)
-    stream = bar_stream("SOLUSDT", "1h")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        cp = cps.get("binance", stream)
-        if cp is not None and cp.ts >= pd.Timestamp("2024-01-03", tz="UTC"):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("no checkpoint written within 60 s")
+    cps, stream = Checkpoints(store), bar_stream("SOLUSDT", "1h")
+    wait_for_checkpoint(cps, "binance", stream, pd.Timestamp("2024-01-03", tz="UTC"))
     ray.kill(actor, no_restart=False)
     killed_at = cps.get("binance", stream).ts
     result = ray.get(ref, timeout=120)[0]

@@ -64,3 +64,19 @@ def store_env(store) -> dict[str, str]:
         env["MERIDIAN__STORE__DSN"] = cfg.dsn.get_secret_value()
         env["MERIDIAN__STORE__SCHEMA_NAME"] = cfg.schema_name
     return env
+
+
+def wait_for_checkpoint(cps, source: str, stream: str, at_least, timeout: float = 60.0):
+    """The ingestion checkpoint of ``stream`` once it has reached ``at_least`` (a running
+    backfill writes it as it goes); AssertionError after ``timeout`` seconds."""
+    import time
+
+    import pandas as pd
+    at_least = pd.Timestamp(at_least)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cp = cps.get(source, stream)
+        if cp is not None and cp.ts >= at_least:
+            return cp
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint written within {timeout:.0f} s")

@@ -4,7 +4,6 @@ for every serving test, on a free loopback port."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -25,15 +24,10 @@ from models.regimes.hmm import RegimeHMM
 from serving.config import ServeAppConfig, ServeOptions
 from serving.market import live_features
 from serving.regime import save_regime
+from tests.helpers import free_port
 
 API_KEY = "test-key-123"
 WITHHELD = {"EURUSD": 50, "SPX": 5}  # bars kept out of the store: the "future" of each series
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from tests.serving.conftest import free_port
+from tests.helpers import free_port
 
 
 def _start(cfg_file, port, direct_port, *extra):
