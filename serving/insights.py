@@ -15,7 +15,8 @@ from pipelines.store.base import Store
 from serving.market import MarketData
 
 
-def _num(v) -> float | None:
+def number(v) -> float | None:
+    """``v`` as a float, or None when it is missing, not a number or not finite (JSON-safe)."""
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -33,7 +34,7 @@ def indicators(market: MarketData, symbol: str, timeframe: str | None = None) ->
         ts = bars["ts"].iloc[-1]
     else:
         row = feats.iloc[-1]
-        values = {str(k): _num(v) for k, v in row.items()}
+        values = {str(k): number(v) for k, v in row.items()}
         ts = feats.index[-1]
     return {"symbol": symbol, "timeframe": tf, "ts": pd.Timestamp(ts).isoformat(),
             "close": float(bars["close"].iloc[-1]), "feature_set": market.feature_set_name, "values": values}
@@ -51,10 +52,10 @@ def risk(market: MarketData, symbol: str, timeframe: str | None = None, window: 
     if len(rets) >= 20:
         simple = np.expm1(rets)
         var = float(np.quantile(simple, 0.05))
-        out.update(volatility_annual=_num(rets.std(ddof=1) * math.sqrt(ppy)), var_95=_num(var),
-                   cvar_95=_num(simple[simple <= var].mean()),
-                   max_drawdown=_num(max_drawdown((1 + simple).cumprod())),
-                   sharpe_annual=_num(sharpe(simple, ppy)))
+        out.update(volatility_annual=number(rets.std(ddof=1) * math.sqrt(ppy)), var_95=number(var),
+                   cvar_95=number(simple[simple <= var].mean()),
+                   max_drawdown=number(max_drawdown((1 + simple).cumprod())),
+                   sharpe_annual=number(sharpe(simple, ppy)))
     return out
 
 

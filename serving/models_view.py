@@ -3,21 +3,12 @@ time, Sharpe and last update, and whether serving holds it."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
 from models.registry import list_models
 from pipelines.store.base import Store
-
-
-def _num(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+from serving.insights import number
 
 
 def accuracy_over_time(preds: pd.DataFrame, max_points: int = 24) -> list[dict]:
@@ -46,7 +37,7 @@ def models_info(store: Store, load_status: dict[str, str | None], status: str | 
             "symbols": list(r.symbols), "timeframe": r.timeframe, "horizon": int(r.horizon),
             "feature_hash": r.feature_hash, "created_at": pd.Timestamp(r.created_at).isoformat(),
             "train_end": pd.Timestamp(r.train_end).isoformat(),
-            "accuracy": _num(m.get("directional_accuracy")), "sharpe": _num(m.get("strategy_sharpe")),
+            "accuracy": number(m.get("directional_accuracy")), "sharpe": number(m.get("strategy_sharpe")),
             "accuracy_over_time": accuracy_over_time(by_model[r.model_id]) if r.model_id in by_model else [],
             "loaded": (load_status.get(r.model_id) is None and r.model_id in load_status)
             if r.status == "promoted" and r.kind == "forecaster" else None,
