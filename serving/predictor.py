@@ -89,6 +89,7 @@ class Predictor:
         self.call_model = call_model
         self.unavailable = dict(unavailable or {})  # model name -> why no deployment serves it
         self._cache: dict[tuple, dict] = {}
+        self._generation = 0  # moves on every set_records: answers begun before it are not cached
         self.regimes = RegimeBook()
         self.set_records(records)
 
@@ -97,7 +98,7 @@ class Predictor:
         self.records = [r for r in records if r.kind == "forecaster"]
         self.regimes.set_records(records)
         self._cache.clear()
-        self._generation = getattr(self, "_generation", 0) + 1
+        self._generation += 1
 
     def by_horizon(self, symbol: str) -> dict[int, list[ModelRecord]]:
         out: dict[int, list[ModelRecord]] = {}

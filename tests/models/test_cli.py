@@ -3,12 +3,12 @@ list|show|promote` against both stores."""
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 
 from models.registry import ModelRecord, register
 from pipelines.cli import main
+from tests.helpers import cli_json
 
 
 def _strict(token: str):
@@ -16,9 +16,7 @@ def _strict(token: str):
 
 
 def _run(capsys, *argv) -> object:
-    capsys.readouterr()
-    assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out, parse_constant=_strict)
+    return cli_json(capsys, *argv, parse_constant=_strict)
 
 
 def test_walkforward_on_imported_real_data(ray_session, shared_data, tmp_path, monkeypatch, capsys):

@@ -3,7 +3,6 @@ budget, the best trial registered and promotable, the training status of the exp
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,7 @@ from models.zoo import load
 from pipelines.cli import main
 from pipelines.sources.sample import sample_bars
 from pipelines.store import ParquetStore
-
-
-def _run(capsys, *argv) -> dict:
-    capsys.readouterr()
-    assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out)
+from tests.helpers import cli_json
 
 
 @pytest.fixture
@@ -42,8 +36,8 @@ def model_frame(lake, rec):
 
 def test_tune_xgboost_registers_the_best_trial(ray_session, lake, capsys):
     storage = lake / "tune"
-    xgb = _run(capsys, "tune", "--model", "xgboost", "--symbol", "SPX", "--trials", "2", "--scheduler", "asha",
-               "--param", "n_estimators=20", "--storage", str(storage), "--json")
+    xgb = cli_json(capsys, "tune", "--model", "xgboost", "--symbol", "SPX", "--trials", "2", "--scheduler", "asha",
+                   "--param", "n_estimators=20", "--storage", str(storage), "--json")
     assert len(xgb["trials"]) == 2 and all(t["final"] for t in xgb["trials"])
     assert xgb["best_metrics"]["val_mse"] == min(t["val_mse"] for t in xgb["trials"])
     assert xgb["best_params"]["n_estimators"] == 20 and "max_depth" in xgb["best_params"]
@@ -59,7 +53,7 @@ def test_tune_xgboost_registers_the_best_trial(ray_session, lake, capsys):
         assert model.params["n_estimators"] == 20 and model.predict(model_frame(lake, rec)).notna().all().all()
     finally:
         store.close()
-    promoted = _run(capsys, "models", "promote", xgb["model_id"], "--json")
+    promoted = cli_json(capsys, "models", "promote", xgb["model_id"], "--json")
     assert promoted["promoted"] == xgb["model_id"]
     store = ParquetStore(lake / "lake")
     try:
@@ -86,9 +80,9 @@ def test_tune_refuses_bad_requests(lake, capsys):
 
 @pytest.mark.slow
 def test_tune_lstm_with_asha(ray_session, lake, capsys):
-    out = _run(capsys, "tune", "--model", "lstm", "--symbol", "SPX", "--trials", "3", "--scheduler", "asha",
-               "--max-epochs", "3", "--param", "hidden=8", "--param", "window=8", "--param", "aux_horizons=[5]",
-               "--storage", str(lake / "tune"), "--json")
+    out = cli_json(capsys, "tune", "--model", "lstm", "--symbol", "SPX", "--trials", "3", "--scheduler", "asha",
+                   "--max-epochs", "3", "--param", "hidden=8", "--param", "window=8", "--param", "aux_horizons=[5]",
+                   "--storage", str(lake / "tune"), "--json")
     assert len(out["trials"]) == 3 and not any(t["error"] for t in out["trials"])
     finished = [t for t in out["trials"] if t["final"]]
     stopped = [t for t in out["trials"] if not t["final"]]

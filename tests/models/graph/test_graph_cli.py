@@ -3,7 +3,6 @@ training rows, the out-of-sample comparison with a node-only ridge, the registry
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -14,15 +13,10 @@ from models.zoo import load as load_model
 from pipelines.cli import main
 from pipelines.simulate import bars_from_returns
 from pipelines.store import ParquetStore
+from tests.helpers import cli_json
 
 torch.set_num_threads(1)
 SYMS = ["AAA", "BBB", "CCC", "DDD"]
-
-
-def _run(capsys, *argv):
-    capsys.readouterr()
-    assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture
@@ -42,7 +36,7 @@ def lake(tmp_path, monkeypatch):
 
 
 def test_graph_train_reports_out_of_sample_and_registers(lake, capsys):
-    out = _run(capsys, "graph", "train", "--symbols", ",".join(SYMS), "--param", "epochs=60", "--json")
+    out = cli_json(capsys, "graph", "train", "--symbols", ",".join(SYMS), "--param", "epochs=60", "--json")
     assert out["symbols"] == SYMS and out["timeframe"] == "1h"
     assert out["edges"] >= 3                      # the common factor links the symbols
     assert out["test_rows"] >= 200 and out["train_rows"] > out["test_rows"]
@@ -67,9 +61,9 @@ def test_graph_train_reports_out_of_sample_and_registers(lake, capsys):
 
 
 def test_universe_stage_can_be_left_out(lake, capsys):
-    out = _run(capsys, "graph", "train", "--symbols", "AAA,BBB,CCC", "--no-universe", "--param", "epochs=20", "--json")
+    out = cli_json(capsys, "graph", "train", "--symbols", "AAA,BBB,CCC", "--no-universe", "--param", "epochs=20", "--json")
     assert out["universe_columns"] == []
-    two = _run(capsys, "graph", "train", "--symbols", "AAA,BBB", "--param", "epochs=20", "--json")
+    two = cli_json(capsys, "graph", "train", "--symbols", "AAA,BBB", "--param", "epochs=20", "--json")
     assert two["universe_columns"] == []          # a rank over two symbols says little: not built
 
 
@@ -86,8 +80,8 @@ def test_graph_on_real_daily_stocks(shared_data, tmp_path, monkeypatch, capsys):
     syms = ["AAPL", "MSFT", "JPM", "BAC", "XOM", "CVX"]
     files = [str(shared_data / "stocks_daily_sp500" / f"{s}_data.csv.gz") for s in syms]
     for s, f in zip(syms, files):
-        _run(capsys, "import", f, "--symbol", s, "--asset-class", "stock", "--tz", "UTC", "--json")
-    out = _run(capsys, "graph", "train", "--symbols", ",".join(syms), "--param", "epochs=100", "--json")
+        cli_json(capsys, "import", f, "--symbol", s, "--asset-class", "stock", "--tz", "UTC", "--json")
+    out = cli_json(capsys, "graph", "train", "--symbols", ",".join(syms), "--param", "epochs=100", "--json")
     assert out["test_rows"] > 250 and out["edges"] >= 3
     assert set(out["per_symbol"]) == set(syms)
     assert np.isfinite(out["pooled"]["gnn"]["ic"])

@@ -3,28 +3,22 @@ rows, judged out of sample next to buy-and-hold, and recorded in the registry.""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 
 from models.registry import list_models
 from pipelines.cli import main
+from tests.helpers import cli_json
 
 torch.set_num_threads(1)
-
-
-def _run(capsys, *argv):
-    capsys.readouterr()
-    assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture
 def lake(shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MERIDIAN__STORE__PATH", str(tmp_path / "lake"))
     files = [str(shared_data / "crypto_binance_vision_1h" / "BTCUSDT-1h-2023-01.csv")]
-    _run(capsys, "import", *files, "--symbol", "BTCUSDT", "--asset-class", "crypto", "--json")
+    cli_json(capsys, "import", *files, "--symbol", "BTCUSDT", "--asset-class", "crypto", "--json")
     return tmp_path / "lake"
 
 
@@ -39,9 +33,9 @@ def _check(out, agent):
 @pytest.mark.slow
 def test_rl_train_td3_and_ppo_are_registered(lake, ray_session, capsys):
     from pipelines.store import ParquetStore
-    td3 = _run(capsys, "rl", "train", "--agent", "td3", "--symbol", "BTCUSDT", "--iterations", "1", "--json")
+    td3 = cli_json(capsys, "rl", "train", "--agent", "td3", "--symbol", "BTCUSDT", "--iterations", "1", "--json")
     _check(td3, "td3")
-    ppo = _run(capsys, "rl", "train", "--agent", "ppo", "--symbol", "BTCUSDT", "--iterations", "1", "--json")
+    ppo = cli_json(capsys, "rl", "train", "--agent", "ppo", "--symbol", "BTCUSDT", "--iterations", "1", "--json")
     _check(ppo, "ppo")
     recs = {r.model_id: r for r in list_models(ParquetStore(lake))}
     for out in (td3, ppo):
