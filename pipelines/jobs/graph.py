@@ -68,14 +68,8 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     from models.training.dataset import make_dataset, universe_datasets
     from pipelines.features.registry import feature_set
     from pipelines.features.universe import MIN_SYMBOLS
-    from pipelines.jobs.train import _pick_timeframe
-    bars = {}
-    for s in symbols:
-        _, b = _pick_timeframe(store, s, timeframe)
-        bars[s] = b.sort_values("ts").reset_index(drop=True)
-    tfs = {str(b["timeframe"].iloc[0]) for b in bars.values()}
-    if len(tfs) > 1:
-        raise ConfigError(f"the symbols have different timeframes ({', '.join(sorted(tfs))}): pass --timeframe")
+    from pipelines.jobs.train import universe_bars
+    bars = universe_bars(store, symbols, timeframe)
     specs = feature_set(cfg.features.feature_set)
     xs_cols: list[str] = []
     if universe and len(symbols) >= MIN_SYMBOLS:
@@ -125,7 +119,7 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     pooled = {"gnn": _pooled(pooled_p), "ridge": _pooled(pooled_b)}
     edges = int((np.triu(model.adj_, 1) > 0).sum())
 
-    tf = tfs.pop()
+    tf = str(bars[symbols[0]]["timeframe"].iloc[0])
     config = {"symbols": symbols, "timeframe": tf, "horizon": horizon, "train_frac": train_frac, "params": p,
               "feature_set": cfg.features.feature_set, "universe_columns": xs_cols}
     # the data window is part of the identity: a retrain on newer bars is a new model, never an

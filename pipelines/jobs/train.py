@@ -127,6 +127,16 @@ def _pick_timeframe(store: Store, symbol: str, timeframe: str | None) -> tuple[s
     return timeframe, store.read("bars", {"symbol": symbol, "timeframe": timeframe})
 
 
+def universe_bars(store: Store, symbols: list[str], timeframe: str | None) -> dict[str, pd.DataFrame]:
+    """Each symbol's bars (sorted), all in one timeframe: what a universe stage is computed over."""
+    bars = {s: _pick_timeframe(store, s, timeframe)[1].sort_values("ts").reset_index(drop=True)
+            for s in dict.fromkeys(symbols)}
+    tfs = {str(b["timeframe"].iloc[0]) for b in bars.values()}
+    if len(tfs) > 1:
+        raise ConfigError(f"the symbols have different timeframes ({', '.join(sorted(tfs))}): pass --timeframe")
+    return bars
+
+
 def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str], *,
         timeframe: str | None = None, ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES,
         persist: bool = True, register: bool = False, models_dir: str | Path | None = None,
@@ -151,12 +161,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         from pipelines.features.universe import MIN_SYMBOLS
         if len(set(symbols)) < MIN_SYMBOLS:
             raise ConfigError(f"--universe needs at least {MIN_SYMBOLS} symbols, got {len(set(symbols))}")
-        all_bars = {s: _pick_timeframe(store, s, timeframe)[1].sort_values("ts").reset_index(drop=True)
-                    for s in dict.fromkeys(symbols)}
-        tfs = {str(b["timeframe"].iloc[0]) for b in all_bars.values()}
-        if len(tfs) > 1:
-            raise ConfigError(f"--universe needs one timeframe; the symbols have {', '.join(sorted(tfs))}: "
-                              "pass --timeframe")
+        all_bars = universe_bars(store, symbols, timeframe)
         universe_ds, _ = universe_datasets(all_bars, feature_set(cfg.features.feature_set), cfg.walkforward.horizon)
     universe_syms = sorted(universe_ds)
     report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),
