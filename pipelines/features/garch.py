@@ -3,7 +3,11 @@ fixed schedule: a fit happens at the first bar of each block of ``every`` bar-le
 time (blocks anchored at the epoch, so any prefix or trailing slice of a series sees the same
 fit points), once ``first`` returns exist, on the trailing ``window`` returns up to and including
 that bar; the variance is filtered forward with that fit's parameters until the next one. A value
-at t therefore uses only a fit on data <= t, and each fit depends on its own window alone."""
+at t therefore uses only a fit on data <= t, and each fit depends on its own window alone.
+
+Fits use :func:`pipelines.features.garch_fit.fit_garch11` (arch's model and likelihood, compiled,
+~25x faster); ``method="arch"`` fits with the arch package itself, the reference it is tested
+against."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import numpy as np
 import pandas as pd
 from arch import arch_model
 
+from pipelines.features.garch_fit import fit_garch11
 from pipelines.features.kernels import div, logret, ohlcv, roll_corr, roll_std, shift, spec
 
 
@@ -61,9 +66,22 @@ def _fit(x: np.ndarray):
         return am.fit(disp="off", show_warning=False, options={"maxiter": 200})
 
 
+def _fit_params(seg: np.ndarray, lm_lags: int, method: str):
+    """(mu, omega, alpha, beta, variance of the last return, LM statistic, LM p-value)."""
+    if method == "arch":
+        res = _fit(seg)
+        p = [float(res.params[k]) for k in ("mu", "omega", "alpha[1]", "beta[1]")]
+        lm = res.arch_lm_test(lags=lm_lags, standardized=True)
+        return (*p, float(res.conditional_volatility[-1]) ** 2, float(lm.stat), float(lm.pval))
+    f = fit_garch11(seg, lm_lags=lm_lags)
+    return f.mu, f.omega, f.alpha, f.beta, f.sigma2_last, f.lm_stat, f.lm_pval
+
+
 def garch_path(r: np.ndarray, ts_ns: np.ndarray, bar_ns: int,
-               sched: GarchSchedule = SCHEDULE) -> dict[str, np.ndarray]:
+               sched: GarchSchedule = SCHEDULE, method: str = "compiled") -> dict[str, np.ndarray]:
     """Forecast volatility, persistence and ARCH LM statistic/p-value for each bar."""
+    if method not in ("compiled", "arch"):
+        raise ValueError(f"unknown GARCH fit method {method!r}: 'compiled' or 'arch'")
     n = len(r)
     x = r * SCALE
     fc = np.full(n, np.nan)
@@ -78,21 +96,18 @@ def garch_path(r: np.ndarray, ts_ns: np.ndarray, bar_ns: int,
         if len(seg) < 50:
             continue
         try:
-            res = _fit(seg)
+            mu, omega, alpha, beta, s2_k, stat, pval = _fit_params(seg, sched.lm_lags, method)
         except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - optimiser failure
             continue
-        mu, omega, alpha, beta = (float(res.params[k_]) for k_ in ("mu", "omega", "alpha[1]", "beta[1]"))
-        if not np.isfinite([mu, omega, alpha, beta]).all():
+        if not np.isfinite([mu, omega, alpha, beta, s2_k]).all():
             continue
         # variance of r[k] under the fit, then forecasts from bar k on
-        s2_k = float(res.conditional_volatility[-1]) ** 2
         e_k = seg[-1] - mu
         fc[k] = omega + alpha * e_k * e_k + beta * s2_k
         _filter(x, mu, omega, alpha, beta, fc[k], k + 1, stop, fc)
         persist[k:stop] = alpha + beta
-        lm = res.arch_lm_test(lags=sched.lm_lags, standardized=True)
-        lm_stat[k:stop] = float(lm.stat) / len(seg)
-        lm_p[k:stop] = float(lm.pval)
+        lm_stat[k:stop] = stat / len(seg)
+        lm_p[k:stop] = pval
     return {"garch_vol": np.sqrt(fc) / SCALE, "garch_persistence": persist,
             "arch_lm_stat": lm_stat, "arch_lm_pval": lm_p}
 

@@ -8,6 +8,7 @@ import talib
 
 from pipelines.features.engine import compute_features
 from pipelines.features.garch import SCALE, SCHEDULE, _fit
+from pipelines.features.garch_fit import fit_garch11
 from pipelines.features.registry import all_specs, columns_of, feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.features.synthetic import synthetic_bars, synthetic_macro
@@ -40,9 +41,14 @@ def test_garch_at_a_fit_point_is_the_fitted_models_forecast():
     out = _one("garch_1_1").fn(bars, FeatureContext())
     k = SCHEDULE.first
     r = np.log(bars["close"]).diff().to_numpy() * SCALE
-    res = _fit(r[max(1, k - SCHEDULE.window + 1):k + 1])
-    expect = np.sqrt(res.forecast(horizon=1).variance.iloc[-1, 0]) / SCALE
-    assert np.isclose(out["garch_vol"].iloc[k], expect, rtol=1e-6)
+    seg = r[max(1, k - SCHEDULE.window + 1):k + 1]
+    fit = fit_garch11(seg)
+    e = seg[-1] - fit.mu
+    expect = np.sqrt(fit.omega + fit.alpha * e * e + fit.beta * fit.sigma2_last) / SCALE
+    assert np.isclose(out["garch_vol"].iloc[k], expect, rtol=1e-12)
+    # and the one-step forecast arch itself makes from its own fit of that window
+    ref = np.sqrt(_fit(seg).forecast(horizon=1).variance.iloc[-1, 0]) / SCALE
+    assert np.isclose(out["garch_vol"].iloc[k], ref, rtol=1e-3)
     assert out["garch_vol"].iloc[:k].isna().all() and out["garch_vol"].iloc[k:].notna().all()
 
 
