@@ -48,22 +48,7 @@ def items(ctx, channel: str) -> pd.DataFrame:
     ch = news["channel"].astype("string").fillna("news") if "channel" in news else pd.Series("news", index=news.index)
     keep = (ch == channel).to_numpy() & news["score"].notna().to_numpy()
     if ctx.symbol and "tickers" in news:
-        names = symbol_aliases(ctx.symbol)
-        seen: dict = {}                       # each distinct ticker list parsed once
-
-        def concerns(raw) -> bool:
-            k = tuple(raw) if isinstance(raw, (list, tuple, np.ndarray)) else raw
-            try:
-                return seen[k]
-            except KeyError:
-                t = parse_tickers(raw)
-                seen[k] = v = not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})  # BINANCE:BTCUSDT -> BTCUSDT
-                return v
-            except TypeError:                 # unhashable: parse it every time
-                t = parse_tickers(raw)
-                return not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})
-
-        keep &= np.fromiter((concerns(v) for v in news["tickers"].astype("object")), dtype=bool, count=len(news))
+        keep &= _concerns(news["tickers"], symbol_aliases(ctx.symbol))
     df = news.loc[keep]
     out = pd.DataFrame({"known_at": pd.to_datetime(df["known_at"], utc=True), "score": df["score"].astype("float64")})
     if "label" in df:
@@ -73,6 +58,24 @@ def items(ctx, channel: str) -> pd.DataFrame:
         out["pos"] = (out["score"] > LABEL_BAND).astype("float64")
         out["neg"] = (out["score"] < -LABEL_BAND).astype("float64")
     return out.sort_values("known_at", kind="stable").reset_index(drop=True)
+
+
+def _names_symbol(raw, names: set[str]) -> bool:
+    t = parse_tickers(raw)
+    return not t or bool(names & {x.rsplit(":", 1)[-1] for x in t})  # BINANCE:BTCUSDT -> BTCUSDT
+
+
+def _concerns(tickers: pd.Series, names: set[str]) -> np.ndarray:
+    """Whether each item's ticker list names the symbol (or nothing: market-wide). Each distinct
+    list is parsed once: the column is factorised, lists as tuples."""
+    col = tickers.astype("object")
+    try:
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    except TypeError:  # list cells are unhashable: key them as tuples
+        col = col.map(lambda v: tuple(v) if isinstance(v, (list, np.ndarray)) else v)
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    hit = np.fromiter((_names_symbol(u, names) for u in uniques), dtype=bool, count=len(uniques))
+    return np.where(codes >= 0, hit[np.maximum(codes, 0)], True)  # missing list: market-wide
 
 
 class Windows:
