@@ -102,30 +102,47 @@ def _shannon(bars, ctx):
 
 
 @numba.njit(cache=True)
-def _sampen_windows(x, n, m, rfac, out):
-    for end in range(n - 1, len(x)):
-        w = x[end - n + 1:end + 1]
-        if np.isnan(w).any():
-            continue
-        sd = w.std()
-        if sd == 0:
-            continue
-        r = rfac * sd
-        b = 0
-        a = 0
-        for i in range(n - m):
-            for j in range(i + 1, n - m):
-                ok = True
-                for k in range(m):
-                    if abs(w[i + k] - w[j + k]) > r:
-                        ok = False
-                        break
-                if ok:
-                    b += 1
-                    if abs(w[i + m] - w[j + m]) <= r:
-                        a += 1
-        # Laplace-smoothed so a window without (m+1)-matches stays finite
-        out[end] = -np.log((a + 1.0) / (b + 1.0))
+def _sampen_windows(x, n, m, rfac, out, chunk=4096):
+    """Sample entropy of every trailing window of n values. A pair of templates starting at
+    samples a and a + d is compared through |x[a + k] - x[a + d + k]|, which no window changes:
+    those distances (and their running max over the m template points) are computed once per
+    chunk of windows, and each window only counts the pairs inside it against its own r."""
+    L = n - m
+    N = len(x)
+    for c0 in range(n - 1, N, chunk):
+        c1 = min(N, c0 + chunk)
+        base = c0 - n + 1              # first sample a window of this chunk reads
+        span = c1 - base
+        ad = np.zeros((L, span))       # ad[d, a] = |x[base+a] - x[base+a+d]|
+        dm = np.zeros((L, span))       # max of ad[d, a .. a+m-1]: the m-point template distance
+        for d in range(1, L):
+            for a in range(span - d):
+                ad[d, a] = abs(x[base + a] - x[base + a + d])
+            for a in range(span - d - m + 1):
+                v = ad[d, a]
+                for k in range(1, m):
+                    v = max(v, ad[d, a + k])
+                dm[d, a] = v
+        for end in range(c0, c1):
+            s = end - n + 1
+            w = x[s:end + 1]
+            if np.isnan(w).any():
+                continue
+            sd = w.std()
+            if sd == 0:
+                continue
+            r = rfac * sd
+            b = 0
+            a = 0
+            o = s - base
+            for d in range(1, L):      # templates i and i + d, both starting before n - m
+                drow = dm[d]
+                arow = ad[d]
+                for i in range(o, o + L - d):  # branch-free, so the loop vectorises
+                    b += drow[i] <= r
+                    a += max(drow[i], arow[i + m]) <= r
+            # Laplace-smoothed so a window without (m+1)-matches stays finite
+            out[end] = -np.log((a + 1.0) / (b + 1.0))
 
 
 def _sampen(bars, ctx):

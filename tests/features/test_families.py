@@ -84,3 +84,33 @@ def test_alpha101_definitions():
     np.testing.assert_allclose(a101, (c - o) / ((h - lo) + 0.001 * c))
     a054 = _one("alpha054").fn(bars, FeatureContext())["alpha054"].to_numpy()
     np.testing.assert_allclose(a054, (-1 * (lo - c) * (o / c) ** 5) / (lo - h))
+
+
+def _sampen_by_definition(w: np.ndarray, m: int, rfac: float) -> float:
+    """Sample entropy of one window, counted pair by pair (templates starting before n - m)."""
+    n, r = len(w), rfac * w.std()
+    b = a = 0
+    for i in range(n - m):
+        for j in range(i + 1, n - m):
+            if np.max(np.abs(w[i:i + m] - w[j:j + m])) <= r:
+                b += 1
+                a += abs(w[i + m] - w[j + m]) <= r
+    return -np.log((a + 1.0) / (b + 1.0))
+
+
+def test_sample_entropy_matches_its_definition_window_by_window():
+    from pipelines.features.stats import _sampen_windows
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(9000) * 0.01
+    x[3000] = np.nan           # windows holding it stay NaN
+    x[6000:6050] = 0.0         # zero spread: no value
+    for n, m, rfac in ((40, 2, 0.2), (25, 3, 0.3)):
+        out = np.full(len(x), np.nan)
+        _sampen_windows(x, n, m, rfac, out, 1000)  # several chunks, windows across their edges
+        for end in list(range(n - 1, n + 5)) + list(rng.integers(n, len(x), 150)) + [999, 1000, 1001 + n]:
+            w = x[end - n + 1:end + 1]
+            if np.isnan(w).any() or w.std() == 0:
+                assert np.isnan(out[end])
+            else:
+                assert np.isclose(out[end], _sampen_by_definition(w, m, rfac), rtol=1e-12, atol=0), (n, m, end)
+        assert np.isnan(out[:n - 1]).all() and np.isnan(out[3000:3000 + n]).all()
