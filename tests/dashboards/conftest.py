@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.config import load_config
 from pipelines.jobs.demo import DEMO_DEFAULTS, run as run_demo
-from tests.helpers import free_port
+from tests.helpers import drop_serve_apps, serve_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,9 +60,8 @@ def panel_api(tmp_path_factory, ray_session):
     run_demo(cfg, ["EURUSD", "SPX"], ["xgboost"], max_bars=700, progress=False)
     _paper_account(cfg)
     empty = _cfg(root / "empty")
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(compose(ServeAppConfig(meridian=cfg)), name="panel", route_prefix="/")
-    serve.run(compose(ServeAppConfig(meridian=empty)), name="panel-empty", route_prefix="/empty")
-    yield Api(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/empty", root)
-    serve.shutdown()
+    port = serve_port()  # own route prefixes: the serving tests' app may be up at "/"
+    serve.run(compose(ServeAppConfig(meridian=cfg)), name="panel", route_prefix="/panel")
+    serve.run(compose(ServeAppConfig(meridian=empty)), name="panel-empty", route_prefix="/panel-empty")
+    yield Api(f"http://127.0.0.1:{port}/panel", f"http://127.0.0.1:{port}/panel-empty", root)
+    drop_serve_apps("panel", "panel-empty")

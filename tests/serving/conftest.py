@@ -24,7 +24,7 @@ from models.regimes.hmm import RegimeHMM
 from serving.config import ServeAppConfig, ServeOptions
 from serving.market import live_features
 from serving.regime import save_regime
-from tests.helpers import free_port
+from tests.helpers import drop_serve_apps, free_port, serve_port
 
 API_KEY = "test-key-123"
 WITHHELD = {"EURUSD": 50, "SPX": 5}  # bars kept out of the store: the "future" of each series
@@ -131,12 +131,11 @@ def served(serving_root):
     from ray import serve
     from serving.app import compose
     root, cfg, withheld = serving_root
-    port = free_port()
     app_cfg = ServeAppConfig(meridian=cfg, options=ServeOptions(stream_poll_s=0.2, bars_refresh_s=0.2))
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    port = serve_port()
     serve.run(compose(app_cfg), name="meridian-test", route_prefix="/")
     yield Served(f"http://127.0.0.1:{port}", app_cfg, root, withheld)
-    serve.shutdown()
+    drop_serve_apps("meridian-test")
 
 
 @pytest.fixture(scope="session")
