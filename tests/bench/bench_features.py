@@ -154,12 +154,22 @@ def talib_subset(n: int) -> None:
          n / t_raw / TARGET_ROWS_PER_CORE, bars=n, specs=len(subset))
 
 
-def _par_task(n: int, seed: int) -> tuple[int, int, float]:
-    from pipelines.features.engine import compute_features
-    from pipelines.features.registry import feature_set
+def _par_prepare(n: int, seed: int, path: str) -> str:
+    """Write one symbol's bars and context to disk (untimed), as a pipeline would read them."""
+    import pickle
     from pipelines.features.synthetic import synthetic_bars, synthetic_context
     bars = synthetic_bars(n, seed=seed, symbol=f"P{seed}")
-    ctx = synthetic_context(bars, seed=seed)
+    with open(path, "wb") as f:
+        pickle.dump((bars, synthetic_context(bars, seed=seed)), f, protocol=5)
+    return path
+
+
+def _par_task(path: str) -> tuple[int, int, float]:
+    import pickle
+    from pipelines.features.engine import compute_features
+    from pipelines.features.registry import feature_set
+    with open(path, "rb") as f:
+        bars, ctx = pickle.load(f)
     c0 = time.process_time()
     f = compute_features(bars, feature_set("full"), ctx, drop_warmup=False)
     return len(f), f.shape[1], time.process_time() - c0
@@ -169,11 +179,15 @@ def parallel(symbols: int, n: int, cpus: int) -> None:
     import ray
     ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
     try:
-        task = ray.remote(_par_task).options(num_cpus=1)
-        ray.get(task.remote(2000, 999), timeout=600)  # warm the workers (imports, numba cache)
-        t = time.perf_counter()
-        out = ray.get([task.remote(n, 100 + i) for i in range(symbols)], timeout=3600)
-        dt = time.perf_counter() - t
+        with tempfile.TemporaryDirectory() as d:
+            prep = ray.remote(_par_prepare).options(num_cpus=1)
+            paths = ray.get([prep.remote(n, 100 + i, f"{d}/{i}.pkl") for i in range(symbols)]
+                            + [prep.remote(2000, 999, f"{d}/warm.pkl")], timeout=3600)
+            task = ray.remote(_par_task).options(num_cpus=1)
+            ray.get([task.remote(paths[-1]) for _ in range(cpus)], timeout=600)  # warm the workers (numba cache)
+            t = time.perf_counter()
+            out = ray.get([task.remote(p) for p in paths[:-1]], timeout=3600)
+            dt = time.perf_counter() - t
     finally:
         ray.shutdown()
     rows = sum(r for r, _, _ in out)
