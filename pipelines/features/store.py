@@ -105,7 +105,11 @@ class FeatureStore:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{uuid.uuid4().hex[:12]}.parquet"
         tmp = folder / (name + ".tmp")
-        table = pa.Table.from_pandas(frame.reset_index(), preserve_index=False)
+        # column by column: the engine's frames hold one block per column, which reset_index
+        # would consolidate (a full copy) and warn about
+        arrays = {"ts": pa.array(pd.DatetimeIndex(frame.index))}
+        arrays.update({str(c): pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns})
+        table = pa.table(arrays)
         pq.write_table(table, tmp, use_dictionary=False)  # float columns: dictionaries only cost time
         os.replace(tmp, folder / name)
         return name

@@ -90,3 +90,18 @@ def test_empty_bars_are_refused(tmp_path, market):
     bars, ctx = market
     with pytest.raises(ValueError, match="no bars"):
         materialize(FeatureStore(tmp_path), bars.iloc[:0], SPECS, ctx, symbol="SYN", timeframe="1h")
+
+
+def test_a_full_width_frame_is_stored_without_consolidating_it(tmp_path):
+    import warnings
+
+    import pandas as pd
+    bars = synthetic_bars(1500, seed=22)
+    ctx = synthetic_context(bars, seed=22)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)  # the engine's frame: a block per column
+        m = materialize(FeatureStore(tmp_path), bars, feature_set("full"), ctx, symbol="W", timeframe="1h",
+                        drop_warmup=False)
+    stored, _ = FeatureStore(tmp_path).read("W", "1h", m.version)
+    assert stored.shape[1] > 400 and stored.index.equals(m.features.index) and str(stored.index.tz) == "UTC"
+    assert max_abs_diff(stored, m.features) == 0.0
