@@ -228,6 +228,8 @@ def fit_garch11(x: np.ndarray, lm_lags: int = 5, max_iter: int = 200, gtol: floa
     x = np.ascontiguousarray(x, dtype="float64")
     if len(x) < 10 or not np.isfinite(x).all():
         raise ValueError("fit_garch11 needs at least 10 finite observations")
+    if not x.var() > 1e-12 * max(1.0, float(np.abs(x).max())) ** 2:
+        raise ValueError("fit_garch11 needs returns that vary (this window is constant)")
     bc = _backcast(x - x.mean())
     sv, n = _start(x, bc)
     s = min(max((sv[2] + sv[3]) / _SMAX, 1e-9), 1 - 1e-9)

@@ -49,11 +49,29 @@ def test_compiled_fit_reaches_archs_maximum(name, x):
     np.testing.assert_allclose([fit.lm_stat, fit.lm_pval], [lm.stat, lm.pval], rtol=1e-3, atol=1e-4)
 
 
-def test_fit_refuses_nan_and_tiny_windows():
+def test_fit_refuses_nan_tiny_and_constant_windows():
     with pytest.raises(ValueError, match="finite"):
         fit_garch11(np.array([1.0, np.nan] * 20))
     with pytest.raises(ValueError, match="at least 10"):
         fit_garch11(np.ones(5))
+    with pytest.raises(ValueError, match="constant"):
+        fit_garch11(np.full(500, 0.25))
+
+
+def test_a_flat_stretch_leaves_its_block_without_a_fit():
+    """A market that did not move for a whole fit window (a halted or stale feed) has no
+    variance to fit: those bars get no GARCH value, and the next block fits again."""
+    bars = synthetic_bars(2600, seed=12)
+    r = np.log(bars["close"]).diff().to_numpy().copy()
+    r[1:1100] = 0.0
+    ts = pd.DatetimeIndex(bars["ts"]).as_unit("ns").asi8
+    out = garch_path(r, ts, 3600 * 10**9)
+    pts = SCHEDULE.fit_points(ts, 3600 * 10**9)
+    flat = [k for k in pts if k < 1100]
+    later = [k for k in pts if k - SCHEDULE.window + 1 > 1100]
+    assert flat and later
+    assert np.isnan(out["garch_vol"][flat[0]])
+    assert np.isfinite(out["garch_vol"][later[0]:]).all()
 
 
 def test_feature_path_matches_the_arch_fitted_path():
