@@ -74,8 +74,9 @@ def _concerns(tickers: pd.Series, names: set[str]) -> np.ndarray:
     except TypeError:  # list cells are unhashable: key them as tuples
         col = col.map(lambda v: tuple(v) if isinstance(v, (list, np.ndarray)) else v)
         codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    # one slot per distinct list, then one for a missing list (code -1): market-wide
     hit = np.fromiter((_names_symbol(u, names) for u in uniques), dtype=bool, count=len(uniques))
-    return np.where(codes >= 0, hit[np.maximum(codes, 0)], True)  # missing list: market-wide
+    return np.append(hit, True)[codes]
 
 
 class Windows:

@@ -105,6 +105,10 @@ def test_items_for_other_tickers_are_left_out():
     listed = news.assign(tickers=pd.Series([["BINANCE:BTCUSDT"], "ETH,SOL", None], dtype="object"))
     g = news_sentiment(_bars(["2024-01-01 10:00"]), FeatureContext(symbol="BTCUSDT", news=listed))
     assert g["news_count_1h"][0] == 2.0 and g["news_sent_1h"][0] == pytest.approx(0.6)
+    # no item names a ticker: all of them are market-wide
+    unnamed = news.assign(tickers=pd.Series([None] * 3, dtype="object"))
+    u = news_sentiment(_bars(["2024-01-01 10:00"]), FeatureContext(symbol="BTCUSDT", news=unnamed))
+    assert u["news_count_1h"][0] == 3.0 and u["news_sent_1h"][0] == pytest.approx(0.1)
 
 
 def test_fear_greed_as_released(market):
