@@ -97,7 +97,7 @@ def garch_path(r: np.ndarray, ts_ns: np.ndarray, bar_ns: int,
             continue
         try:
             mu, omega, alpha, beta, s2_k, stat, pval = _fit_params(seg, sched.lm_lags, method)
-        except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - optimiser failure
+        except (ValueError, np.linalg.LinAlgError):  # a constant window, or the optimiser failed
             continue
         if not np.isfinite([mu, omega, alpha, beta, s2_k]).all():
             continue

@@ -1,5 +1,6 @@
 """A real Serve application over a store the demo job filled, and another over an empty store,
-for the panel's tests. Serve is shut down at the end of each module that uses it."""
+for the panel's tests, under their own route prefixes on whichever Serve proxy is running. Each
+module that uses them deletes them at its end (and shuts Serve down if nothing else is up)."""
 
 from __future__ import annotations
 

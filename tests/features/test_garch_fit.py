@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
-from arch import arch_model
 from arch.data import sp500
 
-from pipelines.features.garch import SCHEDULE, garch_path
+from pipelines.features.garch import SCHEDULE, _fit as _arch, garch_path
 from pipelines.features.garch_fit import fit_garch11
 from pipelines.features.synthetic import garch_returns, synthetic_bars
-
-
-def _arch(x):
-    am = arch_model(x, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return am.fit(disp="off", show_warning=False, options={"maxiter": 200})
 
 
 def _cases():
