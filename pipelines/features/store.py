@@ -68,6 +68,7 @@ class Materialized:
     action: str              # "reused", "incremental" or "full"
     version: str
     rows_computed: int       # bars the engine ran over
+    width: int               # feature columns stored under the version (``features`` may hold fewer)
 
 
 class FeatureStore:
@@ -75,15 +76,20 @@ class FeatureStore:
     JSON record naming them. Parts are written first, the record replaced atomically after, so
     an interrupted write leaves the previous state readable; appends add one part."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, max_parts: int = 32):
         self.root = Path(root)
+        self.max_parts = max_parts
 
     def _dir(self, version: str, timeframe: str, symbol: str) -> tuple[Path, Path]:
         d = self.root / version / timeframe
         safe = symbol.replace("/", "_")
         return d / safe, d / f"{safe}.json"
 
-    def read(self, symbol: str, timeframe: str, version: str) -> tuple[pd.DataFrame, dict] | None:
+    def read(self, symbol: str, timeframe: str, version: str,
+             columns: list[str] | None = None) -> tuple[pd.DataFrame, dict] | None:
+        """The stored frame (only ``columns`` when given, read from Parquet without the others)
+        and its record; None when absent or incomplete. Arrays come from Arrow unconsolidated,
+        read-only like any pandas 3 view."""
         folder, meta = self._dir(version, timeframe, symbol)
         if not meta.exists():
             return None
@@ -91,25 +97,30 @@ class FeatureStore:
         paths = [folder / p for p in info.get("parts", [])]
         if not paths or not all(p.exists() for p in paths):
             return None
-        table = pa.concat_tables([pq.read_table(p) for p in paths])
+        if columns is not None:
+            unknown = [c for c in columns if c not in info.get("columns", [])]
+            if unknown:
+                raise KeyError(f"{symbol} {timeframe} {version}: no stored feature columns {unknown}")
+        want = None if columns is None else ["ts", *columns]
+        table = pa.concat_tables([pq.read_table(p, columns=want) for p in paths])
         if table.num_rows != info.get("rows"):
             return None  # parts and record disagree: treat as absent, the caller recomputes
-        cols = [c for c in table.column_names if c != "ts"]
-        data = np.empty((table.num_rows, len(cols)), dtype="float64", order="F")
-        for j, c in enumerate(cols):
-            data[:, j] = table.column(c).to_numpy()
-        ts = pd.DatetimeIndex(table.column("ts").to_pandas(), name="ts")
-        return pd.DataFrame(data, index=ts, columns=cols, copy=False), info
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        return frame.set_index(pd.DatetimeIndex(frame.pop("ts"), name="ts")), info
 
-    def _write_part(self, folder: Path, frame: pd.DataFrame) -> str:
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex[:12]}.parquet"
-        tmp = folder / (name + ".tmp")
+    @staticmethod
+    def _table(frame: pd.DataFrame) -> pa.Table:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
         arrays = {"ts": pa.array(pd.DatetimeIndex(frame.index))}
         arrays.update({str(c): pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns})
-        table = pa.table(arrays)
+        return pa.table(arrays)
+
+    def _write_part(self, folder: Path, table: pa.Table) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{uuid.uuid4().hex[:12]}.parquet"
+        tmp = folder / (name + ".tmp")
         pq.write_table(table, tmp, use_dictionary=False)  # float columns: dictionaries only cost time
         os.replace(tmp, folder / name)
         return name
@@ -126,16 +137,22 @@ class FeatureStore:
     def write(self, symbol: str, timeframe: str, version: str, frame: pd.DataFrame, info: dict) -> None:
         """Replace the stored frame."""
         folder, meta = self._dir(version, timeframe, symbol)
-        part = self._write_part(folder, frame)
+        part = self._write_part(folder, self._table(frame))
         self._commit(meta, folder, {**info, "rows": len(frame), "parts": [part], "symbol": symbol,
                                     "timeframe": timeframe, "version": version})
 
     def append(self, symbol: str, timeframe: str, version: str, rows: pd.DataFrame, info: dict) -> None:
-        """Add rows after the stored ones (one new part)."""
+        """Add rows after the stored ones (one new part). Once a frame has ``max_parts`` parts,
+        the append rewrites it as one part, so hourly updates do not pile up small files."""
         folder, meta = self._dir(version, timeframe, symbol)
         old = json.loads(meta.read_text())
-        part = self._write_part(folder, rows)
-        self._commit(meta, folder, {**info, "rows": old["rows"] + len(rows), "parts": old["parts"] + [part],
+        new = self._table(rows)
+        if len(old["parts"]) + 1 > self.max_parts:
+            new = pa.concat_tables([*(pq.read_table(folder / p) for p in old["parts"]), new])
+            parts = [self._write_part(folder, new)]
+        else:
+            parts = old["parts"] + [self._write_part(folder, new)]
+        self._commit(meta, folder, {**info, "rows": old["rows"] + len(rows), "parts": parts,
                                     "symbol": symbol, "timeframe": timeframe, "version": version})
 
     def versions(self) -> list[str]:
@@ -151,21 +168,34 @@ def memory_of(specs: tuple[FeatureSpec, ...], factor: int = 20, minimum: int = 2
 
 def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
                 ctx: FeatureContext | None = None, *, symbol: str, timeframe: str,
-                drop_warmup: bool = True, memory: int | None = None) -> Materialized:
-    """Features for ``bars`` through the store: reuse, append, or compute from scratch."""
+                drop_warmup: bool = True, memory: int | None = None,
+                columns: list[str] | None = None) -> Materialized:
+    """Features for ``bars`` through the store: reuse, append, or compute from scratch.
+
+    ``columns`` narrows what is returned (every column is still computed and stored): only those
+    are read back from Parquet, so reusing or appending to a wide frame costs a few columns'
+    read instead of the whole history. Names no spec in ``specs`` declares are an error; names
+    whose spec cannot run on these bars (no volume, no peer) are left out."""
     ctx = ctx or FeatureContext(symbol=symbol, timeframe=timeframe)
     b = bars.reset_index(drop=True)
     if len(b) == 0:
         raise ValueError(f"{symbol} {timeframe}: no bars to compute features on")
     active = tuple(s for s in specs if usable(s, b, ctx))
     version = set_version(active)
+    names = columns_of(active)
+    want = None
+    if columns is not None:
+        unknown = [c for c in columns if c not in set(columns_of(specs))]
+        if unknown:
+            raise ValueError(f"no spec in the set declares columns {unknown}")
+        want = [c for c in columns if c in set(names)]
     max_lb = max((s.lookback for s in active), default=0)
     mem = memory if memory is not None else memory_of(active)
-    stored = store.read(symbol, timeframe, version)
+    stored = store.read(symbol, timeframe, version, columns=want)
 
     def finish(frame: pd.DataFrame, action: str, rows: int) -> Materialized:
         out = frame.iloc[max_lb:] if drop_warmup else frame
-        return Materialized(out, action, version, rows)
+        return Materialized(out, action, version, rows, len(names))
 
     if stored is not None:
         frame, info = stored
@@ -176,13 +206,14 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
                 return finish(frame, "reused", 0)
             start = max(0, n - mem)
             tail = compute_features(b.iloc[start:], active, ctx, drop_warmup=False)
-            if list(tail.columns) == list(frame.columns):
+            if list(tail.columns) == info.get("columns"):
                 new = tail.iloc[n - start:].astype("float64")
-                store.append(symbol, timeframe, version, new, _info(frame, b, ctx, mem))
-                return finish(pd.concat([frame, new]), "incremental", len(b) - start)
+                store.append(symbol, timeframe, version, new, _info(tail, b, ctx, mem))
+                return finish(pd.concat([frame, new if want is None else new[want]]), "incremental",
+                              len(b) - start)
     frame = compute_features(b, active, ctx, drop_warmup=False)
     _save(store, symbol, timeframe, version, frame, b, ctx, mem)
-    return finish(frame, "full", len(b))
+    return finish(frame if want is None else frame[want], "full", len(b))
 
 
 def _info(frame: pd.DataFrame, b: pd.DataFrame, ctx: FeatureContext, mem: int) -> dict:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from cluster.runtime import init_ray
 from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import DataError
-from pipelines.features.registry import feature_set
+from pipelines.features.registry import columns_of, feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.sentiment.pipeline import scored_news
 from pipelines.features.store import FeatureStore, materialize
@@ -61,11 +61,14 @@ def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[s
     extra = {k: v for k, v in (("orderbook", inp.orderbook), ("trades", inp.trades)) if v is not None and len(v)}
     ctx = FeatureContext(symbol=inp.symbol, asset_class=inp.asset_class, timeframe=inp.timeframe,
                          peers=own_peers, macro=macro, news=news, extra=extra)
-    m = materialize(FeatureStore(store_root), inp.bars, feature_set(set_name), ctx,
-                    symbol=inp.symbol, timeframe=inp.timeframe)
-    ranked = m.features[[c for c in RANKED_COLUMNS if c in m.features.columns]]
+    specs = feature_set(set_name)
+    declared = set(columns_of(specs))
+    # only the ranked columns come back: a rerun or an append reads those, not the whole history
+    m = materialize(FeatureStore(store_root), inp.bars, specs, ctx, symbol=inp.symbol,
+                    timeframe=inp.timeframe, columns=[c for c in RANKED_COLUMNS if c in declared])
+    ranked = m.features
     summary = {"action": m.action, "version": m.version, "rows": len(m.features),
-               "columns": int(m.features.shape[1]), "bars_computed": m.rows_computed,
+               "columns": m.width, "bars_computed": m.rows_computed,
                "seconds": round(time.perf_counter() - t0, 3)}
     return summary, ranked
 

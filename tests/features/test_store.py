@@ -105,3 +105,58 @@ def test_a_full_width_frame_is_stored_without_consolidating_it(tmp_path):
     stored, _ = FeatureStore(tmp_path).read("W", "1h", m.version)
     assert stored.shape[1] > 400 and stored.index.equals(m.features.index) and str(stored.index.tz) == "UTC"
     assert max_abs_diff(stored, m.features) == 0.0
+
+
+def test_columns_are_read_alone_through_reuse_and_append(tmp_path, market):
+    bars, ctx = market
+    store = FeatureStore(tmp_path)
+    want = ["rsi_50", "garch_vol", "vol_20"]
+    first = materialize(store, bars.iloc[:4000], SPECS, ctx, symbol="SYN", timeframe="1h", memory=2600,
+                        columns=want)
+    assert first.action == "full" and list(first.features.columns) == want
+    assert first.width == len(compute_features(bars.iloc[:300], SPECS, ctx, drop_warmup=False).columns)
+    # what was stored is the whole set, not the requested columns
+    whole, info = store.read("SYN", "1h", first.version)
+    assert whole.shape[1] == first.width == len(info["columns"])
+    again = materialize(store, bars.iloc[:4000], SPECS, ctx, symbol="SYN", timeframe="1h", columns=want)
+    assert again.action == "reused" and list(again.features.columns) == want
+    assert max_abs_diff(again.features, first.features) == 0.0
+    inc = materialize(store, bars, SPECS, ctx, symbol="SYN", timeframe="1h", memory=2600, columns=want[::-1])
+    assert inc.action == "incremental" and list(inc.features.columns) == want[::-1]
+    full = compute_features(bars, SPECS, ctx)
+    assert inc.features.index.equals(full.index)
+    assert max_abs_diff(inc.features.iloc[-200:], full[want[::-1]].iloc[-200:]) < 1e-7
+    # every column of the appended part was stored, not only the requested ones
+    whole, info = store.read("SYN", "1h", inc.version)
+    assert len(whole) == 4200 and whole.shape[1] == inc.width and len(info["parts"]) == 2
+    assert max_abs_diff(whole.iloc[-200:], full.iloc[-200:]) < 1e-7
+    with pytest.raises(ValueError, match="no spec in the set declares"):
+        materialize(store, bars, SPECS, ctx, symbol="SYN", timeframe="1h", columns=["rsi_51"])
+    with pytest.raises(KeyError, match="no stored feature columns"):
+        store.read("SYN", "1h", inc.version, columns=["rsi_51"])
+
+
+def test_a_column_whose_spec_cannot_run_is_left_out(tmp_path, market):
+    bars, ctx = market
+    quiet = bars.assign(volume=0.0)  # no volume: volume specs do not run
+    m = materialize(FeatureStore(tmp_path), quiet.iloc[:1500], feature_set("core"), ctx, symbol="Q",
+                    timeframe="1h", columns=["volume_z_20", "rsi_14"])
+    assert list(m.features.columns) == ["rsi_14"]
+
+
+def test_appends_compact_into_one_part(tmp_path, market):
+    bars, ctx = market
+    store = FeatureStore(tmp_path, max_parts=3)
+    core = feature_set("core")
+    materialize(store, bars.iloc[:3000], core, ctx, symbol="SYN", timeframe="1h")
+    parts = []
+    for end in (3010, 3020, 3030, 3040):
+        m = materialize(store, bars.iloc[:end], core, ctx, symbol="SYN", timeframe="1h")
+        assert m.action == "incremental"
+        parts.append(len(store.read("SYN", "1h", m.version)[1]["parts"]))
+    assert parts == [2, 3, 1, 2]  # the fourth part would pass max_parts: all rewritten as one
+    assert len(list(next(tmp_path.rglob("SYN")).glob("part-*"))) == 2  # the replaced parts are gone
+    stored, info = store.read("SYN", "1h", m.version)
+    assert len(stored) == info["rows"] == 3040
+    full = compute_features(bars.iloc[:3040], core, ctx, drop_warmup=False)
+    assert stored.index.equals(full.index) and max_abs_diff(stored, full) < 1e-7
