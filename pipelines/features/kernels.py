@@ -125,10 +125,12 @@ def per_window(x: np.ndarray, n: int, fn: Callable[[np.ndarray], np.ndarray],
     w = sliding(x, n)
     first = fn(w[:1])
     out = np.full((m,) + first.shape[1:], np.nan)
+    nans = np.concatenate(([0], np.cumsum(np.isnan(x))))
+    has_nan = nans[n:] > nans[:-n]  # window i holds a NaN: counted once, not per window
     for a in range(0, len(w), chunk):
         block = w[a:a + chunk]
         res = fn(block)
-        bad = np.isnan(block).any(axis=1)
+        bad = has_nan[a:a + chunk]
         if bad.any():
             res = np.array(res, dtype="float64", copy=True)
             res[bad] = np.nan

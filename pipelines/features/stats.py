@@ -47,16 +47,64 @@ def _detrend(w: np.ndarray) -> np.ndarray:
     return w - w.mean(axis=1, keepdims=True) - slope[:, None] * t
 
 
+def _fft_reference(w: np.ndarray) -> np.ndarray:
+    """Dominant cycle of each window by definition (detrend, Hann, rfft): what :func:`_fft`
+    computes, kept for the tests. Columns: period / window, share of power."""
+    n = w.shape[1]
+    p = np.abs(np.fft.rfft(_detrend(w) * np.hanning(n), axis=1)) ** 2
+    p = p[:, 1:]  # drop the mean
+    k = p.argmax(axis=1)
+    total = p.sum(axis=1)
+    share = np.where(total > 0, p[np.arange(len(p)), k] / np.where(total > 0, total, 1.0), np.nan)
+    return np.stack([1.0 / (k + 1.0), share], axis=1)
+
+
+@numba.njit(cache=True)
+def _spectral_peak(w, spec, t, h0, h1, floor, out):
+    """Per window: remove the linear trend from the Hann-windowed spectrum (the DFT is linear,
+    so DFT(hann * (x - a - b t)) = DFT(hann * x) - a DFT(hann) - b DFT(hann * t)), then the
+    strongest bin above the mean and its share of the power. A window flat to rounding has no
+    cycle (NaN)."""
+    n = w.shape[1]
+    tt = 0.0
+    for j in range(n):
+        tt += t[j] * t[j]
+    for i in range(w.shape[0]):
+        a = 0.0
+        bt = 0.0
+        for j in range(n):
+            a += w[i, j]
+            bt += w[i, j] * t[j]
+        a /= n
+        b = bt / tt
+        best = -1.0
+        kbest = 0
+        total = 0.0
+        for k in range(1, spec.shape[1]):
+            z = spec[i, k] - a * h0[k] - b * h1[k]
+            pk = z.real * z.real + z.imag * z.imag
+            total += pk
+            if pk > best:
+                best = pk
+                kbest = k
+        if total > floor * (1.0 + abs(a)) ** 2:
+            out[i, 0] = 1.0 / kbest
+            out[i, 1] = best / total
+        else:
+            out[i, 0] = np.nan
+            out[i, 1] = np.nan
+
+
 def _fft(n: int):
     hann = np.hanning(n)
+    t = np.arange(n) - (n - 1) / 2.0
+    h0, h1 = np.fft.rfft(hann), np.fft.rfft(hann * t)
+    floor = (1e-10 * n) ** 2  # power a window of rounding noise around a level |a| stays under
 
     def dominant(w: np.ndarray) -> np.ndarray:
-        p = np.abs(np.fft.rfft(_detrend(w) * hann, axis=1)) ** 2
-        p = p[:, 1:]  # drop the mean
-        k = p.argmax(axis=1)
-        total = p.sum(axis=1)
-        share = np.where(total > 0, p[np.arange(len(p)), k] / np.where(total > 0, total, 1.0), np.nan)
-        return np.stack([n / (k + 1.0) / n, share], axis=1)
+        out = np.empty((len(w), 2))
+        _spectral_peak(w, np.fft.rfft(w * hann, axis=1), t, h0, h1, floor, out)
+        return out
 
     def fn(bars, ctx):
         lc = np.log(ohlcv(bars)[3])

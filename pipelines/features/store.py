@@ -27,7 +27,10 @@ from pipelines.features.engine import compute_features, usable
 from pipelines.features.registry import columns_of, feature_hash
 from pipelines.features.spec import FeatureContext, FeatureSpec
 
-CODE_VERSION = "1"
+# raise whenever a feature's values change (not only its name or look-back): stored frames of
+# the old definitions then stay under their own version instead of being reused or appended to.
+# 2: GARCH fits by the compiled MLE; FFT features NaN on flat windows
+CODE_VERSION = "2"
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "known_at")
 # identifiers and free text no feature reads: left out of the context digest (hashing strings is slow)
 UNHASHED = ("bids", "asks", "trade_id", "item_id", "symbol", "venue", "source", "headline", "summary", "url")

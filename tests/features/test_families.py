@@ -114,3 +114,32 @@ def test_sample_entropy_matches_its_definition_window_by_window():
             else:
                 assert np.isclose(out[end], _sampen_by_definition(w, m, rfac), rtol=1e-12, atol=0), (n, m, end)
         assert np.isnan(out[:n - 1]).all() and np.isnan(out[3000:3000 + n]).all()
+
+
+def test_fft_features_match_the_detrend_window_rfft_definition():
+    from pipelines.features.kernels import sliding
+    from pipelines.features.stats import _fft, _fft_reference
+    rng = np.random.default_rng(9)
+    lc = np.cumsum(rng.standard_normal(6000)) * 0.01 + 4.0
+    lc[1000] = np.nan                                   # windows holding it stay NaN
+    lc[2000:2200] = lc[1999]                            # a stale feed: flat, no cycle
+    j = np.arange(3000, 3400)
+    lc[j] = 5.0 + 0.002 * (j - 3000) + 0.01 * np.sin(2 * np.pi * (j - 3000) / 16.0)  # trend + 16-bar cycle
+    close = np.exp(lc)
+    bars = pd.DataFrame({"open": close, "high": close, "low": close, "close": close, "volume": 1.0})
+    for n in (64, 128):
+        out = _fft(n)(bars, None)
+        period, share = out[f"fft_period_{n}"], out[f"fft_power_{n}"]
+        ref = np.full((len(lc), 2), np.nan)
+        ref[n - 1:] = _fft_reference(np.nan_to_num(sliding(lc, n)))
+        flat = np.array([np.ptp(lc[max(0, e - n + 1):e + 1]) == 0 for e in range(len(lc))])
+        nan_window = np.array([e < n - 1 or np.isnan(lc[e - n + 1:e + 1]).any() for e in range(len(lc))])
+        assert np.isnan(period[nan_window | flat]).all() and np.isnan(share[nan_window | flat]).all()
+        ok = ~(nan_window | flat)
+        assert ok.sum() > 5000 - 2 * n
+        np.testing.assert_array_equal(period[ok], ref[ok, 0])
+        np.testing.assert_allclose(share[ok], ref[ok, 1], rtol=1e-9)
+        # the trend is removed before the spectrum: the 16-bar cycle dominates windows inside it
+        inside = np.arange(3000 + n - 1, 3400)
+        np.testing.assert_array_equal(period[inside], 16.0 / n)
+        assert (share[inside] > 0.5).all()
