@@ -116,7 +116,9 @@ class FeatureStore:
     def _table(frame: pd.DataFrame) -> pa.Table:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
-        arrays = {"ts": pa.array(pd.DatetimeIndex(frame.index))}
+        ts = pd.DatetimeIndex(frame.index)
+        ts = (ts.tz_convert("UTC") if ts.tz is not None else ts.tz_localize("UTC")).as_unit("ns")
+        arrays = {"ts": pa.array(ts)}  # one ts type in every part, whatever unit the bars came in
         arrays.update({str(c): pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns})
         return pa.table(arrays)
 

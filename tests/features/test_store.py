@@ -160,3 +160,16 @@ def test_appends_compact_into_one_part(tmp_path, market):
     assert len(stored) == info["rows"] == 3040
     full = compute_features(bars.iloc[:3040], core, ctx, drop_warmup=False)
     assert stored.index.equals(full.index) and max_abs_diff(stored, full) < 1e-7
+
+
+def test_parts_share_one_ts_type_whatever_unit_the_rows_come_in(tmp_path, market):
+    bars, ctx = market
+    store = FeatureStore(tmp_path, max_parts=2)
+    frame = compute_features(bars.iloc[:600], feature_set("core"), ctx, drop_warmup=False)
+    us = frame.set_axis(frame.index.as_unit("us"))
+    store.write("U", "1h", "v", us.iloc[:500], {"bars": 500, "columns": list(frame.columns)})
+    store.append("U", "1h", "v", frame.iloc[500:550], {"bars": 550, "columns": list(frame.columns)})
+    store.append("U", "1h", "v", us.iloc[550:], {"bars": 600, "columns": list(frame.columns)})  # compacts
+    stored, info = store.read("U", "1h", "v")
+    assert len(info["parts"]) == 1 and stored.index.equals(frame.index)
+    assert str(stored.index.dtype) == "datetime64[ns, UTC]" and max_abs_diff(stored, frame) == 0.0
