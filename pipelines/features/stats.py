@@ -63,8 +63,8 @@ def _fft_reference(w: np.ndarray) -> np.ndarray:
 def _spectral_peak(w, spec, t, h0, h1, floor, out):
     """Per window: remove the linear trend from the Hann-windowed spectrum (the DFT is linear,
     so DFT(hann * (x - a - b t)) = DFT(hann * x) - a DFT(hann) - b DFT(hann * t)), then the
-    strongest bin above the mean and its share of the power. A window flat to rounding has no
-    cycle (NaN)."""
+    strongest bin above the mean and its share of the power. A window that is flat or exactly
+    linear (nothing left after the trend, up to rounding) has no cycle (NaN)."""
     n = w.shape[1]
     tt = 0.0
     for j in range(n):

@@ -29,11 +29,17 @@ from pipelines.features.spec import FeatureContext, FeatureSpec
 
 # raise whenever a feature's values change (not only its name or look-back): stored frames of
 # the old definitions then stay under their own version instead of being reused or appended to.
-# 2: GARCH fits by the compiled MLE; FFT features NaN on flat windows
+# 2: GARCH fits by the compiled MLE (changed under 1); FFT features NaN on flat windows
 CODE_VERSION = "2"
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "known_at")
 # identifiers and free text no feature reads: left out of the context digest (hashing strings is slow)
 UNHASHED = ("bids", "asks", "trade_id", "item_id", "symbol", "venue", "source", "headline", "summary", "url")
+
+
+def _utc_ns(index) -> pd.DatetimeIndex:
+    """Timestamps as ns UTC, whatever unit or zone they came in (naive ones are taken as UTC)."""
+    ts = pd.DatetimeIndex(index)
+    return (ts.tz_convert("UTC") if ts.tz is not None else ts.tz_localize("UTC")).as_unit("ns")
 
 
 def set_version(specs: tuple[FeatureSpec, ...]) -> str:
@@ -91,34 +97,50 @@ class FeatureStore:
     def read(self, symbol: str, timeframe: str, version: str,
              columns: list[str] | None = None) -> tuple[pd.DataFrame, dict] | None:
         """The stored frame (only ``columns`` when given, read from Parquet without the others)
-        and its record; None when absent or incomplete. Arrays come from Arrow unconsolidated,
-        read-only like any pandas 3 view."""
+        and its record; None when absent or incomplete. The frame's arrays are its own
+        (writable), one per column, indexed by ts in ns UTC."""
         folder, meta = self._dir(version, timeframe, symbol)
-        if not meta.exists():
+        for _ in range(3):
+            if not meta.exists():
+                return None
+            text = meta.read_text()
+            info = json.loads(text)
+            paths = [folder / p for p in info.get("parts", [])]
+            if not paths:
+                return None
+            if columns is not None:
+                known = info.get("columns") or pq.read_schema(paths[0]).names
+                unknown = [c for c in columns if c not in known]
+                if unknown:
+                    raise KeyError(f"{symbol} {timeframe} {version}: no stored feature columns {unknown}")
+            want = None if columns is None else ["ts", *columns]
+            try:
+                tables = [pq.read_table(p, columns=want) for p in paths]
+            except FileNotFoundError:
+                if meta.exists() and meta.read_text() != text:
+                    continue  # an append compacted the parts meanwhile: read the new record
+                return None   # a part the record names was never written
+            break
+        else:
             return None
-        info = json.loads(meta.read_text())
-        paths = [folder / p for p in info.get("parts", [])]
-        if not paths or not all(p.exists() for p in paths):
-            return None
-        if columns is not None:
-            unknown = [c for c in columns if c not in info.get("columns", [])]
-            if unknown:
-                raise KeyError(f"{symbol} {timeframe} {version}: no stored feature columns {unknown}")
-        want = None if columns is None else ["ts", *columns]
-        table = pa.concat_tables([pq.read_table(p, columns=want) for p in paths])
+        table = pa.concat_tables(tables)
+        del tables
         if table.num_rows != info.get("rows"):
             return None  # parts and record disagree: treat as absent, the caller recomputes
-        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        chunked = dict(zip(table.column_names, table.columns))
         del table
-        return frame.set_index(pd.DatetimeIndex(frame.pop("ts"), name="ts")), info
+        ts = _utc_ns(pd.DatetimeIndex(chunked.pop("ts").to_pandas()))
+        data = {}
+        for c in list(chunked):
+            arr = chunked.pop(c).to_numpy()  # one chunk: a read-only view of Arrow's buffer
+            data[c] = arr if arr.flags.writeable else arr.copy()
+        return pd.DataFrame(data, index=ts.rename("ts"), copy=False), info
 
     @staticmethod
     def _table(frame: pd.DataFrame) -> pa.Table:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
-        ts = pd.DatetimeIndex(frame.index)
-        ts = (ts.tz_convert("UTC") if ts.tz is not None else ts.tz_localize("UTC")).as_unit("ns")
-        arrays = {"ts": pa.array(ts)}  # one ts type in every part, whatever unit the bars came in
+        arrays = {"ts": pa.array(_utc_ns(frame.index))}  # one ts type in every part
         arrays.update({str(c): pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns})
         return pa.table(arrays)
 
@@ -190,7 +212,8 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
     names = columns_of(active)
     want = None
     if columns is not None:
-        unknown = [c for c in columns if c not in set(columns_of(specs))]
+        declared = set(columns_of(specs))
+        unknown = [c for c in columns if c not in declared]
         if unknown:
             raise ValueError(f"no spec in the set declares columns {unknown}")
         want = [c for c in columns if c in set(names)]
@@ -199,6 +222,7 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
     stored = store.read(symbol, timeframe, version, columns=want)
 
     def finish(frame: pd.DataFrame, action: str, rows: int) -> Materialized:
+        frame.index = _utc_ns(frame.index).rename("ts")  # the same index whichever path ran
         out = frame.iloc[max_lb:] if drop_warmup else frame
         return Materialized(out, action, version, rows, len(names))
 
@@ -214,7 +238,9 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
             if list(tail.columns) == info.get("columns"):
                 new = tail.iloc[n - start:].astype("float64")
                 store.append(symbol, timeframe, version, new, _info(tail, b, ctx, mem))
-                return finish(pd.concat([frame, new if want is None else new[want]]), "incremental",
+                new_out = new if want is None else new[want]
+                new_out.index = _utc_ns(new_out.index).rename("ts")
+                return finish(pd.concat([frame, new_out]), "incremental",
                               len(b) - start)
     frame = compute_features(b, active, ctx, drop_warmup=False)
     _save(store, symbol, timeframe, version, frame, b, ctx, mem)

@@ -173,3 +173,47 @@ def test_parts_share_one_ts_type_whatever_unit_the_rows_come_in(tmp_path, market
     stored, info = store.read("U", "1h", "v")
     assert len(info["parts"]) == 1 and stored.index.equals(frame.index)
     assert str(stored.index.dtype) == "datetime64[ns, UTC]" and max_abs_diff(stored, frame) == 0.0
+
+
+def test_frames_from_the_store_can_be_written_like_computed_ones(tmp_path, market):
+    bars, ctx = market
+    store = FeatureStore(tmp_path)
+    core = feature_set("core")
+    first = materialize(store, bars.iloc[:800], core, ctx, symbol="RW", timeframe="1h")
+    for m in (materialize(store, bars.iloc[:800], core, ctx, symbol="RW", timeframe="1h"),  # one part
+              materialize(store, bars.iloc[:820], core, ctx, symbol="RW", timeframe="1h")):  # two parts
+        f = m.features
+        assert m.action in ("reused", "incremental") and str(f.index.dtype) == str(first.features.index.dtype)
+        f.loc[f.index[:3], "rsi_14"] = -1.0   # in-place writes: Arrow's read-only buffers would refuse them
+        f.fillna(0.0, inplace=True)
+        assert (f["rsi_14"].iloc[:3] == -1.0).all() and not f.isna().any().any()
+    stored, _ = store.read("RW", "1h", first.version, columns=["rsi_14"])
+    stored.clip(-0.5, 0.5, inplace=True)
+    assert stored["rsi_14"].max() <= 0.5
+
+
+def test_a_read_racing_a_compaction_reads_the_new_record(tmp_path, market, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from pipelines.features import store as store_mod
+    bars, ctx = market
+    st = FeatureStore(tmp_path, max_parts=2)
+    core = feature_set("core")
+    materialize(st, bars.iloc[:1000], core, ctx, symbol="RC", timeframe="1h")
+    m = materialize(st, bars.iloc[:1010], core, ctx, symbol="RC", timeframe="1h")   # two parts now
+    real = pq.read_table
+    raced = []
+
+    def read_table(path, *a, **k):
+        if not raced:  # another process compacts between this reader's record and its parts
+            raced.append(1)
+            materialize(FeatureStore(tmp_path, max_parts=2), bars.iloc[:1020], core, ctx, symbol="RC",
+                        timeframe="1h")
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(store_mod.pq, "read_table", read_table)
+    got = st.read("RC", "1h", m.version)
+    monkeypatch.undo()
+    assert raced and got is not None
+    frame, info = got
+    assert len(info["parts"]) == 1 and len(frame) == info["rows"] == 1020
