@@ -83,7 +83,8 @@ class Materialized:
 class FeatureStore:
     """Feature frames on disk as a list of Parquet parts per (version, timeframe, symbol) and a
     JSON record naming them. Parts are written first, the record replaced atomically after, so
-    an interrupted write leaves the previous state readable; appends add one part."""
+    an interrupted write leaves the previous state readable; appends add one part (or, past
+    ``max_parts``, rewrite them as one)."""
 
     def __init__(self, root: str | Path, max_parts: int = 32):
         self.root = Path(root)
@@ -207,6 +208,7 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
     b = bars.reset_index(drop=True)
     if len(b) == 0:
         raise ValueError(f"{symbol} {timeframe}: no bars to compute features on")
+    b["ts"] = _utc_ns(b["ts"])  # every path (full, reused, incremental) then carries the stored index
     active = tuple(s for s in specs if usable(s, b, ctx))
     version = set_version(active)
     names = columns_of(active)
@@ -216,13 +218,13 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
         unknown = [c for c in columns if c not in declared]
         if unknown:
             raise ValueError(f"no spec in the set declares columns {unknown}")
-        want = [c for c in columns if c in set(names)]
+        have = set(names)
+        want = [c for c in columns if c in have]
     max_lb = max((s.lookback for s in active), default=0)
     mem = memory if memory is not None else memory_of(active)
     stored = store.read(symbol, timeframe, version, columns=want)
 
     def finish(frame: pd.DataFrame, action: str, rows: int) -> Materialized:
-        frame.index = _utc_ns(frame.index).rename("ts")  # the same index whichever path ran
         out = frame.iloc[max_lb:] if drop_warmup else frame
         return Materialized(out, action, version, rows, len(names))
 
@@ -238,9 +240,7 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
             if list(tail.columns) == info.get("columns"):
                 new = tail.iloc[n - start:].astype("float64")
                 store.append(symbol, timeframe, version, new, _info(tail, b, ctx, mem))
-                new_out = new if want is None else new[want]
-                new_out.index = _utc_ns(new_out.index).rename("ts")
-                return finish(pd.concat([frame, new_out]), "incremental",
+                return finish(pd.concat([frame, new if want is None else new[want]]), "incremental",
                               len(b) - start)
     frame = compute_features(b, active, ctx, drop_warmup=False)
     _save(store, symbol, timeframe, version, frame, b, ctx, mem)
