@@ -101,7 +101,7 @@ class FeatureStore:
         and its record; None when absent or incomplete. The frame's arrays are its own
         (writable), one per column, indexed by ts in ns UTC."""
         folder, meta = self._dir(version, timeframe, symbol)
-        for _ in range(3):
+        for _ in range(10):  # each retry needs yet another compaction to land mid-read
             if not meta.exists():
                 return None
             text = meta.read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipelines.features.engine import compute_features
@@ -192,28 +193,57 @@ def test_frames_from_the_store_can_be_written_like_computed_ones(tmp_path, marke
     assert stored["rsi_14"].max() <= 0.5
 
 
-def test_a_read_racing_a_compaction_reads_the_new_record(tmp_path, market, monkeypatch):
-    import pyarrow.parquet as pq
+WRITER = """
+import sys
+import numpy as np
+import pandas as pd
+from pipelines.features.store import FeatureStore
+root, n = sys.argv[1], int(sys.argv[2])
+st = FeatureStore(root, max_parts=2)
+cols = ["a", "b", "c"]
+ts = pd.date_range("2024-01-01", periods=5 * (n + 1), freq="h", tz="UTC")
+def rows(i):
+    return pd.DataFrame({c: np.arange(5 * i, 5 * i + 5, dtype="float64") for c in cols}, index=ts[5 * i:5 * i + 5])
+st.write("RC", "1h", "v", rows(0), {"bars": 5, "columns": cols})
+print("ready", flush=True)
+for i in range(1, n + 1):  # max_parts=2: every other append rewrites the parts as one
+    st.append("RC", "1h", "v", rows(i), {"bars": 5 * (i + 1), "columns": cols})
+"""
 
-    from pipelines.features import store as store_mod
+
+def test_reads_while_another_process_appends_and_compacts(tmp_path):
+    """A reader that loaded a record whose parts a compaction then deleted reads the new record
+    instead of failing; every read is a whole, consistent frame."""
+    import subprocess
+    import sys
+    n = 400
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(n)],
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    st = FeatureStore(tmp_path)
+    seen = set()
+    while writer.poll() is None:
+        got = st.read("RC", "1h", "v", columns=["b"])
+        assert got is not None
+        frame, info = got
+        assert len(frame) == info["rows"] and len(info["parts"]) <= 2
+        np.testing.assert_array_equal(frame["b"].to_numpy(), np.arange(len(frame), dtype="float64"))
+        seen.add(len(frame))
+    assert writer.wait() == 0
+    frame, info = st.read("RC", "1h", "v")
+    assert len(frame) == info["rows"] == 5 * (n + 1)
+    assert len(seen) > 10  # the reads overlapped many appends and compactions
+
+
+def test_every_path_returns_the_stored_index_whatever_unit_the_bars_carry(tmp_path, market):
     bars, ctx = market
-    st = FeatureStore(tmp_path, max_parts=2)
+    us = bars.assign(ts=bars["ts"].dt.as_unit("us"))
+    store = FeatureStore(tmp_path)
     core = feature_set("core")
-    materialize(st, bars.iloc[:1000], core, ctx, symbol="RC", timeframe="1h")
-    m = materialize(st, bars.iloc[:1010], core, ctx, symbol="RC", timeframe="1h")   # two parts now
-    real = pq.read_table
-    raced = []
-
-    def read_table(path, *a, **k):
-        if not raced:  # another process compacts between this reader's record and its parts
-            raced.append(1)
-            materialize(FeatureStore(tmp_path, max_parts=2), bars.iloc[:1020], core, ctx, symbol="RC",
-                        timeframe="1h")
-        return real(path, *a, **k)
-
-    monkeypatch.setattr(store_mod.pq, "read_table", read_table)
-    got = st.read("RC", "1h", m.version)
-    monkeypatch.undo()
-    assert raced and got is not None
-    frame, info = got
-    assert len(info["parts"]) == 1 and len(frame) == info["rows"] == 1020
+    paths = [materialize(store, us.iloc[:1000], core, ctx, symbol="US", timeframe="1h"),
+             materialize(store, us.iloc[:1000], core, ctx, symbol="US", timeframe="1h"),
+             materialize(store, us.iloc[:1010], core, ctx, symbol="US", timeframe="1h", columns=["rsi_14"])]
+    assert [m.action for m in paths] == ["full", "reused", "incremental"]
+    for m in paths:
+        assert str(m.features.index.dtype) == "datetime64[ns, UTC]" and m.features.index.name == "ts"
+    assert paths[2].features.index.equals(pd.DatetimeIndex(bars["ts"].iloc[:1010]).as_unit("ns")[-len(paths[2].features):])
