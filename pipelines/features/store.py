@@ -22,7 +22,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.features.causality import cut_context
 from pipelines.features.engine import compute_features, usable
 from pipelines.features.registry import columns_of, feature_hash
 from pipelines.features.spec import FeatureContext, FeatureSpec
@@ -47,28 +46,72 @@ def set_version(specs: tuple[FeatureSpec, ...]) -> str:
     return f"v{CODE_VERSION}-" + feature_hash([*desc, *columns_of(specs)])
 
 
-def _digest(frames: list[pd.DataFrame | None]) -> str:
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One uint64 per row, each from that row's values alone, so the hashes of any subset of
+    rows are the subset of these."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def _sha(parts: list[tuple[pd.Index, np.ndarray] | None]) -> str:
     h = hashlib.sha256()
-    for f in frames:
-        if f is None or len(f) == 0:
+    for part in parts:
+        if part is None or len(part[1]) == 0:
             h.update(b"-")
             continue
-        h.update(",".join(map(str, f.columns)).encode())
-        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
+        h.update(",".join(map(str, part[0])).encode())
+        h.update(part[1].tobytes())
     return h.hexdigest()[:24]
 
 
+class _Digests:
+    """Digests of one symbol's bars and context at any cut, hashing each row once: what
+    ``materialize`` checks a stored frame against (bars up to n, context known by bar n's close)
+    and what it records after an append, without hashing the same rows twice or copying the
+    context to cut it."""
+
+    def __init__(self, bars: pd.DataFrame, ctx: FeatureContext):
+        self._bars = bars[list(BAR_FIELDS)].reset_index(drop=True)
+        self._bar_hashes: np.ndarray | None = None
+        frames = [ctx.peers[k] for k in sorted(ctx.peers)] + [ctx.macro, ctx.news]
+        frames += [ctx.extra[k] for k in sorted(ctx.extra) if isinstance(ctx.extra[k], pd.DataFrame)]
+        self._frames = frames
+        self._tables: list[tuple[pd.Index, np.ndarray, pd.Series | None] | None] | None = None
+
+    def bars(self, n: int) -> str:
+        if self._bar_hashes is None:
+            self._bar_hashes = _row_hashes(self._bars)
+        return _sha([(self._bars.columns, self._bar_hashes[:n])])
+
+    def context(self, until: pd.Timestamp) -> str:
+        """The digest of every context row known by ``until`` (rows without ``known_at`` count
+        always), equal to hashing the context as
+        :func:`pipelines.features.causality.cut_context` leaves it."""
+        if self._tables is None:
+            self._tables = []
+            for f in self._frames:
+                if f is None:
+                    self._tables.append(None)
+                    continue
+                known = f["known_at"].reset_index(drop=True) if "known_at" in f.columns else None
+                f = f.drop(columns=[x for x in UNHASHED if x in f.columns])
+                self._tables.append((f.columns, _row_hashes(f), known))
+        parts = []
+        for t in self._tables:
+            if t is None:
+                parts.append(None)
+                continue
+            cols, hashes, known = t
+            parts.append((cols, hashes if known is None else hashes[(known <= until).to_numpy(dtype=bool)]))
+        return _sha(parts)
+
+
 def bars_digest(bars: pd.DataFrame) -> str:
-    return _digest([bars[list(BAR_FIELDS)].reset_index(drop=True)])
+    return _Digests(bars, FeatureContext()).bars(len(bars))
 
 
 def context_digest(ctx: FeatureContext, until: pd.Timestamp) -> str:
     """Digest of everything in the context known by ``until`` (peers, macro, news, extra tables)."""
-    c = cut_context(ctx, until)
-    frames = [c.peers[k] for k in sorted(c.peers)] + [c.macro, c.news]
-    frames += [c.extra[k] for k in sorted(c.extra) if isinstance(c.extra[k], pd.DataFrame)]
-    return _digest([f.drop(columns=[x for x in UNHASHED if x in f.columns]) if f is not None else None
-                    for f in frames])
+    return _Digests(pd.DataFrame(columns=list(BAR_FIELDS)), ctx).context(until)
 
 
 @dataclass(frozen=True)
@@ -222,6 +265,7 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
         want = [c for c in columns if c in have]
     max_lb = max((s.lookback for s in active), default=0)
     mem = memory if memory is not None else memory_of(active)
+    dig = _Digests(b, ctx)
     stored = store.read(symbol, timeframe, version, columns=want)
 
     def finish(frame: pd.DataFrame, action: str, rows: int) -> Materialized:
@@ -231,31 +275,31 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
     if stored is not None:
         frame, info = stored
         n = int(info["bars"])
-        if n <= len(b) and info["bars_digest"] == bars_digest(b.iloc[:n]) and \
-                info["context_digest"] == context_digest(ctx, b["known_at"].iloc[n - 1]):
+        if n <= len(b) and info["bars_digest"] == dig.bars(n) and \
+                info["context_digest"] == dig.context(b["known_at"].iloc[n - 1]):
             if n == len(b):
                 return finish(frame, "reused", 0)
             start = max(0, n - mem)
             tail = compute_features(b.iloc[start:], active, ctx, drop_warmup=False)
             if list(tail.columns) == info.get("columns"):
                 new = tail.iloc[n - start:].astype("float64")
-                store.append(symbol, timeframe, version, new, _info(tail, b, ctx, mem))
+                store.append(symbol, timeframe, version, new, _info(tail, b, dig, mem))
                 return finish(pd.concat([frame, new if want is None else new[want]]), "incremental",
                               len(b) - start)
     frame = compute_features(b, active, ctx, drop_warmup=False)
-    _save(store, symbol, timeframe, version, frame, b, ctx, mem)
+    _save(store, symbol, timeframe, version, frame, b, dig, mem)
     return finish(frame if want is None else frame[want], "full", len(b))
 
 
-def _info(frame: pd.DataFrame, b: pd.DataFrame, ctx: FeatureContext, mem: int) -> dict:
-    return {"bars": len(b), "bars_digest": bars_digest(b),
-            "context_digest": context_digest(ctx, b["known_at"].iloc[-1]),
+def _info(frame: pd.DataFrame, b: pd.DataFrame, dig: _Digests, mem: int) -> dict:
+    return {"bars": len(b), "bars_digest": dig.bars(len(b)),
+            "context_digest": dig.context(b["known_at"].iloc[-1]),
             "first_ts": str(b["ts"].iloc[0]), "last_ts": str(b["ts"].iloc[-1]), "memory": int(mem),
             "columns": list(frame.columns)}
 
 
-def _save(store, symbol, timeframe, version, frame, b, ctx, mem) -> None:
-    info = _info(frame, b, ctx, mem)
+def _save(store, symbol, timeframe, version, frame, b, dig, mem) -> None:
+    info = _info(frame, b, dig, mem)
     frame = frame.astype("float64")
     frame.index = pd.DatetimeIndex(frame.index, name="ts")
     store.write(symbol, timeframe, version, frame, info)

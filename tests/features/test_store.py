@@ -247,3 +247,44 @@ def test_every_path_returns_the_stored_index_whatever_unit_the_bars_carry(tmp_pa
     for m in paths:
         assert str(m.features.index.dtype) == "datetime64[ns, UTC]" and m.features.index.name == "ts"
     assert paths[2].features.index.equals(pd.DatetimeIndex(bars["ts"].iloc[:1010]).as_unit("ns")[-len(paths[2].features):])
+
+
+def _digest_of_cut(ctx, until) -> str:
+    """The context digest by its definition: hash the frames :func:`cut_context` leaves."""
+    import hashlib
+
+    from pipelines.features.causality import cut_context
+    from pipelines.features.store import UNHASHED
+    c = cut_context(ctx, until)
+    frames = [c.peers[k] for k in sorted(c.peers)] + [c.macro, c.news]
+    frames += [c.extra[k] for k in sorted(c.extra) if isinstance(c.extra[k], pd.DataFrame)]
+    h = hashlib.sha256()
+    for f in frames:
+        if f is not None:
+            f = f.drop(columns=[x for x in UNHASHED if x in f.columns])
+        if f is None or len(f) == 0:
+            h.update(b"-")
+            continue
+        h.update(",".join(map(str, f.columns)).encode())
+        h.update(pd.util.hash_pandas_object(f, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+def test_context_digest_hashes_exactly_what_was_known_at_the_cut(market):
+    from pipelines.features.store import _Digests, context_digest
+    bars, ctx = market
+    assert {"trades", "orderbook"} <= set(ctx.extra) and ctx.news is not None and ctx.macro is not None
+    dig = _Digests(bars, ctx)
+    cuts = [bars["ts"].iloc[0] - pd.Timedelta(days=400)] + [bars["known_at"].iloc[i] for i in (0, 999, 2500, -1)]
+    digests = [dig.context(t) for t in cuts]
+    for t, d in zip(cuts, digests):
+        assert d == _digest_of_cut(ctx, t) == context_digest(ctx, t)
+    assert len(set(digests)) == len(digests)  # each cut sees more rows
+    # a row released after the cut leaves the digest alone; one released before changes it
+    news = ctx.news.copy()
+    late = news["known_at"] > cuts[2]
+    news.loc[late.idxmax(), "score"] = news.loc[late.idxmax(), "score"] + 0.5
+    later = _Digests(bars, ctx.__class__(**{**ctx.__dict__, "news": news}))
+    assert later.context(cuts[2]) == digests[2] and later.context(cuts[-1]) != digests[-1]
+    # the bars' digest of a prefix is that of the prefix alone
+    assert dig.bars(1000) == _Digests(bars.iloc[:1000], ctx).bars(1000) != dig.bars(1001)
