@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.features import alpha_ops as op
-from pipelines.features.kernels import spec
+from pipelines.features.kernels import shared, spec
 
 
 def panels(bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -119,7 +119,7 @@ ALPHAS = {
 
 def _alpha(fn):
     def wrapped(bars, ctx):
-        out = np.array(fn(panels(bars))["x"], dtype="float64")
+        out = np.array(fn(shared(bars, "alpha101.panels", lambda: panels(bars)))["x"], dtype="float64")
         out[~np.isfinite(out)] = np.nan
         return {fn.__name__.replace("a", "alpha", 1): out}
     return wrapped

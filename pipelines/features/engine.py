@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from pipelines.features.kernels import shared_inputs
 from pipelines.features.spec import FeatureContext, FeatureSpec
 from pipelines.schema import timeframe_seconds
 
@@ -76,22 +77,23 @@ def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
     inputs = [b[c].to_numpy() for c in BAR_COLUMNS if c not in ("ts", "known_at")]
     columns: dict[str, np.ndarray] = {}
     max_lb = 0
-    for spec in active:
-        if spec.arrays is not None:  # fast path: {column: array}, no intermediate frame
-            cols = spec.arrays(b, ctx)
-            missing_cols = [c for c in spec.columns if c not in cols]
-            if missing_cols:
-                raise ValueError(f"{spec.name} did not return {missing_cols}")
-        else:
-            out = spec.fn(b, ctx)
-            if list(out.columns) != list(spec.columns):
-                raise ValueError(f"{spec.name} returned {list(out.columns)}, declared {list(spec.columns)}")
-            if len(out) != n:
-                raise ValueError(f"{spec.name} returned {len(out)} rows for {n} bars")
-            cols = {c: out[c].to_numpy(dtype="float64") for c in spec.columns}
-        for c in spec.columns:
-            columns[c] = _column(cols[c], n, f"{spec.name}.{c}", inputs)
-        max_lb = max(max_lb, spec.lookback)
+    with shared_inputs(b):
+        for spec in active:
+            if spec.arrays is not None:  # fast path: {column: array}, no intermediate frame
+                cols = spec.arrays(b, ctx)
+                missing_cols = [c for c in spec.columns if c not in cols]
+                if missing_cols:
+                    raise ValueError(f"{spec.name} did not return {missing_cols}")
+            else:
+                out = spec.fn(b, ctx)
+                if list(out.columns) != list(spec.columns):
+                    raise ValueError(f"{spec.name} returned {list(out.columns)}, declared {list(spec.columns)}")
+                if len(out) != n:
+                    raise ValueError(f"{spec.name} returned {len(out)} rows for {n} bars")
+                cols = {c: out[c].to_numpy(dtype="float64") for c in spec.columns}
+            for c in spec.columns:
+                columns[c] = _column(cols[c], n, f"{spec.name}.{c}", inputs)
+            max_lb = max(max_lb, spec.lookback)
     # one block per column: assembling costs nothing; consumers consolidate if they need to
     feats = pd.DataFrame(columns, index=pd.DatetimeIndex(b["ts"], name="ts"), copy=False)
     if drop_warmup:

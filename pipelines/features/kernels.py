@@ -7,7 +7,9 @@ a Python function per row.
 
 from __future__ import annotations
 
-from typing import Callable
+import contextvars
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,34 @@ from talib import abstract
 from pipelines.features.spec import FeatureContext, FeatureSpec
 
 Arrays = dict[str, np.ndarray]
+
+
+_SHARED: contextvars.ContextVar[tuple[pd.DataFrame, dict[str, Any]] | None] = \
+    contextvars.ContextVar("feature_shared_inputs", default=None)
+
+
+@contextmanager
+def shared_inputs(bars: pd.DataFrame) -> Iterator[None]:
+    """Within the block, :func:`shared` builds each named intermediate of these bars once (the
+    engine opens one per computation, so specs of a family share their inputs); outside it, or
+    for other bars, every call builds its own."""
+    token = _SHARED.set((bars, {}))
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def shared(bars: pd.DataFrame, key: str, make: Callable[[], Any]) -> Any:
+    """``make()``, built once per :func:`shared_inputs` block for the very ``bars`` object it was
+    opened with. Callers must not modify what it returns."""
+    scope = _SHARED.get()
+    if scope is None or scope[0] is not bars:
+        return make()
+    memo = scope[1]
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
 
 
 def ta_lookback(name: str, **params) -> int:
