@@ -119,7 +119,7 @@ ALPHAS = {
 
 def _alpha(fn):
     def wrapped(bars, ctx):
-        out = np.array(fn(shared(bars, "alpha101.panels", lambda: panels(bars)))["x"], dtype="float64")
+        out = np.array(fn(shared(bars, ctx, "alpha101.panels", lambda: panels(bars)))["x"], dtype="float64")
         out[~np.isfinite(out)] = np.nan
         return {fn.__name__.replace("a", "alpha", 1): out}
     return wrapped

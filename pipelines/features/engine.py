@@ -77,7 +77,7 @@ def compute_features(bars: pd.DataFrame, specs: tuple[FeatureSpec, ...],
     inputs = [b[c].to_numpy() for c in BAR_COLUMNS if c not in ("ts", "known_at")]
     columns: dict[str, np.ndarray] = {}
     max_lb = 0
-    with shared_inputs(b):
+    with shared_inputs(b, ctx):
         for spec in active:
             if spec.arrays is not None:  # fast path: {column: array}, no intermediate frame
                 cols = spec.arrays(b, ctx)

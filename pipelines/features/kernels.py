@@ -20,29 +20,29 @@ from pipelines.features.spec import FeatureContext, FeatureSpec
 Arrays = dict[str, np.ndarray]
 
 
-_SHARED: contextvars.ContextVar[tuple[pd.DataFrame, dict[str, Any]] | None] = \
+_SHARED: contextvars.ContextVar[tuple[pd.DataFrame, FeatureContext, dict[str, Any]] | None] = \
     contextvars.ContextVar("feature_shared_inputs", default=None)
 
 
 @contextmanager
-def shared_inputs(bars: pd.DataFrame) -> Iterator[None]:
-    """Within the block, :func:`shared` builds each named intermediate of these bars once (the
-    engine opens one per computation, so specs of a family share their inputs); outside it, or
-    for other bars, every call builds its own."""
-    token = _SHARED.set((bars, {}))
+def shared_inputs(bars: pd.DataFrame, ctx: FeatureContext) -> Iterator[None]:
+    """Within the block, :func:`shared` builds each named intermediate of these bars and this
+    context once (the engine opens one per computation, so the specs of a family share their
+    inputs); outside it, or for other bars or another context, every call builds its own."""
+    token = _SHARED.set((bars, ctx, {}))
     try:
         yield
     finally:
         _SHARED.reset(token)
 
 
-def shared(bars: pd.DataFrame, key: str, make: Callable[[], Any]) -> Any:
-    """``make()``, built once per :func:`shared_inputs` block for the very ``bars`` object it was
-    opened with. Callers must not modify what it returns."""
+def shared(bars: pd.DataFrame, ctx: FeatureContext, key: str, make: Callable[[], Any]) -> Any:
+    """``make()``, built once per :func:`shared_inputs` block for the very ``bars`` and ``ctx``
+    objects it was opened with. Callers must not modify what it returns."""
     scope = _SHARED.get()
-    if scope is None or scope[0] is not bars:
+    if scope is None or scope[0] is not bars or scope[1] is not ctx:
         return make()
-    memo = scope[1]
+    memo = scope[2]
     if key not in memo:
         memo[key] = make()
     return memo[key]

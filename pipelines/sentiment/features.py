@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.features.kernels import spec
+from pipelines.features.kernels import shared, spec
 from pipelines.sentiment.scorer import parse_tickers
 
 FEAR_GREED = "CRYPTO_FEAR_GREED"
@@ -91,20 +91,30 @@ class Windows:
                    "s": np.concatenate([z, np.cumsum(s)]), "s2": np.concatenate([z, np.cumsum(s * s)]),
                    "pos": np.concatenate([z, np.cumsum(it["pos"].to_numpy())]),
                    "neg": np.concatenate([z, np.cumsum(it["neg"].to_numpy())])}
+        self._bounds: dict[int, np.ndarray] = {}
 
-    def sums(self, width: int, lag: int = 0) -> dict[str, np.ndarray]:
-        """Sums over items known in (T - lag - width, T - lag]."""
-        end = self.t - lag
-        hi = np.searchsorted(self.k, end, side="right")
-        lo = np.searchsorted(self.k, end - width, side="right")
-        return {name: c[hi] - c[lo] for name, c in self.cs.items()}
+    def _upto(self, end_offset: int) -> np.ndarray:
+        """Items known by T - end_offset for every bar close T (searched once per offset)."""
+        if end_offset not in self._bounds:
+            self._bounds[end_offset] = np.searchsorted(self.k, self.t - end_offset, side="right")
+        return self._bounds[end_offset]
+
+    def sums(self, width: int, lag: int = 0, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Sums over items known in (T - lag - width, T - lag] (all of them, or ``names``)."""
+        hi, lo = self._upto(lag), self._upto(lag + width)
+        return {name: self.cs[name][hi] - self.cs[name][lo] for name in (names or self.cs)}
 
     def mean(self, width: int, lag: int = 0) -> np.ndarray:
-        w = self.sums(width, lag)
+        w = self.sums(width, lag, ("s", "n"))
         return _safe(w["s"], w["n"])
 
     def count(self, width: int) -> np.ndarray:
-        return self.sums(width)["n"]
+        return self.sums(width, names=("n",))["n"]
+
+
+def windows(bars: pd.DataFrame, ctx, channel: str) -> Windows:
+    """The channel's windows, built once per computation for the specs that read them."""
+    return shared(bars, ctx, f"sentiment.windows.{channel}", lambda: Windows(items(ctx, channel), bars))
 
 
 def _safe(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -120,7 +130,7 @@ def _volume_z(w: Windows) -> np.ndarray:
 
 
 def news_sentiment(bars, ctx):
-    w = Windows(items(ctx, "news"), bars)
+    w = windows(bars, ctx, "news")
     d = w.sums(DAY)
     var = np.maximum(_safe(d["s2"], d["n"]) - _safe(d["s"], d["n"]) ** 2, 0.0)
     return {"news_sent_1h": w.mean(HOUR), "news_sent_4h": w.mean(4 * HOUR), "news_sent_24h": w.mean(DAY),
@@ -130,7 +140,7 @@ def news_sentiment(bars, ctx):
 
 
 def news_sentiment_trend(bars, ctx):
-    w = Windows(items(ctx, "news"), bars)
+    w = windows(bars, ctx, "news")
     s0, s1, s2 = (w.mean(DAY, lag * DAY) for lag in (0, 1, 2))
     h0, h1 = w.mean(4 * HOUR), w.mean(4 * HOUR, 4 * HOUR)
     return {"news_sent_mom_24h": s0 - s1, "news_sent_accel_24h": s0 - 2.0 * s1 + s2,
@@ -138,7 +148,7 @@ def news_sentiment_trend(bars, ctx):
 
 
 def social_sentiment(bars, ctx):
-    w = Windows(items(ctx, "social"), bars)
+    w = windows(bars, ctx, "social")
     d = w.sums(DAY)
     return {"social_sent_4h": w.mean(4 * HOUR), "social_sent_24h": w.mean(DAY),
             "social_count_24h": d["n"], "social_volume_z": _volume_z(w),

@@ -9,6 +9,7 @@ import numpy as np
 from pipelines.features.engine import compute_features, usable
 from pipelines.features.kernels import shared, shared_inputs
 from pipelines.features.registry import feature_set
+from pipelines.features.spec import FeatureContext
 from pipelines.features.synthetic import synthetic_bars, synthetic_context
 
 
@@ -31,22 +32,24 @@ def test_every_spec_through_the_engine_equals_the_spec_run_alone():
         assert same.all(), f"{s.name}: {list(np.array(s.columns)[~same.all(axis=0)])}"
 
 
-def test_shared_intermediates_are_built_once_per_computation_and_bars():
+def test_shared_intermediates_are_built_once_per_computation_bars_and_context():
     bars = synthetic_bars(50, seed=6)
     other = bars.copy()
+    ctx, ctx2 = FeatureContext(symbol="A"), FeatureContext(symbol="A")
     built = []
 
     def make(tag):
         return lambda: built.append(tag) or len(built)
 
-    assert shared(bars, "k", make("outside")) == 1 and shared(bars, "k", make("outside")) == 2
-    with shared_inputs(bars):
-        first = shared(bars, "k", make("in"))
-        assert shared(bars, "k", make("in")) == first  # built once
-        assert shared(bars, "j", make("in")) != first  # another key
-        assert shared(other, "k", make("other")) != first  # equal content, another object: its own
-        with shared_inputs(other):
-            assert shared(other, "k", make("nested")) != first
-        assert shared(bars, "k", make("in")) == first  # the outer block is back
-    assert shared(bars, "k", make("after")) == len(built)  # the block is closed: built again
-    assert built == ["outside", "outside", "in", "in", "other", "nested", "after"]
+    assert shared(bars, ctx, "k", make("outside")) == 1 and shared(bars, ctx, "k", make("outside")) == 2
+    with shared_inputs(bars, ctx):
+        first = shared(bars, ctx, "k", make("in"))
+        assert shared(bars, ctx, "k", make("in")) == first  # built once
+        assert shared(bars, ctx, "j", make("in")) != first  # another key
+        assert shared(other, ctx, "k", make("other")) != first  # equal content, another object: its own
+        assert shared(bars, ctx2, "k", make("ctx2")) != first  # an equal but other context: its own
+        with shared_inputs(other, ctx):
+            assert shared(other, ctx, "k", make("nested")) != first
+        assert shared(bars, ctx, "k", make("in")) == first  # the outer block is back
+    assert shared(bars, ctx, "k", make("after")) == len(built)  # the block is closed: built again
+    assert built == ["outside", "outside", "in", "in", "other", "ctx2", "nested", "after"]
