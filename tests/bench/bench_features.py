@@ -209,7 +209,8 @@ def _store_sequence(n: int, new: int, bars, ctx, specs, narrow) -> dict:
         def timed(key, rows, columns=None):
             t = time.perf_counter()
             m = materialize(st, bars.iloc[:rows], specs, ctx, symbol="INC", timeframe="1h", columns=columns)
-            out[key] = (time.perf_counter() - t, m)
+            out[key] = (time.perf_counter() - t, m.action, m.rows_computed, m.width)
+            del m  # the frame goes: no step runs with an earlier step's output still held
 
         timed("full", n)
         timed("inc", n + new)
@@ -235,10 +236,10 @@ def incremental(n: int, new: int = 100) -> None:
     t_full = warm["full"][0]
     for key, bench, cols in (("inc", "features.store.incremental_seconds", None),
                              ("inc_narrow", "features.store.incremental_narrow_seconds", len(narrow))):
-        t, m = warm[key]
+        t, action, computed, width = warm[key]
         reuse = warm["reuse" if key == "inc" else "reuse_narrow"][0]
-        emit(bench, t, "s", round(t_full, 3), t / t_full, bars=n, new_bars=new, action=m.action,
-             bars_recomputed=m.rows_computed, columns_read=cols or m.width, reuse_seconds=round(reuse, 3),
+        emit(bench, t, "s", round(t_full, 3), t / t_full, bars=n, new_bars=new, action=action,
+             bars_recomputed=computed, columns_read=cols or width, reuse_seconds=round(reuse, 3),
              cold_process_seconds=round(cold[key][0], 3),
              cold_process_reuse_seconds=round(cold["reuse" if key == "inc" else "reuse_narrow"][0], 3),
              cold_process_full_seconds=round(cold["full"][0], 3))
