@@ -70,31 +70,27 @@ class _Digests:
     context to cut it."""
 
     def __init__(self, bars: pd.DataFrame, ctx: FeatureContext):
-        self._bars = bars[list(BAR_FIELDS)].reset_index(drop=True)
-        self._bar_hashes: np.ndarray | None = None
+        b = bars[list(BAR_FIELDS)].reset_index(drop=True)
+        self._bar_columns, self._bar_hashes = b.columns, _row_hashes(b)
         frames = [ctx.peers[k] for k in sorted(ctx.peers)] + [ctx.macro, ctx.news]
         frames += [ctx.extra[k] for k in sorted(ctx.extra) if isinstance(ctx.extra[k], pd.DataFrame)]
-        self._frames = frames
-        self._tables: list[tuple[pd.Index, np.ndarray, pd.Series | None] | None] | None = None
+        # per context table: hashed columns, row hashes, and when each row became known
+        self._tables: list[tuple[pd.Index, np.ndarray, pd.Series | None] | None] = []
+        for f in frames:
+            if f is None:
+                self._tables.append(None)
+                continue
+            known = f["known_at"].reset_index(drop=True) if "known_at" in f.columns else None
+            f = f.drop(columns=[x for x in UNHASHED if x in f.columns])
+            self._tables.append((f.columns, _row_hashes(f), known))
 
     def bars(self, n: int) -> str:
-        if self._bar_hashes is None:
-            self._bar_hashes = _row_hashes(self._bars)
-        return _sha([(self._bars.columns, self._bar_hashes[:n])])
+        return _sha([(self._bar_columns, self._bar_hashes[:n])])
 
     def context(self, until: pd.Timestamp) -> str:
         """The digest of every context row known by ``until`` (rows without ``known_at`` count
         always), equal to hashing the context as
         :func:`pipelines.features.causality.cut_context` leaves it."""
-        if self._tables is None:
-            self._tables = []
-            for f in self._frames:
-                if f is None:
-                    self._tables.append(None)
-                    continue
-                known = f["known_at"].reset_index(drop=True) if "known_at" in f.columns else None
-                f = f.drop(columns=[x for x in UNHASHED if x in f.columns])
-                self._tables.append((f.columns, _row_hashes(f), known))
         parts = []
         for t in self._tables:
             if t is None:
