@@ -9,6 +9,7 @@ import pandas as pd
 import talib
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
+from pipelines.features.sessions import DAY_NS, epoch_ns
 from pipelines.features.kernels import arr, div, logret, roll_mean, roll_std, shift, spec, ta_lookback
 
 RET_LAGS = tuple(range(6, 51))
@@ -21,27 +22,36 @@ def _cyc(x: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _calendar(bars, ctx):
-    ts = pd.DatetimeIndex(bars["ts"]).tz_convert("UTC")
-    hour = (ts.hour + ts.minute / 60.0).to_numpy(dtype="float64")
-    dom = ts.day.to_numpy(dtype="float64") - 1
-    dim = ts.days_in_month.to_numpy(dtype="float64")
-    month = ts.month.to_numpy(dtype="float64") - 1
-    hs, hc = _cyc(hour, 24)
+    ns = epoch_ns(bars["ts"])
+    minute = (ns // (60 * 10**9)) % 1440  # minute of the UTC day: the hour encodings are a lookup
+    clock = np.arange(1440)
+    hs, hc = (v[minute] for v in _cyc(clock // 60 + (clock % 60) / 60.0, 24))
+    # everything else is a property of the UTC date: computed once per day, then spread to its bars
+    day = ns // DAY_NS
+    if len(day) and (np.diff(day) >= 0).all():
+        new_day = np.concatenate([[True], day[1:] != day[:-1]])
+        which = np.cumsum(new_day) - 1
+        days = pd.DatetimeIndex(day[new_day] * DAY_NS)
+    else:
+        uniq, which = np.unique(day, return_inverse=True)
+        days = pd.DatetimeIndex(uniq * DAY_NS)
+    dom = days.day.to_numpy(dtype="float64") - 1
+    dim = days.days_in_month.to_numpy(dtype="float64")
+    month = days.month.to_numpy(dtype="float64") - 1
     ds, dc = _cyc(dom, dim)
     ms, mc = _cyc(month, 12)
-    days = ts.normalize().tz_localize(None)
     hol = USFederalHolidayCalendar().holidays(days.min() - pd.Timedelta(days=7),
-                                              days.max() + pd.Timedelta(days=7)) if len(ts) else pd.DatetimeIndex([])
-    is_hol = days.isin(hol)
-    before_hol = (days + pd.Timedelta(days=1)).isin(hol)
-    bme = (days + pd.offsets.BMonthEnd(0)) == days
-    return {"hour_sin": hs, "hour_cos": hc, "dom_sin": ds, "dom_cos": dc, "month_sin": ms, "month_cos": mc,
-            "quarter": np.asarray(ts.quarter, dtype="float64"),
-            "is_us_holiday": np.asarray(is_hol, dtype="float64"),
-            "is_pre_us_holiday": np.asarray(before_hol, dtype="float64"),
-            "is_month_end_bday": np.asarray(bme, dtype="float64"),
-            "days_to_month_end": np.asarray(dim - dom - 1, dtype="float64"),
-            "is_weekend": np.asarray(ts.dayofweek >= 5, dtype="float64")}
+                                              days.max() + pd.Timedelta(days=7)) if len(days) else pd.DatetimeIndex([])
+    per_day = {
+        "dom_sin": ds, "dom_cos": dc, "month_sin": ms, "month_cos": mc,
+        "quarter": np.asarray(days.quarter, dtype="float64"),
+        "is_us_holiday": np.asarray(days.isin(hol), dtype="float64"),
+        "is_pre_us_holiday": np.asarray((days + pd.Timedelta(days=1)).isin(hol), dtype="float64"),
+        "is_month_end_bday": np.asarray((days + pd.offsets.BMonthEnd(0)) == days, dtype="float64"),
+        "days_to_month_end": dim - dom - 1,
+        "is_weekend": np.asarray(days.dayofweek >= 5, dtype="float64"),
+    }
+    return {"hour_sin": hs, "hour_cos": hc, **{k: v[which] for k, v in per_day.items()}}
 
 
 CAL_COLUMNS = ("hour_sin", "hour_cos", "dom_sin", "dom_cos", "month_sin", "month_cos", "quarter",

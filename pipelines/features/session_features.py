@@ -11,14 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.features.kernels import arr, div, logret, spec
-from pipelines.features.sessions import (OVERLAP_BONUS, OVERLAPS, SESSIONS, fractional_hour,
-                                         session_elapsed_hours, session_instance_id, session_masks)
+from pipelines.features.kernels import arr, div, logret, roll_mean, shared, shift, spec
+from pipelines.features.sessions import (DAY_NS, HOUR_NS, OVERLAP_BONUS, OVERLAPS, SESSIONS, epoch_ns,
+                                         fractional_hour, session_masks)
 
 VOL_HISTORY = 10      # previous completed instances a session's volatility is compared with
 VOLUME_DAYS = 10      # previous same-hour bars the volume is compared with
-HOUR_NS = 3600 * 10**9
-DAY_NS = 24 * HOUR_NS
 
 
 def _weekends(ctx) -> bool:
@@ -29,10 +27,21 @@ def _ns(col: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(col).as_unit("ns").asi8
 
 
-def _completed(bars: pd.DataFrame, mask: np.ndarray, key: np.ndarray, end_ns: np.ndarray):
+def _clock(bars, ctx) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The bars' open times in epoch ns, their UTC fractional hour and the session masks, built
+    once per computation for the family's specs."""
+    def make():
+        ts = bars["ts"]
+        return epoch_ns(ts), fractional_hour(ts), session_masks(ts, weekends=_weekends(ctx))
+    return shared(bars, ctx, "session_clock", make)
+
+
+def _completed(bars: pd.DataFrame, mask: np.ndarray, key: np.ndarray, end_ns: np.ndarray,
+               with_vol: bool = True):
     """Per group of bars (``mask`` rows sharing ``key``): log return open(first) -> close(last),
-    realized vol of its bar returns, and when it became known: the later of the group's end
-    (``end_ns`` per row) and its last bar's known_at. Groups come back in time order."""
+    realized vol of its bar returns (None unless ``with_vol``), and when it became known: the
+    later of the group's end (``end_ns`` per row) and its last bar's known_at. Groups come back
+    in time order."""
     idx = np.flatnonzero(mask)
     if len(idx) == 0:
         return np.array([]), np.array([]), np.array([], dtype="int64")
@@ -42,9 +51,11 @@ def _completed(bars: pd.DataFrame, mask: np.ndarray, key: np.ndarray, end_ns: np
     last = idx[np.concatenate([brk - 1, [len(idx) - 1]])]
     o, c = arr(bars, "open"), arr(bars, "close")
     ret = np.log(div(c[last], o[first]))
-    r = np.log(div(c, o))  # intra-bar returns keep instances independent of the bar before them
-    labels = np.concatenate([[0], np.cumsum(np.diff(k) != 0)])
-    vol = pd.Series(r[idx]).groupby(labels).std(ddof=0).to_numpy()
+    vol = None
+    if with_vol:
+        r = np.log(div(c[idx], o[idx]))  # intra-bar returns keep instances independent of the bar before them
+        labels = np.concatenate([[0], np.cumsum(np.diff(k) != 0)])
+        vol = pd.Series(r).groupby(labels).std(ddof=0).to_numpy()
     known = np.maximum(end_ns[last], _ns(bars["known_at"])[last])
     return ret, vol, known
 
@@ -59,13 +70,12 @@ def _asof(values: np.ndarray, known: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 def _basic(bars, ctx):
-    ts = bars["ts"]
-    masks = session_masks(ts, weekends=_weekends(ctx))
+    _, hour, masks = _clock(bars, ctx)
     out = {}
     for s in SESSIONS:
         m = masks[s.name]
         out[f"session_{s.name}"] = m.astype("float64")
-        out[f"session_{s.name}_elapsed"] = np.where(m, session_elapsed_hours(ts, s) / s.hours, 0.0)
+        out[f"session_{s.name}_elapsed"] = np.where(m, ((hour - s.open_hour) % 24) / s.hours, 0.0)
     liq = sum(s.weight * masks[s.name] for s in SESSIONS)
     for name, a, b in OVERLAPS:
         ov = masks[a] & masks[b]
@@ -77,12 +87,11 @@ def _basic(bars, ctx):
 
 
 def _previous(bars, ctx):
-    ts = bars["ts"]
-    masks = session_masks(ts, weekends=_weekends(ctx))
+    ns, _, masks = _clock(bars, ctx)
     at = _ns(bars["known_at"])
     out = {}
     for s in SESSIONS:
-        key = session_instance_id(ts, s)
+        key = (ns - s.open_hour * HOUR_NS) // DAY_NS  # the instance: the day number of its open
         end = key * DAY_NS + (s.open_hour + s.hours) * HOUR_NS
         ret, vol, known = _completed(bars, masks[s.name], key, end)
         hist = pd.Series(vol).shift(1).rolling(VOL_HISTORY, min_periods=VOL_HISTORY).mean().to_numpy()
@@ -91,31 +100,45 @@ def _previous(bars, ctx):
     return out
 
 
-def _window(bars, start_h: int, end_h: int):
-    """Completed returns over the daily UTC window [start_h, end_h) (end may pass midnight)."""
-    ts = bars["ts"]
+def _window(ns: np.ndarray, hour: np.ndarray, start_h: int, end_h: int):
+    """The bars inside the daily UTC window [start_h, end_h) (end may pass midnight), the
+    instance key (day number of the window's start) and each instance's end in epoch ns."""
     span = (end_h - start_h) % 24 or 24
-    h = fractional_hour(ts)
-    mask = ((h - start_h) % 24) < span
-    key = (_ns(ts) - start_h * HOUR_NS) // DAY_NS
-    end = key * DAY_NS + (start_h + span) * HOUR_NS
-    ret, _, known = _completed(bars, mask, key, end)
-    return _asof(ret, known, _ns(bars["known_at"])), mask, key
+    mask = ((hour - start_h) % 24) < span
+    key = (ns - start_h * HOUR_NS) // DAY_NS
+    return mask, key, key * DAY_NS + (start_h + span) * HOUR_NS
+
+
+def _window_return(bars, clock, start_h: int, end_h: int) -> np.ndarray:
+    """The return of the window's last completed instance, as known at each bar's close."""
+    ns, hour, _ = clock
+    mask, key, end = _window(ns, hour, start_h, end_h)
+    ret, _, known = _completed(bars, mask, key, end, with_vol=False)
+    return _asof(ret, known, _ns(bars["known_at"]))
 
 
 def _so_far(bars, mask: np.ndarray, key: np.ndarray) -> np.ndarray:
     """log(close_t / open of the first bar of t's window instance) inside the window, else 0."""
     o, c = arr(bars, "open"), arr(bars, "close")
-    first_open = pd.Series(np.where(mask, o, np.nan)).groupby(np.where(mask, key, -1)).transform("first").to_numpy()
+    idx = np.flatnonzero(mask)  # an instance's rows are consecutive among these (bars are sorted)
+    first_open = np.full(len(o), np.nan)
+    if len(idx):
+        group = np.concatenate([[0], np.cumsum(np.diff(key[idx]) != 0)])
+        ok = np.flatnonzero(~np.isnan(o[idx]))  # the first open of an instance that has one
+        firsts = np.full(group[-1] + 1, np.nan)
+        labels, at = np.unique(group[ok], return_index=True)
+        firsts[labels] = o[idx[ok[at]]]
+        first_open[idx] = firsts[group]
     return np.where(mask, np.log(div(c, first_open)), 0.0)
 
 
 def _transfer(bars, ctx):
-    tokyo_pre, _, _ = _window(bars, 0, 8)        # Tokyo before London opens
-    london_pre, _, _ = _window(bars, 8, 13)      # London before New York opens
-    ny_gap, _, _ = _window(bars, 22, 24)         # New York close to the Asian open
-    _, lmask, lkey = _window(bars, 8, 16)
-    _, nmask, nkey = _window(bars, 13, 22)
+    clock = _clock(bars, ctx)
+    tokyo_pre = _window_return(bars, clock, 0, 8)     # Tokyo before London opens
+    london_pre = _window_return(bars, clock, 8, 13)   # London before New York opens
+    ny_gap = _window_return(bars, clock, 22, 24)      # New York close to the Asian open
+    lmask, lkey, _ = _window(*clock[:2], 8, 16)
+    nmask, nkey, _ = _window(*clock[:2], 13, 22)
     london_now = _so_far(bars, lmask, lkey)
     ny_now = _so_far(bars, nmask, nkey)
     return {"tokyo_pre_london_ret": tokyo_pre, "london_pre_ny_ret": london_pre,
@@ -126,15 +149,19 @@ def _transfer(bars, ctx):
 
 def _by_hour(bars, ctx):
     """Volume and |return| against the previous ``VOLUME_DAYS`` bars at the same UTC hour."""
-    hour = pd.DatetimeIndex(bars["ts"]).hour.to_numpy()
-    v = pd.Series(np.log1p(np.clip(arr(bars, "volume"), 0, None)))
-    a = pd.Series(np.abs(logret(arr(bars, "close"))))
+    ns, _, _ = _clock(bars, ctx)
+    hour = (ns // HOUR_NS) % 24
+    order = np.argsort(hour, kind="stable")  # each hour's bars, in time order
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(hour, minlength=24))])
+    v = np.log1p(np.clip(arr(bars, "volume"), 0, None))
+    a = np.abs(logret(arr(bars, "close")))
     out = {}
     for name, x in (("session_volume_ratio", v), ("session_absret_ratio", a)):
-        past = x.groupby(hour).shift(1)
-        mean = past.groupby(hour).rolling(VOLUME_DAYS, min_periods=VOLUME_DAYS).mean()
-        mean = mean.reset_index(level=0, drop=True).sort_index().to_numpy()
-        out[name] = div(x.to_numpy(), mean)
+        mean = np.full(len(x), np.nan)
+        for h in range(24):
+            idx = order[bounds[h]:bounds[h + 1]]
+            mean[idx] = roll_mean(shift(x[idx], 1), VOLUME_DAYS)
+        out[name] = div(x, mean)
     return out
 
 

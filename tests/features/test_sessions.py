@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,3 +54,34 @@ def test_masks_agree_with_status_hour_by_hour():
     for i, t in enumerate(ts):
         st = session_status(t)
         assert [n for n in SESSION_NAMES if masks[n][i]] == st["open"], t
+
+
+def test_clock_fields_match_pandas_accessors_in_any_zone_and_before_1970():
+    from pipelines.features.sessions import day_of_week, fractional_hour
+    rng = np.random.default_rng(0)
+    # whole seconds from 1950 to 2090, as UTC and as the same instants in New York time
+    secs = np.sort(rng.integers(-20 * 365 * 86400, 120 * 365 * 86400, 20000))
+    utc = pd.DatetimeIndex(pd.to_datetime(secs, unit="s", utc=True))
+    for ts in (utc, utc.tz_convert("America/New_York"), pd.Series(utc.as_unit("ms"))):
+        t = pd.DatetimeIndex(ts).tz_convert("UTC")
+        np.testing.assert_array_equal(fractional_hour(ts), (t.hour + t.minute / 60.0 + t.second / 3600.0).to_numpy())
+        np.testing.assert_array_equal(day_of_week(ts), t.dayofweek.to_numpy())
+    with pytest.raises(TypeError, match="tz-naive"):
+        fractional_hour(utc.tz_localize(None))
+
+
+def test_same_hour_volume_ratio_uses_the_utc_hour_whatever_the_zone_of_ts():
+    from pipelines.features.session_features import _by_hour
+    from pipelines.features.spec import FeatureContext
+    from pipelines.features.synthetic import synthetic_bars
+    bars = synthetic_bars(3000, seed=4)
+    local = bars.assign(ts=bars["ts"].dt.tz_convert("Asia/Kolkata"), known_at=bars["known_at"].dt.tz_convert("Asia/Kolkata"))
+    ctx = FeatureContext(asset_class="crypto")
+    a, b = _by_hour(bars, ctx), _by_hour(local, ctx)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    # and it is the ratio to the mean of the previous 10 bars at that hour, by its definition
+    v = np.log1p(bars["volume"].to_numpy())
+    t = 24 * 20 + 5
+    same = v[t - 24 * 10:t:24]
+    assert a["session_volume_ratio"][t] == pytest.approx(v[t] / same.mean(), rel=1e-12)
