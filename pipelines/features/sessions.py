@@ -169,14 +169,3 @@ def session_masks(ts: pd.Series | pd.DatetimeIndex, weekends: bool = True) -> di
             m &= close_dow < 5
         out[s.name] = m
     return out
-
-
-def session_elapsed_hours(ts: pd.Series | pd.DatetimeIndex, s: Session) -> np.ndarray:
-    """Hours since the session's most recent open (meaningful while it is open)."""
-    return (fractional_hour(ts) - s.open_hour) % 24
-
-
-def session_instance_id(ts: pd.Series | pd.DatetimeIndex, s: Session) -> np.ndarray:
-    """An integer that is equal for timestamps in the same instance of a session: the day
-    number of its open (open-day ordinal, in days since the epoch)."""
-    return ((epoch_ns(ts) - s.open_hour * HOUR_NS) // DAY_NS).astype("int64")
