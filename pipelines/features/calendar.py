@@ -27,14 +27,12 @@ def _calendar(bars, ctx):
     clock = np.arange(1440)
     hs, hc = (v[minute] for v in _cyc(clock // 60 + (clock % 60) / 60.0, 24))
     # everything else is a property of the UTC date: computed once per day, then spread to its bars
+    # (one entry per run of bars on the same day: right in any order, one per day when sorted)
     day = ns // DAY_NS
-    if len(day) and (np.diff(day) >= 0).all():
-        new_day = np.concatenate([[True], day[1:] != day[:-1]])
-        which = np.cumsum(new_day) - 1
-        days = pd.DatetimeIndex(day[new_day] * DAY_NS)
-    else:
-        uniq, which = np.unique(day, return_inverse=True)
-        days = pd.DatetimeIndex(uniq * DAY_NS)
+    new_day = np.ones(len(day), dtype=bool)
+    new_day[1:] = day[1:] != day[:-1]
+    which = np.cumsum(new_day) - 1
+    days = pd.DatetimeIndex(day[new_day] * DAY_NS)
     dom = days.day.to_numpy(dtype="float64") - 1
     dim = days.days_in_month.to_numpy(dtype="float64")
     month = days.month.to_numpy(dtype="float64") - 1

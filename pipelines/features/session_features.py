@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.features.kernels import arr, div, logret, roll_mean, shared, shift, spec
-from pipelines.features.sessions import (DAY_NS, HOUR_NS, OVERLAP_BONUS, OVERLAPS, SESSIONS, epoch_ns,
-                                         fractional_hour, session_masks)
+from pipelines.features.sessions import DAY_NS, HOUR_NS, OVERLAP_BONUS, OVERLAPS, SESSIONS, session_clock
 
 VOL_HISTORY = 10      # previous completed instances a session's volatility is compared with
 VOLUME_DAYS = 10      # previous same-hour bars the volume is compared with
@@ -30,10 +29,7 @@ def _ns(col: pd.Series) -> np.ndarray:
 def _clock(bars, ctx) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """The bars' open times in epoch ns, their UTC fractional hour and the session masks, built
     once per computation for the family's specs."""
-    def make():
-        ts = bars["ts"]
-        return epoch_ns(ts), fractional_hour(ts), session_masks(ts, weekends=_weekends(ctx))
-    return shared(bars, ctx, "session_clock", make)
+    return shared(bars, ctx, "session_clock", lambda: session_clock(bars["ts"], weekends=_weekends(ctx)))
 
 
 def _completed(bars: pd.DataFrame, mask: np.ndarray, key: np.ndarray, end_ns: np.ndarray,
@@ -149,8 +145,7 @@ def _transfer(bars, ctx):
 
 def _by_hour(bars, ctx):
     """Volume and |return| against the previous ``VOLUME_DAYS`` bars at the same UTC hour."""
-    ns, _, _ = _clock(bars, ctx)
-    hour = (ns // HOUR_NS) % 24
+    hour = _clock(bars, ctx)[1].astype("int64")  # whole UTC hour (the fraction is under 1)
     order = np.argsort(hour, kind="stable")  # each hour's bars, in time order
     bounds = np.concatenate([[0], np.cumsum(np.bincount(hour, minlength=24))])
     v = np.log1p(np.clip(arr(bars, "volume"), 0, None))

@@ -142,30 +142,45 @@ def epoch_ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return t.as_unit("ns").asi8
 
 
+def _hour_of(ns: np.ndarray) -> np.ndarray:
+    sec = (ns // 10**9) % 86400
+    return sec // 3600 + (sec % 3600 // 60) / 60.0 + (sec % 60) / 3600.0
+
+
+def _weekday_of(ns: np.ndarray) -> np.ndarray:
+    return (ns // DAY_NS + 3) % 7  # the epoch fell on a Thursday
+
+
 def fractional_hour(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """UTC hour of day with minutes and seconds as its fraction (whole seconds; from the epoch
     count by integer arithmetic, which is what pandas' field accessors give, at a fraction of
     their cost)."""
-    sec = (epoch_ns(ts) // 10**9) % 86400
-    return sec // 3600 + (sec % 3600 // 60) / 60.0 + (sec % 60) / 3600.0
+    return _hour_of(epoch_ns(ts))
 
 
 def day_of_week(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """UTC weekday, Monday 0 .. Sunday 6 (the epoch fell on a Thursday)."""
-    return (epoch_ns(ts) // DAY_NS + 3) % 7
+    """UTC weekday, Monday 0 .. Sunday 6."""
+    return _weekday_of(epoch_ns(ts))
 
 
-def session_masks(ts: pd.Series | pd.DatetimeIndex, weekends: bool = True) -> dict[str, np.ndarray]:
-    """For each session, whether each timestamp lies in it (by the hour of day, and on a session
-    that closes on a weekday when ``weekends``)."""
-    hour = fractional_hour(ts)
-    dow = day_of_week(ts) if weekends else None
-    out = {}
+def session_clock(ts: pd.Series | pd.DatetimeIndex,
+                  weekends: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Epoch ns, UTC fractional hour and :func:`session_masks` of the timestamps, each computed once."""
+    ns = epoch_ns(ts)
+    hour = _hour_of(ns)
+    dow = _weekday_of(ns) if weekends else None
+    masks = {}
     for s in SESSIONS:
         m = _hour_in(hour, s)
         if weekends:
             # the weekday on which this instance closes
             close_dow = np.where(s.spans_midnight & (hour >= s.open_hour), (dow + 1) % 7, dow)
             m &= close_dow < 5
-        out[s.name] = m
-    return out
+        masks[s.name] = m
+    return ns, hour, masks
+
+
+def session_masks(ts: pd.Series | pd.DatetimeIndex, weekends: bool = True) -> dict[str, np.ndarray]:
+    """For each session, whether each timestamp lies in it (by the hour of day, and on a session
+    that closes on a weekday when ``weekends``)."""
+    return session_clock(ts, weekends)[2]

@@ -42,6 +42,13 @@ def emit(bench: str, value: float, unit: str, baseline=None, ratio=None, **extra
                       "ratio": None if ratio is None else round(float(ratio), 4), **extra}), flush=True)
 
 
+def fresh_output(n: int, width: int) -> None:
+    """The floor's work: ``width`` fresh float64 columns of ``n`` rows, written once (the kernel
+    zeroes every new page), then dropped."""
+    cols = [np.full(n, 1.0) for _ in range(width)]
+    del cols
+
+
 def single_symbol(n: int) -> None:
     from pipelines.features.engine import compute_features, usable
     from pipelines.features.registry import columns_of, feature_set
@@ -66,11 +73,10 @@ def single_symbol(n: int) -> None:
          output_mib=round(feats.memory_usage(deep=False).sum() / 2**20, 1))
     width = feats.shape[1]
     del feats  # the standard set runs with the same memory free as the full one did
-    # floor: fresh float64 columns of this width, written once (the kernel zeroes every new page)
+    # floor: fresh float64 columns of this width
     c0 = time.process_time()
-    cols = [np.full(n, 1.0) for _ in range(width)]
+    fresh_output(n, width)
     floor = time.process_time() - c0
-    del cols
     emit("features.floor.fresh_output.rows_per_cpu_s", n / floor, "rows/cpu-s", TARGET_ROWS_PER_CORE,
          n / floor / TARGET_ROWS_PER_CORE, bars=n, columns=width, cpu_seconds=round(floor, 3))
     std = feature_set("standard")
@@ -160,11 +166,7 @@ def talib_subset(n: int) -> None:
     from pipelines.features.registry import columns_of, feature_set
     width = len(columns_of(feature_set("full")))
 
-    def fresh_output():
-        cols = [np.full(n, 1.0) for _ in range(width)]
-        del cols
-
-    t_out = best(fresh_output, reps=3)
+    t_out = best(lambda: fresh_output(n, width), reps=3)
     budget = n / TARGET_ROWS_PER_CORE
     emit("features.floor.raw_talib_plus_fresh_output.cpu_seconds", t_raw + t_out, "cpu-s", round(budget, 4),
          (t_raw + t_out) / budget, bars=n, columns=width, raw_talib_seconds=round(t_raw, 4),
