@@ -29,6 +29,7 @@ browser:
 	  echo "chromium not installed: the browser test will skip"
 
 test: $(STAMP) browser
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: $(STAMP)

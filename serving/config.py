@@ -12,14 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.config.base import Frozen
+
 from pipelines.config import MeridianConfig, load_config
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class DeploymentOptions(_Frozen):
+class DeploymentOptions(Frozen):
     """Replicas and CPU budget of one deployment. Serve replicas take 1 CPU by default, which on a
     2-core head blocks everything else: fractions say what each really needs."""
 
@@ -45,7 +44,7 @@ class DeploymentOptions(_Frozen):
         return kw
 
 
-class ServeOptions(_Frozen):
+class ServeOptions(Frozen):
     """How the application serves."""
 
     read_requires_key: bool = Field(False, description="reads need the API key too (writes always do)")
@@ -68,7 +67,7 @@ class ServeOptions(_Frozen):
     model: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)
 
 
-class ServeAppConfig(_Frozen):
+class ServeAppConfig(Frozen):
     meridian: MeridianConfig = MeridianConfig()
     options: ServeOptions = ServeOptions()
 

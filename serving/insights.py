@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.evaluation.metrics import max_drawdown, sharpe
+from pipelines.tickers import parse_tickers
 from pipelines.schema import periods_per_year
 from pipelines.store.base import Store
 from serving.market import MarketData
@@ -65,15 +65,6 @@ def _analyzer():
     return SentimentIntensityAnalyzer()
 
 
-def _tickers(raw) -> list[str]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return [t.strip() for t in raw.split(",") if t.strip()]
-    return [str(t) for t in (raw or [])]
-
-
 def sentiment(store: Store, symbol: str, window_days: int = 7, now: pd.Timestamp | None = None,
               limit: int = 20) -> dict:
     """VADER compound score of the headlines that name the symbol and were known in the last
@@ -81,7 +72,7 @@ def sentiment(store: Store, symbol: str, window_days: int = 7, now: pd.Timestamp
     now = now or pd.Timestamp.now(tz="UTC")
     news = store.read("news", start=now - pd.Timedelta(days=window_days), end=now)
     if not news.empty:
-        news = news[news["tickers"].map(lambda t: symbol in _tickers(t))]
+        news = news[news["tickers"].map(lambda t: symbol in parse_tickers(t))]
     items = []
     for _, r in news.sort_values("known_at", ascending=False).iterrows():
         text = str(r["headline"] or "")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 
 ACTION_MODES = ("discrete", "continuous")
 

@@ -11,7 +11,7 @@ from cluster.placement import training_options
 from models.training.dataset import Dataset
 from models.zoo import create, model_class
 from pipelines.config import WalkForwardConfig
-from pipelines.evaluation.splits import Fold, walk_forward_splits
+from models.training.splits import Fold, walk_forward_splits
 
 
 @dataclass

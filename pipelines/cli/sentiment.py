@@ -119,7 +119,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_collect(args: argparse.Namespace) -> int:
-    from pipelines.sentiment.collector import SentimentCollector
+    from pipelines.ingest.collectors import SentimentCollector
 
     cfg = load_config(args.config)
     collector = SentimentCollector(cfg.sentiment.sources, cfg.store)
@@ -134,11 +134,10 @@ def run_collect(args: argparse.Namespace) -> int:
 
 
 def run_news(args: argparse.Namespace) -> int:
-    import json
 
     import pandas as pd
 
-    from pipelines.sentiment.features import symbol_aliases
+    from pipelines.tickers import parse_tickers, symbol_aliases
     from pipelines.sentiment.pipeline import scored_news
     from pipelines.store import open_store
 
@@ -155,7 +154,7 @@ def run_news(args: argparse.Namespace) -> int:
         scored, info = scored_news(store, scfg, since, until, use_ray=args.ray)
     finally:
         store.close()
-    tick = scored["tickers"].map(lambda t: json.loads(t) if isinstance(t, str) else [])
+    tick = scored["tickers"].map(parse_tickers)
     if args.symbol:
         names = symbol_aliases(args.symbol)
         keep = tick.map(lambda t: not t or bool(names & set(t)))

@@ -14,7 +14,7 @@ from pipelines.evaluation.metrics import (deflated_sharpe, hit_rate_by_confidenc
                                           strategy_metrics)
 from pipelines.evaluation.significance import edge_test
 from pipelines.trading.backtest import BacktestResult, buy_and_hold, run_backtest
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 from pipelines.trading.signals import long_short_flat
 
 

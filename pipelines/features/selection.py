@@ -87,7 +87,7 @@ def fit_on_fold(X: pd.DataFrame, y: pd.Series, train_rows: np.ndarray, **params)
 
 
 def select_per_fold(X: pd.DataFrame, y: pd.Series, folds, **params) -> list[FoldSelection]:
-    """One selection per walk-forward fold (``pipelines.evaluation.splits.Fold``), each from that
+    """One selection per walk-forward fold (``models.training.splits.Fold``), each from that
     fold's training rows."""
     out = []
     for f in folds:

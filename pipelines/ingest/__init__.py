@@ -18,6 +18,6 @@
     meridian ingest poll --job macro --json
     meridian ingest checkpoints --json
 
-Provider URLs and limits live in ``ingest.sources`` (:class:`~pipelines.sources.config.SourcesConfig`);
+Provider URLs and limits live in ``ingest.sources`` (:class:`~pipelines.config.sources.SourcesConfig`);
 API keys come from the environment variables named there.
 """

@@ -16,7 +16,7 @@ from pipelines.config import StoreConfig
 from pipelines.errors import ConfigError
 from pipelines.ingest.backfill import backfill_bars
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
-from pipelines.ingest.config import IngestConfig
+from pipelines.config.ingest import IngestConfig
 from pipelines.sources.registry import bar_source
 from pipelines.store import open_store
 

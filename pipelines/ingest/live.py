@@ -20,7 +20,7 @@ import websockets
 from pipelines.errors import MeridianError
 from pipelines.ingest.backfill import backfill_bars
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
-from pipelines.ingest.config import LiveConfig
+from pipelines.config.ingest import LiveConfig
 from pipelines.schema import timeframe_offset
 from pipelines.sources.base import utc_now
 from pipelines.sources.binance import BinanceSource, parse_depth, parse_stream_kline

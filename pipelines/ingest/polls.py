@@ -13,10 +13,10 @@ import pandas as pd
 
 from pipelines.errors import ConfigError
 from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.ingest.config import PollJob
+from pipelines.config.ingest import PollJob
 from pipelines.sources.base import utc_now
-from pipelines.sources.config import SourcesConfig
-from pipelines.sources.news import write_new_items
+from pipelines.config.sources import SourcesConfig
+from pipelines.ingest.collectors import write_new_items
 from pipelines.store.base import Store
 
 

@@ -20,10 +20,10 @@ from cluster.placement import head_options
 from pipelines.config import StoreConfig
 from pipelines.errors import MeridianError
 from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.ingest.config import IngestConfig, PollJob
+from pipelines.config.ingest import IngestConfig, PollJob
 from pipelines.ingest.polls import run_poll_job
 from pipelines.ingest.pubsub import Publisher
-from pipelines.sources.config import SourcesConfig
+from pipelines.config.sources import SourcesConfig
 from pipelines.store import open_store
 from pipelines.store.base import Store
 

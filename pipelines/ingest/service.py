@@ -13,7 +13,7 @@ import ray
 
 from cluster.placement import head_options
 from pipelines.config import MeridianConfig, StoreConfig
-from pipelines.ingest.config import IngestConfig, LiveConfig
+from pipelines.config.ingest import IngestConfig, LiveConfig
 from pipelines.ingest.live import LiveBars, LiveThread
 from pipelines.ingest.pubsub import BUS_NAME, Publisher, bar_bus
 from pipelines.sources.binance import BinanceSource

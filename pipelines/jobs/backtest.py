@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pipelines.config import MeridianConfig, load_config
 from pipelines.store import open_store
-from pipelines.trading.study import SIZINGS, run_study, write_study_report
+from pipelines.evaluation.study import SIZINGS, run_study
+from pipelines.reports.backtest import write_study_report
 
 
 def _plain(o):

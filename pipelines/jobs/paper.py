@@ -19,7 +19,7 @@ from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import DataError
 from pipelines.store import open_store
 from pipelines.trading.actions import suggest_action
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 from pipelines.trading.paper import PaperTrader, payoff_from_predictions
 from pipelines.trading.portfolio import PortfolioTracker, price_from_bars
 from pipelines.trading.predictors import RegistryPredictor

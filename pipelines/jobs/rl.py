@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import ConfigError, DataError
@@ -33,7 +32,7 @@ def run(cfg: MeridianConfig, store: Store, *, agent: str, symbol: str, timeframe
         progress: bool = True) -> dict[str, Any]:
     from models.registry import ModelRecord, register
     from models.rl.env import TradingEnv
-    from models.rl.evaluate import evaluate_policy
+    from pipelines.evaluation.policy import evaluate_policy
     from pipelines.jobs.tune import load_dataset
     if agent not in AGENTS:
         raise ConfigError(f"unknown agent {agent!r}: one of {', '.join(AGENTS)}")

@@ -242,7 +242,7 @@ def tried_before(store: Store, symbol: str, timeframe: str, horizon: int) -> set
 
 def _windows(wf: WalkForwardConfig, timeframe: str, asset_class: str, retrain_every: str | None,
              keep: str | None) -> WalkForwardConfig:
-    from pipelines.evaluation.splits import bars_in
+    from models.training.splits import bars_in
     update = {}
     try:
         if retrain_every is not None:

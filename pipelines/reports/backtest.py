@@ -7,11 +7,16 @@ import html
 import math
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from pipelines.reports.html import write_metrics
 from pipelines.trading.tradestats import drawdown, monthly_returns
+
+if TYPE_CHECKING:
+    from pipelines.evaluation.study import Study
 
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -90,3 +95,9 @@ slippage and financing. Predictions are the models' out-of-sample (walk-forward)
     path = out_dir / "report.html"
     path.write_text(page)
     return path
+
+
+def write_study_report(study: "Study", out_dir: Path, title: str) -> Path:
+    notes = [f"{s}: {', '.join(ids)}" for s, ids in study.models.items()]
+    return write_backtest_report(out_dir, title, study.metrics, study.result.equity, study.result.returns,
+                                 study.result.trade_list, study.benchmark, notes)

@@ -18,24 +18,12 @@ import numpy as np
 import pandas as pd
 
 from pipelines.features.kernels import shared, spec
-from pipelines.sentiment.scorer import parse_tickers
+from pipelines.tickers import parse_tickers, symbol_aliases
 
 FEAR_GREED = "CRYPTO_FEAR_GREED"
 HOUR = 3600 * 10**9
 DAY = 24 * HOUR
-QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "EUR", "BTC", "ETH")
 LABEL_BAND = 0.05
-
-
-def symbol_aliases(symbol: str) -> set[str]:
-    """Tickers that name this symbol: itself and, for a pair, its base (BTCUSDT -> BTC)."""
-    s = symbol.upper().replace("/", "").replace("-", "")
-    out = {s, symbol.upper()}
-    for q in QUOTES:
-        if s.endswith(q) and len(s) > len(q):
-            out.add(s[: -len(q)])
-            break
-    return out
 
 
 def items(ctx, channel: str) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.errors import ModelError
-from pipelines.sentiment.config import FINBERT_LABELS, SentimentConfig
+from pipelines.config.sentiment import FINBERT_LABELS, SentimentConfig
 
 log = logging.getLogger(__name__)
 COLUMNS = ("finbert", "p_positive", "p_negative", "p_neutral")

@@ -10,7 +10,7 @@ from typing import Callable
 
 import pandas as pd
 
-from pipelines.sentiment.config import SentimentConfig
+from pipelines.config.sentiment import SentimentConfig
 from pipelines.sentiment.scorer import SCORE_COLUMNS, SentimentScorer, score_news
 from pipelines.store.base import Store
 

@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from pipelines.sentiment.config import SentimentConfig
+from pipelines.config.sentiment import SentimentConfig
+from pipelines.tickers import parse_tickers
 from pipelines.sentiment.finbert import COLUMNS as FINBERT_COLUMNS, FinBertScorer, FinBertUnavailable
 from pipelines.sentiment.vader import VaderScorer
 
@@ -94,20 +95,6 @@ def news_text(news: pd.DataFrame, mode: str = "headline") -> list[str]:
     else:
         text = head.where(head.str.len() > 0, summ)
     return text.tolist()
-
-
-def parse_tickers(raw) -> list[str]:
-    """NEWS.tickers (a JSON list, a comma list or a list) -> upper-case tickers."""
-    if raw is None or (isinstance(raw, float) and np.isnan(raw)) or raw is pd.NA:
-        return []
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raw = raw.split(",")
-        if isinstance(raw, str):
-            raw = [raw]
-    return [str(t).strip().upper() for t in raw if str(t).strip()]
 
 
 def score_news(news: pd.DataFrame, scorer: SentimentScorer,

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.sources.base import macro_frame as _macro, require, utc_now
-from pipelines.sources.config import ProviderConfig
+from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 
 ONCHAIN_FIELDS = ("hash_rate", "difficulty", "n_tx", "n_blocks_mined", "minutes_between_blocks",

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.sources.base import as_utc_ts, macro_frame as _macro, require, utc_now
-from pipelines.sources.config import ProviderConfig
+from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 
 MARKET_FIELDS = ("current_price", "market_cap", "total_volume")

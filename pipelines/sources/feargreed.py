@@ -11,33 +11,16 @@ lag (or the moment we saw it, if that is earlier). A day already stored keeps it
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import pandas as pd
 from pipelines.errors import DataError, SourceError
-from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.sentiment.sources_config import FearGreedConfig
+from pipelines.config.collectors import FearGreedConfig
 from pipelines.sources.base import utc_now
 from pipelines.sources.http import HttpClient
-from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
 SERIES_ID = "CRYPTO_FEAR_GREED"
 SOURCE = "alternative.me"
-
-
-@dataclass
-class FearGreedResult:
-    fetched: int
-    written: int
-    first_ts: pd.Timestamp | None
-    last_ts: pd.Timestamp | None
-    rejected: int = 0
-
-    def as_dict(self) -> dict:
-        iso = lambda t: None if t is None else t.isoformat()  # noqa: E731
-        return {"source": SOURCE, "series_id": SERIES_ID, "fetched": self.fetched, "written": self.written,
-                "rejected": self.rejected, "first_ts": iso(self.first_ts), "last_ts": iso(self.last_ts)}
 
 
 def parse(body, seen_at: pd.Timestamp, lag: pd.Timedelta) -> tuple[pd.DataFrame, int]:
@@ -67,7 +50,7 @@ def parse(body, seen_at: pd.Timestamp, lag: pd.Timedelta) -> tuple[pd.DataFrame,
 
 
 class FearGreedSource:
-    """Fetch the index and store new days once."""
+    """Fetch the index as MACRO rows (collected by :mod:`pipelines.ingest.collectors`)."""
 
     name = "feargreed"
 
@@ -82,18 +65,3 @@ class FearGreedSource:
         """The last ``limit`` days (0 = the whole history)."""
         body = self.http.get_json("/fng/", {"limit": int(limit), "format": "json"})
         return parse(body, seen_at or utc_now(), pd.Timedelta(minutes=self.cfg.publication_lag_minutes))
-
-    def collect(self, store: Store, full: bool = False, now: pd.Timestamp | None = None) -> FearGreedResult:
-        """New days since the checkpoint (the whole history on the first run or with ``full``)."""
-        now = now or utc_now()
-        cps = Checkpoints(store)
-        cp = None if full else cps.get(self.name, SERIES_ID)
-        limit = 0 if cp is None else max(2, (now.normalize() - cp.ts).days + 2)
-        df, bad = self.fetch(limit, now)
-        if df.empty:
-            return FearGreedResult(0, 0, None, None, bad)
-        have = store.read("macro", {"series_id": SERIES_ID}, start=df["ts"].min())
-        new = df[~df["ts"].isin(set(have["ts"]))] if not have.empty else df
-        written = store.write("macro", new) if len(new) else 0
-        cps.set(self.name, SERIES_ID, df["ts"].max(), {"rows": int(written)})
-        return FearGreedResult(len(df), int(written), df["ts"].min(), df["ts"].max(), bad)

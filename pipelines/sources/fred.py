@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipelines.errors import SourceError
 from pipelines.sources.base import as_utc_ts, macro_frame as _macro, require
-from pipelines.sources.config import ProviderConfig
+from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 
 # rates, inflation, growth, labour and the dollar (DTWEXBGS: broad trade-weighted dollar index)

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import requests
 
 from pipelines.errors import RateLimitError, SourceError
-from pipelines.sources.config import ProviderConfig
-from pipelines.sources.ratelimit import RateLimiter
+from pipelines.config.sources import ProviderConfig
+from pipelines.sources.ratelimit import RateLimiter, provider_limiter
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class HttpClient:
         self.provider = provider
         self.cfg = cfg
         self.base_url = cfg.base_url.rstrip("/")
-        self.limiter = limiter or cfg.limiter(provider)
+        self.limiter = limiter or provider_limiter(provider, cfg)
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", "meridian/0.1")
         self._sleep = sleep

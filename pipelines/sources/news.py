@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pandas as pd
 
 from pipelines.schema import NEWS, conform, empty_frame
-from pipelines.store.base import Store
+from pipelines.tickers import encode_tickers
 
 
 def news_id(provider: str, provider_id: object | None, url: str | None, headline: str | None) -> str:
@@ -23,14 +22,5 @@ def news_frame(rows: list[dict]) -> pd.DataFrame:
     if not rows:
         return empty_frame(NEWS)
     df = pd.DataFrame(rows)
-    df["tickers"] = df["tickers"].map(lambda t: json.dumps(sorted(set(t))))
+    df["tickers"] = df["tickers"].map(encode_tickers)
     return conform(df, NEWS).drop_duplicates("item_id", keep="first").reset_index(drop=True)
-
-
-def write_new_items(store: Store, news: pd.DataFrame) -> int:
-    """Write only items never seen before, so ``known_at`` stays the first time we saw each."""
-    if news.empty:
-        return 0
-    seen = store.read("news", {"item_id": list(news["item_id"])})
-    fresh = news[~news["item_id"].isin(set(seen["item_id"]))]
-    return store.write("news", fresh) if len(fresh) else 0

@@ -13,9 +13,12 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pipelines.errors import RateLimitError
+
+if TYPE_CHECKING:
+    from pipelines.config.sources import ProviderConfig
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,15 @@ class RateLimiter:
             for window, calls in zip(self.windows, self._calls):
                 if window.seconds == window_seconds:
                     calls.extend([now] * max(0, window.calls - len(calls)))
+
+
+def provider_limiter(provider: str, cfg: "ProviderConfig") -> RateLimiter:
+    """The limiter of one provider's configured free tier (per second, minute and day)."""
+    windows = []
+    if cfg.per_second:
+        windows.append(Window(cfg.per_second, 1))
+    if cfg.per_minute:
+        windows.append(Window(cfg.per_minute, 60))
+    if cfg.per_day:
+        windows.append(Window(cfg.per_day, 86400))
+    return RateLimiter(provider, windows, max_wait=cfg.max_wait)

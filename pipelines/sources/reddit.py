@@ -11,31 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 
 import pandas as pd
 from pipelines.errors import ConfigError, SourceError
-from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.sentiment.news import extract_tickers
-from pipelines.sentiment.sources_config import RedditConfig
+from pipelines.tickers import extract_tickers
+from pipelines.config.collectors import RedditConfig
 from pipelines.sources.base import utc_now
-from pipelines.sources.news import news_frame, news_id, write_new_items
+from pipelines.sources.news import news_frame, news_id
 from pipelines.sources.ratelimit import RateLimiter, Window
-from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RedditResult:
-    subreddits: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def written(self) -> int:
-        return sum(s["written"] for s in self.subreddits.values())
-
-    def as_dict(self) -> dict:
-        return {"source": "reddit", "written": self.written, "subreddits": self.subreddits}
 
 
 def credentials(cfg: RedditConfig) -> tuple[str, str]:
@@ -47,7 +32,7 @@ def credentials(cfg: RedditConfig) -> tuple[str, str]:
 
 
 class RedditSource:
-    """Reads new posts with praw and stores them once."""
+    """Reads new posts with praw as NEWS rows (collected by :mod:`pipelines.ingest.collectors`)."""
 
     name = "reddit"
 
@@ -91,19 +76,3 @@ class RedditSource:
         except prawcore.exceptions.RequestException as exc:
             raise SourceError(f"Reddit could not be reached for r/{subreddit}: {exc}") from None
         return news_frame(rows)
-
-    def collect(self, store: Store, now: pd.Timestamp | None = None) -> RedditResult:
-        """Every configured subreddit's posts newer than its checkpoint."""
-        cps = Checkpoints(store)
-        res = RedditResult()
-        for sub in self.cfg.subreddits:
-            now_ = now or utc_now()
-            cp = cps.get(self.name, f"r/{sub}")
-            df = self.posts(sub, None if cp is None else cp.ts, now_)
-            written = write_new_items(store, df)
-            if len(df):
-                cps.set(self.name, f"r/{sub}", df["published_at"].max(), {"rows": written})
-            res.subreddits[sub] = {"fetched": len(df), "written": written,
-                                   "newest": None if df.empty else df["published_at"].max().isoformat()}
-            log.info("r/%s: %d posts, %d new", sub, len(df), written)
-        return res

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipelines.errors import ConfigError
 from pipelines.sources.base import BarSource
-from pipelines.sources.config import SourcesConfig
+from pipelines.config.sources import SourcesConfig
 
 BAR_SOURCES = ("binance", "yahoo", "finnhub", "alphavantage", "twelvedata", "sample")
 

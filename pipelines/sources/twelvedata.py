@@ -14,7 +14,7 @@ import pandas as pd
 from pipelines.errors import DataError, RateLimitError, SourceError
 from pipelines.schema import timeframe_offset
 from pipelines.sources.base import BarPage, as_utc_ts, require, utc_now
-from pipelines.sources.config import ProviderConfig
+from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.validation import validate_bars
 

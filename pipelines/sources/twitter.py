@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 
 import pandas as pd
 import requests
 
 from pipelines.errors import ConfigError, RateLimitError, SourceError
-from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.sentiment.news import extract_tickers
-from pipelines.sentiment.sources_config import API_HOST, TwitterConfig
+from pipelines.tickers import extract_tickers
+from pipelines.config.collectors import API_HOST, TwitterConfig
 from pipelines.sources.base import utc_now
-from pipelines.sources.news import news_frame, news_id, write_new_items
+from pipelines.sources.news import news_frame, news_id
 from pipelines.sources.ratelimit import RateLimiter, Window
-from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +35,6 @@ class _Rebase(requests.adapters.HTTPAdapter):
     def send(self, request, **kwargs):
         request.url = self.target + request.url[len(API_HOST):]
         return super().send(request, **kwargs)
-
-
-@dataclass
-class TwitterResult:
-    queries: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def written(self) -> int:
-        return sum(q["written"] for q in self.queries.values())
-
-    def as_dict(self) -> dict:
-        return {"source": "twitter", "written": self.written, "queries": self.queries}
 
 
 class TwitterSource:
@@ -95,17 +80,3 @@ class TwitterSource:
             if not token:
                 break
         return news_frame(rows)
-
-    def collect(self, store: Store, now: pd.Timestamp | None = None) -> TwitterResult:
-        cps = Checkpoints(store)
-        res = TwitterResult()
-        for symbol, query in self.cfg.queries.items():
-            now_ = now or utc_now()
-            cp = cps.get(self.name, f"search/{symbol}")
-            df = self.search(symbol, query, None if cp is None else cp.state.get("since_id"), now_)
-            written = write_new_items(store, df)
-            if len(df):
-                newest = max(df["item_id"].str.split(":").str[1], key=int)
-                cps.set(self.name, f"search/{symbol}", df["published_at"].max(), {"since_id": newest})
-            res.queries[symbol] = {"fetched": len(df), "written": written}
-        return res

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipelines.errors import DataError, SourceError
 from pipelines.sources.base import BarPage, as_utc_ts, require
-from pipelines.sources.config import ProviderConfig
+from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.validation import validate_bars
 

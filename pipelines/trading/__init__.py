@@ -6,9 +6,8 @@
 * ``risk``: per-asset, gross and correlated-group caps, no-trade band, ATR stop-loss and
   take-profit, the daily loss limit.
 * ``engine``: the backtest engine (bars x symbols, next-open execution, fees, spread, slippage by
-  volatility and size, financing, leverage cap, maintenance margin, trade list); ``reference``:
-  the event-by-event loop it is checked against; ``backtest``: DataFrame front ends.
-* ``study``: stored predictions -> sized portfolio backtest -> metrics (``tradestats``).
+  volatility and size, financing, leverage cap, maintenance margin, trade list); ``backtest``:
+  DataFrame front ends.
 * ``portfolio``: the account in the store (fill journal, position snapshots, cash, P&L);
   ``paper``: the paper-trading loop; ``predictors``: promoted registry models as its predictor;
   ``actions``: suggested actions per position.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.trading.config import RiskConfig
+from pipelines.config.trading import RiskConfig
 from pipelines.trading.risk import atr
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 from pipelines.trading.engine import SimResult, simulate, trades_frame
 
 

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 
 
 @dataclass

@@ -33,8 +33,8 @@ import pandas as pd
 
 from pipelines.schema import timeframe_offset
 from pipelines.store.base import Store
-from pipelines.trading.config import TradingLayerConfig
-from pipelines.trading.costs import Costs
+from pipelines.config.trading import TradingLayerConfig
+from pipelines.costs import Costs
 from pipelines.trading.portfolio import Fill, PortfolioTracker
 from pipelines.trading.risk import atr, group_caps, return_correlation
 from pipelines.trading.sizing import dynamic_leverage, kelly_fraction, session_liquidity, volatility_ratio

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from pipelines.trading.config import RiskConfig
+from pipelines.config.trading import RiskConfig
 
 
 def position_limits(targets: np.ndarray, cfg: RiskConfig) -> np.ndarray:

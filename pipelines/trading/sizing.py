@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.features.sessions import OVERLAP_BONUS, OVERLAPS, SESSIONS, session_masks
-from pipelines.trading.config import SizingConfig
+from pipelines.config.trading import SizingConfig
 
 
 def kelly_fraction(prob_up, avg_win, avg_loss, fraction: float = 0.25, cap: float = 1.0) -> np.ndarray:

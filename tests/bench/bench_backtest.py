@@ -20,9 +20,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 from pipelines.trading.engine import simulate
-from pipelines.trading.reference import simulate_loop
+from tests.trading.reference_engine import simulate_loop
 
 BARS = int(os.environ.get("BENCH_BARS", 1_000_000))
 SYMBOLS = int(os.environ.get("BENCH_SYMBOLS", 10))

@@ -52,7 +52,7 @@ def fresh_output(n: int, width: int) -> None:
 def single_symbol(n: int) -> None:
     from pipelines.features.engine import compute_features, usable
     from pipelines.features.registry import columns_of, feature_set
-    from pipelines.features.synthetic import synthetic_bars, synthetic_context
+    from tests.synthetic.bars import synthetic_bars, synthetic_context
 
     bars = synthetic_bars(n, seed=1)
     ctx = synthetic_context(bars, seed=1)
@@ -109,7 +109,7 @@ def talib_subset(n: int) -> None:
     """The registry's TA-Lib-backed specs through the engine versus the same raw TA-Lib calls."""
     from pipelines.features import momentum, patterns, trend
     from pipelines.features.engine import compute_features
-    from pipelines.features.synthetic import synthetic_bars
+    from tests.synthetic.bars import synthetic_bars
 
     bars = synthetic_bars(n, seed=2)
     o, h, lo, c, v = (bars[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
@@ -176,7 +176,7 @@ def talib_subset(n: int) -> None:
 def _par_prepare(n: int, seed: int, path: str) -> str:
     """Write one symbol's bars and context to disk (untimed), as a pipeline would read them."""
     import pickle
-    from pipelines.features.synthetic import synthetic_bars, synthetic_context
+    from tests.synthetic.bars import synthetic_bars, synthetic_context
     bars = synthetic_bars(n, seed=seed, symbol=f"P{seed}")
     with open(path, "wb") as f:
         pickle.dump((bars, synthetic_context(bars, seed=seed)), f, protocol=5)
@@ -244,7 +244,7 @@ def incremental(n: int, new: int = 100) -> None:
     wide Parquet read pays for touching new memory, several seconds on some virtual machines),
     then again with the process warm, as a long-running worker runs them. Both are reported."""
     from pipelines.features.registry import columns_of, feature_set
-    from pipelines.features.synthetic import synthetic_bars, synthetic_context
+    from tests.synthetic.bars import synthetic_bars, synthetic_context
     from pipelines.features.universe import RANKED_COLUMNS
     bars = synthetic_bars(n + 2 * new, seed=3)
     ctx = synthetic_context(bars, seed=3)

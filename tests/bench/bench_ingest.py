@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipelines.ingest.backfill import backfill_bars  # noqa: E402
-from pipelines.ingest.config import LiveConfig  # noqa: E402
+from pipelines.config.ingest import LiveConfig  # noqa: E402
 from pipelines.ingest.live import LiveBars, LiveThread  # noqa: E402
 from pipelines.sources.binance import BinanceSource  # noqa: E402
 from pipelines.store import ParquetStore  # noqa: E402

@@ -67,7 +67,7 @@ def finbert_architecture_throughput(n: int, device: str) -> None:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
-    from pipelines.sentiment.config import SentimentConfig
+    from pipelines.config.sentiment import SentimentConfig
     from pipelines.sentiment.evaluate import load_phrasebank
     from pipelines.sentiment.finbert import FinBertScorer
 

@@ -12,7 +12,7 @@ from ray.cluster_utils import Cluster
 
 from pipelines.ingest.actors import start_ingestor
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
-from pipelines.ingest.config import IngestConfig
+from pipelines.config.ingest import IngestConfig
 from tests.replay.fixtures import replay, replay_sources, store_config_of, wait_for_checkpoint  # noqa: F401
 
 

@@ -12,7 +12,7 @@ from pipelines.config import WalkForwardConfig
 from pipelines.errors import ModelError
 from pipelines.evaluation.significance import edge_test
 from pipelines.jobs.train import evaluate_symbol
-from pipelines.simulate import ar1, random_walk, regime_switching
+from tests.synthetic.markets import ar1, random_walk, regime_switching
 
 WF = WalkForwardConfig(horizon=1, train_bars=1000, test_bars=500, validation_fraction=0.2)
 SMALL = {m: {"n_estimators": 60} for m in ("xgboost", "lightgbm", "catboost", "random_forest")}

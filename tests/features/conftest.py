@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.features.spec import FeatureContext
-from pipelines.features.synthetic import synthetic_bars, synthetic_context, synthetic_macro
+from tests.synthetic.bars import synthetic_bars, synthetic_context, synthetic_macro
 
 PREFIX_BARS = 480
 

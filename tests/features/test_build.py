@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.features.store import FeatureStore
-from pipelines.features.synthetic import synthetic_bars
+from tests.synthetic.bars import synthetic_bars
 from pipelines.jobs.features import SymbolInput, run_build
 
 SET = "core"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipelines.cli import main
 from pipelines.features.store import FeatureStore
-from pipelines.features.synthetic import synthetic_bars
+from tests.synthetic.bars import synthetic_bars
 from pipelines.store import ParquetStore
 
 

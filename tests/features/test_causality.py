@@ -13,7 +13,7 @@ from pipelines.features.causality import check_spec, check_warmup, cutoffs, pref
 from pipelines.features.engine import usable
 from pipelines.features.kernels import arr, spec
 from pipelines.features.registry import all_specs
-from pipelines.features.synthetic import synthetic_bars
+from tests.synthetic.bars import synthetic_bars
 
 SPECS = all_specs()
 CUTOFFS = 5

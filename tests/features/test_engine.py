@@ -10,7 +10,7 @@ from pipelines.features.engine import compute_features, usable
 from pipelines.features.kernels import shared, shared_inputs
 from pipelines.features.registry import feature_set
 from pipelines.features.spec import FeatureContext
-from pipelines.features.synthetic import synthetic_bars, synthetic_context
+from tests.synthetic.bars import synthetic_bars, synthetic_context
 
 
 def test_every_spec_through_the_engine_equals_the_spec_run_alone():

@@ -11,7 +11,7 @@ from pipelines.features.garch import SCALE, SCHEDULE, _fit
 from pipelines.features.garch_fit import fit_garch11
 from pipelines.features.registry import all_specs, columns_of, feature_set
 from pipelines.features.spec import FeatureContext
-from pipelines.features.synthetic import synthetic_bars, synthetic_macro
+from tests.synthetic.bars import synthetic_bars, synthetic_macro
 
 
 def _one(name):

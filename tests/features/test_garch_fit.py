@@ -9,7 +9,7 @@ from arch.data import sp500
 
 from pipelines.features.garch import SCHEDULE, _fit as _arch, garch_path
 from pipelines.features.garch_fit import fit_garch11
-from pipelines.features.synthetic import garch_returns, synthetic_bars
+from tests.synthetic.bars import garch_returns, synthetic_bars
 
 
 def _cases():

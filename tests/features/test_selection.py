@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import ModelError
-from pipelines.evaluation.splits import walk_forward_splits
+from models.training.splits import walk_forward_splits
 from pipelines.features.selection import FeatureSelector, fit_on_fold, select_per_fold
 
 

@@ -74,7 +74,7 @@ def test_same_hour_volume_ratio_uses_the_utc_hour_whatever_the_zone_of_ts():
     # a zone with daylight saving: its local hour is not a fixed relabelling of the UTC hour
     from pipelines.features.session_features import _by_hour
     from pipelines.features.spec import FeatureContext
-    from pipelines.features.synthetic import synthetic_bars
+    from tests.synthetic.bars import synthetic_bars
     bars = synthetic_bars(6000, seed=4)  # spans a change of daylight saving time
     local = bars.assign(ts=bars["ts"].dt.tz_convert("America/New_York"),
                         known_at=bars["known_at"].dt.tz_convert("America/New_York"))

@@ -12,7 +12,7 @@ import pytest
 from pipelines.features.engine import compute_features
 from pipelines.features.registry import feature_set
 from pipelines.features.store import FeatureStore, materialize, max_abs_diff, set_version
-from pipelines.features.synthetic import synthetic_bars, synthetic_context
+from tests.synthetic.bars import synthetic_bars, synthetic_context
 
 SPECS = feature_set("core") + tuple(s for s in feature_set("full") if s.name in
                                    ("garch_1_1", "session_previous", "macd_8_17_9", "supertrend_10_3",

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
-from pipelines.ingest.config import LiveConfig
+from pipelines.config.ingest import LiveConfig
 from pipelines.ingest.live import LiveBars, LiveThread
 from pipelines.ingest.pubsub import BarBus, Publisher, bar_records
 from pipelines.sources.binance import BinanceSource

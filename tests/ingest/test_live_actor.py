@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import ray
 
-from pipelines.ingest.config import IngestConfig, LiveConfig
+from pipelines.config.ingest import IngestConfig, LiveConfig
 from pipelines.ingest.pubsub import bar_bus
 from pipelines.ingest.service import start_live_actor
 from tests.replay.fixtures import replay_sources, store_config_of

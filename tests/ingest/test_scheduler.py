@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import ray
 
-from pipelines.ingest.config import IngestConfig, PollJob
+from pipelines.config.ingest import IngestConfig, PollJob
 from pipelines.ingest.polls import run_poll_job
 from pipelines.ingest.scheduler import Scheduler, start_scheduler
 from tests.replay.fixtures import replay_sources, store_config_of

@@ -98,7 +98,7 @@ def test_models_list_show_promote(store, monkeypatch, tmp_path, capsys, request)
 
 
 def test_walkforward_several_horizons(tmp_path, monkeypatch, capsys):
-    from pipelines.simulate import ar1
+    from tests.synthetic.markets import ar1
     from pipelines.store import ParquetStore
     monkeypatch.setenv("MERIDIAN__STORE__PATH", str(tmp_path / "lake"))
     store = ParquetStore(tmp_path / "lake")

@@ -21,7 +21,7 @@ def test_xgboost_folds_train_on_the_gpu(tmp_path):
     from models.training.walkforward import run_walkforward
     from pipelines.config import WalkForwardConfig
     from pipelines.features.registry import feature_set
-    from pipelines.simulate import ar1
+    from tests.synthetic.markets import ar1
 
     sim = ar1(2500, phi=0.3, seed=3)
     ds = make_dataset(sim.bars, feature_set("core"), 1)

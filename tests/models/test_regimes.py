@@ -10,7 +10,7 @@ from models.regimes.hmm import REGIME_COLUMNS, REGIMES, RegimeHMM
 from models.training.dataset import make_dataset
 from pipelines.errors import ModelError
 from pipelines.features.registry import feature_set
-from pipelines.simulate import regime_switching
+from tests.synthetic.markets import regime_switching
 
 
 @pytest.fixture(scope="module")

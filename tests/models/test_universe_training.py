@@ -15,9 +15,8 @@ from models import zoo
 from models.registry import list_models
 from models.training.dataset import universe_features, universe_frame
 from pipelines.errors import ConfigError
-from pipelines.features.registry import feature_set
 from pipelines.jobs.train import main
-from pipelines.simulate import bars_from_returns
+from tests.synthetic.markets import bars_from_returns
 from pipelines.store import ParquetStore
 from serving.config import ServeAppConfig, ServeOptions
 from serving.local import local_service

@@ -12,7 +12,7 @@ from models.training.persist import persist_predictions, prediction_rows
 from models.training.walkforward import assert_no_overlap, fit_fold, run_walkforward, splits_for
 from pipelines.config import WalkForwardConfig
 from pipelines.features.registry import feature_set
-from pipelines.simulate import ar1
+from tests.synthetic.markets import ar1
 
 WF = WalkForwardConfig(horizon=3, train_bars=600, test_bars=300, embargo_bars=2, validation_fraction=0.2)
 
@@ -69,7 +69,7 @@ def test_predictions_persist_with_ids(store, sim):
 
 
 def test_calendar_spans_in_bars():
-    from pipelines.evaluation.splits import bars_in
+    from models.training.splits import bars_in
     assert bars_in("1M", "1d", "stock") == 21            # monthly retrain on daily stock bars
     assert bars_in("3Y", "1d", "stock") == 756           # keep the last 3 years
     assert bars_in("30D", "1h", "crypto") == 720

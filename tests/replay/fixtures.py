@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.sources.config import ProviderConfig, RetryConfig, SourcesConfig
+from pipelines.config.sources import ProviderConfig, RetryConfig, SourcesConfig
 from tests.replay.server import ReplayServer
 
 FAST_RETRY = RetryConfig(attempts=4, backoff_base=0.001, backoff_max=0.01, jitter=0.5,

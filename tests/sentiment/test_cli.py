@@ -69,7 +69,8 @@ def test_collect_and_news_commands(tmp_path, monkeypatch, capsys):
     import yaml
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from pipelines.sources.news import news_frame, write_new_items
+    from pipelines.ingest.collectors import write_new_items
+    from pipelines.sources.news import news_frame
     from pipelines.store import ParquetStore
     from tests.replay.server import ReplayServer
 

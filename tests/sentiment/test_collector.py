@@ -11,9 +11,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipelines.config import StoreConfig  # noqa: E402
-from pipelines.sentiment.collector import start_sentiment_collector  # noqa: E402
-from pipelines.sentiment.sources_config import FearGreedConfig, SentimentSourcesConfig  # noqa: E402
-from pipelines.sources.config import ProviderConfig  # noqa: E402
+from pipelines.ingest.collectors import start_sentiment_collector  # noqa: E402
+from pipelines.config.collectors import FearGreedConfig, SentimentSourcesConfig  # noqa: E402
+from pipelines.config.sources import ProviderConfig  # noqa: E402
 from pipelines.store import ParquetStore  # noqa: E402
 from tests.replay.fixtures import FAST_RETRY  # noqa: E402
 from tests.replay.server import ReplayServer  # noqa: E402

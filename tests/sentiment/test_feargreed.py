@@ -13,11 +13,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipelines.errors import SourceError  # noqa: E402
+from pipelines.ingest.collectors import collect_feargreed
 from pipelines.features.engine import compute_features  # noqa: E402
 from pipelines.features.spec import FeatureContext  # noqa: E402
-from pipelines.features.synthetic import synthetic_bars  # noqa: E402
+from tests.synthetic.bars import synthetic_bars  # noqa: E402
 from pipelines.sentiment.features import FEATURES  # noqa: E402
-from pipelines.sources.config import ProviderConfig  # noqa: E402
+from pipelines.config.sources import ProviderConfig  # noqa: E402
 from pipelines.sources.feargreed import SERIES_ID, FearGreedConfig, FearGreedSource  # noqa: E402
 from tests.replay.fixtures import FAST_RETRY  # noqa: E402
 from tests.replay.server import ReplayServer  # noqa: E402
@@ -49,17 +50,17 @@ def test_collects_once_and_polls_incrementally(server, store):
     src = source(server)
     server.override("/fng/", body(30, bad=True))
     now = DAY0 + pd.Timedelta(days=29, minutes=20)  # today's value is out, its lag not yet over
-    r1 = src.collect(store, now=now)
+    r1 = collect_feargreed(src, store, now=now)
     assert (r1.fetched, r1.written, r1.rejected) == (30, 30, 1)
     assert server.requests[-1][1]["limit"] == "0"  # first run: whole history
     m = store.read("macro", {"series_id": SERIES_ID})
     assert len(m) == 30 and m["value"].between(0, 100).all()
     assert m["known_at"].iloc[0] == DAY0 + pd.Timedelta(hours=1)
     assert m["known_at"].iloc[-1] == now  # seen before the lag was over: known when seen
-    r2 = src.collect(store, now=now + pd.Timedelta(hours=2))
+    r2 = collect_feargreed(src, store, now=now + pd.Timedelta(hours=2))
     assert r2.written == 0 and server.requests[-1][1]["limit"] == "2"
     server.override("/fng/", body(31))
-    r3 = src.collect(store, now=now + pd.Timedelta(days=1))
+    r3 = collect_feargreed(src, store, now=now + pd.Timedelta(days=1))
     assert r3.written == 1
     m2 = store.read("macro", {"series_id": SERIES_ID})
     assert len(m2) == 31 and m2["known_at"].iloc[29] == now  # first-seen time kept

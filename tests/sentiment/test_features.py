@@ -13,8 +13,9 @@ from pipelines.features.causality import prefix_check
 from pipelines.features.engine import compute_features
 from pipelines.features.registry import FAMILY_MODULES, all_specs
 from pipelines.features.spec import FeatureContext
-from pipelines.features.synthetic import synthetic_bars
-from pipelines.sentiment.features import FEATURES, news_sentiment, news_sentiment_trend, symbol_aliases
+from tests.synthetic.bars import synthetic_bars
+from pipelines.sentiment.features import FEATURES, news_sentiment, news_sentiment_trend
+from pipelines.tickers import symbol_aliases
 from sentiment_fixtures import fear_greed_series, generated_news
 
 START = "2022-03-01"

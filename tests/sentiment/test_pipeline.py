@@ -8,10 +8,11 @@ import pytest
 
 from pipelines.features.engine import compute_features
 from pipelines.features.spec import FeatureContext
-from pipelines.features.synthetic import synthetic_bars
-from pipelines.sentiment.config import SentimentConfig
+from tests.synthetic.bars import synthetic_bars
+from pipelines.config.sentiment import SentimentConfig
 from pipelines.sentiment.features import FEATURES
-from pipelines.sources.news import news_frame, news_id, write_new_items
+from pipelines.ingest.collectors import write_new_items
+from pipelines.sources.news import news_frame, news_id
 from pipelines.sentiment.pipeline import scored_news
 
 START = pd.Timestamp("2024-02-01", tz="UTC")

@@ -10,6 +10,7 @@ import pytest
 
 from loopback import Loopback, reddit_post, serve_reddit
 from pipelines.errors import ConfigError, SourceError
+from pipelines.ingest.collectors import collect_reddit
 from pipelines.sources.reddit import RedditConfig, RedditSource
 
 T0 = pd.Timestamp("2024-05-01 12:00", tz="UTC").timestamp()
@@ -36,8 +37,8 @@ def test_collects_posts_once_then_only_new_ones(reddit, store):
     lb, posts, cfg = reddit
     src = RedditSource(cfg)
     now = pd.Timestamp(T0, unit="s", tz="UTC") + pd.Timedelta(minutes=5)
-    r1 = src.collect(store, now=now)
-    assert r1.subreddits["wallstreetbets"]["written"] == 130 and r1.subreddits["cryptocurrency"]["written"] == 5
+    r1 = collect_reddit(src, store, now=now)
+    assert r1.streams["wallstreetbets"]["written"] == 130 and r1.streams["cryptocurrency"]["written"] == 5
     pages = [q for m, p, q, _ in lb.requests if p == "/r/wallstreetbets/new"]
     assert len(pages) == 2 and pages[1]["after"] == "t3_w99"  # paged with after=
     news = store.read("news")
@@ -49,8 +50,8 @@ def test_collects_posts_once_then_only_new_ones(reddit, store):
     # a new post arrives: the next poll stores it alone, the old ones keep their first-seen time
     posts["wallstreetbets"].insert(0, reddit_post("new1", "wallstreetbets", T0 + 60, "AAPL earnings beat"))
     later = now + pd.Timedelta(minutes=10)
-    r2 = src.collect(store, now=later)
-    assert r2.subreddits["wallstreetbets"]["written"] == 1 and r2.subreddits["cryptocurrency"]["written"] == 0
+    r2 = collect_reddit(src, store, now=later)
+    assert r2.streams["wallstreetbets"]["written"] == 1 and r2.streams["cryptocurrency"]["written"] == 0
     news2 = store.read("news")
     assert len(news2) == 136
     assert news2.set_index("item_id").loc["reddit:t3_w1", "known_at"] == now
@@ -65,4 +66,4 @@ def test_missing_or_wrong_credentials_are_readable(reddit, monkeypatch, tmp_path
     monkeypatch.setenv("MERIDIAN_TEST_REDDIT_SECRET", "wrong")
     from pipelines.store import ParquetStore
     with pytest.raises(SourceError, match="Reddit"):
-        RedditSource(cfg).collect(ParquetStore(tmp_path / "lake"))
+        collect_reddit(RedditSource(cfg), ParquetStore(tmp_path / "lake"))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import ModelError
-from pipelines.sentiment.config import SentimentConfig
+from pipelines.config.sentiment import SentimentConfig
 from pipelines.sentiment.finbert import FinBertScorer, FinBertUnavailable, label_index
 from pipelines.sentiment.scorer import SentimentScorer, labels, news_text, score_news
 from sentiment_fixtures import build_tiny_bert

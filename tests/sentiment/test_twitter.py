@@ -10,6 +10,7 @@ import pytest
 
 from loopback import Loopback, serve_x, x_post
 from pipelines.errors import ConfigError, RateLimitError
+from pipelines.ingest.collectors import collect_twitter
 from pipelines.sources.twitter import TwitterConfig, TwitterSource
 
 
@@ -32,16 +33,16 @@ def test_collects_once_then_since_id(x_api, tmp_path):
     store = ParquetStore(tmp_path / "lake")
     src = TwitterSource(cfg)
     now = pd.Timestamp("2024-05-01 13:00", tz="UTC")
-    r1 = src.collect(store, now=now)
-    assert r1.queries["BTC"] == {"fetched": 150, "written": 150}
+    r1 = collect_twitter(src, store, now=now)
+    assert r1.streams["BTC"] == {"fetched": 150, "written": 150}
     calls = [q for m, p, q, _ in lb.requests if p == "/2/tweets/search/recent"]
     assert len(calls) == 2 and calls[0]["query"] == "($BTC OR bitcoin) lang:en" and calls[1]["next_token"] == "100"
     news = store.read("news")
     row = news.set_index("item_id").loc["twitter:1149"]
     assert json.loads(row["tickers"]) == ["BTC", "ETH"] and row["published_at"] == pd.Timestamp("2024-05-01 12:59", tz="UTC")
     posts.insert(0, x_post(2000, "2024-05-01T13:01:00.000Z", "bitcoin dumping hard"))
-    r2 = src.collect(store, now=now + pd.Timedelta(minutes=5))
-    assert r2.queries["BTC"] == {"fetched": 1, "written": 1}
+    r2 = collect_twitter(src, store, now=now + pd.Timedelta(minutes=5))
+    assert r2.streams["BTC"] == {"fetched": 1, "written": 1}
     assert lb.requests[-1][2]["since_id"] == "1149"
     assert len(store.read("news")) == 151
 
@@ -51,7 +52,7 @@ def test_without_a_token_it_is_skipped_and_429_is_readable(x_api, monkeypatch, t
     lb, _, cfg = x_api
     lb.faults["/2/tweets/search/recent"] = [429]
     with pytest.raises(RateLimitError, match="rate limit"):
-        TwitterSource(cfg).collect(ParquetStore(tmp_path / "lake"))
+        collect_twitter(TwitterSource(cfg), ParquetStore(tmp_path / "lake"))
     monkeypatch.delenv("MERIDIAN_TEST_X_TOKEN")
     with pytest.raises(ConfigError, match="skipped: no bearer token"):
         TwitterSource(cfg)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.trading.actions import suggest_action
-from pipelines.trading.config import RiskConfig
+from pipelines.config.trading import RiskConfig
 
 
 def _bars(closes) -> pd.DataFrame:

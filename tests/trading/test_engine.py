@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from pipelines.trading.backtest import buy_and_hold, run_backtest, run_portfolio
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 from pipelines.trading.engine import simulate
-from pipelines.trading.reference import simulate_loop
+from tests.trading.reference_engine import simulate_loop
 
 
 def _market(T: int, N: int, seed: int, gaps: bool = False):

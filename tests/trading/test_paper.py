@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.trading.config import SizingConfig, TradingLayerConfig
-from pipelines.trading.costs import Costs
+from pipelines.config.trading import SizingConfig, TradingLayerConfig
+from pipelines.costs import Costs
 from pipelines.trading.paper import PaperTrader
 
 
@@ -135,7 +135,7 @@ def _crash_bars() -> pd.DataFrame:
 
 def test_daily_loss_limit_and_stop_flatten(tmp_path):
     from pipelines.store import ParquetStore
-    from pipelines.trading.config import RiskConfig
+    from pipelines.config.trading import RiskConfig
     store = ParquetStore(tmp_path / "lake")
     cfg = TradingLayerConfig(sizing=SizingConfig(min_outcomes=1), initial_cash=10_000,
                              risk=RiskConfig(daily_loss_limit=0.03, stop_atr=None, take_profit_atr=None))
@@ -177,7 +177,7 @@ def test_payoff_from_stored_predictions(tmp_path):
 
 def test_correlated_symbols_share_one_cap(tmp_path):
     from pipelines.store import ParquetStore
-    from pipelines.trading.config import RiskConfig
+    from pipelines.config.trading import RiskConfig
     a = _bars(30, seed=3)
     b = a.copy()
     b["symbol"] = "ETHUSDT"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.trading.config import RiskConfig, SizingConfig
+from pipelines.config.trading import RiskConfig, SizingConfig
 from pipelines.trading.risk import (apply_limits, correlation_limits, position_limits,
                                     stops_and_daily_limit)
 from pipelines.trading.sizing import (dynamic_leverage, kelly_fraction, measured_payoff,

@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent('''
     from models.training.dataset import make_dataset
     from models.training.walkforward import fit_fold
     from models.tuning.status import live_training
-    from pipelines.evaluation.splits import walk_forward_splits
+    from models.training.splits import walk_forward_splits
     from pipelines.features.registry import feature_set
     from pipelines.sources.sample import sample_bars
     bars, _ = sample_bars("SPX", 600)

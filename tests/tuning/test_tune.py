@@ -3,7 +3,6 @@ budget, the best trial registered and promotable, the training status of the exp
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

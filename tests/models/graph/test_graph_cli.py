@@ -11,7 +11,7 @@ import torch
 from models.registry import list_models
 from models.zoo import load as load_model
 from pipelines.cli import main
-from pipelines.simulate import bars_from_returns
+from tests.synthetic.markets import bars_from_returns
 from pipelines.store import ParquetStore
 from tests.helpers import cli_json
 

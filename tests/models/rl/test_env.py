@@ -5,7 +5,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from models.rl.env import TradingEnv, policy_positions
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 
 
 def _data(n=120, k=3, seed=0):

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from pipelines.config.base import Frozen
 
 from pipelines.errors import ConfigError
-from pipelines.sources.ratelimit import RateLimiter, Window
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class RetryConfig(_Frozen):
+class RetryConfig(Frozen):
     """Retries on 429, 5xx and timeouts: exponential backoff with full jitter."""
 
     attempts: int = Field(5, ge=1, description="tries per request, the first included")
@@ -29,7 +27,7 @@ class RetryConfig(_Frozen):
     timeout: float = Field(10.0, gt=0, description="seconds per HTTP request")
 
 
-class ProviderConfig(_Frozen):
+class ProviderConfig(Frozen):
     """One provider: base URL, key variable, free-tier limits."""
 
     base_url: str
@@ -52,18 +50,8 @@ class ProviderConfig(_Frozen):
                               f"(free tier keys are issued on the provider's site)")
         return key or None
 
-    def limiter(self, provider: str) -> RateLimiter:
-        windows = []
-        if self.per_second:
-            windows.append(Window(self.per_second, 1))
-        if self.per_minute:
-            windows.append(Window(self.per_minute, 60))
-        if self.per_day:
-            windows.append(Window(self.per_day, 86400))
-        return RateLimiter(provider, windows, max_wait=self.max_wait)
 
-
-class SourcesConfig(_Frozen):
+class SourcesConfig(Frozen):
     """Every provider, with its free tier's limits as defaults."""
 
     binance: ProviderConfig = ProviderConfig(

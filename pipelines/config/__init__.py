@@ -13,20 +13,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
-from pipelines.sentiment.config import SentimentConfig
-from pipelines.trading.config import TradingLayerConfig
-from pipelines.ingest.config import IngestConfig
+from pipelines.config.base import Frozen
+
+from pipelines.config.sentiment import SentimentConfig
+from pipelines.config.trading import TradingLayerConfig
+from pipelines.config.ingest import IngestConfig
 
 ENV_PREFIX = "MERIDIAN__"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class RayConfig(_Frozen):
+class RayConfig(Frozen):
     """How this process reaches Ray."""
 
     address: str | None = Field(None, description="Ray address; None starts a local Ray in-process")
@@ -37,7 +36,7 @@ class RayConfig(_Frozen):
     temp_dir: str | None = Field(None, description="Ray's session folder for a local Ray")
 
 
-class StoreConfig(_Frozen):
+class StoreConfig(Frozen):
     """Where records live: the Parquet lake (default) or PostgreSQL."""
 
     backend: Literal["parquet", "postgres"] = "parquet"
@@ -46,14 +45,14 @@ class StoreConfig(_Frozen):
     schema_name: str = Field("meridian", description="PostgreSQL schema holding the tables")
 
 
-class FeatureConfig(_Frozen):
+class FeatureConfig(Frozen):
     """Which features the pipeline computes."""
 
     feature_set: str = Field("core", description="registry subset: 'core' or 'full'")
     store_path: str = Field("data/features", description="root folder of the feature store")
 
 
-class WalkForwardConfig(_Frozen):
+class WalkForwardConfig(Frozen):
     """Time-ordered train/test folds with purge and embargo (all in bars)."""
 
     horizon: int = Field(1, gt=0, description="label horizon in bars")
@@ -65,7 +64,7 @@ class WalkForwardConfig(_Frozen):
     validation_fraction: float = Field(0.2, ge=0.0, lt=0.9, description="tail of train used for early stopping")
 
 
-class ModelConfig(_Frozen):
+class ModelConfig(Frozen):
     """Which forecasters run and with what parameters."""
 
     names: tuple[str, ...] = ("xgboost",)
@@ -73,7 +72,7 @@ class ModelConfig(_Frozen):
     use_gpu: bool = Field(False, description="ask Ray for a GPU for models that want one, if present")
 
 
-class TradingConfig(_Frozen):
+class TradingConfig(Frozen):
     """Costs and the signal rule of the backtest."""
 
     fee_bps: float = Field(2.0, ge=0, description="fee per side, basis points of notional")
@@ -83,14 +82,14 @@ class TradingConfig(_Frozen):
     allow_short: bool = True
 
 
-class SampleConfig(_Frozen):
+class SampleConfig(Frozen):
     """The offline sample set used by the demo."""
 
     symbols: tuple[str, ...] = ("SPX", "NDX", "EURUSD", "GOOG")
     max_bars: int | None = Field(None, description="keep only the last N bars per symbol")
 
 
-class ServingConfig(_Frozen):
+class ServingConfig(Frozen):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535, description="the Serve proxy's HTTP port")
     direct_port: int | None = Field(
@@ -99,7 +98,7 @@ class ServingConfig(_Frozen):
     api_key: SecretStr | None = None
 
 
-class MeridianConfig(_Frozen):
+class MeridianConfig(Frozen):
     """The whole configuration; each component receives only its own part."""
 
     ray: RayConfig = RayConfig()

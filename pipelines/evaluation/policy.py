@@ -14,7 +14,7 @@ from models.rl.env import TradingEnv, policy_positions
 from pipelines.errors import ModelError
 from pipelines.evaluation.metrics import strategy_metrics
 from pipelines.trading.backtest import buy_and_hold, run_backtest
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 
 
 def evaluate_policy(act: Callable[[np.ndarray], Any], env: TradingEnv, ts: pd.DatetimeIndex,

@@ -9,7 +9,7 @@ import pytest
 from models.training.dataset import make_dataset
 from models.training.walkforward import assert_no_overlap, splits_for
 from pipelines.config import WalkForwardConfig
-from pipelines.evaluation.splits import walk_forward_splits
+from models.training.splits import walk_forward_splits
 from pipelines.features.registry import feature_set
 from pipelines.validation import validate_bars
 
@@ -55,7 +55,7 @@ def test_label_known_times_on_a_real_dataset():
         folds = splits_for(ds, wf)
         assert_no_overlap(ds, folds)
         # the check can fail: a fold without purge is caught
-        from pipelines.evaluation.splits import Fold
+        from models.training.splits import Fold
         leaky = Fold(0, np.arange(0, 300), np.arange(0, 0), np.arange(300, 400))
         with pytest.raises(AssertionError, match="known at"):
             assert_no_overlap(ds, [leaky])

@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipelines.features.macro import SERIES
 from pipelines.features.spec import FeatureContext
-from pipelines.simulate import bars_from_returns
+from tests.synthetic.markets import bars_from_returns
 
 
 def garch_returns(n: int, seed: int, omega: float = 2e-6, alpha: float = 0.08, beta: float = 0.9) -> np.ndarray:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from pipelines.config.base import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class SizingConfig(_Frozen):
+class SizingConfig(Frozen):
     """Fractional Kelly on measured payoffs, times a leverage that follows confidence,
     volatility and session liquidity."""
 
@@ -40,7 +39,7 @@ class SizingConfig(_Frozen):
         return self
 
 
-class RiskConfig(_Frozen):
+class RiskConfig(Frozen):
     """Limits applied to sized targets, in multiples of equity."""
 
     max_position: float = Field(3.0, gt=0, description="largest |position| in one asset")
@@ -58,7 +57,7 @@ class RiskConfig(_Frozen):
                                              description="equity below this share of gross notional is liquidated")
 
 
-class ExtraCostsConfig(_Frozen):
+class ExtraCostsConfig(Frozen):
     """Costs beyond the fixed fee, spread and slippage of the trading section."""
 
     slippage_vol_mult: float = Field(0.05, ge=0, description="slippage per unit traded, as a multiple of ATR / close")
@@ -66,7 +65,7 @@ class ExtraCostsConfig(_Frozen):
     financing_bps_per_year: float = Field(0.0, ge=0, description="funding on the gross notional held, per year")
 
 
-class TradingLayerConfig(_Frozen):
+class TradingLayerConfig(Frozen):
     """Sizing, risk, costs beyond the fixed ones, and the paper account."""
 
     sizing: SizingConfig = SizingConfig()

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 
 
 def _finite(x: float) -> bool:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from pipelines.sentiment.sources_config import SentimentSourcesConfig
+from pipelines.config.base import Frozen
+
+from pipelines.config.collectors import SentimentSourcesConfig
 
 FINBERT_LABELS = ("positive", "negative", "neutral")  # ProsusAI/finbert's id order
 
 
-class SentimentConfig(BaseModel):
+class SentimentConfig(Frozen):
     """Which scorer runs, where FinBERT's weights are and how the composite is formed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: Literal["vader", "finbert", "composite"] = Field(
         "composite", description="scorer: VADER only, FinBERT only, or FinBERT weighted with VADER")

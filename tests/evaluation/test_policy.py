@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from models.rl.env import TradingEnv
-from models.rl.evaluate import evaluate_policy
+from pipelines.evaluation.policy import evaluate_policy
 from pipelines.errors import ModelError
 
 

@@ -5,7 +5,6 @@ leverage under the risk limits, then metrics, trades and a report."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from pipelines.evaluation.metrics import strategy_metrics
 from pipelines.schema import periods_per_year, timeframe_offset
 from pipelines.store.base import Store
 from pipelines.trading.backtest import PortfolioResult, run_portfolio, wide
-from pipelines.trading.costs import Costs
+from pipelines.costs import Costs
 from pipelines.trading.risk import apply_limits, atr, no_trade_band
 from pipelines.trading.signals import long_short_flat
 from pipelines.trading.sizing import measured_payoff, session_liquidity, size_positions
@@ -150,10 +149,3 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
               "sizing": sizing, "timeframe": timeframe, "periods_per_year": ppy,
               "first_ts": idx[0].isoformat(), "last_ts": idx[-1].isoformat()})
     return Study(result=res, benchmark=bench, metrics=m, models=chosen)
-
-
-def write_study_report(study: Study, out_dir: Path, title: str) -> Path:
-    from pipelines.reports.backtest import write_backtest_report
-    notes = [f"{s}: {', '.join(ids)}" for s, ids in study.models.items()]
-    return write_backtest_report(out_dir, title, study.metrics, study.result.equity, study.result.returns,
-                                 study.result.trade_list, study.benchmark, notes)

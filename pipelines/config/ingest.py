@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from pipelines.sources.config import SourcesConfig
+from pipelines.config.base import Frozen
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from pipelines.config.sources import SourcesConfig
 
 
-class LiveConfig(_Frozen):
+
+class LiveConfig(Frozen):
     """Bars and order-book snapshots kept current from the Binance streams."""
 
     source: Literal["binance"] = "binance"
@@ -27,7 +26,7 @@ class LiveConfig(_Frozen):
     catchup_since: datetime | None = Field(None, description="backfill from here (UTC) when no checkpoint exists")
 
 
-class PollJob(_Frozen):
+class PollJob(Frozen):
     """A periodic poll: bars of a polled provider (from its checkpoint), order-book snapshots,
     news, social sentiment, macro series, CoinGecko markets, on-chain metrics."""
 
@@ -48,7 +47,7 @@ class PollJob(_Frozen):
         return self
 
 
-class IngestConfig(_Frozen):
+class IngestConfig(Frozen):
     """Everything the ingestion actors need."""
 
     sources: SourcesConfig = SourcesConfig()

@@ -3,9 +3,11 @@ here: each names the environment variable that holds its credential."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from pipelines.sources.config import ProviderConfig
+from pipelines.config.base import Frozen
+
+from pipelines.config.sources import ProviderConfig
 
 API_HOST = "https://api.twitter.com"
 WATCH = ("BTC", "ETH", "SOL", "XRP", "BNB", "DOGE", "SPY", "QQQ", "AAPL", "MSFT", "NVDA", "TSLA", "AMZN",
@@ -15,20 +17,16 @@ QUERIES = {"BTC": "($BTC OR bitcoin) lang:en -is:retweet",
            "SPY": "($SPY OR \"S&P 500\") lang:en -is:retweet"}
 
 
-class FearGreedConfig(BaseModel):
+class FearGreedConfig(Frozen):
     """Where the index is and how late a day's value is taken to be known."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: ProviderConfig = ProviderConfig(base_url="https://api.alternative.me", per_minute=60)
     publication_lag_minutes: float = Field(
         60.0, ge=0, description="a day's value counts as known this long after 00:00 UTC of that day")
 
 
-class RedditConfig(BaseModel):
+class RedditConfig(Frozen):
     """Which subreddits are read and how to reach Reddit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     subreddits: tuple[str, ...] = ("wallstreetbets", "cryptocurrency", "forex", "stocks")
     limit: int = Field(100, gt=0, le=1000, description="newest posts read per subreddit per poll")
@@ -42,10 +40,8 @@ class RedditConfig(BaseModel):
     summary_chars: int = Field(2000, gt=0, description="self-text kept per post")
 
 
-class TwitterConfig(BaseModel):
+class TwitterConfig(Frozen):
     """Search queries per symbol and how to reach the X API."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     queries: dict[str, str] = Field(default_factory=lambda: dict(QUERIES))
     token_env: str = "TWITTER_BEARER_TOKEN"
@@ -55,10 +51,8 @@ class TwitterConfig(BaseModel):
     max_wait: float = Field(120.0, ge=0, description="longest wait for a search slot before erroring")
 
 
-class SentimentSourcesConfig(BaseModel):
+class SentimentSourcesConfig(Frozen):
     """The three collectors together."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     feargreed: FearGreedConfig = FearGreedConfig()
     reddit: RedditConfig = RedditConfig()
