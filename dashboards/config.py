@@ -1,18 +1,17 @@
 """The panel's configuration: where the Serve API is and the key for it. From the environment
-(``MERIDIAN__DASHBOARD__API_URL``, ``MERIDIAN__DASHBOARD__API_KEY``, ...) so the panel never
-needs the rest of Meridian's configuration, nor its code."""
+(``MERIDIAN__DASHBOARD__API_URL``, ``MERIDIAN__DASHBOARD__API_KEY``, ...), read by pydantic-settings
+like the rest of Meridian's configuration, so the panel never needs Meridian's code."""
 
 from __future__ import annotations
 
-import os
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "MERIDIAN__DASHBOARD__"
 
 
-class DashboardConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DashboardConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True, case_sensitive=False)
 
     api_url: str = Field("http://127.0.0.1:8000", description="base URL of the Serve HTTP API")
     api_key: SecretStr | None = Field(None, description="sent as X-API-Key when set")
@@ -21,7 +20,6 @@ class DashboardConfig(BaseModel):
     ray_dashboard_url: str = Field("http://127.0.0.1:8265", description="linked from the model monitor")
 
 
-def load(environ: dict[str, str] | None = None) -> DashboardConfig:
-    env = os.environ if environ is None else environ
-    values = {k[len(PREFIX):].lower(): v for k, v in env.items() if k.startswith(PREFIX)}
-    return DashboardConfig(**values)
+def load() -> DashboardConfig:
+    """The panel's settings from this process's environment."""
+    return DashboardConfig()

@@ -30,7 +30,7 @@ def retrain(cfg: MeridianConfig, symbols: list[str], models: list[str], horizon:
     store = open_store(cfg.store)
     try:
         out = run(cfg, store, symbols, models, register=True,
-                  models_dir=Path(cfg.store.path).parent / "models", use_ray=False, progress=False)
+                  models_dir=cfg.models_dir, use_ray=False, progress=False)
         promoted = []
         if promote:
             for r in out["symbols"].values():

@@ -10,6 +10,11 @@ import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Every test's Meridian home is a fresh folder of this session (inherited by the processes tests
+# start), never the user's ~/.meridian; a test that needs its own sets MERIDIAN_HOME itself.
+if "MERIDIAN_HOME" not in os.environ or os.environ.get("CI"):
+    import tempfile
+    os.environ["MERIDIAN_HOME"] = tempfile.mkdtemp(prefix="meridian-home-")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MERIDIAN_SHARED_DATA", REPO.parent / "shared" / "data"))

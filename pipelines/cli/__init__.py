@@ -11,6 +11,9 @@ import pkgutil
 import sys
 from typing import Any, Sequence
 
+from pydantic import ValidationError
+
+from pipelines.config import config_problem
 from pipelines.errors import MeridianError
 
 
@@ -58,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MeridianError as exc:
         print(f"meridian: error: {exc}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        print(f"meridian: error: {config_problem(exc)}", file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

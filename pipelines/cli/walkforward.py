@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from pipelines.cli import emit
+from pipelines.config.base import deep_merge
 from pipelines.config import load_config
 
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             init_ray(cfg.ray)
         reports = {}
         for h in horizons:
-            cfg_h = load_config(args.config, overrides=_merge(_overrides(args), {"walkforward": {"horizon": h}}))
+            cfg_h = load_config(args.config, overrides=deep_merge(_overrides(args), {"walkforward": {"horizon": h}}))
             reports[h] = run_training(cfg_h, store, symbols, models, timeframe=args.timeframe,
                                       ensembles=ensembles, persist=not args.no_persist, use_ray=not args.no_ray,
                                       progress=not args.json, retrain_every=args.retrain_every, keep=args.keep,
@@ -93,10 +94,3 @@ def _horizons(text: str | None, default: int) -> list[int]:
     if not hs or min(hs) <= 0:
         raise ConfigError(f"--horizon {text!r}: horizons are positive bar counts")
     return list(dict.fromkeys(hs))
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out

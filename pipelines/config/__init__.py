@@ -1,7 +1,11 @@
 """Typed configuration: one frozen pydantic model per component, loaded from YAML, overridable
 from the environment (``MERIDIAN__STORE__BACKEND=postgres``), and passed explicitly.
 
-A run is identified by :func:`config_hash`.
+Every section lives in this package (``pipelines.config.<section>``), below every layer that
+reads it. Where data lives: one absolute Meridian home (``MERIDIAN_HOME``, default
+``~/.meridian``); relative paths in the configuration (the lake, the feature store, reports,
+models) resolve under it when the configuration is built, so a local command, a submitted Ray job
+and the Serve app see the same files. A run is identified by :func:`config_hash`.
 """
 
 from __future__ import annotations
@@ -13,15 +17,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
-from pipelines.config.base import Frozen
+from pipelines.config.base import Frozen, deep_merge, read_environment
+from pipelines.errors import ConfigError
 
 from pipelines.config.sentiment import SentimentConfig
 from pipelines.config.trading import TradingLayerConfig
 from pipelines.config.ingest import IngestConfig
 
 ENV_PREFIX = "MERIDIAN__"
+HOME_ENV = "MERIDIAN_HOME"
+# The panel reads its own section (dashboards.config) from the same environment namespace.
+FOREIGN_SECTIONS = ("dashboard",)
+
+
+def meridian_home(home: str | Path | None = None, environ: dict[str, str] | None = None) -> Path:
+    """The absolute Meridian home: ``home`` when given, else ``$MERIDIAN_HOME``, else ``~/.meridian``."""
+    env = os.environ if environ is None else environ
+    return Path(home or env.get(HOME_ENV) or "~/.meridian").expanduser().resolve()
 
 
 
@@ -40,7 +54,7 @@ class StoreConfig(Frozen):
     """Where records live: the Parquet lake (default) or PostgreSQL."""
 
     backend: Literal["parquet", "postgres"] = "parquet"
-    path: str = Field("data/lake", description="root folder of the Parquet lake")
+    path: str = Field("lake", description="root folder of the Parquet lake (relative: under the Meridian home)")
     dsn: SecretStr | None = Field(None, description="PostgreSQL DSN (from MERIDIAN__STORE__DSN)")
     schema_name: str = Field("meridian", description="PostgreSQL schema holding the tables")
 
@@ -49,7 +63,7 @@ class FeatureConfig(Frozen):
     """Which features the pipeline computes."""
 
     feature_set: str = Field("core", description="registry subset: 'core' or 'full'")
-    store_path: str = Field("data/features", description="root folder of the feature store")
+    store_path: str = Field("features", description="root folder of the feature store (relative: under the home)")
 
 
 class WalkForwardConfig(Frozen):
@@ -112,62 +126,91 @@ class MeridianConfig(Frozen):
     sentiment: SentimentConfig = SentimentConfig()
     portfolio: TradingLayerConfig = TradingLayerConfig()
     ingest: IngestConfig = IngestConfig()
-    report_dir: str = "reports"
+    home: str = Field("", description="the Meridian home; empty = $MERIDIAN_HOME, else ~/.meridian")
+    report_dir: str = Field("reports", description="reports folder (relative: under the Meridian home)")
 
+    @model_validator(mode="after")
+    def _under_home(self) -> "MeridianConfig":
+        """Relative locations become absolute under the home, once, when the configuration is built."""
+        home = meridian_home(self.home)
+        object.__setattr__(self, "home", str(home))
+        object.__setattr__(self, "report_dir", str(home / self.report_dir))
+        if not Path(self.store.path).is_absolute():
+            object.__setattr__(self, "store", self.store.model_copy(update={"path": str(home / self.store.path)}))
+        if not Path(self.features.store_path).is_absolute():
+            object.__setattr__(self, "features", self.features.model_copy(
+                update={"store_path": str(home / self.features.store_path)}))
+        return self
 
-def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
-    node = tree
-    for key in path[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"environment override {'__'.join(path)} crosses a scalar at {key}")
-    node[path[-1]] = value
+    @property
+    def models_dir(self) -> Path:
+        """Where model artifacts are saved: ``<home>/models``."""
+        return Path(self.home) / "models"
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """``MERIDIAN__A__B=value`` -> ``{"a": {"b": value}}``; values parse as YAML scalars."""
-    environ = dict(os.environ if environ is None else environ)
-    tree: dict[str, Any] = {}
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        path = [p.lower() for p in key[len(ENV_PREFIX):].split("__") if p]
-        if not path:
-            continue
-        value = raw if path[-1] in {"dsn", "api_key"} else yaml.safe_load(raw)
-        _set_path(tree, path, value)
-    return tree
+    """``MERIDIAN__A__B=value`` -> ``{"a": {"b": value}}``, read by pydantic-settings against the
+    configuration's own types (a scalar as text for pydantic to coerce, a list or mapping as JSON,
+    ``null`` as None). The panel's ``MERIDIAN__DASHBOARD__*`` belong to the panel and are skipped."""
+    env = dict(os.environ if environ is None else environ)
+    env = {k: v for k, v in env.items()
+           if k.upper().startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].split("__")[0].lower() not in FOREIGN_SECTIONS}
+    return read_environment(MeridianConfig, ENV_PREFIX, env)
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping at the top level")
+    return loaded
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
                 environ: dict[str, str] | None = None,
                 defaults: dict[str, Any] | None = None) -> MeridianConfig:
-    """defaults (a job's own) <- YAML file (optional) <- environment <- explicit overrides.
-    Unknown keys are errors."""
+    """defaults (a job's own) <- YAML file (optional) <- environment <- explicit overrides, merged
+    field by field: a nested field given anywhere keeps its siblings' values. Unknown keys and bad
+    values are :class:`pydantic.ValidationError` (a :class:`ValueError`), which
+    :func:`config_problem` turns into one line."""
     data: dict[str, Any] = dict(defaults or {})
     if path is None and os.environ.get("MERIDIAN_CONFIG"):
         path = os.environ["MERIDIAN_CONFIG"]
     if path is not None:
-        text = Path(path).read_text()
-        loaded = yaml.safe_load(text) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: the configuration must be a mapping at the top level")
-        data = _merge(data, loaded)
-    data = _merge(data, env_overrides(environ))
+        data = deep_merge(data, _read_yaml(path))
+    data = deep_merge(data, env_overrides(environ))
     if overrides:
-        data = _merge(data, overrides)
+        data = deep_merge(data, overrides)
     return MeridianConfig.model_validate(data)
 
 
+def config_problem(exc: ValidationError) -> str:
+    """One line per invalid or unknown key of a configuration, e.g. ``store.colour: unknown key``."""
+    out = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        out.append(f"{where}: {what}")
+    return "configuration: " + "; ".join(out)
+
+
+# Where things live differs by machine, not by what a run computes.
+_LOCATIONS = {"home": None, "report_dir": None, "store": {"path": None}, "features": {"store_path": None}}
+
+
 def config_hash(cfg: BaseModel) -> str:
-    """Stable short hash of a config (secrets excluded), used to identify runs and artifacts."""
+    """Stable short hash of a config (secrets and locations excluded), identifying runs and artifacts."""
     payload = cfg.model_dump(mode="json")
+    if isinstance(cfg, MeridianConfig):
+        for key, sub in _LOCATIONS.items():
+            if sub is None:
+                payload.pop(key, None)
+            else:
+                for k in sub:
+                    payload.get(key, {}).pop(k, None)
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

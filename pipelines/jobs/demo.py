@@ -67,7 +67,7 @@ def run(cfg: MeridianConfig, symbols: list[str], models: list[str], max_bars: in
         # 3. walk-forward per model and symbol; 4. rule + backtest; 5. records
         per_model: dict = {}
         summary, curves = [], {}
-        models_dir = Path(cfg.store.path).parent / "models"
+        models_dir = cfg.models_dir
         jobs = [(m, s) for m in models for s in symbols]
         for model_name, sym in tqdm(jobs, desc="walk-forward", disable=not progress):
             ds, bars = datasets[sym], stored[sym]

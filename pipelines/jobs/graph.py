@@ -127,7 +127,7 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     config_hash = hashlib.sha256(json.dumps({**config, "train": [tr[0].isoformat(), tr[-1].isoformat()]},
                                             sort_keys=True).encode()).hexdigest()[:16]
     model_id = f"gnn-{len(symbols)}sym-{tf}-h{horizon}-{config_hash[:8]}"
-    dest = (Path(cfg.store.path).parent / "models" / model_id).resolve()
+    dest = (cfg.models_dir / model_id).resolve()
     if dest.exists():
         shutil.rmtree(dest)
     model.save(dest)

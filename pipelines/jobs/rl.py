@@ -57,7 +57,7 @@ def run(cfg: MeridianConfig, store: Store, *, agent: str, symbol: str, timeframe
               "feature_set": cfg.features.feature_set}
     config_hash = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     model_id = f"{agent}-{ds.symbol}-{ds.timeframe}-rl-{config_hash[:8]}"
-    dest = (Path(cfg.store.path).parent / "models" / model_id).resolve()
+    dest = (cfg.models_dir / model_id).resolve()
     if dest.exists():
         shutil.rmtree(dest)
     if agent == "td3":

@@ -194,7 +194,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                                     horizon=wf.horizon, config_hash=chash)
             if register and name in res.final_models:
                 wres = res.final_models[name]
-                artifact = wres.final_model.save(Path(models_dir or "data/models") / model_id)
+                artifact = wres.final_model.save(Path(models_dir or cfg.models_dir) / model_id)
                 last = wres.folds[-1]
                 register_model(store, ModelRecord(
                     model_id=model_id, name=name, kind="forecaster",
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store(cfg.store)
     try:
         out = run(cfg, store, args.symbols.split(","), models, timeframe=args.timeframe, register=True,
-                  models_dir=Path(cfg.store.path).parent / "models", progress=not args.json,
+                  models_dir=cfg.models_dir, progress=not args.json,
                   retrain_every=args.retrain_every, keep=args.keep, universe=args.universe)
         if args.promote:
             from models.registry import promote

@@ -62,7 +62,7 @@ def run(cfg: MeridianConfig, store: Store, *, model: str | None = None, symbol: 
         ds = load_dataset(cfg, store, symbol, timeframe, horizon or cfg.walkforward.horizon)
         outcome = run_search(ds, model, settings or TuneSettings(), storage, fixed=fixed, progress=progress,
                              extra_spec={"feature_set": cfg.features.feature_set})
-    rec = record_best(store, outcome, ds, Path(cfg.store.path).parent / "models", promote_it=promote)
+    rec = record_best(store, outcome, ds, cfg.models_dir, promote_it=promote)
     return {"model": outcome.model, "symbol": ds.symbol, "timeframe": ds.timeframe, "horizon": ds.horizon,
             "experiment_path": outcome.experiment_path, "best_params": outcome.best_params,
             "best_metrics": outcome.best_metrics, "trials": outcome.trials, "model_id": rec.model_id,
