@@ -15,45 +15,6 @@ import pyarrow as pa
 UTC_NS = pa.timestamp("ns", tz="UTC")
 ASSET_CLASSES = ("crypto", "stock", "forex", "index", "commodity", "macro")
 
-_TF_UNITS = {"m": "min", "h": "h", "d": "D", "w": "W"}
-
-
-def timeframe_offset(timeframe: str) -> pd.DateOffset | pd.Timedelta:
-    """'1h' -> 1 hour, '1d' -> 1 day, '1M' -> one calendar month. Raises on anything else."""
-    tf = timeframe.strip()
-    if len(tf) < 2 or not tf[:-1].isdigit():
-        raise ValueError(f"unknown timeframe {timeframe!r}: use e.g. 1m, 15m, 1h, 4h, 1d, 1w, 1M")
-    n, unit = int(tf[:-1]), tf[-1]
-    if n <= 0:
-        raise ValueError(f"timeframe {timeframe!r} must be positive")
-    if unit == "M":
-        return pd.DateOffset(months=n)
-    if unit not in _TF_UNITS:
-        raise ValueError(f"unknown timeframe unit in {timeframe!r}: use m, h, d, w or M")
-    return pd.Timedelta(n, unit=_TF_UNITS[unit])
-
-
-def timeframe_seconds(timeframe: str) -> float:
-    """Nominal length in seconds (a month counts 30.44 days); for annualisation and gap checks."""
-    off = timeframe_offset(timeframe)
-    if isinstance(off, pd.Timedelta):
-        return off.total_seconds()
-    return off.months * 30.436875 * 86400  # type: ignore[attr-defined]
-
-
-def periods_per_year(timeframe: str, asset_class: str = "crypto") -> float:
-    """Bars per year for annualising: crypto trades 24/7, forex ~24/5, stocks ~6.5h x 252."""
-    sec = timeframe_seconds(timeframe)
-    if sec >= 86400:
-        days = {"crypto": 365.0}.get(asset_class, 252.0)
-        return days * 86400 / sec
-    if asset_class == "crypto":
-        return 365 * 86400 / sec
-    if asset_class == "forex":
-        return 260 * 86400 / sec
-    return 252 * 6.5 * 3600 / sec
-
-
 @dataclass(frozen=True)
 class TableSpec:
     """A table: its Arrow schema, the key that makes writes idempotent, its time column and how

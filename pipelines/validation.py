@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.errors import DataError
-from pipelines.schema import ASSET_CLASSES, BARS, conform, timeframe_offset, timeframe_seconds
+from pipelines.schema import ASSET_CLASSES, BARS, conform
+from pipelines.times import timeframe_offset, timeframe_seconds
 
 log = logging.getLogger(__name__)
 

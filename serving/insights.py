@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipelines.evaluation.metrics import max_drawdown, sharpe
 from pipelines.tickers import parse_tickers
-from pipelines.schema import periods_per_year
+from pipelines.times import periods_per_year
 from pipelines.store.base import Store
 from serving.market import MarketData
 

@@ -9,14 +9,13 @@ and the ensemble answers from the others."""
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any, Awaitable, Callable
 
 import numpy as np
 import pandas as pd
 
 from models.registry import ModelRecord
-from pipelines.schema import timeframe_offset, timeframe_seconds
+from pipelines.times import duration_seconds, timeframe_offset, timeframe_seconds
 from pipelines.trading.signals import long_short_flat
 from serving.config import ServeOptions
 from serving.errors import BadParameter, NotFound, ServingError
@@ -24,17 +23,13 @@ from serving.market import MarketData
 from serving.regime import RegimeBook
 
 CallModel = Callable[[str, str, pd.DataFrame], Awaitable[dict[str, Any]]]
-_HORIZON = re.compile(r"^\s*(\d{1,5})\s*(m|h|d|w)\s*$")
-_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def parse_horizon(text: str) -> int:
-    """'1h' -> 3600, '24h' and '1d' -> 86400 (seconds)."""
-    m = _HORIZON.match(text or "")
-    if not m or int(m.group(1)) == 0:
+    """'1h' -> 3600, '24h' and '1d' -> 86400 (seconds), by the one duration grammar (pipelines.times)."""
+    try:
+        return int(round(duration_seconds(text or "")))
+    except ValueError:
         raise BadParameter(f"bad horizon {text!r}: use a positive count and a unit, e.g. 15m, 1h, 24h, 1d, 1w",
-                           ("query", "horizons"))
-    return int(m.group(1)) * _UNIT_S[m.group(2)]
+                           ("query", "horizons")) from None
 
 
 def parse_horizons(text: str | None) -> list[str] | None:

@@ -56,24 +56,3 @@ def walk_forward_splits(n: int, *, horizon: int, train_bars: int, test_bars: int
         raise ValueError(f"no walk-forward fold fits in {n} rows with train={train_bars}, "
                          f"test={test_bars}, purge={purge}, embargo={embargo_bars}")
     return folds
-
-
-_YEAR_FRACTION = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
-
-
-def bars_in(span: str | int, timeframe: str, asset_class: str = "crypto") -> int:
-    """A number of bars, or a calendar span ("30D", "1M", "3Y", "12W") in bars of this timeframe
-    and asset class (stocks count trading hours only), e.g. monthly retraining with the last 3
-    years kept: ``test_bars=bars_in("1M", ...)``, ``train_bars=bars_in("3Y", ...)``."""
-    from pipelines.schema import periods_per_year
-    if isinstance(span, int) or str(span).isdigit():
-        n = int(span)
-    else:
-        text = str(span).strip().upper()
-        unit, qty = text[-1], text[:-1]
-        if unit not in _YEAR_FRACTION or not qty.replace(".", "", 1).isdigit():
-            raise ValueError(f"span {span!r}: give a number of bars or a span like 30D, 12W, 1M, 3Y")
-        n = int(round(float(qty) * _YEAR_FRACTION[unit] * periods_per_year(timeframe, asset_class)))
-    if n <= 0:
-        raise ValueError(f"span {span!r} is less than one {timeframe} bar")
-    return n

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from pipelines.config import MeridianConfig
 from pipelines.errors import DataError
 from pipelines.evaluation.metrics import strategy_metrics
-from pipelines.schema import periods_per_year, timeframe_offset
+from pipelines.times import periods_per_year, timeframe_offset
 from pipelines.store.base import Store
 from pipelines.trading.backtest import PortfolioResult, run_portfolio, wide
 from pipelines.costs import Costs

@@ -9,7 +9,8 @@ import pandas as pd
 import talib
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
-from pipelines.features.sessions import DAY_NS, epoch_ns
+from pipelines.features.sessions import DAY_NS
+from pipelines.times import epoch_ns
 from pipelines.features.kernels import arr, div, logret, roll_mean, roll_std, shift, spec, ta_lookback
 
 RET_LAGS = tuple(range(6, 51))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipelines.features.kernels import shared_inputs
 from pipelines.features.spec import FeatureContext, FeatureSpec
-from pipelines.schema import timeframe_seconds
+from pipelines.times import timeframe_seconds
 
 log = logging.getLogger(__name__)
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "known_at")

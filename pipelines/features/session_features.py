@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipelines.times import epoch_ns
 from pipelines.features.kernels import arr, div, logret, roll_mean, shared, shift, spec
 from pipelines.features.sessions import DAY_NS, HOUR_NS, OVERLAP_BONUS, OVERLAPS, SESSIONS, session_clock
 
@@ -20,10 +21,6 @@ VOLUME_DAYS = 10      # previous same-hour bars the volume is compared with
 
 def _weekends(ctx) -> bool:
     return ctx.asset_class != "crypto"
-
-
-def _ns(col: pd.Series) -> np.ndarray:
-    return pd.DatetimeIndex(col).as_unit("ns").asi8
 
 
 def _clock(bars, ctx) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -52,7 +49,7 @@ def _completed(bars: pd.DataFrame, mask: np.ndarray, key: np.ndarray, end_ns: np
         r = np.log(div(c[idx], o[idx]))  # intra-bar returns keep instances independent of the bar before them
         labels = np.concatenate([[0], np.cumsum(np.diff(k) != 0)])
         vol = pd.Series(r).groupby(labels).std(ddof=0).to_numpy()
-    known = np.maximum(end_ns[last], _ns(bars["known_at"])[last])
+    known = np.maximum(end_ns[last], epoch_ns(bars["known_at"])[last])
     return ret, vol, known
 
 
@@ -84,7 +81,7 @@ def _basic(bars, ctx):
 
 def _previous(bars, ctx):
     ns, _, masks = _clock(bars, ctx)
-    at = _ns(bars["known_at"])
+    at = epoch_ns(bars["known_at"])
     out = {}
     for s in SESSIONS:
         key = (ns - s.open_hour * HOUR_NS) // DAY_NS  # the instance: the day number of its open
@@ -110,7 +107,7 @@ def _window_return(bars, clock, start_h: int, end_h: int) -> np.ndarray:
     ns, hour, _ = clock
     mask, key, end = _window(ns, hour, start_h, end_h)
     ret, _, known = _completed(bars, mask, key, end, with_vol=False)
-    return _asof(ret, known, _ns(bars["known_at"]))
+    return _asof(ret, known, epoch_ns(bars["known_at"]))
 
 
 def _so_far(bars, mask: np.ndarray, key: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipelines.times import as_utc, epoch_ns
+
 
 @dataclass(frozen=True)
 class Session:
@@ -55,13 +57,6 @@ def session(name: str) -> Session:
         if s.name == name:
             return s
     raise KeyError(f"unknown session {name!r}: one of {', '.join(SESSION_NAMES)}")
-
-
-def _utc(now: pd.Timestamp) -> pd.Timestamp:
-    now = pd.Timestamp(now)
-    if now.tzinfo is None:
-        raise ValueError(f"timestamp {now} is naive: give a tz-aware (UTC) time")
-    return now.tz_convert("UTC")
 
 
 def _instances(s: Session, now: pd.Timestamp) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -108,7 +103,7 @@ def session_status(now: pd.Timestamp, weekends: bool = True) -> dict:
     """Where ``now`` (tz-aware) stands: for each session whether it is open and the minutes to
     its next close (when open) or next open (when shut); the active overlaps; a liquidity score
     in [0, 1]. ``weekends=False`` treats every day as a trading day (crypto)."""
-    now = _utc(now)
+    now = as_utc(now)
     states = {s.name: _session_state(s, now, weekends) for s in SESSIONS}
     is_open = {k: v["open"] for k, v in states.items()}
     overlaps = {name: bool(is_open[a] and is_open[b]) for name, a, b in OVERLAPS}
@@ -132,14 +127,6 @@ def _hour_in(hour: np.ndarray, s: Session) -> np.ndarray:
 
 HOUR_NS = 3600 * 10**9
 DAY_NS = 24 * HOUR_NS
-
-
-def epoch_ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """Nanoseconds since the epoch (UTC) of tz-aware timestamps; naive ones are refused."""
-    t = pd.DatetimeIndex(ts)
-    if t.tz is None:
-        raise TypeError("timestamps are tz-naive: localize them (UTC) first")
-    return t.as_unit("ns").asi8
 
 
 def _hour_of(ns: np.ndarray) -> np.ndarray:

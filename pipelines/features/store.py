@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.times import utc_index
 from pipelines.features.engine import compute_features, usable
 from pipelines.features.registry import columns_of, feature_hash
 from pipelines.features.spec import FeatureContext, FeatureSpec
@@ -33,12 +34,6 @@ CODE_VERSION = "2"
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "known_at")
 # identifiers and free text no feature reads: left out of the context digest (hashing strings is slow)
 UNHASHED = ("bids", "asks", "trade_id", "item_id", "symbol", "venue", "source", "headline", "summary", "url")
-
-
-def _utc_ns(index) -> pd.DatetimeIndex:
-    """Timestamps as ns UTC, whatever unit or zone they came in (naive ones are taken as UTC)."""
-    ts = pd.DatetimeIndex(index)
-    return (ts.tz_convert("UTC") if ts.tz is not None else ts.tz_localize("UTC")).as_unit("ns")
 
 
 def set_version(specs: tuple[FeatureSpec, ...]) -> str:
@@ -169,7 +164,7 @@ class FeatureStore:
             return None  # parts and record disagree: treat as absent, the caller recomputes
         chunked = dict(zip(table.column_names, table.columns))
         del table
-        ts = _utc_ns(pd.DatetimeIndex(chunked.pop("ts").to_pandas()))
+        ts = utc_index(pd.DatetimeIndex(chunked.pop("ts").to_pandas()))
         data = {}
         for c in list(chunked):
             arr = chunked.pop(c).to_numpy()  # one chunk: a read-only view of Arrow's buffer
@@ -180,7 +175,7 @@ class FeatureStore:
     def _table(frame: pd.DataFrame) -> pa.Table:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
-        arrays = {"ts": pa.array(_utc_ns(frame.index))}  # one ts type in every part
+        arrays = {"ts": pa.array(utc_index(frame.index))}  # one ts type in every part
         arrays.update({str(c): pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns})
         return pa.table(arrays)
 
@@ -247,7 +242,7 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
     b = bars.reset_index(drop=True)
     if len(b) == 0:
         raise ValueError(f"{symbol} {timeframe}: no bars to compute features on")
-    b["ts"] = _utc_ns(b["ts"])  # every path (full, reused, incremental) then carries the stored index
+    b["ts"] = utc_index(b["ts"])  # every path (full, reused, incremental) then carries the stored index
     active = tuple(s for s in specs if usable(s, b, ctx))
     version = set_version(active)
     names = columns_of(active)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from pipelines.times import epoch_ns
 from pipelines.features.kernels import arr, div, ohlcv, roll_mean, roll_sum, shift, spec, ta_lookback
 from pipelines.features.sessions import SESSIONS
 
@@ -53,7 +54,7 @@ def _typical(bars) -> np.ndarray:
 
 def _vwap_day(bars, ctx):
     tp, v, c = _typical(bars), arr(bars, "volume"), arr(bars, "close")
-    day = _ns(bars["ts"]) // (86400 * 10**9)
+    day = epoch_ns(bars["ts"]) // (86400 * 10**9)
     pv = pd.Series(tp * v).groupby(day).cumsum().to_numpy()
     cv = pd.Series(v).groupby(day).cumsum().to_numpy()
     return {"vwap_day_dist": np.log(div(c, div(pv, cv)))}
@@ -62,7 +63,7 @@ def _vwap_day(bars, ctx):
 def _vwap_session(bars, ctx):
     """VWAP anchored at the latest session open (Tokyo 00, London 08, New York 13, Sydney 22 UTC)."""
     tp, v, c = _typical(bars), arr(bars, "volume"), arr(bars, "close")
-    ns = _ns(bars["ts"])
+    ns = epoch_ns(bars["ts"])
     opens = np.array(sorted(s.open_hour for s in SESSIONS), dtype="int64")
     hour = (ns // (3600 * 10**9)) % 24
     day = ns // (86400 * 10**9)
@@ -79,13 +80,9 @@ def _vwap_roll(n: int):
     return fn
 
 
-def _ns(col: pd.Series) -> np.ndarray:
-    return pd.DatetimeIndex(col).as_unit("ns").asi8
-
-
 def _asof(bars: pd.DataFrame, other: pd.DataFrame) -> np.ndarray:
     """Row of ``other`` (sorted by known_at) last known at each bar's close; -1 where none."""
-    return np.searchsorted(_ns(other["known_at"]), _ns(bars["known_at"]), side="right") - 1
+    return np.searchsorted(epoch_ns(other["known_at"]), epoch_ns(bars["known_at"]), side="right") - 1
 
 
 def _book(bars, ctx):
@@ -102,12 +99,12 @@ def _book(bars, ctx):
 
 def _trades(bars, ctx):
     tr = ctx.extra["trades"]
-    start, end = _ns(bars["ts"]), _ns(bars["known_at"])
-    tts = _ns(tr["ts"])
+    start, end = epoch_ns(bars["ts"]), epoch_ns(bars["known_at"])
+    tts = epoch_ns(tr["ts"])
     # a trade belongs to the bar whose interval holds it, and only once known by that bar's close
     b = np.searchsorted(start, tts, side="right") - 1
     bb = np.maximum(b, 0)
-    valid = (b >= 0) & (_ns(tr["known_at"]) <= end[bb]) & (tts < end[bb])
+    valid = (b >= 0) & (epoch_ns(tr["known_at"]) <= end[bb]) & (tts < end[bb])
     b = b[valid]
     qty = tr["qty"].to_numpy(dtype="float64")[valid]
     buy = ~tr["is_buyer_maker"].to_numpy(dtype=bool)[valid]

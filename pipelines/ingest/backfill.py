@@ -13,8 +13,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
-from pipelines.schema import timeframe_offset, timeframe_seconds
-from pipelines.sources.base import BarSource, as_utc_ts, closed_only, utc_now
+from pipelines.times import timeframe_offset, timeframe_seconds
+from pipelines.sources.base import BarSource, closed_only
+from pipelines.times import as_utc, utc_now
 from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,14 @@ def backfill_bars(source: BarSource, store: Store, symbol: str, timeframe: str, 
     stream = bar_stream(symbol, timeframe)
     step = timeframe_offset(timeframe)
     res = BackfillResult(source.name, symbol, timeframe)
-    start = as_utc_ts(since)
+    start = as_utc(since)
     cp = cps.get(source.name, stream)
     if cp is not None and cp.ts + step > start:
         start = cp.ts + step
         res.resumed_from = cp.ts
         res.last_ts = cp.ts
     res.start = start
-    end = now() if until is None else min(as_utc_ts(until), now())
+    end = now() if until is None else min(as_utc(until), now())
     expected = max(0, int((end - start).total_seconds() // timeframe_seconds(timeframe)))
     bar = tqdm(total=expected, unit="bar", desc=f"{source.name} {symbol} {timeframe}",
                disable=not progress, leave=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from pipelines.sources.base import utc_now
+from pipelines.times import utc_now
 from pipelines.store.base import Store
 
 

@@ -18,7 +18,7 @@ from pipelines.config import StoreConfig
 from pipelines.config.collectors import SentimentSourcesConfig
 from pipelines.errors import ConfigError
 from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.sources.base import utc_now
+from pipelines.times import utc_now
 from pipelines.sources.feargreed import SERIES_ID, SOURCE, FearGreedSource
 from pipelines.sources.reddit import RedditSource
 from pipelines.sources.twitter import TwitterSource

@@ -21,8 +21,8 @@ from pipelines.errors import MeridianError
 from pipelines.ingest.backfill import backfill_bars
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.config.ingest import LiveConfig
-from pipelines.schema import timeframe_offset
-from pipelines.sources.base import utc_now
+from pipelines.times import timeframe_offset
+from pipelines.times import utc_now
 from pipelines.sources.binance import BinanceSource, parse_depth, parse_stream_kline
 from pipelines.store.base import Store
 

@@ -14,7 +14,7 @@ import pandas as pd
 from pipelines.errors import ConfigError
 from pipelines.ingest.checkpoints import Checkpoints
 from pipelines.config.ingest import PollJob
-from pipelines.sources.base import utc_now
+from pipelines.times import utc_now
 from pipelines.config.sources import SourcesConfig
 from pipelines.ingest.collectors import write_new_items
 from pipelines.store.base import Store

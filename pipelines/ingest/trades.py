@@ -12,7 +12,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipelines.ingest.checkpoints import Checkpoints
-from pipelines.sources.base import as_utc_ts, utc_now
+from pipelines.times import as_utc, utc_now
 from pipelines.sources.binance import BinanceSource
 from pipelines.store.base import Store
 
@@ -24,12 +24,12 @@ def backfill_trades(source: BinanceSource, store: Store, symbol: str, since, unt
                     limit: int = 1000) -> dict:
     cps = Checkpoints(store)
     stream = f"trades/{symbol}"
-    end = now() if until is None else min(as_utc_ts(until), now())
+    end = now() if until is None else min(as_utc(until), now())
     cp = cps.get(source.name, stream)
     next_id = int(cp.state["last_id"]) + 1 if cp is not None and "last_id" in cp.state else None
     rows = pages = 0
     last_ts = cp.ts if cp is not None else None
-    window = as_utc_ts(since)
+    window = as_utc(since)
     bar = tqdm(unit="trade", desc=f"{source.name} {symbol} trades", disable=not progress, leave=False)
     try:
         while next_id is None and window < end:  # find the first trade by time

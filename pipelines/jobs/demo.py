@@ -26,7 +26,7 @@ from pipelines.config import MeridianConfig, config_hash, load_config
 from pipelines.evaluation.oos import evaluate
 from pipelines.features.registry import columns_of, feature_set
 from pipelines.reports.html import write_metrics, write_report
-from pipelines.schema import periods_per_year
+from pipelines.times import periods_per_year
 from pipelines.sources.sample import sample_bars, sample_macro
 from pipelines.store import open_store
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np

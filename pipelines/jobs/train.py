@@ -33,7 +33,7 @@ from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import deflated_sharpe, per_period_sharpe
 from pipelines.evaluation.oos import evaluate
 from pipelines.features.registry import feature_set
-from pipelines.schema import periods_per_year
+from pipelines.times import periods_per_year
 from pipelines.store.base import Store
 
 DEFAULT_ENSEMBLES = tuple(ENSEMBLES)
@@ -242,13 +242,13 @@ def tried_before(store: Store, symbol: str, timeframe: str, horizon: int) -> set
 
 def _windows(wf: WalkForwardConfig, timeframe: str, asset_class: str, retrain_every: str | None,
              keep: str | None) -> WalkForwardConfig:
-    from models.training.splits import bars_in
+    from pipelines.times import span_bars
     update = {}
     try:
         if retrain_every is not None:
-            update["test_bars"] = bars_in(retrain_every, timeframe, asset_class)
+            update["test_bars"] = span_bars(retrain_every, timeframe, asset_class)
         if keep is not None:
-            update["train_bars"] = bars_in(keep, timeframe, asset_class)
+            update["train_bars"] = span_bars(keep, timeframe, asset_class)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return WalkForwardConfig.model_validate({**wf.model_dump(), **update}) if update else wf

@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 
 from pipelines.errors import DataError, RateLimitError, SourceError
-from pipelines.sources.base import BarPage, as_utc_ts, require, utc_now
+from pipelines.sources.base import BarPage, require
+from pipelines.times import as_utc, utc_now
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.sources.news import news_frame, news_id
@@ -145,8 +146,8 @@ class AlphaVantageSource:
 
     def bar_page(self, symbol: str, timeframe: str, start: pd.Timestamp,
                  end: pd.Timestamp | None = None) -> BarPage:
-        start = as_utc_ts(start)
-        end = as_utc_ts(end) if end is not None else utc_now()
+        start = as_utc(start)
+        end = as_utc(end) if end is not None else utc_now()
         kind, base, quote = self._kind(symbol)
         nxt = None
         if timeframe == "1d":
@@ -177,5 +178,5 @@ class AlphaVantageSource:
 
     def news(self, tickers: list[str], since: pd.Timestamp, limit: int = 200) -> pd.DataFrame:
         body = self.query("NEWS_SENTIMENT", tickers=",".join(tickers),
-                          time_from=as_utc_ts(since).strftime("%Y%m%dT%H%M"), limit=limit)
+                          time_from=as_utc(since).strftime("%Y%m%dT%H%M"), limit=limit)
         return parse_news(body, utc_now())

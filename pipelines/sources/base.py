@@ -44,15 +44,6 @@ def closed_only(bars: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     return bars[bars["known_at"] <= now].reset_index(drop=True)
 
 
-def utc_now() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC")
-
-
-def as_utc_ts(value) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def require(cond: bool, provider: str, what: str) -> None:
     """Reject a malformed payload with the reason, before anything reaches the store."""
     if not cond:

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from pipelines.errors import DataError, SourceError
-from pipelines.schema import ORDERBOOK, TRADES, conform, timeframe_offset
-from pipelines.sources.base import BarPage, as_utc_ts, require, utc_now
+from pipelines.schema import ORDERBOOK, TRADES, conform
+from pipelines.times import timeframe_offset
+from pipelines.sources.base import BarPage, require
+from pipelines.times import as_utc, utc_now
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.validation import validate_bars
@@ -28,7 +30,7 @@ VENUE = "binance"
 
 
 def _ms(ts: pd.Timestamp) -> int:
-    return int(as_utc_ts(ts).value // 1_000_000)
+    return int(as_utc(ts).value // 1_000_000)
 
 
 def _check_error(body: Any) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.sources.base import macro_frame as _macro, require, utc_now
+from pipelines.sources.base import macro_frame as _macro, require
+from pipelines.times import utc_now
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.sources.base import as_utc_ts, macro_frame as _macro, require, utc_now
+from pipelines.sources.base import macro_frame as _macro, require
+from pipelines.times import as_utc, utc_now
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 
@@ -20,7 +21,7 @@ def parse_coingecko_markets(body: Any, seen_at: pd.Timestamp) -> pd.DataFrame:
     for i, c in enumerate(body):
         require(isinstance(c, dict) and "id" in c and "last_updated" in c, "CoinGecko",
                 f"market {i} lacks id/last_updated")
-        ts = as_utc_ts(c["last_updated"])
+        ts = as_utc(c["last_updated"])
         for f in MARKET_FIELDS:
             if isinstance(c.get(f), (int, float)) and not isinstance(c.get(f), bool):
                 rows.append({"series_id": f"coingecko/{c['id']}/{f}", "source": "coingecko", "ts": ts,

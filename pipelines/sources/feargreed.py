@@ -15,7 +15,7 @@ import logging
 import pandas as pd
 from pipelines.errors import DataError, SourceError
 from pipelines.config.collectors import FearGreedConfig
-from pipelines.sources.base import utc_now
+from pipelines.times import utc_now
 from pipelines.sources.http import HttpClient
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ import pandas as pd
 
 from pipelines.errors import DataError, SourceError
 from pipelines.schema import BARS, MACRO, conform, empty_frame
-from pipelines.sources.base import BarPage, as_utc_ts, require, utc_now
+from pipelines.sources.base import BarPage, require
+from pipelines.times import as_utc, utc_now
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.sources.news import news_frame, news_id
@@ -95,7 +96,7 @@ def parse_social_sentiment(payload: Any, symbol: str) -> pd.DataFrame:
     rows = []
     for it in payload["data"]:
         require(isinstance(it, dict) and "atTime" in it, "Finnhub", "social sentiment row lacks atTime")
-        ts = as_utc_ts(it["atTime"])
+        ts = as_utc(it["atTime"])
         for field in ("score", "mention", "positiveScore", "negativeScore"):
             if isinstance(it.get(field), (int, float)):
                 rows.append({"series_id": f"finnhub/social/{symbol}/{field}", "source": "finnhub",
@@ -124,8 +125,8 @@ class FinnhubSource:
                  end: pd.Timestamp | None = None) -> BarPage:
         if timeframe not in RESOLUTIONS:
             raise DataError(f"Finnhub has no {timeframe!r} candles: one of {sorted(RESOLUTIONS)}")
-        start = as_utc_ts(start)
-        end = as_utc_ts(end) if end is not None else utc_now()
+        start = as_utc(start)
+        end = as_utc(end) if end is not None else utc_now()
         stop = min(end, start + pd.Timedelta(days=PAGE_DAYS[timeframe]))
         payload = self.client.stock_candles(symbol, RESOLUTIONS[timeframe], int(start.timestamp()),
                                             int(stop.timestamp()) - 1)
@@ -134,13 +135,13 @@ class FinnhubSource:
         return BarPage(bars, rep, stop if stop < end else None)
 
     def company_news(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        payload = self.client.company_news(symbol, _from=as_utc_ts(start).strftime("%Y-%m-%d"),
-                                           to=as_utc_ts(end).strftime("%Y-%m-%d"))
+        payload = self.client.company_news(symbol, _from=as_utc(start).strftime("%Y-%m-%d"),
+                                           to=as_utc(end).strftime("%Y-%m-%d"))
         return parse_company_news(payload, symbol, utc_now())
 
     def social_sentiment(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        payload = self.client.stock_social_sentiment(symbol, _from=as_utc_ts(start).strftime("%Y-%m-%d"),
-                                                     to=as_utc_ts(end).strftime("%Y-%m-%d"))
+        payload = self.client.stock_social_sentiment(symbol, _from=as_utc(start).strftime("%Y-%m-%d"),
+                                                     to=as_utc(end).strftime("%Y-%m-%d"))
         return parse_social_sentiment(payload, symbol)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from pipelines.errors import SourceError
-from pipelines.sources.base import as_utc_ts, macro_frame as _macro, require
+from pipelines.sources.base import macro_frame as _macro, require
+from pipelines.times import as_utc
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 
@@ -32,8 +33,8 @@ def parse_fred(body: Any, series_id: str) -> pd.DataFrame:
             value = float(ob["value"])
         except (TypeError, ValueError):
             raise SourceError(f"FRED {series_id}: observation {ob['date']} value {ob['value']!r} is not a number") from None
-        ts = as_utc_ts(ob["date"])
-        published = as_utc_ts(ob.get("realtime_start") or ob["date"])
+        ts = as_utc(ob["date"])
+        published = as_utc(ob.get("realtime_start") or ob["date"])
         rows.append({"series_id": series_id, "source": "fred", "ts": ts,
                      "known_at": max(published, ts) + pd.Timedelta(days=1), "value": value})
     return _macro(rows)
@@ -49,7 +50,7 @@ class FredSource:
     def observations(self, series_id: str, since: Any = None) -> pd.DataFrame:
         params = {"series_id": series_id, "api_key": self._key, "file_type": "json"}
         if since is not None:
-            params["observation_start"] = as_utc_ts(since).strftime("%Y-%m-%d")
+            params["observation_start"] = as_utc(since).strftime("%Y-%m-%d")
         return parse_fred(self.http.get_json("/fred/series/observations", params), series_id)
 
     def close(self) -> None:

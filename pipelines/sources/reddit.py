@@ -16,7 +16,6 @@ import pandas as pd
 from pipelines.errors import ConfigError, SourceError
 from pipelines.tickers import extract_tickers
 from pipelines.config.collectors import RedditConfig
-from pipelines.sources.base import utc_now
 from pipelines.sources.news import news_frame, news_id
 from pipelines.sources.ratelimit import RateLimiter, Window
 

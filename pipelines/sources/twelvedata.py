@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 
 from pipelines.errors import DataError, RateLimitError, SourceError
-from pipelines.schema import timeframe_offset
-from pipelines.sources.base import BarPage, as_utc_ts, require, utc_now
+from pipelines.times import timeframe_offset
+from pipelines.sources.base import BarPage, require
+from pipelines.times import as_utc, utc_now
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.validation import validate_bars
@@ -67,8 +68,8 @@ class TwelveDataSource:
                  end: pd.Timestamp | None = None) -> BarPage:
         if timeframe not in INTERVALS:
             raise DataError(f"Twelve Data has no {timeframe!r} series: one of {sorted(INTERVALS)}")
-        start = as_utc_ts(start)
-        end = as_utc_ts(end) if end is not None else utc_now()
+        start = as_utc(start)
+        end = as_utc(end) if end is not None else utc_now()
         stop = min(end, start + timeframe_offset(timeframe) * self.outputsize)
         fmt = "%Y-%m-%d %H:%M:%S"
         body = self.http.get_json("/time_series", {

@@ -18,7 +18,6 @@ import requests
 from pipelines.errors import ConfigError, RateLimitError, SourceError
 from pipelines.tickers import extract_tickers
 from pipelines.config.collectors import API_HOST, TwitterConfig
-from pipelines.sources.base import utc_now
 from pipelines.sources.news import news_frame, news_id
 from pipelines.sources.ratelimit import RateLimiter, Window
 

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.errors import DataError, SourceError
-from pipelines.sources.base import BarPage, as_utc_ts, require
+from pipelines.sources.base import BarPage, require
+from pipelines.times import as_utc
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
 from pipelines.validation import validate_bars
@@ -93,9 +94,9 @@ class YahooSource:
                  end: pd.Timestamp | None = None) -> BarPage:
         if timeframe not in INTERVALS:
             raise DataError(f"Yahoo has no {timeframe!r} bars: one of {sorted(INTERVALS)}")
-        start = as_utc_ts(start)
+        start = as_utc(start)
         now = pd.Timestamp.now(tz="UTC")
-        end = as_utc_ts(end) if end is not None else now
+        end = as_utc(end) if end is not None else now
         if timeframe in LOOKBACK_DAYS and start < now - pd.Timedelta(days=LOOKBACK_DAYS[timeframe]):
             oldest = (now - pd.Timedelta(days=LOOKBACK_DAYS[timeframe])).floor("D")
             log.warning("Yahoo serves %s bars for the last %d days only; starting at %s instead of %s",

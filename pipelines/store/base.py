@@ -6,6 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from pipelines.times import as_utc
 from pipelines.schema import BARS, TABLES, TableSpec, conform
 
 Filter = dict[str, Any]
@@ -52,13 +53,6 @@ def finish(df: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     key = [k for k in spec.key if k != spec.time_column] + [spec.time_column]
     key = list(dict.fromkeys(k for k in key if k in df.columns))
     return df.sort_values(key, kind="stable").reset_index(drop=True)
-
-
-def as_utc(value: Any) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 class StoreHelpers:

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from pipelines.errors import StoreError
 from pipelines.schema import TableSpec, from_arrow, to_arrow
-from pipelines.store.base import Filter, StoreHelpers, as_utc, finish, prepare, spec_of
+from pipelines.store.base import Filter, StoreHelpers, finish, prepare, spec_of
+from pipelines.times import as_utc
 
 
 def _enc(value: Any) -> str:

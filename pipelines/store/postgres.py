@@ -17,7 +17,8 @@ from psycopg import sql
 
 from pipelines.errors import StoreError
 from pipelines.schema import TABLES, TableSpec, conform
-from pipelines.store.base import Filter, StoreHelpers, as_utc, finish, prepare, spec_of
+from pipelines.store.base import Filter, StoreHelpers, finish, prepare, spec_of
+from pipelines.times import as_utc
 
 _NULL = r"\N"
 

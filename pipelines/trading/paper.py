@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from pipelines.schema import timeframe_offset
+from pipelines.times import timeframe_offset
 from pipelines.store.base import Store
 from pipelines.config.trading import TradingLayerConfig
 from pipelines.costs import Costs

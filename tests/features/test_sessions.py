@@ -43,9 +43,9 @@ def test_weekend_is_closed_and_reopens_with_sydney_on_sunday():
     assert crypto["open"] == ["london"]
 
 
-def test_naive_time_is_refused():
-    with pytest.raises(ValueError, match="naive"):
-        session_status(pd.Timestamp("2026-11-24 12:00"))
+def test_naive_time_is_utc():
+    """Meridian's rule (pipelines.times): a time without a zone is UTC."""
+    assert session_status(pd.Timestamp("2026-11-24 12:00")) == session_status(pd.Timestamp("2026-11-24 12:00", tz="UTC"))
 
 
 def test_masks_agree_with_status_hour_by_hour():
@@ -66,8 +66,8 @@ def test_clock_fields_match_pandas_accessors_in_any_zone_and_before_1970():
         t = pd.DatetimeIndex(ts).tz_convert("UTC")
         np.testing.assert_array_equal(fractional_hour(ts), (t.hour + t.minute / 60.0 + t.second / 3600.0).to_numpy())
         np.testing.assert_array_equal(day_of_week(ts), t.dayofweek.to_numpy())
-    with pytest.raises(TypeError, match="tz-naive"):
-        fractional_hour(utc.tz_localize(None))
+    # naive times are UTC (pipelines.times)
+    np.testing.assert_array_equal(fractional_hour(utc.tz_localize(None)), fractional_hour(utc))
 
 
 def test_same_hour_volume_ratio_uses_the_utc_hour_whatever_the_zone_of_ts():

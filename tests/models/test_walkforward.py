@@ -69,10 +69,10 @@ def test_predictions_persist_with_ids(store, sim):
 
 
 def test_calendar_spans_in_bars():
-    from models.training.splits import bars_in
-    assert bars_in("1M", "1d", "stock") == 21            # monthly retrain on daily stock bars
-    assert bars_in("3Y", "1d", "stock") == 756           # keep the last 3 years
-    assert bars_in("30D", "1h", "crypto") == 720
-    assert bars_in(500, "1h") == bars_in("500", "1h") == 500
+    from pipelines.times import span_bars
+    assert span_bars("1M", "1d", "stock") == 21            # monthly retrain on daily stock bars
+    assert span_bars("3Y", "1d", "stock") == 756           # keep the last 3 years
+    assert span_bars("30D", "1h", "crypto") == 720
+    assert span_bars(500, "1h") == span_bars("500", "1h") == 500
     with pytest.raises(ValueError, match="span"):
-        bars_in("3 years", "1d")
+        span_bars("3 years", "1d")

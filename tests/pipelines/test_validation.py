@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pipelines.errors import DataError
-from pipelines.schema import timeframe_offset
+from pipelines.times import timeframe_offset
 from pipelines.validation import find_gaps, to_utc, validate_bars
 
 
