@@ -77,22 +77,6 @@ def portfolio(store: Store, market: MarketData, account: str) -> dict:
     return out
 
 
-def suggest(signal: str, qty: float, allow_short: bool) -> tuple[str, str]:
-    """(action, reason) that moves the position toward the signal."""
-    if signal == "BUY":
-        if qty > 0:
-            return "HOLD", "already long and the signal is BUY"
-        return "BUY", "signal is BUY" + (" (covers the short)" if qty < 0 else "")
-    if signal == "SELL":
-        if qty > 0:
-            return ("SELL", "signal is SELL: exit the long and go short") if allow_short else \
-                   ("CLOSE", "signal is SELL and shorting is off: exit the long")
-        if qty < 0:
-            return "HOLD", "already short and the signal is SELL"
-        return ("SELL", "signal is SELL") if allow_short else ("HOLD", "signal is SELL but shorting is off")
-    return "HOLD", "no edge above the threshold" + (": keep the position" if qty else "")
-
-
 def positions_by_symbol(store: Store, account: str) -> dict[str, float]:
     pos = store.read("positions", {"account": account})
     if pos.empty:

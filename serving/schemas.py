@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Signal = Literal["BUY", "SELL", "HOLD"]
+from pipelines.trading.actions import PositionAction, Signal, TradeAction
+
 
 
 class _Out(BaseModel):
@@ -259,10 +260,10 @@ class Action(_Out):
     symbol: str
     current_qty: float
     signal: Signal
-    action: Literal["BUY", "SELL", "HOLD", "CLOSE"]
+    action: TradeAction
     reason: str
-    position_action: str | None = Field(description="for an open position: take_profit, exit, add, monitor "
-                                        "or hold (pipelines.trading.actions)")
+    position_action: PositionAction | None = Field(description="for an open position: TAKE_PROFIT, EXIT, ADD, "
+                                                   "MONITOR or HOLD (pipelines.trading.actions)")
     position_reason: str | None
     expected_return: float | None
     confidence: float | None

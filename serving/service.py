@@ -14,6 +14,7 @@ import pandas as pd
 
 from models.registry import get as get_model, list_models, promote as promote_model
 from pipelines.features import sessions as sessions_mod
+from pipelines.trading.actions import trade_action
 from pipelines.store.base import Store
 from serving import insights, portfolio as portfolio_mod
 from serving.config import ServeAppConfig
@@ -209,7 +210,7 @@ class MeridianService:
         for p in preds["results"]:
             h = p["horizons"][0]
             qty = held.get(p["symbol"], 0.0)
-            action, reason = portfolio_mod.suggest(h["signal"], qty, self.cfg.meridian.trading.allow_short)
+            action, reason = trade_action(h["signal"], qty, self.cfg.meridian.trading.allow_short)
             ens = h["ensemble"] or {}
             pos_action = portfolio_mod.manage_position(self.market.bars(p["symbol"], h["timeframe"]), qty,
                                                        entry.get(p["symbol"]))

@@ -128,7 +128,7 @@ def test_portfolio_and_actions(served):
     eur = acts["EURUSD"]
     assert eur["current_qty"] == 1000.0
     assert eur["action"] == {"BUY": "HOLD", "SELL": "SELL", "HOLD": "HOLD"}[eur["signal"]]
-    assert eur["position_action"] in {"take_profit", "exit", "add", "monitor", "hold"} and eur["position_reason"]
+    assert eur["position_action"] in {"TAKE_PROFIT", "EXIT", "ADD", "MONITOR", "HOLD"} and eur["position_reason"]
     assert acts["SPX"]["position_action"] is None
 
 

@@ -18,18 +18,18 @@ def test_actions_and_reasons():
     flat = [100.0] * 30
     risk = RiskConfig(stop_atr=2.0, take_profit_atr=4.0)
     tp = suggest_action(_bars(flat[:-1] + [106.0]), 1.0, 100.0, risk)
-    assert tp.action == "take_profit" and "target reached" in tp.reason
+    assert tp.action == "TAKE_PROFIT" and "target reached" in tp.reason
     stop = suggest_action(_bars(flat[:-1] + [97.0]), 1.0, 100.0, risk)
-    assert stop.action == "exit" and "stop reached" in stop.reason
+    assert stop.action == "EXIT" and "stop reached" in stop.reason
     short_tp = suggest_action(_bars(flat[:-1] + [94.0]), -1.0, 100.0, risk)
-    assert short_tp.action == "take_profit"
+    assert short_tp.action == "TAKE_PROFIT"
     breakout = suggest_action(_bars(flat[:-2] + [100.8, 100.9]), 1.0, 100.0, RiskConfig(take_profit_atr=None))
-    assert breakout.action == "add" and "breakout confirmed" in breakout.reason
+    assert breakout.action == "ADD" and "breakout confirmed" in breakout.reason
     one_close = suggest_action(_bars(flat[:-2] + [100.0, 100.9]), 1.0, 100.0, RiskConfig(take_profit_atr=None))
-    assert one_close.action != "add"                                # one close beyond is not confirmed
+    assert one_close.action != "ADD"                                # one close beyond is not confirmed
     near = suggest_action(_bars(flat[:-1] + [100.3]), 1.0, 100.0, risk)
-    assert near.action == "monitor" and "approaching resistance" in near.reason
+    assert near.action == "MONITOR" and "approaching resistance" in near.reason
     far = suggest_action(_bars([100.0] * 10 + [104.0] * 10 + [100.0] * 10), 1.0, 100.0, risk)
-    assert far.action == "hold"
-    assert suggest_action(_bars(flat), 0.0, 0.0).action == "none"
-    assert suggest_action(_bars(flat[:5]), 1.0, 100.0).action == "hold"
+    assert far.action == "HOLD"
+    assert suggest_action(_bars(flat), 0.0, 0.0).action == "NONE"
+    assert suggest_action(_bars(flat[:5]), 1.0, 100.0).action == "HOLD"

@@ -74,5 +74,5 @@ def test_paper_run_then_status(lake, capsys):
     assert st["pnl_total"] == pytest.approx(st["equity"] - 50_000)
     assert st["positions"] or st["actions"] == {}
     for sym in st["positions"]:
-        assert st["actions"][sym]["action"] in {"take_profit", "exit", "add", "monitor", "hold"}
+        assert st["actions"][sym]["action"] in {"TAKE_PROFIT", "EXIT", "ADD", "MONITOR", "HOLD"}
         assert st["actions"][sym]["reason"]
