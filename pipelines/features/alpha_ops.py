@@ -80,17 +80,6 @@ def ts_argmax(x: Panel, d: int) -> Panel:
     return Panel(np.where(bad, np.nan, out), index=x.index, columns=x.columns)
 
 
-def ts_argmin(x: Panel, d: int) -> Panel:
-    return ts_argmax(-x, d)
-
-
-def decay_linear(x: Panel, d: int) -> Panel:
-    """Weighted moving average with weights d, d-1, ..., 1 (today heaviest)."""
-    w = _windows(x, d)
-    k = np.arange(1, d + 1, dtype="float64")
-    return Panel(w @ (k / k.sum()), index=x.index, columns=x.columns)
-
-
 def signedpower(x: Panel, a: float) -> Panel:
     return np.sign(x) * np.abs(x) ** a
 

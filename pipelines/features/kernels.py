@@ -133,10 +133,6 @@ def roll_cov(x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
     return _roll(x, n).cov(pd.Series(y, copy=False)).to_numpy()
 
 
-def zscore(x: np.ndarray, n: int) -> np.ndarray:
-    return div(x - roll_mean(x, n), roll_std(x, n))
-
-
 def sliding(x: np.ndarray, n: int) -> np.ndarray:
     """(len(x) - n + 1, n) read-only view of the trailing windows; row i ends at x[i + n - 1]."""
     return np.lib.stride_tricks.sliding_window_view(x, n)

@@ -21,10 +21,6 @@ def macro_series(ctx, series_id: str) -> pd.DataFrame:
     return s.sort_values(["known_at", "ts"], kind="stable").reset_index(drop=True)
 
 
-def has_series(ctx, series_id: str) -> bool:
-    return ctx.macro is not None and bool((ctx.macro["series_id"] == series_id).any())
-
-
 def _asof_pos(known: pd.Series, bars: pd.DataFrame) -> np.ndarray:
     ka = pd.DatetimeIndex(known).as_unit("ns").asi8
     at = pd.DatetimeIndex(bars["known_at"]).as_unit("ns").asi8

@@ -66,13 +66,6 @@ def feature_set(name: str) -> tuple[FeatureSpec, ...]:
     return tuple(s for s in specs if s.name not in drop)
 
 
-def spec_by_name(name: str) -> FeatureSpec:
-    for s in all_specs():
-        if s.name == name:
-            return s
-    raise KeyError(f"no feature spec named {name!r}")
-
-
 def columns_of(specs: tuple[FeatureSpec, ...]) -> list[str]:
     return [c for s in specs for c in s.columns]
 

@@ -40,25 +40,6 @@ def _autocorr(bars, ctx):
     return out
 
 
-def _detrend(w: np.ndarray) -> np.ndarray:
-    n = w.shape[1]
-    t = np.arange(n) - (n - 1) / 2.0
-    slope = (w @ t) / (t @ t)
-    return w - w.mean(axis=1, keepdims=True) - slope[:, None] * t
-
-
-def _fft_reference(w: np.ndarray) -> np.ndarray:
-    """Dominant cycle of each window by definition (detrend, Hann, rfft): what :func:`_fft`
-    computes, kept for the tests. Columns: period / window, share of power."""
-    n = w.shape[1]
-    p = np.abs(np.fft.rfft(_detrend(w) * np.hanning(n), axis=1)) ** 2
-    p = p[:, 1:]  # drop the mean
-    k = p.argmax(axis=1)
-    total = p.sum(axis=1)
-    share = np.where(total > 0, p[np.arange(len(p)), k] / np.where(total > 0, total, 1.0), np.nan)
-    return np.stack([1.0 / (k + 1.0), share], axis=1)
-
-
 @numba.njit(cache=True)
 def _spectral_peak(w, spec, t, h0, h1, floor, out):
     """Per window: remove the linear trend from the Hann-windowed spectrum (the DFT is linear,

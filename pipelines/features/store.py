@@ -96,10 +96,6 @@ class _Digests:
         return _sha(parts)
 
 
-def bars_digest(bars: pd.DataFrame) -> str:
-    return _Digests(bars, FeatureContext()).bars(len(bars))
-
-
 def context_digest(ctx: FeatureContext, until: pd.Timestamp) -> str:
     """Digest of everything in the context known by ``until`` (peers, macro, news, extra tables)."""
     return _Digests(pd.DataFrame(columns=list(BAR_FIELDS)), ctx).context(until)
@@ -294,13 +290,3 @@ def _save(store, symbol, timeframe, version, frame, b, dig, mem) -> None:
     frame = frame.astype("float64")
     frame.index = pd.DatetimeIndex(frame.index, name="ts")
     store.write(symbol, timeframe, version, frame, info)
-
-
-def max_abs_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
-    """Largest |a - b| relative to max(1, |b|) over cells where both have a value; inf when
-    one has a value and the other not."""
-    x, y = a.to_numpy(dtype="float64"), b.to_numpy(dtype="float64")
-    if (np.isnan(x) != np.isnan(y)).any():
-        return float("inf")
-    m = ~np.isnan(x)
-    return float((np.abs(x[m] - y[m]) / np.maximum(1.0, np.abs(y[m]))).max()) if m.any() else 0.0

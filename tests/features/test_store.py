@@ -11,12 +11,22 @@ import pytest
 
 from pipelines.features.engine import compute_features
 from pipelines.features.registry import feature_set
-from pipelines.features.store import FeatureStore, materialize, max_abs_diff, set_version
+from pipelines.features.store import FeatureStore, materialize, set_version
 from tests.synthetic.bars import synthetic_bars, synthetic_context
 
 SPECS = feature_set("core") + tuple(s for s in feature_set("full") if s.name in
                                    ("garch_1_1", "session_previous", "macd_8_17_9", "supertrend_10_3",
                                     "sar_0p02_0p2", "cross_spy", "macro_vixcls", "rsi_50"))
+
+
+def max_abs_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
+    """Largest |a - b| relative to max(1, |b|) over cells where both have a value; inf when
+    one has a value and the other not."""
+    x, y = a.to_numpy(dtype="float64"), b.to_numpy(dtype="float64")
+    if (np.isnan(x) != np.isnan(y)).any():
+        return float("inf")
+    m = ~np.isnan(x)
+    return float((np.abs(x[m] - y[m]) / np.maximum(1.0, np.abs(y[m]))).max()) if m.any() else 0.0
 
 
 @pytest.fixture(scope="module")
