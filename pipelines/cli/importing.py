@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             except MeridianError as exc:
                 msg = str(exc)
                 name = Path(path).name
-                text = msg if msg.startswith((name, str(path))) else f"{path}: {msg}"
+                text = msg if msg.startswith(name) else f"{name}: {msg}"
                 results.append({"path": str(path), "ok": False, "error": text})
     finally:
         store.close()

@@ -241,7 +241,7 @@ def _parse(path: Path, text: str | None, fmt: str, symbol: str | None) -> tuple[
 
 def infer_timeframe(ts: pd.Series) -> str:
     """The most common spacing between consecutive bars, as a timeframe string."""
-    d = pd.Series(pd.to_datetime(ts)).sort_values().diff().dropna()
+    d = pd.Series(pd.to_datetime(ts)).drop_duplicates().sort_values().diff().dropna()
     if d.empty:
         raise DataError("cannot infer the timeframe from fewer than two bars: pass --timeframe")
     step = d.mode().iloc[0]
@@ -288,8 +288,8 @@ def import_bars(path: str | Path, *, symbol: str | None = None, asset_class: str
     if zone is None and not aware:
         raise DataError(f"{path.name}: timestamps carry no time zone and the file declares none: "
                         f"pass --tz (e.g. UTC, Europe/Helsinki, Etc/GMT-1 for a UTC+1 server)")
-    timeframe = timeframe or infer_timeframe(df["ts"].dropna())
     check_conflicting_duplicates(path, df)
+    timeframe = timeframe or infer_timeframe(df["ts"].dropna())
     pre = ValidationReport()
     df = drop_total_rows(df, pre)
     try:
