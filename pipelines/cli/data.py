@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _records(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{"symbol": r.symbol, "timeframe": r.timeframe, "asset_class": r.asset_class,
-             "rows": int(r.rows), "first": r.first.isoformat(), "last": r.last.isoformat()}
-            for r in summary.itertuples(index=False)]
+    return [{"symbol": str(r["symbol"]), "timeframe": str(r["timeframe"]), "asset_class": str(r["asset_class"]),
+             "rows": int(r["rows"]), "first": pd.Timestamp(r["first"]).isoformat(),
+             "last": pd.Timestamp(r["last"]).isoformat()}
+            for r in summary.to_dict("records")]
 
 
 def _table(records: list[dict[str, Any]]) -> str:

@@ -99,7 +99,7 @@ _SHIFT_SAMPLE = 2000
 
 def _close_matches(ex_ts: pd.Index, ex_close: np.ndarray, ts: np.ndarray, close: np.ndarray,
                    offset_ns: int) -> int:
-    pos = ex_ts.get_indexer(ts + offset_ns)
+    pos = ex_ts.get_indexer(pd.Index(ts + offset_ns))
     hit = pos >= 0
     return int(np.isclose(ex_close[pos[hit]], close[hit], rtol=1e-9, atol=0.0).sum())
 

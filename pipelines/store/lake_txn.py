@@ -76,7 +76,7 @@ class Commit:
 
     def commit(self) -> Path:
         """The commit point: after this rename the write is durable and recovery finishes it."""
-        for d in {(self.lake.root / a["target"]).parent for a in self.actions if a["tmp"]}:
+        for d in {(self.lake.root / str(a["target"])).parent for a in self.actions if a["tmp"] is not None}:
             fsync_dir(d)
         staged = self.lake.dir / f"{self.id}.actions"
         _write_json(staged, {"actions": self.actions})

@@ -80,7 +80,7 @@ class ParquetStore(StoreHelpers):
         if keys:
             for vals, part in batch.groupby(keys, sort=True, dropna=False):
                 vals = vals if isinstance(vals, tuple) else (vals,)
-                pmap = dict(zip(keys, vals))
+                pmap: dict[str, Any] = dict(zip(keys, vals))
                 year = int(pmap["__year"]) if spec.partition_year else None
                 groups[self._file_for(spec, pmap, year)] = part.drop(columns="__year", errors="ignore")
         else:
