@@ -38,7 +38,8 @@ def timeframe_seconds(timeframe: str) -> float:
     off = timeframe_offset(timeframe)
     if isinstance(off, pd.Timedelta):
         return off.total_seconds()
-    return off.months * 30.436875 * 86400  # type: ignore[attr-defined]
+    months = int(timeframe.strip()[:-1])  # only '<n>M' is a calendar offset
+    return months * 30.436875 * 86400
 
 
 def periods_per_year(timeframe: str, asset_class: str = "crypto") -> float:
