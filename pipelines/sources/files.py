@@ -59,6 +59,8 @@ def _open_text(path: Path) -> str:
                             f"download or copy the file again") from None
     if not raw.strip():
         raise DataError(f"{path.name}: the file is empty: nothing to import")
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text (some Windows exports)
+        return raw.decode("utf-16")
     head = raw[:4096]
     binary = sum(b < 9 or 13 < b < 32 for b in head)
     if b"\x00" in head or binary > 0.05 * len(head):

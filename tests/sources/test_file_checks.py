@@ -62,3 +62,12 @@ def test_shifted_copy_is_found_for_intraday_bars():
     assert shifted_copy_offset(stored, later) is None  # no overlap
     other = _bars("UTC").assign(close=lambda d: d["close"] * 1.01)
     assert shifted_copy_offset(stored, other) is None  # overlapping but other prices: an update
+
+
+def test_utf16_export_is_read_and_binary_bytes_are_refused(tmp_path):
+    f = tmp_path / "x.csv"
+    f.write_bytes((_csv(12) + "\n").encode("utf-16"))
+    assert len(import_bars(f, asset_class="forex", tz="UTC").bars) == 12
+    f.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DataError, match="x.csv: binary content"):
+        import_bars(f, asset_class="forex", tz="UTC")
