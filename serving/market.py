@@ -27,7 +27,7 @@ def live_features(bars: pd.DataFrame, feature_set_name: str) -> pd.DataFrame:
 @dataclass
 class _Cached:
     at: float
-    value: object
+    value: pd.DataFrame
 
 
 class MarketData:
@@ -52,15 +52,16 @@ class MarketData:
 
     def series(self) -> pd.DataFrame:
         """symbol, timeframe, asset_class of every series with bars."""
-        if not self._fresh(self._series):
+        cached = self._series
+        if cached is None or not self._fresh(cached):
             df = self.store.distinct("bars", ("symbol", "timeframe", "asset_class"))
             df = df.sort_values(["symbol", "timeframe"]).reset_index(drop=True)
-            self._series = _Cached(time.monotonic(), df)
+            cached = self._series = _Cached(time.monotonic(), df)
             by_symbol: dict[str, tuple[list[str], str]] = {}
             for sym, grp in df.groupby("symbol", sort=True):
                 by_symbol[str(sym)] = (sorted(grp["timeframe"].unique()), str(grp["asset_class"].iloc[0]))
             self._by_symbol = by_symbol
-        return self._series.value  # type: ignore[return-value]
+        return cached.value
 
     def symbols(self) -> list[str]:
         return sorted(self.series()["symbol"].unique())
@@ -93,8 +94,8 @@ class MarketData:
         tf = timeframe or self.timeframes(symbol)[0]
         key = (symbol, tf)
         c = self._bars.get(key)
-        stale = c is not None and min_ts is not None and c.value["ts"].iloc[-1] < min_ts  # type: ignore[index]
-        if stale or not self._fresh(c):
+        stale = c is not None and min_ts is not None and c.value["ts"].iloc[-1] < min_ts
+        if c is None or stale or not self._fresh(c):
             df = self.store.read("bars", {"symbol": symbol, "timeframe": tf})
             if df.empty:
                 self.timeframes(symbol)
@@ -104,7 +105,7 @@ class MarketData:
             c = _Cached(time.monotonic(), df)
             self._bars[key] = c
             self._last[key] = df["ts"].iloc[-1]
-        return c.value  # type: ignore[return-value]
+        return c.value
 
     def features(self, symbol: str, timeframe: str) -> pd.DataFrame:
         """Live features of the series (warm-up rows dropped); recomputed on a new bar only."""

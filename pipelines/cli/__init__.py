@@ -7,6 +7,7 @@ import argparse
 import importlib
 import json
 import logging
+from importlib.metadata import PackageNotFoundError, version
 import pkgutil
 import sys
 from typing import Any, Sequence
@@ -34,8 +35,17 @@ def run_job(job: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def meridian_version() -> str:
+    """The installed distribution's version."""
+    try:
+        return version("meridian")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meridian", description="Meridian: predict, size, backtest and serve.")
+    parser.add_argument("--version", action="version", version=f"meridian {meridian_version()}")
     parser.add_argument("--config", help="YAML configuration file (else $MERIDIAN_CONFIG, else defaults)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -91,7 +91,7 @@ def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: lis
                         + "): backtest one timeframe at a time with --timeframe")
     for s in symbols:
         tf = str(preds[s]["timeframe"].iloc[0])
-        b = store.read_bars(s, tf)  # type: ignore[attr-defined]
+        b = store.read_bars(s, tf)
         if b.empty:
             raise DataError(f"no {tf} bars of {s} in the store")
         bars.append(b[(b["ts"] >= preds[s].index[0]) & (b["ts"] <= preds[s].index[-1])])

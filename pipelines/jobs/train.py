@@ -112,7 +112,7 @@ def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig
 
 
 def _pick_timeframe(store: Store, symbol: str, timeframe: str | None) -> tuple[str, pd.DataFrame]:
-    series = store.bar_series() if hasattr(store, "bar_series") else store.distinct("bars", ("symbol", "timeframe", "asset_class"))
+    series = store.bar_series()
     have = series[series["symbol"] == symbol]
     if have.empty:
         raise DataError(f"no bars for {symbol!r} in the store: load some with `meridian import` "

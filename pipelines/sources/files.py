@@ -25,8 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.errors import DataError
+from pipelines.sources.file_checks import (check_conflicting_duplicates, check_has_rows, check_not_truncated,
+                                           check_some_rows_left, check_zone)
 from pipelines.validation import ValidationReport, validate_bars
 
 FORMATS = ("auto", "binance", "cryptodatadownload", "mt4", "dukascopy", "json", "ohlcv")
@@ -49,8 +52,26 @@ class ImportResult:
 def _open_text(path: Path) -> str:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, gzip.BadGzipFile) as exc:
+            raise DataError(f"{path.name}: the gzip stream is cut short or corrupt ({_first_line(exc)}): "
+                            f"download or copy the file again") from None
+    if not raw.strip():
+        raise DataError(f"{path.name}: the file is empty: nothing to import")
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 text (some Windows exports)
+        return raw.decode("utf-16")
+    head = raw[:4096]
+    binary = sum(b < 9 or 13 < b < 32 for b in head)
+    if b"\x00" in head or binary > 0.05 * len(head):
+        raise DataError(f"{path.name}: binary content, not a CSV or JSON text file; a Parquet file "
+                        f"must be named *.parquet")
     return raw.decode("utf-8-sig", errors="replace")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def epoch_to_utc(values: pd.Series) -> pd.Series:
@@ -114,10 +135,31 @@ def _pick_volume(df: pd.DataFrame, symbol: str | None) -> pd.Series:
 
 def parse_frame(path: Path, fmt: str, symbol: str | None) -> tuple[pd.DataFrame, str | None, str]:
     """Read ``path`` in ``fmt``; returns (frame with ts/open/high/low/close/volume[/symbol],
-    the time zone the file declares if any, the format used)."""
-    text = None if ".parquet" in "".join(path.suffixes).lower() else _open_text(path)
+    the time zone the file declares if any, the format used). A file that cannot be read raises
+    :class:`DataError` naming it and the problem."""
+    parquet = ".parquet" in "".join(path.suffixes).lower()
+    if parquet and path.stat().st_size == 0:
+        raise DataError(f"{path.name}: the file is empty: nothing to import")
+    text = None if parquet else _open_text(path)
     if fmt == "auto":
         fmt = detect_format(path, text)
+    if text is not None and fmt != "json":
+        check_not_truncated(path, text)
+    try:
+        return _parse(path, text, fmt, symbol)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name}: the file is empty: nothing to import") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path.name}: not a readable {fmt} CSV ({_first_line(exc)})") from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        what = "Parquet file" if parquet else f"{fmt} file"
+        raise DataError(f"{path.name}: not a readable {what} ({_first_line(exc)})") from None
+    except (ValueError, IndexError, KeyError, StopIteration, TypeError) as exc:
+        raise DataError(f"{path.name}: cannot be read as {fmt} ({type(exc).__name__}: "
+                        f"{_first_line(exc)}); check --format and the file's columns") from None
+
+
+def _parse(path: Path, text: str | None, fmt: str, symbol: str | None) -> tuple[pd.DataFrame, str | None, str]:
     declared_tz: str | None = None
     if fmt == "json":
         payload = json.loads(text or "[]")
@@ -201,7 +243,7 @@ def parse_frame(path: Path, fmt: str, symbol: str | None) -> tuple[pd.DataFrame,
 
 def infer_timeframe(ts: pd.Series) -> str:
     """The most common spacing between consecutive bars, as a timeframe string."""
-    d = pd.Series(pd.to_datetime(ts)).sort_values().diff().dropna()
+    d = pd.Series(pd.to_datetime(ts)).drop_duplicates().sort_values().diff().dropna()
     if d.empty:
         raise DataError("cannot infer the timeframe from fewer than two bars: pass --timeframe")
     step = d.mode().iloc[0]
@@ -237,20 +279,28 @@ def import_bars(path: str | Path, *, symbol: str | None = None, asset_class: str
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
     df, declared_tz, used = parse_frame(path, fmt, symbol)
+    check_has_rows(path, df)
     if not symbol:
         symbol = df.attrs.get("symbol") or re.split(r"[_\-.]", path.name)[0].upper()
         if used == "mt4":  # MT4 names history files <SYMBOL><minutes>.csv, e.g. EURUSD60
             symbol = re.sub(r"\d+$", "", symbol) or symbol
     zone = tz or declared_tz
+    check_zone(zone)
     aware = getattr(pd.to_datetime(df["ts"]).dt, "tz", None) is not None
     if zone is None and not aware:
         raise DataError(f"{path.name}: timestamps carry no time zone and the file declares none: "
                         f"pass --tz (e.g. UTC, Europe/Helsinki, Etc/GMT-1 for a UTC+1 server)")
+    check_conflicting_duplicates(path, df)
     timeframe = timeframe or infer_timeframe(df["ts"].dropna())
     pre = ValidationReport()
     df = drop_total_rows(df, pre)
-    bars, report = validate_bars(df, symbol=symbol, asset_class=asset_class, timeframe=timeframe,
-                                 venue=venue, tz=None if aware else zone, what=path.name)
+    try:
+        bars, report = validate_bars(df, symbol=symbol, asset_class=asset_class, timeframe=timeframe,
+                                     venue=venue, tz=None if aware else zone, what=path.name)
+    except (ValueError, KeyError) as exc:  # local times that do not exist or repeat (DST)
+        raise DataError(f"{path.name}: timestamps cannot be placed in {zone}: {_first_line(exc)}; "
+                        f"check --tz") from None
     report.repaired.update(pre.repaired)
+    check_some_rows_left(path, bars, dict(report.rejected))
     return ImportResult(bars=bars, report=report, format=used, symbol=symbol,
                         timeframe=timeframe, tz=zone)

@@ -2,19 +2,16 @@
 
 Layout: ``root/<table>/<col>=<value>/.../year=<YYYY>.parquet``, partitioned by each table's
 ``partition_by`` columns (and the year of its time column). An upsert rewrites only the partition
-files it touches: it merges the new rows into the file's rows (new wins on equal keys), writes a
-temporary file beside it, fsyncs it and atomically renames it over the old one, under a per-file
-lock. A crash at any point leaves either the old file or the new one, never a torn file.
+files it touches: it merges the new rows into each file's rows (new wins on equal keys). All the
+files of one write (or delete) are committed together through :mod:`pipelines.store.lake_txn`, so
+a crash at any point leaves the old data or the new, in every partition, never a mix.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote, unquote
 
 import pandas as pd
@@ -23,7 +20,9 @@ import pyarrow.parquet as pq
 
 from pipelines.errors import StoreError
 from pipelines.schema import TableSpec, from_arrow, to_arrow
-from pipelines.store.base import Filter, StoreHelpers, finish, prepare, spec_of
+from pipelines.store.base import (Filter, StoreHelpers, conform_summary, empty_summary, finish,
+                                  prepare, spec_of)
+from pipelines.store.lake_txn import LakeTxn
 from pipelines.times import as_utc
 
 
@@ -35,6 +34,8 @@ class ParquetStore(StoreHelpers):
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._txn = LakeTxn(self.root)
+        self._txn.recover()
 
     # ------------------------------------------------------------------ layout
     def _file_for(self, spec: TableSpec, part: dict[str, Any], year: int | None) -> Path:
@@ -60,34 +61,6 @@ class ParquetStore(StoreHelpers):
             dirs = [d for d in nxt if d.is_dir()]
         return sorted(f for d in dirs for f in d.glob("*.parquet"))
 
-    @contextmanager
-    def _locked(self, path: Path) -> Iterator[None]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = path.with_name("." + path.name + ".lock")
-        with open(lock, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    @staticmethod
-    def _atomic_write(table: pa.Table, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            dfd = os.open(path.parent, os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-
     def _read_file(self, path: Path, spec: TableSpec) -> pd.DataFrame:
         try:
             return from_arrow(pq.read_table(path), spec)
@@ -108,20 +81,21 @@ class ParquetStore(StoreHelpers):
         if keys:
             for vals, part in batch.groupby(keys, sort=True, dropna=False):
                 vals = vals if isinstance(vals, tuple) else (vals,)
-                pmap = dict(zip(keys, vals))
+                pmap: dict[str, Any] = dict(zip(keys, vals))
                 year = int(pmap["__year"]) if spec.partition_year else None
                 groups[self._file_for(spec, pmap, year)] = part.drop(columns="__year", errors="ignore")
         else:
             groups[self._file_for(spec, {}, None)] = batch
-        for path, part in groups.items():
-            with self._locked(path):
+        with self._txn.writing(list(groups)) as commit:
+            for path, part in groups.items():
                 if path.exists():
                     old = self._read_file(path, spec)
                     merged = pd.concat([old, part], ignore_index=True)
                     merged = merged.drop_duplicates(list(spec.key), keep="last")
                 else:
                     merged = part
-                self._atomic_write(to_arrow(finish(merged, spec), spec), path)
+                commit.stage(path, to_arrow(finish(merged, spec), spec))
+            commit.apply()
         return len(batch)
 
     def read(self, table: str, where: Filter | None = None, start: Any = None,
@@ -129,6 +103,12 @@ class ParquetStore(StoreHelpers):
         spec = spec_of(table)
         where = dict(where or {})
         start, end = as_utc(start), as_utc(end)
+        with self._txn.reading():
+            return self._read(spec, where, start, end)
+
+    def _read(self, spec: TableSpec, where: Filter, start: pd.Timestamp | None,
+              end: pd.Timestamp | None) -> pd.DataFrame:
+        table = spec.name
         files = self._files(spec, where)
         if spec.partition_year and (start is not None or end is not None):
             def in_range(p: Path) -> bool:
@@ -156,8 +136,8 @@ class ParquetStore(StoreHelpers):
     def delete(self, table: str, where: Filter) -> int:
         spec = spec_of(table)
         removed = 0
-        for path in self._files(spec, where):
-            with self._locked(path):
+        with self._txn.writing(self._files(spec, where)) as commit:
+            for path in commit.targets:
                 df = self._read_file(path, spec)
                 mask = pd.Series(True, index=df.index)
                 for col, val in where.items():
@@ -168,20 +148,76 @@ class ParquetStore(StoreHelpers):
                     continue
                 removed += int(mask.sum())
                 rest = df[~mask]
-                if rest.empty:
-                    path.unlink()
-                else:
-                    self._atomic_write(to_arrow(rest, spec), path)
+                commit.stage(path, None if rest.empty else to_arrow(rest, spec))
+            commit.apply()
         return removed
 
     def distinct(self, table: str, columns: tuple[str, ...]) -> pd.DataFrame:
         spec = spec_of(table)
-        files = self._files(spec, {})
-        if not files:
-            return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
-        parts = [pq.read_table(f, columns=list(columns)).to_pandas().drop_duplicates() for f in files]
+        with self._txn.reading():
+            files = self._files(spec, {})
+            if not files:
+                return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+            parts = [pq.read_table(f, columns=list(columns)).to_pandas().drop_duplicates() for f in files]
         out = pd.concat(parts, ignore_index=True).drop_duplicates()
         return out.sort_values(list(columns)).reset_index(drop=True)
+
+    # ------------------------------------------------------------------ bar summaries
+    def _ts_range(self, path: Path) -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
+        """Rows and ts range of one file from its footer (row-group statistics); the ts column
+        alone is read when a row group has no statistics."""
+        meta = pq.ParquetFile(path).metadata
+        idx = meta.schema.to_arrow_schema().get_field_index("ts")
+        lo: list[pd.Timestamp] = []
+        hi: list[pd.Timestamp] = []
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            if rg.num_rows == 0:
+                continue
+            st = rg.column(idx).statistics
+            if st is None or not st.has_min_max:
+                ts = pq.read_table(path, columns=["ts"]).column("ts").to_pandas()
+                return meta.num_rows, as_utc(ts.min()), as_utc(ts.max())
+            lo.append(pd.Timestamp(st.min))
+            hi.append(pd.Timestamp(st.max))
+        if not hi:
+            return meta.num_rows, None, None
+        return meta.num_rows, as_utc(min(lo)), as_utc(max(hi))
+
+    def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        """From the footer of the newest year's file only: no bars are read."""
+        spec = spec_of("bars")
+        with self._txn.reading():
+            files = self._files(spec, {"symbol": symbol, "timeframe": timeframe})
+            for path in sorted(files, key=lambda p: p.stem, reverse=True):
+                last = self._ts_range(path)[2]
+                if last is not None:
+                    return last
+        return None
+
+    def series_summary(self) -> pd.DataFrame:
+        """From file footers (rows, ts range) and the asset_class column of each series."""
+        spec = spec_of("bars")
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        with self._txn.reading():
+            for path in self._files(spec, {}):
+                symbol = unquote(path.parent.name.split("=", 1)[1])
+                timeframe = unquote(path.parent.parent.name.split("=", 1)[1])
+                n, first, last = self._ts_range(path)
+                if n == 0:
+                    continue
+                r = rows.setdefault((symbol, timeframe), {"symbol": symbol, "timeframe": timeframe,
+                                                          "asset_class": None, "rows": 0,
+                                                          "first": first, "last": last})
+                r["rows"] += n
+                r["first"] = min(r["first"], first) if first is not None else r["first"]
+                r["last"] = max(r["last"], last) if last is not None else r["last"]
+                if r["asset_class"] is None:
+                    ac = pq.read_table(path, columns=["asset_class"]).column("asset_class")
+                    r["asset_class"] = str(ac[0])
+        if not rows:
+            return empty_summary()
+        return conform_summary(pd.DataFrame(list(rows.values())))
 
     def close(self) -> None:
         return None

@@ -17,7 +17,8 @@ from psycopg import sql
 
 from pipelines.errors import StoreError
 from pipelines.schema import TABLES, TableSpec, conform
-from pipelines.store.base import Filter, StoreHelpers, finish, prepare, spec_of
+from pipelines.store.base import (Filter, StoreHelpers, conform_summary, empty_summary, finish,
+                                  prepare, spec_of)
 from pipelines.times import as_utc
 
 _NULL = r"\N"
@@ -158,6 +159,29 @@ class PostgresStore(StoreHelpers):
             rows = cur.fetchall()
         self.conn.commit()
         return pd.DataFrame(rows, columns=list(columns)).astype("string")
+
+    def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        """max(ts) answered from the (symbol, timeframe, ts) primary-key index."""
+        query = sql.SQL("SELECT max(ts) FROM {} WHERE symbol = %s AND timeframe = %s").format(
+            self._t(spec_of("bars")))
+        with self.conn.cursor() as cur:
+            cur.execute(query, (symbol, timeframe))
+            row = cur.fetchone()
+        self.conn.commit()
+        value = row[0] if row else None
+        return None if value is None else as_utc(value)
+
+    def series_summary(self) -> pd.DataFrame:
+        query = sql.SQL("SELECT symbol, timeframe, asset_class, count(*), min(ts), max(ts) FROM {} "
+                        "GROUP BY symbol, timeframe, asset_class").format(self._t(spec_of("bars")))
+        with self.conn.cursor() as cur:
+            cur.execute(query)
+            rows = cur.fetchall()
+        self.conn.commit()
+        if not rows:
+            return empty_summary()
+        return conform_summary(pd.DataFrame(rows, columns=["symbol", "timeframe", "asset_class", "rows",
+                                                           "first", "last"]))
 
     def drop_schema(self) -> None:
         """Remove every Meridian table in this schema (tests use a schema of their own)."""

@@ -62,7 +62,7 @@ class PaperTrader:
             last = self.state["last_ts"].get(s)
             if last is not None:
                 past = store.read_bars(s, timeframe, start=pd.Timestamp(last) - history * timeframe_offset(timeframe),
-                                       end=pd.Timestamp(last) + pd.Timedelta(1, "ns"))  # type: ignore[attr-defined]
+                                       end=pd.Timestamp(last) + pd.Timedelta(1, "ns"))
                 self.buffers[s].extend(past.to_dict("records"))
 
     # ---------------------------------------------------------------- state
@@ -97,7 +97,7 @@ class PaperTrader:
         for s in self.symbols:
             if s in self.state["last_ts"]:
                 continue
-            past = self.store.read_bars(s, self.timeframe, end=pd.Timestamp(ts) + pd.Timedelta(1, "ns"))  # type: ignore[attr-defined]
+            past = self.store.read_bars(s, self.timeframe, end=pd.Timestamp(ts) + pd.Timedelta(1, "ns"))
             if past.empty:
                 continue
             self.buffers[s].extend(past.tail(self.history).to_dict("records"))
@@ -114,7 +114,7 @@ class PaperTrader:
         for s in self.symbols:
             last = self.state["last_ts"].get(s)
             start = pd.Timestamp(last) + pd.Timedelta(1, "ns") if last else None
-            b = self.store.read_bars(s, self.timeframe, start=start)  # type: ignore[attr-defined]
+            b = self.store.read_bars(s, self.timeframe, start=start)
             frames.append(b[b["known_at"] <= now])
         bars = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         return self.on_bars(bars)

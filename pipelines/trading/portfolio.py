@@ -230,7 +230,7 @@ def price_from_bars(store: Store, timeframe: str) -> Callable[[str, pd.Timestamp
 
     def price_at(symbol: str, ts: pd.Timestamp) -> float:
         if symbol not in cache:
-            cache[symbol] = store.read_bars(symbol, timeframe)  # type: ignore[attr-defined]
+            cache[symbol] = store.read_bars(symbol, timeframe)
         b = cache[symbol]
         known = b[b["known_at"] <= ts]
         if known.empty:

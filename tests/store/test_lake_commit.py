@@ -1,0 +1,184 @@
+"""The Parquet lake commits each write whole: a writer killed at any instant leaves every
+partition old or every partition new, and the next open finishes or undoes its commit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.store import ParquetStore
+
+REPO = str(Path(__file__).resolve().parents[2])
+
+BIG = textwrap.dedent("""
+    import sys, numpy as np, pandas as pd
+    sys.path.insert(0, {repo!r})
+    from pipelines.store import ParquetStore
+    store = ParquetStore(sys.argv[1])
+    n = 2_000_000  # 1m bars from 2000-01-01: six year partitions
+    ts = pd.date_range("2000-01-01", periods=n, freq="min", tz="UTC")
+    x = np.linspace(100, 200, n)
+    big = pd.DataFrame({{"symbol": "AAA", "asset_class": "crypto", "venue": "t", "timeframe": "1m",
+                        "ts": ts, "open": x, "high": x + 1, "low": x - 1, "close": x, "volume": 1.0,
+                        "known_at": ts + pd.Timedelta(minutes=1)}})
+    print("writing", flush=True)
+    store.write("bars", big)
+    print("done", flush=True)
+""")
+
+# Stages a two-year write, passes the commit point, then dies before applying it.
+DIES_AFTER_COMMIT = textwrap.dedent("""
+    import os, signal, sys, pandas as pd
+    sys.path.insert(0, {repo!r})
+    from pipelines.schema import BARS, to_arrow
+    from pipelines.store import ParquetStore
+    from pipelines.store.base import finish, prepare
+    store = ParquetStore(sys.argv[1])
+    ts = pd.date_range("2001-12-31 22:00", periods=4, freq="h", tz="UTC")
+    new = prepare(pd.DataFrame({{"symbol": "AAA", "asset_class": "crypto", "venue": "t", "timeframe": "1h",
+                                "ts": ts, "open": 7.0, "high": 7.0, "low": 7.0, "close": 7.0,
+                                "volume": 1.0, "known_at": ts + pd.Timedelta(hours=1)}}), BARS)
+    targets = [store._file_for(BARS, {{"timeframe": "1h", "symbol": "AAA"}}, y) for y in (2001, 2002)]
+    with store._txn.writing(targets) as commit:
+        for path, year in zip(targets, (2001, 2002)):
+            part = new[new["ts"].dt.year == year]
+            commit.stage(path, to_arrow(finish(part, BARS), BARS))
+        commit.commit()
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def _seed(store: ParquetStore, start: str, periods: int, freq: str, tf: str) -> pd.DataFrame:
+    ts = pd.date_range(start, periods=periods, freq=freq, tz="UTC")
+    df = pd.DataFrame({"symbol": "AAA", "asset_class": "crypto", "venue": "t", "timeframe": tf,
+                       "ts": ts, "open": 5.0, "high": 6.0, "low": 4.0, "close": 5.0, "volume": 2.0,
+                       "known_at": ts + pd.tseries.frequencies.to_offset(freq)})
+    store.write("bars", df)
+    return df
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.name.endswith(".tmp") or p.suffix in (".pending", ".commit", ".actions"))
+
+
+def _wait_for_staged_file(root: Path, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not any(root.rglob("*.tmp")):
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("when", ["first_staged_file", "after_0.3s"])
+def test_killed_import_leaves_old_or_new_in_every_partition(tmp_path, when):
+    root = tmp_path / "lake"
+    store = ParquetStore(root)
+    # committed before: bars in 2000 and in 2003, two of the partitions the big write replaces
+    _seed(store, "2000-01-01", 500, "min", "1m")
+    _seed(store, "2003-06-01", 500, "min", "1m")
+    script = tmp_path / "writer.py"
+    script.write_text(BIG.format(repo=REPO))
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        if when == "first_staged_file":  # some partitions staged, others not yet
+            _wait_for_staged_file(root)
+        else:
+            time.sleep(0.3)
+        assert proc.poll() is None, "the writer finished before it could be killed; make the batch bigger"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reopened = ParquetStore(root)  # recovery runs on open
+    out = reopened.read_bars("AAA", "1m")
+    old = (out["close"] == 5.0).all() and len(out) == 1000
+    new = len(out) == 2_000_000 and (out["close"] >= 100).all()
+    assert old or new, f"a mix: {len(out)} rows, {(out['close'] == 5.0).sum()} old"
+    assert out["ts"].is_unique and out["ts"].is_monotonic_increasing
+    assert _leftovers(root) == []
+    assert reopened.write("bars", out.iloc[:10]) == 10  # the lake still takes writes
+
+
+def test_commit_point_passed_then_killed_is_rolled_forward(tmp_path):
+    root = tmp_path / "lake"
+    store = ParquetStore(root)
+    _seed(store, "2001-12-31 20:00", 8, "h", "1h")  # 20:00 .. 2002-01-01 03:00: two partitions
+    script = tmp_path / "dies.py"
+    script.write_text(DIES_AFTER_COMMIT.format(repo=REPO))
+    proc = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert len(list((root / "_txn").glob("*.commit"))) == 1  # committed, not yet applied
+    out = store.read_bars("AAA", "1h")  # a reader finishes the dead writer's commit first
+    assert out["close"].tolist() == [7.0] * 4  # both partition files are the staged ones
+    assert _leftovers(root) == []
+
+
+def test_staged_but_uncommitted_write_is_rolled_back_on_open(tmp_path):
+    root = tmp_path / "lake"
+    store = ParquetStore(root)
+    before = _seed(store, "2001-12-31 20:00", 8, "h", "1h")
+    script = tmp_path / "dies.py"
+    script.write_text(DIES_AFTER_COMMIT.format(repo=REPO).replace("commit.commit()\n", ""))
+    proc = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert _leftovers(root)  # the staged files and the plan are still there
+    out = ParquetStore(root).read_bars("AAA", "1h")
+    assert out["close"].tolist() == before["close"].tolist()
+    assert _leftovers(root) == []
+
+
+def test_readers_during_a_write_see_old_or_new_never_a_mix(tmp_path):
+    root = tmp_path / "lake"
+    store = ParquetStore(root)
+    _seed(store, "2000-01-01", 500, "min", "1m")
+    _seed(store, "2003-06-01", 500, "min", "1m")
+    script = tmp_path / "writer.py"
+    script.write_text(BIG.format(repo=REPO))
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        while proc.poll() is None:
+            s = store.series_summary()  # footers only: cheap enough to poll
+            seen.add(int(s["rows"].sum()))
+            time.sleep(0.01)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    seen.add(int(store.series_summary()["rows"].sum()))
+    assert seen <= {1000, 2_000_000} and 2_000_000 in seen, seen
+
+
+WRITES_DAYS = textwrap.dedent("""
+    import sys, pandas as pd
+    sys.path.insert(0, {repo!r})
+    from pipelines.store import ParquetStore
+    store = ParquetStore(sys.argv[1])
+    for day in sys.argv[2:]:
+        ts = pd.date_range(day, periods=1440, freq="min", tz="UTC")
+        store.write("bars", pd.DataFrame({{"symbol": "AAA", "asset_class": "crypto", "venue": "t",
+                    "timeframe": "1m", "ts": ts, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
+                    "volume": 1.0, "known_at": ts + pd.Timedelta(minutes=1)}}))
+""")
+
+
+def test_concurrent_writers_to_one_partition_lose_nothing(tmp_path):
+    root = tmp_path / "lake"
+    ParquetStore(root)
+    script = tmp_path / "days.py"
+    script.write_text(WRITES_DAYS.format(repo=REPO))
+    days = [str(d.date()) for d in pd.date_range("2021-01-01", periods=12, freq="D")]
+    procs = [subprocess.Popen([sys.executable, str(script), str(root), *days[i::2]]) for i in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    out = ParquetStore(root).read_bars("AAA", "1m")
+    assert len(out) == 12 * 1440 and out["ts"].is_unique
