@@ -9,6 +9,7 @@ import os
 import ray
 
 from pipelines.config import RayConfig
+from pipelines.errors import ClusterError, MeridianError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,23 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     res = ray.cluster_resources()
     log.info("Ray resources: %s", res)
     return res
+
+
+def result(ref: "ray.ObjectRef", timeout: float | None = None):
+    """``ray.get`` whose failure reads as the project's own error: a task or actor that raised a
+    :class:`MeridianError` re-raises it here (one line for the user, not Ray's traceback); any
+    other failure becomes a :class:`ClusterError` naming the exception."""
+    try:
+        return ray.get(ref, timeout=timeout)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, MeridianError):
+            raise cause from None
+        raise ClusterError(f"a Ray task failed: {type(cause).__name__}: {cause}") from None
+    except ray.exceptions.RayActorError as exc:
+        raise ClusterError(f"a Ray actor died: {str(exc).splitlines()[0]}") from None
+    except ray.exceptions.GetTimeoutError:
+        raise ClusterError(f"no result from Ray within {timeout:.0f} s") from None
 
 
 def shutdown_ray() -> None:

@@ -27,3 +27,7 @@ class RateLimitError(SourceError):
 
 class ModelError(MeridianError):
     """A model cannot be trained, loaded or used as asked."""
+
+
+class ClusterError(MeridianError):
+    """Ray could not run the work: a task failed unexpectedly, an actor died, or no answer came."""

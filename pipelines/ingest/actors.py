@@ -14,7 +14,7 @@ import ray
 from cluster.placement import head_options
 from pipelines.config import StoreConfig
 from pipelines.errors import ConfigError
-from pipelines.ingest.backfill import backfill_bars
+from pipelines.ingest.backfill import backfill_symbols
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.config.ingest import IngestConfig
 from pipelines.sources.registry import bar_source
@@ -33,8 +33,7 @@ class SourceIngestor:
 
     def backfill(self, symbols: list[str], timeframe: str, since: str, until: str | None = None,
                  progress: bool = False) -> list[dict]:
-        return [backfill_bars(self.source, self.store, s, timeframe, since, until,
-                              progress=progress).as_dict() for s in symbols]
+        return backfill_symbols(self.source, self.store, symbols, timeframe, since, until, progress=progress)
 
     def trades(self, symbols: list[str], since: str, until: str | None = None) -> list[dict]:
         from pipelines.ingest.trades import backfill_trades

@@ -12,6 +12,7 @@ from typing import Callable
 import pandas as pd
 from tqdm import tqdm
 
+from pipelines.errors import MeridianError
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.times import timeframe_offset, timeframe_seconds
 from pipelines.sources.base import BarSource, closed_only
@@ -51,13 +52,34 @@ def backfill_bars(source: BarSource, store: Store, symbol: str, timeframe: str, 
     step = timeframe_offset(timeframe)
     res = BackfillResult(source.name, symbol, timeframe)
     start = as_utc(since)
+    end = now() if until is None else min(as_utc(until), now())
     cp = cps.get(source.name, stream)
     if cp is not None and cp.ts + step > start:
+        # history before what is stored (an earlier --since): fetched first, each such span
+        # under its own checkpoint "<stream><<first stored bar>", so a killed run resumes it
+        spans = {h.stream: (h.ts + step, pd.Timestamp(h.stream.split("<", 1)[1]))
+                 for h in cps.all(source.name).itertuples() if h.stream.startswith(f"{stream}<")}
+        first = store.first_ts(symbol, timeframe)
+        if first is not None and start < first:
+            spans.setdefault(f"{stream}<{first.isoformat()}", (start, first))
+        for head_stream, (lo, hi) in sorted(spans.items(), key=lambda kv: kv[1]):
+            if lo < min(hi, end):
+                _pages(source, store, cps, head_stream, symbol, timeframe, lo, min(hi, end), now, res,
+                       progress, on_page, head=True)
         start = cp.ts + step
         res.resumed_from = cp.ts
         res.last_ts = cp.ts
     res.start = start
-    end = now() if until is None else min(as_utc(until), now())
+    return _pages(source, store, cps, stream, symbol, timeframe, start, end, now, res, progress, on_page)
+
+
+def _pages(source: BarSource, store: Store, cps: Checkpoints, stream: str, symbol: str, timeframe: str,
+           start: pd.Timestamp, end: pd.Timestamp, now: Callable[[], pd.Timestamp], res: BackfillResult,
+           progress: bool, on_page: Callable[[pd.DataFrame], None] | None, head: bool = False) -> BackfillResult:
+    """Pages of ``[start, end)`` written one by one, each then checkpointed under ``stream``
+    (``head``: the span before the stored history, whose own checkpoint resumes it)."""
+    prev = cps.get(source.name, stream) if head else None
+    last_written = prev.ts if prev is not None else res.last_ts
     expected = max(0, int((end - start).total_seconds() // timeframe_seconds(timeframe)))
     bar = tqdm(total=expected, unit="bar", desc=f"{source.name} {symbol} {timeframe}",
                disable=not progress, leave=False)
@@ -74,9 +96,11 @@ def backfill_bars(source: BarSource, store: Store, symbol: str, timeframe: str, 
             if not bars.empty:
                 written = store.write("bars", bars)
                 last = bars["ts"].iloc[-1]
-                cps.set(source.name, stream, last, {"rows": res.rows + written}, previous=res.last_ts)
+                cps.set(source.name, stream, last, {"rows": res.rows + written}, previous=last_written)
                 res.rows += written
-                res.last_ts = last
+                last_written = last
+                if not head:
+                    res.last_ts = last
                 bar.update(len(bars))
                 bar.set_postfix(pages=res.pages, last=str(last)[:16])
                 if on_page is not None:
@@ -87,6 +111,21 @@ def backfill_bars(source: BarSource, store: Store, symbol: str, timeframe: str, 
             start = nxt
     finally:
         bar.close()
-    log.info("backfill %s %s %s: %d rows in %d pages, last %s", source.name, symbol, timeframe,
-             res.rows, res.pages, res.last_ts)
+    if not head:
+        log.info("backfill %s %s %s: %d rows in %d pages, last %s", source.name, symbol, timeframe,
+                 res.rows, res.pages, res.last_ts)
     return res
+
+
+def backfill_symbols(source: BarSource, store: Store, symbols: list[str], timeframe: str, since,
+                     until=None, *, progress: bool = True) -> list[dict]:
+    """Each symbol's backfill as a dict; one that fails (a provider error, a malformed page) is
+    reported with its ``error`` and the others still run."""
+    out = []
+    for s in symbols:
+        try:
+            out.append(backfill_bars(source, store, s, timeframe, since, until, progress=progress).as_dict())
+        except MeridianError as exc:
+            log.warning("backfill %s %s %s failed: %s", source.name, s, timeframe, exc)
+            out.append({"source": source.name, "symbol": s, "timeframe": timeframe, "error": str(exc)})
+    return out

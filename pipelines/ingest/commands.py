@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from pipelines.config import MeridianConfig, load_config
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, MeridianError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,17 +45,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     lv.set_defaults(ingest_func=run_live)
     po = sub.add_parser("poll", help="run the scheduled polls once (news, macro, markets, on-chain)")
     po.add_argument("--job", action="append", help="job name (repeatable; default: all)")
-    _common(po)
+    _common(po, local=False)
     po.set_defaults(ingest_func=run_poll)
     cp = sub.add_parser("checkpoints", help="list the ingestion checkpoints in the store")
     cp.add_argument("--source")
-    _common(cp)
+    _common(cp, local=False)
     cp.set_defaults(ingest_func=run_checkpoints)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, local: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--local", action="store_true", help="run in this process instead of Ray actors")
+    if local:  # polls and checkpoints always run in this process
+        p.add_argument("--local", action="store_true", help="run in this process instead of Ray actors")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     if not any(a.dest == "config" for a in p._actions):
         p.add_argument("--config", dest="ingest_config", help="YAML configuration file")
@@ -74,32 +76,33 @@ def run_backfill(args: argparse.Namespace) -> int:
     if not symbols:
         raise ConfigError("--symbols names no symbol")
     if args.local:
-        from pipelines.ingest.backfill import backfill_bars
+        from pipelines.ingest.backfill import backfill_symbols
         from pipelines.sources.registry import bar_source
         from pipelines.store import open_store
         source, store = bar_source(args.source, cfg.ingest.sources), open_store(cfg.store)
         try:
-            results = [backfill_bars(source, store, s, args.timeframe, args.since, args.until,
-                                     progress=not args.no_progress).as_dict() for s in symbols]
+            results = backfill_symbols(source, store, symbols, args.timeframe, args.since, args.until,
+                                       progress=not args.no_progress)
         finally:
             source.close()
             store.close()
     else:
         import ray
-        from cluster.runtime import init_ray
+        from cluster.runtime import init_ray, result
         from pipelines.ingest.actors import start_ingestor
         init_ray(cfg.ray)
         actor = start_ingestor(args.source, cfg.ingest, cfg.store, name=f"meridian-ingest-{args.source}")
         try:
-            results = ray.get(actor.backfill.remote(symbols, args.timeframe, args.since, args.until,
-                                                    not args.no_progress), timeout=7 * 86400)
+            results = result(actor.backfill.remote(symbols, args.timeframe, args.since, args.until,
+                                                   not args.no_progress), timeout=7 * 86400)
         finally:
             ray.kill(actor, no_restart=True)
-    lines = [f"{r['source']} {r['symbol']} {r['timeframe']}: {r['rows']} bars in {r['pages']} pages, "
+    lines = [f"{r['source']} {r['symbol']} {r['timeframe']}: failed: {r['error']}" if "error" in r else
+             f"{r['source']} {r['symbol']} {r['timeframe']}: {r['rows']} bars in {r['pages']} pages, "
              f"last {r['last_ts']}" + (f" (resumed after {r['resumed_from']})" if r["resumed_from"] else "")
              + (f"; rejected {r['rejected']}" if r["rejected"] else "") for r in results]
     _emit(results, args.json, "\n".join(lines))
-    return 0
+    return 1 if any("error" in r for r in results) else 0
 
 
 def run_trades(args: argparse.Namespace) -> int:
@@ -118,12 +121,12 @@ def run_trades(args: argparse.Namespace) -> int:
             store.close()
     else:
         import ray
-        from cluster.runtime import init_ray
+        from cluster.runtime import init_ray, result
         from pipelines.ingest.actors import start_ingestor
         init_ray(cfg.ray)
         actor = start_ingestor("binance", cfg.ingest, cfg.store, name="meridian-ingest-binance")
         try:
-            results = ray.get(actor.trades.remote(symbols, args.since, args.until), timeout=7 * 86400)
+            results = result(actor.trades.remote(symbols, args.since, args.until), timeout=7 * 86400)
         finally:
             ray.kill(actor, no_restart=True)
     _emit(results, args.json, "\n".join(f"binance {r['symbol']} trades: {r['rows']} in {r['pages']} pages, "
@@ -144,6 +147,10 @@ def run_live(args: argparse.Namespace) -> int:
     stats = run_live_service(cfg, live, duration=args.duration, local=args.local,
                              with_schedule=args.with_schedule)
     _emit(stats, args.json, json.dumps(stats, default=str, indent=2, sort_keys=True))
+    error = stats["live"].get("error")
+    if error:
+        print(f"meridian: error: live ingestion stopped: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -158,16 +165,21 @@ def run_poll(args: argparse.Namespace) -> int:
     store = open_store(cfg.store)
     results = []
     try:
-        for job in jobs:
+        for job in jobs:  # one failing poll (a missing key, a provider down) does not stop the others
             t0 = time.perf_counter()
-            rows = run_poll_job(job, cfg.ingest.sources, store)
-            results.append({"job": job.name, "source": job.source, "kind": job.kind, "rows": rows,
-                            "seconds": round(time.perf_counter() - t0, 3)})
+            out = {"job": job.name, "source": job.source, "kind": job.kind}
+            try:
+                out["rows"] = run_poll_job(job, cfg.ingest.sources, store)
+            except MeridianError as exc:
+                out["error"] = str(exc)
+            out["seconds"] = round(time.perf_counter() - t0, 3)
+            results.append(out)
     finally:
         store.close()
-    _emit(results, args.json, "\n".join(f"{r['job']} ({r['source']} {r['kind']}): {r['rows']} rows"
-                                        for r in results))
-    return 0
+    _emit(results, args.json, "\n".join(
+        f"{r['job']} ({r['source']} {r['kind']}): " + (f"failed: {r['error']}" if "error" in r else f"{r['rows']} rows")
+        for r in results))
+    return 1 if any("error" in r for r in results) else 0
 
 
 def run_checkpoints(args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ class LiveStats:
     snapshots: int = 0
     rejected: int = 0
     last_bar: str | None = None
+    error: str | None = None  # why the loop stopped on its own, if it did
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -195,7 +196,8 @@ class LiveThread:
             self._loop.run_until_complete(self.live.run(self._stop))
         except BaseException as exc:  # surfaced through .error / stats
             self.error = exc
-            log.exception("live ingestion stopped")
+            self.live.stats.error = str(exc) if isinstance(exc, MeridianError) else f"{type(exc).__name__}: {exc}"
+            log.error("live ingestion stopped: %s", self.live.stats.error)
 
     def start(self) -> "LiveThread":
         self._thread.start()

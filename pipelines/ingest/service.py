@@ -17,6 +17,7 @@ from pipelines.config.ingest import IngestConfig, LiveConfig
 from pipelines.ingest.live import LiveBars, LiveThread
 from pipelines.ingest.pubsub import BUS_NAME, Publisher, bar_bus
 from pipelines.sources.binance import BinanceSource
+from pipelines.errors import ConfigError
 from pipelines.store import open_store
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ def run_live_service(cfg: MeridianConfig, live: LiveConfig, *, duration: float |
                      local: bool = False, with_schedule: bool = False) -> dict:
     """Run live ingestion (and optionally the scheduled polls) for ``duration`` seconds or
     until interrupted; returns the counters."""
+    if not cfg.ingest.sources.binance.ws_url:
+        raise ConfigError("live ingestion needs Binance's WebSocket: set ingest.sources.binance.ws_url "
+                          "(MERIDIAN__INGEST__SOURCES__BINANCE__WS_URL=wss://stream.binance.com:9443)")
+    if not live.symbols:
+        raise ConfigError("live ingestion needs symbols: --symbols BTCUSDT,ETHUSDT or ingest.live.symbols")
     deadline = None if duration is None else time.monotonic() + duration
     if local:
         from pipelines.ingest.scheduler import SchedulerActor

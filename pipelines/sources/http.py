@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import time
 from typing import Any, Callable
@@ -76,22 +77,27 @@ class HttpClient:
 
         ``check`` inspects a decoded 200 body for in-band errors (Alpha Vantage's "Note") and
         raises; a RateLimitError from it is retried like a 429 when the limit is short."""
-        resp = self.get(path, params)
-        try:
-            body = resp.json()
-        except ValueError:
-            kind = resp.headers.get("Content-Type", "unknown content type")
-            snippet = " ".join(resp.text[:120].split())
-            raise SourceError(f"{self.provider} returned a non-JSON body ({kind}) for {path}: "
-                              f"{snippet!r}") from None
+        body = self.get(path, params, decode=True)
         if check is not None:
             check(body)
         return body
 
+    def scrub(self, text: str, params: dict[str, Any] | None = None) -> str:
+        """``text`` with every secret this client knows (key-like parameters, the provider's key
+        from the environment) replaced, so a body that echoes the request never leaks it."""
+        secrets = [str(v) for k, v in (params or {}).items() if k.lower() in SECRET_PARAMS and v]
+        key = os.environ.get(self.cfg.api_key_env) if self.cfg.api_key_env else None
+        for secret in [*secrets, *([key] if key else [])]:
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
     def get_text(self, path: str, params: dict[str, Any] | None = None) -> str:
         return self.get(path, params).text
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> requests.Response:
+    def get(self, path: str, params: dict[str, Any] | None = None, decode: bool = False) -> Any:
+        """The response (``decode``: its JSON body). A 200 whose body is not JSON (a maintenance
+        page, a truncated body) is retried like a 5xx, then a SourceError."""
         url = self.base_url + ("" if path.startswith("/") or not path else "/") + path
         retry = self.cfg.retry
         last: str = ""
@@ -122,11 +128,18 @@ class HttpClient:
                     last = f"HTTP {resp.status_code}"
                     wait = self.backoff(attempt)
                 elif resp.status_code >= 400:
-                    snippet = " ".join(resp.text[:200].split())
+                    snippet = self.scrub(" ".join(resp.text[:200].split()), params)
                     raise SourceError(f"{self.provider} rejected {path} {redact(params)}: HTTP "
                                       f"{resp.status_code} {snippet}")
-                else:
+                elif not decode:
                     return resp
+                else:
+                    try:
+                        return resp.json()
+                    except ValueError:
+                        kind = resp.headers.get("Content-Type", "unknown content type")
+                        last = f"a non-JSON body ({kind}): {self.scrub(' '.join(resp.text[:80].split()), params)!r}"
+                        wait = self.backoff(attempt)
             if attempt + 1 < retry.attempts:
                 log.warning("%s %s failed (%s); retry %d/%d in %.2f s", self.provider, path, last,
                             attempt + 1, retry.attempts - 1, wait)

@@ -60,6 +60,11 @@ class Store(Protocol):
         reading the series."""
         ...
 
+    def first_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        """Open time of the oldest stored bar of a series (None if there is none), without
+        reading the series."""
+        ...
+
     def series_summary(self) -> pd.DataFrame:
         """One row per bar series: symbol, timeframe, asset_class, rows, first, last."""
         ...
@@ -131,6 +136,9 @@ class StoreHelpers(ABC):
 
     @abstractmethod
     def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None: ...
+
+    @abstractmethod
+    def first_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None: ...
 
     @abstractmethod
     def series_summary(self) -> pd.DataFrame: ...

@@ -195,6 +195,17 @@ class ParquetStore(StoreHelpers):
                     return last
         return None
 
+    def first_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        """From the footer of the oldest year's file only: no bars are read."""
+        spec = spec_of("bars")
+        with self._txn.reading():
+            files = self._files(spec, {"symbol": symbol, "timeframe": timeframe})
+            for path in sorted(files, key=lambda p: p.stem):
+                first = self._ts_range(path)[1]
+                if first is not None:
+                    return first
+        return None
+
     def series_summary(self) -> pd.DataFrame:
         """From file footers (rows, ts range) and the asset_class column of each series."""
         spec = spec_of("bars")

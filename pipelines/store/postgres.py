@@ -162,8 +162,15 @@ class PostgresStore(StoreHelpers):
 
     def last_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
         """max(ts) answered from the (symbol, timeframe, ts) primary-key index."""
-        query = sql.SQL("SELECT max(ts) FROM {} WHERE symbol = %s AND timeframe = %s").format(
-            self._t(spec_of("bars")))
+        return self._ts_bound("max", symbol, timeframe)
+
+    def first_ts(self, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        """min(ts) answered from the (symbol, timeframe, ts) primary-key index."""
+        return self._ts_bound("min", symbol, timeframe)
+
+    def _ts_bound(self, fn: str, symbol: str, timeframe: str) -> pd.Timestamp | None:
+        query = sql.SQL("SELECT {}(ts) FROM {} WHERE symbol = %s AND timeframe = %s").format(
+            sql.SQL(fn), self._t(spec_of("bars")))
         with self.conn.cursor() as cur:
             cur.execute(query, (symbol, timeframe))
             row = cur.fetchone()

@@ -74,3 +74,38 @@ def test_backfill_through_the_ingestion_actor(ray_session, env, store, capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out[0]["rows"] == 31 * 6 == len(store.read_bars("XRPUSDT", "4h"))
+
+
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)
+def test_live_without_a_websocket_url_is_an_error_not_zeros(env, monkeypatch, capsys):
+    monkeypatch.setenv("MERIDIAN__INGEST__SOURCES__BINANCE__WS_URL", "null")
+    rc = main(["ingest", "live", "--local", "--symbols", "BTCUSDT", "--duration", "1", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "ws_url" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)
+def test_a_failing_poll_is_reported_and_the_others_run(env, replay, capsys):
+    replay.fail("/coingecko/api/v3/coins/markets", 503, "down", times=20)
+    env.write_text(env.read_text().replace("every_s: 60, symbols: [bitcoin]}",
+                                           "every_s: 60, symbols: [bitcoin]}").replace(
+        "ingest:\n", "ingest:\n  sources:\n    coingecko: {base_url: '" + replay.url + "/coingecko/api/v3', "
+        "per_minute: 1000, retry: {attempts: 1}}\n", 1))
+    rc = main(["ingest", "poll", "--config", str(env), "--json"])
+    polls = {p["job"]: p for p in json.loads(capsys.readouterr().out)}
+    assert rc == 1 and "HTTP 503" in polls["markets"]["error"] and polls["onchain"]["rows"] > 0
+
+
+def test_poll_takes_no_local_flag(env, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ingest", "poll", "--local"])
+    assert exc.value.code == 2 and "--local" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)
+def test_an_error_inside_the_ingestion_actor_is_one_line(ray_session, env, store, capsys):
+    rc = main(["ingest", "backfill", "--source", "binance", "--symbols", "BTCUSDT", "--timeframe", "7x",
+               "--since", "2024-01-01", "--until", "2024-01-02", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "unknown timeframe '7x'" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

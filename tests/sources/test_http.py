@@ -78,11 +78,20 @@ def test_5xx_forever_gives_up_with_the_reason(replay, sources_cfg):
         http.get_json("/api/v3/depth", {"symbol": "BTCUSDT"})
 
 
-def test_html_error_page_with_200_is_rejected(replay, sources_cfg):
+def test_html_error_page_with_200_is_retried_then_rejected(replay, sources_cfg):
     replay.override("/api/v3/depth", "<!DOCTYPE html><html><title>Maintenance</title></html>")
-    http = HttpClient("Binance", sources_cfg.binance)
-    with pytest.raises(SourceError, match="non-JSON body .*text/html.*Maintenance"):
+    http = HttpClient("Binance", sources_cfg.binance, sleep=lambda s: None)
+    with pytest.raises(SourceError, match="after 4 tries .*non-JSON body .*text/html.*Maintenance"):
         http.get_json("/api/v3/depth", {"symbol": "BTCUSDT"})
+    assert replay.hits["/api/v3/depth"] == sources_cfg.binance.retry.attempts == 4
+
+
+def test_one_maintenance_page_is_retried_and_the_answer_comes(replay, sources_cfg):
+    replay.fail("/api/v3/depth", 200, "<!DOCTYPE html><html><title>Maintenance</title></html>", times=1)
+    http = HttpClient("Binance", sources_cfg.binance, sleep=lambda s: None)
+    body = http.get_json("/api/v3/depth", {"symbol": "BTCUSDT"})
+    assert isinstance(body, dict) and "bids" in body
+    assert replay.hits["/api/v3/depth"] == 2 and http.retries == 1
 
 
 def test_timeouts_are_retried(replay, sources_cfg):
@@ -102,6 +111,16 @@ def test_keys_never_appear_in_errors(replay, sources_cfg):
         http.get_json("/quote", {"symbol": "AAPL", "token": "test-secret-key"})
     assert "test-secret-key" not in str(err.value) and "***" in str(err.value)
     assert redact({"apikey": "x", "symbol": "A"}) == {"apikey": "***", "symbol": "A"}
+
+
+def test_a_body_that_echoes_the_key_is_scrubbed(replay, sources_cfg, monkeypatch):
+    """A provider whose error body repeats the request (token included) never leaks it."""
+    monkeypatch.setenv("MERIDIAN_TEST_FINNHUB_KEY", "planted-secret-4c1d")
+    replay.fail("/finnhub/api/v1/quote", 401, "invalid token planted-secret-4c1d for /quote?token=planted-secret-4c1d")
+    http = HttpClient("Finnhub", sources_cfg.finnhub)
+    with pytest.raises(SourceError) as err:
+        http.get_json("/quote", {"symbol": "AAPL", "token": "planted-secret-4c1d"})
+    assert "planted-secret-4c1d" not in str(err.value) and "invalid token ***" in str(err.value)
 
 
 def test_429_forever_is_a_rate_limit_error(replay, sources_cfg):

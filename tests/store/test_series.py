@@ -23,6 +23,15 @@ def test_last_ts_is_the_newest_bar_across_years(store):
     assert store.last_ts("AAA", "1d") is None and store.last_ts("ZZZ", "1h") is None
 
 
+def test_first_ts_is_the_oldest_bar_across_years(store):
+    assert store.first_ts("AAA", "1h") is None
+    bars = make_bars(n=24 * 5, start="2021-12-29")
+    store.write("bars", bars.sample(frac=1.0, random_state=2))
+    first = store.first_ts("AAA", "1h")
+    assert first == bars["ts"].iloc[0] and str(first.tz) == "UTC"
+    assert store.first_ts("AAA", "1d") is None
+
+
 def test_last_ts_follows_deletes(store):
     bars = make_bars(n=24 * 5, start="2021-12-29")
     store.write("bars", bars)
