@@ -13,11 +13,12 @@ from typing import Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.websockets import WebSocketDisconnect
 
 from pipelines.errors import StoreError
 from serving import schemas as S
-from serving.errors import BadParameter, ServingError
+from serving.errors import BadParameter, ServingError, public_reason
 from serving.predictor import parse_horizons
 from serving.service import MeridianService
 from serving.stream import stream_updates
@@ -35,8 +36,10 @@ def _key_ok(given: str | None, expected: str | None) -> bool:
 
 def create_api(service: MeridianService) -> FastAPI:
     cfg = service.cfg
-    app = FastAPI(title="Meridian", version="1.0",
-                  description="Predictions, signals, portfolio and live updates for crypto, stocks and forex.")
+    # FastAPIOffline serves Swagger UI's files itself: /docs works with no internet (FastAPI's
+    # default page loads them from a CDN and is blank offline)
+    app = FastAPIOffline(title="Meridian", version="1.0",
+                         description="Predictions, signals, portfolio and live updates for crypto, stocks and forex.")
 
     async def need_key(x_api_key: str | None = Header(None, description="the API key from configuration")) -> None:
         if cfg.api_key is None:
@@ -61,8 +64,8 @@ def create_api(service: MeridianService) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+        log.exception("unexpected error")  # the details stay in the log: they can carry paths and pids
+        return JSONResponse({"detail": public_reason(exc)}, status_code=500)
 
     # open reads carry no dependency at all: resolving one costs a sizeable share of a cached answer
     reads = [Depends(read_key)] if cfg.options.read_requires_key else []
@@ -75,6 +78,11 @@ def create_api(service: MeridianService) -> FastAPI:
     @app.get("/assets", response_model=S.Assets, dependencies=reads, responses=KEYED)
     async def assets():
         return await service.assets()
+
+    @app.get("/predictions/batch", include_in_schema=False)
+    async def batch_needs_post():
+        raise HTTPException(405, 'the batch takes POST /predictions/batch with {"symbols": [...]}',
+                            headers={"Allow": "POST"})
 
     @app.get("/predictions/{symbol}", response_model=S.Prediction, dependencies=reads, responses={**KEYED, **NOT_FOUND})
     async def prediction(symbol: str = SYMBOL,
@@ -152,5 +160,8 @@ def create_api(service: MeridianService) -> FastAPI:
             await stream_updates(service, ws, symbols)
         except (WebSocketDisconnect, asyncio.CancelledError):
             pass
+        except Exception as exc:  # never drop the socket without a close frame
+            log.exception("stream failed")
+            await ws.close(code=1011, reason=public_reason(exc)[:120])
 
     return app

@@ -55,6 +55,8 @@ class ServeOptions(Frozen):
     cache_predictions: bool = Field(True, description="answer repeated requests for the same latest bar "
                                     "from memory; off, every request asks every model")
     stream_poll_s: float = Field(1.0, gt=0, description="how often WS /stream looks for new bars")
+    status_ttl_s: float = Field(5.0, ge=0, description="how long /health reuses the models' load status "
+                                "(a reload or promote asks again at once)")
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")
     ensemble_method: Literal["average", "accuracy_weighted"] = Field(
         "accuracy_weighted", description="equal weights, or weights from each model's out-of-sample "

@@ -30,3 +30,9 @@ class Unavailable(ServingError):
     """Something the answer needs is not there right now (no models, store down): 503."""
 
     status_code = 503
+
+
+def public_reason(exc: BaseException) -> str:
+    """What a public endpoint may say about a failure: Meridian's own errors are written for users;
+    anything else is named by its type only (its text can carry paths, pids and addresses)."""
+    return str(exc) if isinstance(exc, MeridianError) else f"internal error ({type(exc).__name__}); see the serve log"

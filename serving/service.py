@@ -8,6 +8,8 @@ Predictions come from ``predict`` (the ensemble deployment in the application, a
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any, Awaitable, Callable
 
 import pandas as pd
@@ -45,6 +47,9 @@ async def local_predict(predictor: Predictor, symbol: str, horizons: list[str] |
         return {"status": exc.status_code, "reason": str(exc)}
 
 
+log = logging.getLogger(__name__)
+
+
 class MeridianService:
     def __init__(self, cfg: ServeAppConfig, store: Store, predict: PredictFn, load_status: StatusFn,
                  reload: ReloadFn, clock: Callable[[], pd.Timestamp] | None = None) -> None:
@@ -60,13 +65,23 @@ class MeridianService:
         self._memo: dict[tuple, dict] = {}
         self._inflight: dict[tuple, asyncio.Future] = {}
         self._generation = 0
+        self._status_cache: tuple[float, int, dict[str, str | None]] | None = None
 
     # -- reads ---------------------------------------------------------------------------------
     async def _status(self) -> dict[str, str | None]:
+        """Every model's load status, asked of the deployments at most once per ``status_ttl_s``
+        (and again after a reload), so a monitor polling /health does not ask every model each time."""
+        now = time.monotonic()
+        cached = self._status_cache
+        if cached is not None and cached[1] == self._generation and now - cached[0] < self.cfg.options.status_ttl_s:
+            return cached[2]
         try:
-            return await self._load_status()
+            status = await self._load_status()
         except Exception as exc:  # the model side is down: say so, do not fail the read
-            return {"(model deployments)": f"unreachable: {type(exc).__name__}: {exc}"}
+            log.warning("model deployments unreachable: %s", exc)
+            return {"(model deployments)": f"unreachable ({type(exc).__name__})"}
+        self._status_cache = (now, self._generation, status)
+        return status
 
     async def health(self) -> dict:
         status = await self._status()

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from fastapi import WebSocket
 
-from serving.errors import ServingError
+from serving.errors import BadParameter, ServingError
 
 
 def bar_dict(row: pd.Series) -> dict[str, Any]:
@@ -21,10 +21,16 @@ def bar_dict(row: pd.Series) -> dict[str, Any]:
             "timeframe": str(row["timeframe"]), **out}
 
 
+SUBSCRIBE = 'send {"symbols": ["EURUSD", ...]} to change the subscription'
+
+
 def _symbols(service, text: str | list[str] | None) -> list[str]:
     if text is None or text == "" or text == []:
         return service.market.symbols()
-    items = text.split(",") if isinstance(text, str) else [str(s) for s in text]
+    if not isinstance(text, (str, list)) or not all(isinstance(s, str) for s in text):
+        raise BadParameter(f"symbols must be a list of names, not {type(text).__name__}: {SUBSCRIBE}",
+                           ("body", "symbols"))
+    items = text.split(",") if isinstance(text, str) else list(text)
     syms = [s.strip() for s in items if s.strip()]
     for s in syms:
         service.market.timeframes(s)  # NotFound
@@ -55,8 +61,7 @@ async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
         except ServingError as exc:
             await ws.send_json({"type": "error", "status": exc.status_code, "reason": str(exc)})
         except (ValueError, AttributeError):
-            await ws.send_json({"type": "error", "status": 422,
-                                "reason": 'send {"symbols": ["EURUSD", ...]} to change the subscription'})
+            await ws.send_json({"type": "error", "status": 422, "reason": SUBSCRIBE})
 
 
 async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp]) -> None:

@@ -15,6 +15,8 @@ import ray
 from cluster.placement import Work, options_for
 from pipelines.config import MeridianConfig
 
+from serving.errors import public_reason
+
 log = logging.getLogger(__name__)
 
 
@@ -83,7 +85,8 @@ class TrainingTracker:
             r.result = ray.get(r.ref, timeout=5)
             r.state = "FINISHED"
         except Exception as exc:
-            r.state, r.result = "FAILED", {"error": f"{type(exc).__name__}: {str(exc)[-500:]}"}
+            log.warning("retrain %s failed: %s", r.run_id, exc, exc_info=True)
+            r.state, r.result = "FAILED", {"error": public_reason(exc)}
 
     def _view(self, r: _Run) -> dict:
         self._poll(r)
@@ -113,7 +116,8 @@ def external_status(tune_root: str | None = None) -> tuple[list[dict], str | Non
     else:
         live = res.get("live") or {}
         if not live.get("available", False) and live.get("error"):
-            notes.append(f"live training from Ray's state API unavailable: {live['error']}")
+            log.info("Ray's state API unavailable: %s", live["error"])
+            notes.append("live training from Ray's state API is unavailable (the Ray dashboard is not running)")
         runs = [_normalise({"run_id": t.get("task_id"), "kind": "task", "state": t.get("state"),
                             "detail": {"name": t.get("name"), "node_id": t.get("node_id")}})
                 for t in live.get("tasks", [])]
@@ -135,7 +139,8 @@ def external_status(tune_root: str | None = None) -> tuple[list[dict], str | Non
                             "started_at": j.start_time, "finished_at": j.end_time,
                             "detail": {"entrypoint": j.entrypoint}}) for j in jobs], "ray", notes
     except Exception as exc:
-        notes.append(f"Ray job list unavailable: {type(exc).__name__}: {str(exc)[:200]}")
+        log.info("Ray's job list unavailable: %s", exc)
+        notes.append("Ray's job list is unavailable (the Ray dashboard is not running)")
     return [], None, notes
 
 

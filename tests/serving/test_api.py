@@ -199,6 +199,9 @@ def test_retrain_runs_on_ray_and_shows_in_training(served):
     assert run["state"] == "FINISHED", run
     training = served.get("/training").json()
     assert training["source"].startswith("serve") and isinstance(training["notes"], list)
+    # a public endpoint names no paths, pids or addresses (Ray's own errors stay in the log)
+    text = served.get("/training").text
+    assert "/tmp" not in text and "pid" not in text.lower() and "Traceback" not in text
     mid = run["detail"]["model_ids"]["SPX"]["logistic"]
     assert "-h2-" in mid
     models = {m["model_id"]: m for m in served.get("/models").json()["models"]}
@@ -211,3 +214,20 @@ def test_reads_can_require_the_key(keyed_local):
     r = keyed_local.get("/predictions/SPX", headers=KEY)
     assert r.status_code == 200 and r.json()["horizons"][0]["signal"] in ("BUY", "SELL", "HOLD")
     assert keyed_local.get("/health").status_code == 200  # liveness stays public
+
+
+def test_batch_by_get_is_a_405_not_a_symbol_named_batch(served):
+    r = served.get("/predictions/batch")
+    assert r.status_code == 405 and r.headers["allow"] == "POST" and "POST /predictions/batch" in reason(r)
+
+
+def test_docs_work_without_the_internet(served):
+    """Swagger UI's files come from the application itself, not a CDN."""
+    import re
+    page = served.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(not a.startswith("http") for a in assets), assets
+    for a in assets:
+        got = served.get(a)
+        assert got.status_code == 200 and len(got.content) > 1000, a

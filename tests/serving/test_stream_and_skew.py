@@ -48,6 +48,11 @@ def test_stream_pushes_new_bars_and_predictions(served):
             assert err["type"] == "error" and err["status"] == 404 and "NOPE" in err["reason"]
             ws.send("not json")
             assert _recv(ws)["status"] == 422
+            ws.send(json.dumps({"symbols": 5}))  # used to crash the handler with no close frame
+            err = _recv(ws)
+            assert err["type"] == "error" and err["status"] == 422 and "list of names" in err["reason"]
+            ws.send(json.dumps({"symbols": ["SPX"]}))  # the socket still serves
+            assert _recv(ws) == {"type": "subscribed", "symbols": ["SPX"]}
     finally:
         store.delete("bars", {"symbol": "SPX", "ts": list(new_bar["ts"])})
     time.sleep(0.3)  # past the bars' freshness window: the withheld bar is gone again
