@@ -166,8 +166,36 @@ CHECKPOINTS = TableSpec(
     json_columns=("state",),
 )
 
+RUNS = TableSpec(
+    name="runs",
+    schema=pa.schema([
+        ("run_id", pa.string()), ("kind", pa.string()), ("status", pa.string()), ("reason", pa.string()),
+        ("created_at", UTC_NS), ("finished_at", UTC_NS), ("config", pa.string()), ("config_hash", pa.string()),
+        ("code_version", pa.string()), ("digests", pa.string()), ("symbols", pa.string()),
+        ("models", pa.string()), ("horizons", pa.string()), ("report", pa.string()),
+    ]),
+    key=("run_id",),
+    time_column="created_at",
+    partition_year=False,
+    json_columns=("config", "digests", "symbols", "models", "horizons", "report"),
+)
+
+RUN_PREDICTIONS = TableSpec(
+    name="run_predictions",
+    schema=pa.schema([
+        ("run_id", pa.string()), ("model", pa.string()), ("horizon", pa.int64()), ("symbol", pa.string()),
+        ("ts", UTC_NS), ("timeframe", pa.string()), ("fold", pa.int64()), ("prediction", pa.float64()),
+        ("prob_up", pa.float64()), ("realized", pa.float64()),
+    ]),
+    key=("run_id", "model", "horizon", "symbol", "ts"),
+    time_column="ts",
+    partition_by=("run_id",),
+    partition_year=False,
+)
+
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
-    BARS, ORDERBOOK, TRADES, NEWS, MACRO, PREDICTIONS, FILLS, POSITIONS, MODELS, CHECKPOINTS)}
+    BARS, ORDERBOOK, TRADES, NEWS, MACRO, PREDICTIONS, FILLS, POSITIONS, MODELS, CHECKPOINTS, RUNS,
+    RUN_PREDICTIONS)}
 
 
 def empty_frame(spec: TableSpec) -> pd.DataFrame:

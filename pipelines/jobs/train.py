@@ -12,7 +12,6 @@ as a self-describing artifact and recorded in the registry.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -28,7 +27,7 @@ from models.registry import ModelRecord, register as register_model
 from models.training.dataset import Dataset, make_dataset
 from models.training.persist import persist_predictions
 from models.training.walkforward import run_walkforward_many
-from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig, load_config
+from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig
 from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import deflated_sharpe, per_period_sharpe
 from pipelines.evaluation.oos import evaluate
@@ -141,12 +140,14 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         timeframe: str | None = None, ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES,
         persist: bool = True, register: bool = False, models_dir: str | Path | None = None,
         use_ray: bool = True, progress: bool = True, retrain_every: str | None = None,
-        keep: str | None = None, universe: bool = False) -> dict:
+        keep: str | None = None, universe: bool = False, run_id: str | None = None) -> dict:
     """The walk-forward report for each symbol (a JSON-ready dict). ``retrain_every`` and
     ``keep`` (bars, or spans like "1M" and "3Y") set the test window / retrain step and the
     rolling training window per symbol, in that symbol's bars. ``universe``: every symbol's
     features also carry the universe stage (cross-sectional factors and ranks over these
-    symbols); the registered models record the universe, and serving rebuilds it."""
+    symbols); the registered models record the universe, and serving rebuilds it. ``run_id``: the
+    run this belongs to (:mod:`pipelines.jobs.walkforward`): its predictions are recorded under it,
+    and the registered models name it."""
     from models.zoo import model_class
     for m in models:
         model_class(m)  # unknown names and missing extras fail before any work
@@ -157,15 +158,18 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     universe_ds: dict[str, Dataset] = {}
     if universe:
         from models.training.dataset import universe_datasets
-        from pipelines.features.registry import feature_set
         from pipelines.features.universe import MIN_SYMBOLS
         if len(set(symbols)) < MIN_SYMBOLS:
             raise ConfigError(f"--universe needs at least {MIN_SYMBOLS} symbols, got {len(set(symbols))}")
         all_bars = universe_bars(store, symbols, timeframe)
         universe_ds, _ = universe_datasets(all_bars, feature_set(cfg.features.feature_set), cfg.walkforward.horizon)
     universe_syms = sorted(universe_ds)
+    from pipelines.evaluation import runs
+    from pipelines.features.store import set_version
     report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),
-                    "feature_set": cfg.features.feature_set, "symbols": {}}
+                    "feature_set": cfg.features.feature_set,
+                    "feature_set_version": set_version(feature_set(cfg.features.feature_set)),
+                    "symbols": {}, "bars_digests": {}}
     for sym in tqdm(symbols, desc="symbols", disable=not progress):
         tf, bars = _pick_timeframe(store, sym, timeframe)
         wf = _windows(cfg.walkforward, tf, str(bars["asset_class"].iloc[0]), retrain_every, keep)
@@ -187,11 +191,14 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                               ensembles=ens, feature_set_name=cfg.features.feature_set,
                               use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress,
                               prior_trials=len(prior), dataset=universe_ds.get(sym))
+        report["bars_digests"][sym] = runs.bars_digest(bars)
         for name, preds in res.predictions.items():
             chash, model_id = hashes[name], ids[name]
             if persist:
                 persist_predictions(store, preds, bars, model_id=model_id, symbol=sym, timeframe=tf,
                                     horizon=wf.horizon, config_hash=chash)
+            if run_id is not None:
+                runs.record_predictions(store, run_id, name, wf.horizon, sym, tf, preds)
             if register and name in res.final_models:
                 wres = res.final_models[name]
                 artifact = wres.final_model.save(Path(models_dir or cfg.models_dir) / model_id)
@@ -200,7 +207,8 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                     model_id=model_id, name=name, kind="forecaster",
                     config={"params": cfg.models.params.get(name, {}), "walkforward": wf.model_dump(mode="json"),
                             "feature_set": cfg.features.feature_set,
-                            **({"universe": universe_syms} if universe_syms else {})},
+                            **({"universe": universe_syms} if universe_syms else {}),
+                            **({"run_id": run_id} if run_id else {})},
                     config_hash=chash, features=list(res.dataset.X.columns), symbols=[sym], timeframe=tf,
                     horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
                     metrics=finite(res.metrics[name]), artifact_path=str(artifact)))
@@ -276,45 +284,10 @@ def _fmt(v, spec: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import ray
-
-    from cluster.runtime import init_ray, shutdown_ray
-    from pipelines.store import open_store
-    p = argparse.ArgumentParser(prog="python -m pipelines.jobs.train", description=__doc__.split("\n")[0])
-    p.add_argument("--config")
-    p.add_argument("--symbols", required=True, help="comma-separated symbols in the store")
-    p.add_argument("--models", help="comma-separated model names (default: the config's)")
-    p.add_argument("--horizon", type=int)
-    p.add_argument("--timeframe")
-    p.add_argument("--retrain-every", help="retrain step: bars or a span (1M, 30D)")
-    p.add_argument("--keep", help="rolling training window: bars or a span (3Y)")
-    p.add_argument("--promote", action="store_true", help="promote the registered models")
-    p.add_argument("--universe", action="store_true",
-                   help="add the universe stage (cross-sectional factors and ranks over these symbols, three or more)")
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    over = {"walkforward": {"horizon": args.horizon}} if args.horizon else None
-    cfg = load_config(args.config, overrides=over)
-    models = args.models.split(",") if args.models else list(cfg.models.names)
-    started = not ray.is_initialized()
-    init_ray(cfg.ray)
-    store = open_store(cfg.store)
-    try:
-        out = run(cfg, store, args.symbols.split(","), models, timeframe=args.timeframe, register=True,
-                  models_dir=cfg.models_dir, progress=not args.json,
-                  retrain_every=args.retrain_every, keep=args.keep, universe=args.universe)
-        if args.promote:
-            from models.registry import promote
-            for r in out["symbols"].values():
-                for name, mid in r["model_ids"].items():
-                    if name in r["models"]:
-                        promote(store, mid)
-    finally:
-        store.close()
-        if started:
-            shutdown_ray()
-    print(json.dumps(out, default=str) if args.json else "\n".join(summary_lines(out)))
-    return 0
+    """``python -m pipelines.jobs.train`` is the recorded walk-forward (same options as
+    ``meridian walkforward``)."""
+    from pipelines.jobs import walkforward
+    return walkforward.main(argv)
 
 
 if __name__ == "__main__":

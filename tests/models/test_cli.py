@@ -28,8 +28,8 @@ def test_walkforward_on_imported_real_data(ray_session, shared_data, tmp_path, m
     assert sum(r["rows_written"] for r in imported) > 3000
     out = _run(capsys, "walkforward", "--symbols", "BTCUSDT", "--models", "xgboost,logistic",
                "--horizon", "2", "--train-bars", "1200", "--test-bars", "600", "--json")
-    assert out["horizon"] == 2
-    r = out["symbols"]["BTCUSDT"]
+    assert out["run_id"].startswith("run-") and out["horizons"]["2"]["horizon"] == 2
+    r = out["horizons"]["2"]["symbols"]["BTCUSDT"]
     assert r["timeframe"] == "1h" and r["folds"] >= 3
     assert set(r["models"]) == {"xgboost", "logistic"}
     assert set(r["ensembles"]) == {"average", "weighted", "stacking", "bma"}
@@ -48,7 +48,7 @@ def test_walkforward_on_imported_real_data(ray_session, shared_data, tmp_path, m
     # a second round of tries on the same series counts the first round's in its corrections
     again = _run(capsys, "walkforward", "--symbols", "BTCUSDT", "--models", "logistic,lightgbm",
                  "--horizon", "2", "--train-bars", "1200", "--test-bars", "600", "--json")
-    r2 = again["symbols"]["BTCUSDT"]
+    r2 = again["horizons"]["2"]["symbols"]["BTCUSDT"]
     assert r2["model_ids"]["logistic"] == r["model_ids"]["logistic"]      # same config, same id
     assert r2["n_trials"] == 6 + 5      # + xgboost and the four ensembles over other members
     assert r2["models"]["logistic"]["n_trials"] == 11

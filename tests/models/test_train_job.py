@@ -26,7 +26,7 @@ def test_train_job_registers_loadable_models(ray_session, tmp_path, monkeypatch,
     assert main(["--symbols", "SPX", "--models", "logistic,lightgbm", "--horizon", "1",
                  "--promote", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    ids = out["symbols"]["SPX"]["model_ids"]
+    ids = out["horizons"]["1"]["symbols"]["SPX"]["model_ids"]
     records = {r.model_id: r for r in list_models(store)}
     assert set(records) == {ids["logistic"], ids["lightgbm"]}      # ensembles are not artifacts
     for rec in records.values():
