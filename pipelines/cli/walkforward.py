@@ -4,6 +4,7 @@ ensembles and baselines, reported out of sample (and the predictions persisted).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pipelines.cli import emit
 from pipelines.config import load_config
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ray", action="store_true", help="run folds one after another in this process")
     p.add_argument("--universe", action="store_true",
                    help="add the universe stage: cross-sectional Alpha101 factors and ranks over these symbols (3+)")
+    p.add_argument("--report", help="folder for metrics.json and report.html (signal plots with 5+ symbols)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -73,6 +75,14 @@ def run(args: argparse.Namespace) -> int:
         store.close()
         if started_ray:
             shutdown_ray()
+    from pipelines.evaluation.verdict import judge
+    if len(reports) > 1:
+        judge(list(reports.values()))     # one correction and one trial count over every horizon
+    if args.report:
+        from pipelines.reports.signal import write_walkforward_report
+        path = write_walkforward_report(Path(args.report), reports)
+        if not args.json:
+            print(f"report: {path}")
     if len(reports) == 1:
         report = next(iter(reports.values()))
         emit(report, args.json, "\n".join(summary_lines(report)))
