@@ -92,7 +92,8 @@ def get(store: Store, model_id: str) -> ModelRecord:
 @dataclass(frozen=True)
 class PromotionGate:
     """What a model's out-of-sample evidence must show to be promoted: a deflated Sharpe ratio of
-    at least ``min_dsr`` for a single-symbol model, a rank-IC Newey-West t across symbols of at
+    at least ``min_dsr`` for a single-symbol model, both of its returns and of its returns in
+    excess of buy-and-hold's (so that riding the drift does not pass), a rank-IC Newey-West t across symbols of at
     least ``min_rank_ic_t`` for a panel (cross-sectional) model."""
 
     min_dsr: float = 0.95
@@ -115,11 +116,13 @@ def refusal(rec: ModelRecord, gate: PromotionGate) -> str | None:
         if not t >= gate.min_rank_ic_t:
             return f"{rec.model_id}: rank-IC Newey-West t {t:.2f} < {gate.min_rank_ic_t:g} (models.promote_min_rank_ic_t)"
         return None
-    dsr = m.get("strategy_dsr")
-    if dsr is None or dsr != dsr:
-        return f"{rec.model_id} has no out-of-sample evidence (deflated Sharpe ratio): run a walk-forward first"
-    if not dsr >= gate.min_dsr:
-        return f"{rec.model_id}: deflated Sharpe ratio {dsr:.3f} < {gate.min_dsr:g} (models.promote_min_dsr)"
+    for key, what in (("strategy_dsr", "deflated Sharpe ratio"),
+                      ("strategy_excess_dsr", "deflated Sharpe ratio in excess of buy-and-hold")):
+        dsr = m.get(key)
+        if dsr is None or dsr != dsr:
+            return f"{rec.model_id} has no out-of-sample evidence ({what}): run a walk-forward first"
+        if not dsr >= gate.min_dsr:
+            return f"{rec.model_id}: {what} {dsr:.3f} < {gate.min_dsr:g} (models.promote_min_dsr)"
     return None
 
 

@@ -54,6 +54,10 @@ def evaluate(preds: pd.DataFrame, bars: pd.DataFrame, trading: TradingConfig,
     m["strategy_psr"] = probabilistic_sharpe(active)
     m["strategy_dsr"] = deflated_sharpe(active, n_trials, trial_sharpes)
     m["strategy_sharpe_stats"] = sharpe_stats(active)   # lets a run re-deflate with its own trial count
+    # drift is not skill: the same deflated Sharpe on the returns in excess of buy-and-hold's
+    excess = (active - bh.returns.reindex(active.index).fillna(0.0))
+    m["strategy_excess_dsr"] = deflated_sharpe(excess, n_trials)
+    m["excess_sharpe_stats"] = sharpe_stats(excess)
     m["n_trials"] = int(n_trials)
     if "confidence" in preds:
         # confidence is about the direction the up-probability points to

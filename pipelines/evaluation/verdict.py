@@ -7,17 +7,16 @@ symbol and horizon (directional accuracy against the always-majority predictor, 
 :mod:`pipelines.evaluation.significance`) and, for cross-sections of five or more symbols, the
 rank-IC Newey-West t of every model across symbols (one-sided). Their p-values are adjusted
 together with Holm's step-down method (family-wise error rate at ``alpha``). The deflated Sharpe
-ratio of every candidate is recomputed with the run's number of trials (every candidate of every
-symbol and horizon, plus those tried earlier on the same series) and the variance of their
-Sharpe ratios. Baselines (buy-and-hold, momentum, reversal) are never flagged.
+ratio of every candidate, of its returns and of its returns in excess of buy-and-hold's (drift
+earns a Sharpe ratio too), is recomputed with the run's number of trials (every candidate of
+every symbol and horizon, plus those tried earlier on the same series) and the variance of
+their Sharpe ratios. Baselines (buy-and-hold, momentum, reversal) are never flagged.
 
 :func:`judge` works on the report dicts in place and is idempotent: it recomputes from the raw
 p-values and Sharpe statistics each report keeps.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from pipelines.evaluation.metrics import dsr_from_stats
 from pipelines.evaluation.significance import CORRECTION, adjust, t_to_p
@@ -67,12 +66,14 @@ def judge(reports: list[dict], alpha: float = ALPHA, method: str = CORRECTION) -
         where.update({"p_adjusted": float(pa), "alpha": alpha, "has_edge": edge})
         flagged += edge
     n_trials = max(1, len(cands) + prior)
-    stats = [m.get("strategy_sharpe_stats") or {} for m in cands]
-    sharpes = [_num(st.get("sr")) for st in stats]
-    for m, st in zip(cands, stats):
-        if st:
-            st = {k: _num(v) if k != "n" else int(v or 0) for k, v in st.items()}
-            m["strategy_dsr"] = dsr_from_stats(st, n_trials, sharpes)
+    for key, stats_key in (("strategy_dsr", "strategy_sharpe_stats"), ("strategy_excess_dsr", "excess_sharpe_stats")):
+        stats = [m.get(stats_key) or {} for m in cands]
+        sharpes = [_num(st.get("sr")) for st in stats]
+        for m, st in zip(cands, stats):
+            if st:
+                st = {k: _num(v) if k != "n" else int(v or 0) for k, v in st.items()}
+                m[key] = dsr_from_stats(st, n_trials, sharpes)
+    for m in cands:
         m["n_trials"] = n_trials
     verdict = {"method": method, "alpha": alpha, "tests": len(tests), "flagged": int(flagged),
                "n_trials": n_trials, "prior_trials": prior, "candidates": len(cands),
@@ -90,15 +91,9 @@ def explain(method: str, alpha: float, tests: int, n_trials: int, candidates: in
         f"(Newey-West t, lags = horizon), or for a cross-section a positive rank-IC Newey-West t, "
         f"{name}-corrected over all {tests} tests of this run at {alpha:g}; baselines are references, never flagged",
         f"DSR: probability that the strategy's true Sharpe after costs beats the best Sharpe that "
-        f"{n_trials} unskilled trials would show by luck (deflated Sharpe ratio, Bailey & Lopez de Prado)",
+        f"{n_trials} unskilled trials would show by luck (deflated Sharpe ratio, Bailey & Lopez de Prado); "
+        f"xDSR: the same on its returns in excess of buy-and-hold's",
         f"trials: {n_trials} = {candidates} candidates in this run (symbols x models/ensembles x horizons)"
         f" + {prior} tried earlier on the same series",
     ]
 
-
-def is_flagged(m: dict) -> bool:
-    return bool((m.get("edge_test") or {}).get("has_edge"))
-
-
-def _finite(x) -> bool:
-    return x is not None and np.isfinite(x)

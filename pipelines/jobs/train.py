@@ -324,7 +324,7 @@ def summary_lines(report: dict) -> list[str]:
             lines.append(f"  {kind:8s} {name:16s} acc {_fmt(m['directional_accuracy'], '.3f')} "
                          f"(majority {_fmt(et.get('majority_rate'), '.3f')})  "
                          f"ic {_fmt(m['ic'], '+.3f')}  sharpe {_fmt(m['strategy_sharpe'], '+.2f')}  "
-                         f"dsr {_fmt(m.get('strategy_dsr'), '.2f')}  "
+                         f"dsr {_fmt(m.get('strategy_dsr'), '.2f')}  xdsr {_fmt(m.get('strategy_excess_dsr'), '.2f')}  "
                          f"maxdd {_fmt(m['strategy_max_drawdown'], '.1%')}" + ("  EDGE" if edge else ""))
     sig = report.get("signal")
     if sig:
