@@ -72,7 +72,8 @@ def judge(reports: list[dict], alpha: float = ALPHA, method: str = CORRECTION) -
         for m, st in zip(cands, stats):
             if st:
                 st = {k: _num(v) if k != "n" else int(v or 0) for k, v in st.items()}
-                m[key] = dsr_from_stats(st, n_trials, sharpes)
+                dsr = dsr_from_stats(st, n_trials, sharpes)
+                m[key] = dsr if dsr == dsr else None          # reports stay strict JSON
     for m in cands:
         m["n_trials"] = n_trials
     verdict = {"method": method, "alpha": alpha, "tests": len(tests), "flagged": int(flagged),

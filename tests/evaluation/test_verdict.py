@@ -129,3 +129,17 @@ def test_dsr_is_deflated_by_the_runs_trial_count():
     assert m["n_trials"] == 40
     assert m["strategy_dsr"] == pytest.approx(deflated_sharpe(series[0], 40, sharpes))
     assert m["strategy_dsr"] < dsr_alone - 0.1
+
+
+def test_walkforward_report_folder_has_the_signal_plots(drift_run, tmp_path):
+    import json
+
+    from pipelines.reports.signal import write_walkforward_report
+    path = write_walkforward_report(tmp_path / "rep", {1: drift_run})
+    page = path.read_text()
+    assert "Cross-section (signal analysis)" in page and "momentum_20" in page
+    assert page.count('id="signal-1-') == 4                # daily rank IC, cumulative IC, quantiles, long-short
+    assert "bps" in page and "EDGE: directional accuracy" in page
+    saved = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    ls = saved["horizons"]["1"]["signal"]["models"]["logistic"]
+    assert len(ls["quantile_mean_return"]) == 5 and len(ls["series"]["rank_ic"]["ts"]) == ls["days"]
