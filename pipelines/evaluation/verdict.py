@@ -87,14 +87,13 @@ def judge(reports: list[dict], alpha: float = ALPHA, method: str = CORRECTION) -
 def explain(method: str, alpha: float, tests: int, n_trials: int, candidates: int, prior: int) -> list[str]:
     """One line each for EDGE, DSR and the trial count."""
     name = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}.get(method, method)
-    return [
-        f"EDGE: directional accuracy above the always-majority predictor's on the same test rows "
-        f"(Newey-West t, lags = horizon), or for a cross-section a positive rank-IC Newey-West t, "
-        f"{name}-corrected over all {tests} tests of this run at {alpha:g}; baselines are references, never flagged",
-        f"DSR: probability that the strategy's true Sharpe after costs beats the best Sharpe that "
-        f"{n_trials} unskilled trials would show by luck (deflated Sharpe ratio, Bailey & Lopez de Prado); "
-        f"xDSR: the same on its returns in excess of buy-and-hold's",
-        f"trials: {n_trials} = {candidates} candidates in this run (symbols x models/ensembles x horizons)"
-        f" + {prior} tried earlier on the same series",
-    ]
+    edge = (f"EDGE: directional accuracy above the always-majority predictor's on the same test rows "
+            f"(Newey-West t, lags = horizon), or for a cross-section a positive rank-IC Newey-West t, "
+            f"{name}-corrected over all {tests} tests of this run at {alpha:g}; baselines are references, never flagged")
+    dsr = (f"DSR: probability that the strategy's true Sharpe after costs beats the best Sharpe that "
+           f"{n_trials} unskilled trials would show by luck (deflated Sharpe ratio, Bailey & Lopez de Prado); "
+           f"xDSR: the same on its returns in excess of buy-and-hold's")
+    trials = (f"trials: {n_trials} = {candidates} candidates in this run (symbols x models/ensembles x horizons)"
+              f" + {prior} tried earlier on the same series")
+    return [edge, dsr, trials]
 

@@ -232,7 +232,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     judge([report])
     for sym, name, fields in pending:
         r = report["symbols"][sym]
-        metrics = dict((r["models"].get(name) or r["ensembles"].get(name[len("ensemble_"):]) or {}))
+        metrics = dict(r["models"].get(name) or r["ensembles"].get(name[len("ensemble_"):]) or {})
         metrics["test_start"], metrics["test_end"] = r["test_start"], r["test_end"]
         metrics["verdict"] = {k: v for k, v in report["verdict"].items() if k != "explain"}
         register_model(store, ModelRecord(**fields, metrics=metrics))

@@ -47,7 +47,7 @@ def _promote(capsys, *args) -> tuple[int, str, str]:
     ("panel-weak", "rank-IC Newey-West t 1.40 < 2"),
 ])
 def test_promote_refuses_weak_or_missing_evidence(lake, capsys, model_id, why):
-    rc, out, err = _promote(capsys, model_id)
+    rc, _, err = _promote(capsys, model_id)
     assert rc == 1 and why in err and len(err.strip().splitlines()) == 1
     assert get(lake, model_id).status == "candidate"
 
