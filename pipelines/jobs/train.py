@@ -251,7 +251,7 @@ def signal_report(panel: dict[str, dict[str, pd.DataFrame]], closes: dict[str, p
     """The signal analysis of every model and ensemble across the symbols (keyed by (ts, symbol)),
     with reversal and momentum baselines from the closes on the same cells."""
     names = sorted({n for preds in panel.values() for n in preds})
-    scores, realized = {}, []
+    scores = {}
     for name in names:
         parts = {sym: preds[name]["expected_return"] for sym, preds in panel.items() if name in preds}
         scores[name] = _keyed(parts)
