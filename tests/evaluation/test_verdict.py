@@ -143,3 +143,29 @@ def test_walkforward_report_folder_has_the_signal_plots(drift_run, tmp_path):
     saved = json.loads((tmp_path / "rep" / "metrics.json").read_text())
     ls = saved["horizons"]["1"]["signal"]["models"]["logistic"]
     assert len(ls["quantile_mean_return"]) == 5 and len(ls["series"]["rank_ic"]["ts"]) == ls["days"]
+
+
+def test_walkforward_cli_corrects_over_every_horizon(tmp_path, monkeypatch, capsys):
+    """`meridian walkforward` over five symbols and two horizons: one correction and one trial
+    count for the whole run, the signal analysis in --json, and the report folder."""
+    import json
+
+    from pipelines.cli import main
+    from pipelines.simulate import random_walk
+    monkeypatch.setenv("MERIDIAN__STORE__PATH", str(tmp_path / "lake"))
+    store = ParquetStore(tmp_path / "lake")
+    syms = [f"RW{i}" for i in range(5)]
+    for i, s in enumerate(syms):
+        store.write("bars", random_walk(800, seed=30 + i, symbol=s).bars)
+    store.close()
+    assert main(["walkforward", "--symbols", ",".join(syms), "--models", "logistic", "--ensembles", "",
+                 "--horizon", "1,3", "--train-bars", "300", "--test-bars", "200", "--no-ray", "--no-persist",
+                 "--report", str(tmp_path / "rep"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for h, rep in out["horizons"].items():
+        v = rep["verdict"]
+        assert v["tests"] == 2 * (5 + 1) and v["n_trials"] == 2 * 5 and v["flagged"] == 0
+        assert rep["signal"]["models"]["logistic"]["nw_lags"] == int(h)
+        assert abs(rep["signal"]["models"]["logistic"]["rank_ic_nw_t"]) < 2
+        assert rep["symbols"]["RW0"]["models"]["logistic"]["n_trials"] == 10
+    assert (tmp_path / "rep" / "report.html").read_text().count('id="signal-') == 8
