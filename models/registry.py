@@ -89,9 +89,63 @@ def get(store: Store, model_id: str) -> ModelRecord:
     return ModelRecord.from_row(df.iloc[0])
 
 
-def promote(store: Store, model_id: str) -> ModelRecord:
-    """Promote one model; others of the same name, symbols, timeframe and horizon are retired."""
+@dataclass(frozen=True)
+class PromotionGate:
+    """What a model's out-of-sample evidence must show to be promoted: a deflated Sharpe ratio of
+    at least ``min_dsr`` for a single-symbol model, both of its returns and of its returns in
+    excess of buy-and-hold's (so that riding the drift does not pass), a rank-IC Newey-West t across symbols of at
+    least ``min_rank_ic_t`` for a panel (cross-sectional) model."""
+
+    min_dsr: float = 0.95
+    min_rank_ic_t: float = 2.0
+
+
+def is_panel(rec: ModelRecord) -> bool:
+    """A model that scores several symbols at once (judged on the cross-section)."""
+    return len(rec.symbols) > 1
+
+
+def refusal(rec: ModelRecord, gate: PromotionGate) -> str | None:
+    """Why ``rec`` may not be promoted under ``gate`` (one line), or None when its evidence passes."""
+    m = rec.metrics or {}
+    if is_panel(rec):
+        t = (m.get("signal") or {}).get("rank_ic_nw_t")
+        if t is None:
+            return (f"{rec.model_id} has no out-of-sample cross-sectional evidence (rank-IC Newey-West t): "
+                    f"evaluate it on five or more symbols first")
+        if not t >= gate.min_rank_ic_t:
+            return f"{rec.model_id}: rank-IC Newey-West t {t:.2f} < {gate.min_rank_ic_t:g} (models.promote_min_rank_ic_t)"
+        return None
+    for key, what in (("strategy_dsr", "deflated Sharpe ratio"),
+                      ("strategy_excess_dsr", "deflated Sharpe ratio in excess of buy-and-hold")):
+        dsr = m.get(key)
+        if dsr is None or dsr != dsr:
+            return f"{rec.model_id} has no out-of-sample evidence ({what}): run a walk-forward first"
+        if not dsr >= gate.min_dsr:
+            return f"{rec.model_id}: {what} {dsr:.3f} < {gate.min_dsr:g} (models.promote_min_dsr)"
+    return None
+
+
+class PromotionRefused(ModelError):
+    """A model's out-of-sample evidence fails the promotion gate."""
+
+
+def promote(store: Store, model_id: str, gate: PromotionGate | None = None, *,
+            force_reason: str | None = None, who: str | None = None) -> ModelRecord:
+    """Promote one model; others of the same name, symbols, timeframe and horizon are retired.
+    With a ``gate``, a model whose evidence fails it is refused (:class:`PromotionRefused`)
+    unless ``force_reason`` is given: then the override (who, when, why, and what the gate
+    said) is recorded in the model's metrics under ``promotion``."""
     rec = get(store, model_id)
+    if gate is not None:
+        why = refusal(rec, gate)
+        if why and not force_reason:
+            raise PromotionRefused(f"refused: {why}; pass --force --reason TEXT to override")
+        if why or force_reason:
+            import getpass
+            rec.metrics = {**(rec.metrics or {}), "promotion": {
+                "forced": bool(why), "reason": force_reason, "gate": why,
+                "by": who or getpass.getuser(), "at": datetime.now(timezone.utc).isoformat()}}
     for other in list_models(store, "promoted"):
         if (other.model_id != rec.model_id and other.name == rec.name and other.symbols == rec.symbols
                 and other.timeframe == rec.timeframe and other.horizon == rec.horizon):

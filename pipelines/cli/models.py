@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.set_defaults(func=run_show)
     pr = msub.add_parser("promote", help="promote a model (retires the promoted one it replaces)")
     pr.add_argument("model_id")
+    pr.add_argument("--force", action="store_true", help="promote although the evidence fails the gate")
+    pr.add_argument("--reason", help="why the gate is overridden (required with --force; recorded)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=run_promote)
 
@@ -79,18 +81,29 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    from models.registry import get, list_models, promote
+    """Refuses a model whose out-of-sample evidence fails the configured gate (models.promote_min_dsr,
+    models.promote_min_rank_ic_t) or that has none; ``--force --reason`` records the override."""
+    from models.registry import PromotionGate, get, list_models, promote
+    from pipelines.errors import ConfigError
+    if args.force and not (args.reason or "").strip():
+        raise ConfigError("--force needs --reason TEXT: the override is recorded in the registry")
+    if args.reason and not args.force:
+        raise ConfigError("--reason goes with --force")
+    cfg = load_config(args.config)
+    gate = PromotionGate(min_dsr=cfg.models.promote_min_dsr, min_rank_ic_t=cfg.models.promote_min_rank_ic_t)
     store = _store(args)
     try:
         before = {r.model_id for r in list_models(store, "promoted")}
-        rec = promote(store, args.model_id)
+        rec = promote(store, args.model_id, gate, force_reason=args.reason if args.force else None)
         after = {r.model_id for r in list_models(store, "promoted")}
         retired = sorted(before - after)
         rec = get(store, rec.model_id)
     finally:
         store.close()
-    emit({"promoted": rec.model_id, "retired": retired}, args.json,
-         f"promoted {rec.model_id}" + (f"; retired {', '.join(retired)}" if retired else ""))
+    forced = (rec.metrics or {}).get("promotion", {}).get("forced", False)
+    emit({"promoted": rec.model_id, "retired": retired, **({"forced": True} if forced else {})}, args.json,
+         f"promoted {rec.model_id}" + (" (gate overridden)" if forced else "")
+         + (f"; retired {', '.join(retired)}" if retired else ""))
     return 0
 
 

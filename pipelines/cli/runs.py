@@ -113,13 +113,19 @@ def run_predictions(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from pipelines.evaluation import runs
-    from pipelines.reports.run import write_run_report
+    from pipelines.reports.signal import write_walkforward_report
     cfg, store = _open(args)
     try:
         rec = runs.get(store, args.run_id)
     finally:
         store.close()
-    paths = write_run_report(rec, Path(args.out) if args.out else Path(cfg.report_dir) / rec.run_id)
+    horizons = rec.report.get("horizons") or {}
+    if not horizons:
+        raise ConfigError(f"run {rec.run_id} is {rec.status}" + (f" ({rec.reason})" if rec.reason else "")
+                          + ": it has no report")
+    out = Path(args.out) if args.out else Path(cfg.report_dir) / rec.run_id
+    html = write_walkforward_report(out, {int(h): r for h, r in horizons.items()}, rec.run_id)
+    paths = {"html": str(html), "metrics": str(out / "metrics.json")}
     emit(paths, args.json, f"report: {paths['html']}\nmetrics: {paths['metrics']}")
     return 0
 

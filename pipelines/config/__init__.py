@@ -84,6 +84,10 @@ class ModelConfig(Frozen):
     names: tuple[str, ...] = ("xgboost",)
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     use_gpu: bool = Field(False, description="ask Ray for a GPU for models that want one, if present")
+    promote_min_dsr: float = Field(
+        0.95, ge=0, le=1, description="promotion gate: least out-of-sample deflated Sharpe ratio of a single-symbol model")
+    promote_min_rank_ic_t: float = Field(
+        2.0, description="promotion gate: least rank-IC Newey-West t across symbols of a panel (cross-sectional) model")
 
 
 class TradingConfig(Frozen):

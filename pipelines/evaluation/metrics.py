@@ -24,6 +24,9 @@ def directional_accuracy(pred, realized) -> float:
 
 
 def information_coefficient(pred, realized) -> float:
+    """Pearson correlation of one series' predictions with its realized returns over time (a
+    time-series IC). The cross-sectional IC, across symbols day by day, is
+    :mod:`pipelines.evaluation.signal`."""
     p, r = _clean(pred, realized)
     if len(p) < 3 or p.std() == 0 or r.std() == 0:
         return float("nan")
@@ -125,21 +128,33 @@ def profit_factor(returns) -> float:
     return float(gains / losses)
 
 
-def probabilistic_sharpe(returns, benchmark_sr: float = 0.0) -> float:
-    """P(true per-period Sharpe > ``benchmark_sr``) given the sample's Sharpe, skewness and
-    kurtosis (Bailey & Lopez de Prado, 2012). Per-period, not annualised."""
+def sharpe_stats(returns) -> dict[str, float]:
+    """Per-period Sharpe, skewness, (non-excess) kurtosis and count of a return series: all that
+    the probabilistic and deflated Sharpe ratios need, so they can be recomputed from a report."""
     r = np.asarray(returns, dtype="float64")
     r = r[np.isfinite(r)]
-    n = len(r)
-    if n < 3 or r.std(ddof=1) == 0:
+    if len(r) < 3 or r.std(ddof=1) == 0:
+        return {"sr": float("nan"), "skew": float("nan"), "kurtosis": float("nan"), "n": int(len(r))}
+    return {"sr": float(r.mean() / r.std(ddof=1)), "skew": float(stats.skew(r)),
+            "kurtosis": float(stats.kurtosis(r, fisher=False)), "n": int(len(r))}
+
+
+def psr_from_stats(sr: float, n: int, skew: float, kurtosis: float, benchmark_sr: float = 0.0) -> float:
+    """P(true per-period Sharpe > ``benchmark_sr``) from a sample Sharpe ``sr`` over ``n``
+    periods with the given skewness and kurtosis (Bailey & Lopez de Prado, 2012)."""
+    if n is None or n < 3 or not all(np.isfinite(x) for x in (sr, skew, kurtosis)):
         return float("nan")
-    sr = r.mean() / r.std(ddof=1)
-    skew = float(stats.skew(r))
-    kurt = float(stats.kurtosis(r, fisher=False))
-    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2
+    denom = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr ** 2
     if denom <= 0:
         return float("nan")
     return float(stats.norm.cdf((sr - benchmark_sr) * math.sqrt(n - 1) / math.sqrt(denom)))
+
+
+def probabilistic_sharpe(returns, benchmark_sr: float = 0.0) -> float:
+    """P(true per-period Sharpe > ``benchmark_sr``) given the sample's Sharpe, skewness and
+    kurtosis (Bailey & Lopez de Prado, 2012). Per-period, not annualised."""
+    st = sharpe_stats(returns)
+    return psr_from_stats(st["sr"], st["n"], st["skew"], st["kurtosis"], benchmark_sr)
 
 
 def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
@@ -158,14 +173,20 @@ def deflated_sharpe(returns, n_trials: int, trial_sharpes=None) -> float:
     (Bailey & Lopez de Prado, 2014). ``trial_sharpes`` (per-period Sharpe of every model or
     configuration tried) gives their variance; without it, the variance of a Sharpe estimate
     under the null, 1 / (n - 1), is used."""
-    r = np.asarray(returns, dtype="float64")
-    r = r[np.isfinite(r)]
-    if len(r) < 3:
+    st = sharpe_stats(returns)
+    return dsr_from_stats(st, n_trials, trial_sharpes)
+
+
+def dsr_from_stats(st: dict, n_trials: int, trial_sharpes=None) -> float:
+    """:func:`deflated_sharpe` from :func:`sharpe_stats` (``sr``, ``n``, ``skew``, ``kurtosis``)."""
+    n = int(st.get("n") or 0)
+    if n < 3:
         return float("nan")
     ts = np.asarray(trial_sharpes if trial_sharpes is not None else [], dtype="float64")
     ts = ts[np.isfinite(ts)]
-    var = float(np.var(ts, ddof=1)) if len(ts) >= 2 else 1.0 / (len(r) - 1)
-    return probabilistic_sharpe(r, expected_max_sharpe(max(1, int(n_trials)), var))
+    var = float(np.var(ts, ddof=1)) if len(ts) >= 2 else 1.0 / (n - 1)
+    return psr_from_stats(st["sr"], n, st["skew"], st["kurtosis"],
+                          expected_max_sharpe(max(1, int(n_trials)), var))
 
 
 def per_period_sharpe(returns) -> float:

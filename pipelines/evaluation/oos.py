@@ -11,7 +11,7 @@ import pandas as pd
 from pipelines.config import TradingConfig
 from pipelines.evaluation.metrics import (deflated_sharpe, hit_rate_by_confidence, per_period_sharpe,
                                           prediction_metrics, probabilistic_sharpe, profit_factor,
-                                          strategy_metrics)
+                                          sharpe_stats, strategy_metrics)
 from pipelines.evaluation.significance import edge_test
 from pipelines.trading.backtest import BacktestResult, buy_and_hold, run_backtest
 from pipelines.costs import Costs
@@ -53,6 +53,11 @@ def evaluate(preds: pd.DataFrame, bars: pd.DataFrame, trading: TradingConfig,
     m["strategy_sharpe_per_period"] = per_period_sharpe(active)
     m["strategy_psr"] = probabilistic_sharpe(active)
     m["strategy_dsr"] = deflated_sharpe(active, n_trials, trial_sharpes)
+    m["strategy_sharpe_stats"] = sharpe_stats(active)   # lets a run re-deflate with its own trial count
+    # drift is not skill: the same deflated Sharpe on the returns in excess of buy-and-hold's
+    excess = (active - bh.returns.reindex(active.index).fillna(0.0))
+    m["strategy_excess_dsr"] = deflated_sharpe(excess, n_trials)
+    m["excess_sharpe_stats"] = sharpe_stats(excess)
     m["n_trials"] = int(n_trials)
     if "confidence" in preds:
         # confidence is about the direction the up-probability points to
@@ -60,8 +65,7 @@ def evaluate(preds: pd.DataFrame, bars: pd.DataFrame, trading: TradingConfig,
         m["hit_rate_by_confidence"] = hit_rate_by_confidence(
             direction, preds["realized_return"], preds["confidence"])
     try:
-        m["edge_test"] = edge_test(preds["expected_return"], preds["realized_return"], horizon,
-                                   n_tests=n_trials).as_dict()
+        m["edge_test"] = edge_test(preds["expected_return"], preds["realized_return"], horizon).as_dict()
     except ValueError:
         m["edge_test"] = None
     for name, res in (("buy_and_hold", bh), ("momentum", mom)):

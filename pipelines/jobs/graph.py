@@ -27,23 +27,27 @@ from tqdm import tqdm
 
 from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import ConfigError, DataError
+from pipelines.evaluation.signal import MIN_NAMES
+from pipelines.evaluation.verdict import judge
 from pipelines.store.base import Store
 
 KIND = "graph-forecaster"
 
 
 def oos_scores(pred: pd.Series, actual: pd.Series) -> dict[str, float]:
-    """IC (Pearson), rank IC, the IC's t statistic and the hit rate of ``pred`` against ``actual``."""
-    from scipy.stats import spearmanr
+    """Time-series IC (Pearson), rank IC, the IC's t statistic (independent rows assumed) and the
+    hit rate of ``pred`` against ``actual``. The cross-sectional IC, day by day across symbols, is
+    the signal analysis (:mod:`pipelines.evaluation.signal`)."""
+    from pipelines.evaluation.metrics import information_coefficient, rank_ic
     df = pd.concat([pred, actual], axis=1).dropna()
     n = len(df)
     if n < 3 or df.iloc[:, 0].std() == 0 or df.iloc[:, 1].std() == 0:
         return {"n": n, "ic": float("nan"), "rank_ic": float("nan"), "t": float("nan"), "hit_rate": float("nan")}
-    ic = float(np.corrcoef(df.iloc[:, 0], df.iloc[:, 1])[0, 1])
-    rank_ic = float(spearmanr(df.iloc[:, 0], df.iloc[:, 1]).statistic)
+    ic = information_coefficient(df.iloc[:, 0], df.iloc[:, 1])
+    ric = rank_ic(df.iloc[:, 0], df.iloc[:, 1])
     t = ic * np.sqrt((n - 2) / max(1e-12, 1 - ic * ic))
     hit = float((np.sign(df.iloc[:, 0]) == np.sign(df.iloc[:, 1])).mean())
-    return {"n": n, "ic": ic, "rank_ic": rank_ic, "t": float(t), "hit_rate": hit}
+    return {"n": n, "ic": ic, "rank_ic": ric, "t": float(t), "hit_rate": hit}
 
 
 def _ridge_baseline(X_tr: pd.DataFrame, y_tr: pd.Series, X_te: pd.DataFrame) -> pd.Series:
@@ -116,6 +120,17 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
         out["hit_rate"] = oos_scores(_cat(pred, False), _cat(pooled_y, False))["hit_rate"]
         return out
     pooled = {"gnn": _pooled(pooled_p), "ridge": _pooled(pooled_b)}
+    signal = None
+    if len(symbols) >= MIN_NAMES:
+        # the cross-section, day by day: what the gnn is judged (and promoted) by
+        from pipelines.jobs.train import finite, signal_report
+        panel = {s: {"gnn": pd.DataFrame({"expected_return": pred[s]["expected_return"], "realized_return": y[s].loc[te]}),
+                     "ridge": pd.DataFrame({"expected_return": p_b, "realized_return": y[s].loc[te]})}
+                 for s, p_b in zip(symbols, pooled_b)}
+        closes = {s: bars[s].set_index("ts")["close"] for s in symbols}
+        signal = signal_report(panel, closes, horizon, cfg.trading)
+        signal = finite(signal)
+        judge([{"horizon": horizon, "symbols": {}, "signal": signal}])
     edges = int((np.triu(model.adj_, 1) > 0).sum())
 
     tf = str(bars[symbols[0]]["timeframe"].iloc[0])
@@ -130,7 +145,10 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     if dest.exists():
         shutil.rmtree(dest)
     model.save(dest)
-    metrics = {"pooled": pooled, "per_symbol": per_symbol, "edges": edges, "test_rows": int(len(te))}
+    metrics = {"pooled": pooled, "per_symbol": per_symbol, "edges": edges, "test_rows": int(len(te)),
+               "test_start": te[0].isoformat(), "test_end": te[-1].isoformat()}
+    if signal:
+        metrics["signal"] = {k: v for k, v in signal["models"]["gnn"].items() if k != "series"}
     rec = register(store, ModelRecord(
         model_id=model_id, name="gnn", kind=KIND, config=config, config_hash=config_hash,
         features=list(X[symbols[0]].columns), symbols=symbols, timeframe=tf, horizon=horizon,
@@ -139,7 +157,8 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
             "train_rows": int(len(tr)), "purged_rows": horizon, "test_rows": int(len(te)),
             "test_start": te[0].isoformat(), "test_end": te[-1].isoformat(), "edges": edges,
             "universe_columns": xs_cols,
-            "pooled": pooled, "per_symbol": per_symbol, "artifact_path": str(dest)}
+            "pooled": pooled, "per_symbol": per_symbol, "artifact_path": str(dest),
+            **({"signal": signal} if signal else {})}
 
 
 def summary(out: dict[str, Any]) -> str:
@@ -152,6 +171,12 @@ def summary(out: dict[str, Any]) -> str:
         g, b = r["gnn"], r["ridge"]
         lines.append(f"  {name:10s} {g['ic']:+8.3f} {g['t']:6.2f} {g['hit_rate']:6.1%}   "
                      f"{b['ic']:+8.3f} {b['t']:6.2f} {b['hit_rate']:6.1%}")
+    if out.get("signal"):
+        for kind, group in (("model", out["signal"]["models"]), ("baseline", out["signal"]["baselines"])):
+            for name, sg in group.items():
+                lines.append(f"  cross-section {kind:8s} {name:12s} rank ic {sg['rank_ic_mean'] or 0:+.4f} "
+                             f"(NW t {sg['rank_ic_nw_t'] or 0:+.2f}, {sg['days']} days)"
+                             + ("  EDGE" if kind == "model" and sg.get("has_edge") else ""))
     lines.append(f"  registered {out['model_id']} at {out['artifact_path']}")
     return "\n".join(lines)
 

@@ -2,8 +2,11 @@
 
 For each symbol: features and labels, every requested model through the purged walk-forward
 (folds as Ray tasks), the ensembles over their out-of-sample predictions, and the metrics of
-each next to buy-and-hold and naive momentum, with the edge test and the deflated Sharpe ratio
-corrected for how many models and ensembles were tried. Out-of-sample predictions are persisted
+each next to buy-and-hold and naive momentum. With five or more symbols, the signal analysis of
+every model across symbols (daily IC and rank IC, quantile returns, the long-short after costs)
+next to reversal and momentum on the same cells. The verdict is run-wide: accuracy against the
+always-majority predictor and rank-IC Newey-West t, Holm-corrected over every test, and the
+deflated Sharpe ratio with the run's trial count (:mod:`pipelines.evaluation.verdict`). Out-of-sample predictions are persisted
 with model id, fold and config hash; with ``register`` the latest fold's model of each is saved
 as a self-describing artifact and recorded in the registry.
 
@@ -30,7 +33,9 @@ from models.training.walkforward import run_walkforward_many
 from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig
 from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import deflated_sharpe, per_period_sharpe
-from pipelines.evaluation.oos import evaluate
+from pipelines.evaluation.oos import costs_of, evaluate
+from pipelines.evaluation.signal import MIN_NAMES, analyse_run
+from pipelines.evaluation.verdict import judge
 from pipelines.features.registry import feature_set
 from pipelines.times import periods_per_year
 from pipelines.store.base import Store
@@ -169,7 +174,10 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),
                     "feature_set": cfg.features.feature_set,
                     "feature_set_version": set_version(feature_set(cfg.features.feature_set)),
-                    "symbols": {}, "bars_digests": {}}
+                    "costs": cost_summary(cfg.trading), "symbols": {}, "bars_digests": {}}
+    panel: dict[str, dict[str, pd.DataFrame]] = {}   # symbol -> name -> OOS predictions
+    closes: dict[str, pd.Series] = {}
+    pending: list[tuple[str, str, dict]] = []         # (symbol, name, record fields) to register
     for sym in tqdm(symbols, desc="symbols", disable=not progress):
         tf, bars = _pick_timeframe(store, sym, timeframe)
         wf = _windows(cfg.walkforward, tf, str(bars["asset_class"].iloc[0]), retrain_every, keep)
@@ -203,7 +211,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                 wres = res.final_models[name]
                 artifact = wres.final_model.save(Path(models_dir or cfg.models_dir) / model_id)
                 last = wres.folds[-1]
-                register_model(store, ModelRecord(
+                pending.append((sym, name, dict(
                     model_id=model_id, name=name, kind="forecaster",
                     config={"params": cfg.models.params.get(name, {}), "walkforward": wf.model_dump(mode="json"),
                             "feature_set": cfg.features.feature_set,
@@ -211,17 +219,59 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                             **({"run_id": run_id} if run_id else {})},
                     config_hash=chash, features=list(res.dataset.X.columns), symbols=[sym], timeframe=tf,
                     horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
-                    metrics=finite(res.metrics[name]), artifact_path=str(artifact)))
+                    artifact_path=str(artifact))))
+        if len(set(symbols)) >= MIN_NAMES:
+            panel[sym] = res.predictions
+            closes[sym] = bars.set_index("ts")["close"]
+        starts = [p.index[0] for p in res.predictions.values() if len(p)]
+        ends = [p.index[-1] for p in res.predictions.values() if len(p)]
         report["symbols"][sym] = {
             "timeframe": tf, "rows": len(res.dataset), "folds": len(res.folds),
             "train_bars": wf.train_bars, "test_bars": wf.test_bars,
-            "n_trials": len(res.predictions) + len(prior), "model_ids": ids,
+            "test_start": str(min(starts)) if starts else None, "test_end": str(max(ends)) if ends else None,
+            "n_trials": len(res.predictions) + len(prior), "prior_trials": len(prior), "model_ids": ids,
             "models": {k: v for k, v in res.metrics.items() if not k.startswith("ensemble_")},
             "ensembles": {k[len("ensemble_"):]: v for k, v in res.metrics.items() if k.startswith("ensemble_")},
             "baselines": res.baselines,
         }
+    if panel:
+        report["signal"] = signal_report(panel, closes, cfg.walkforward.horizon, cfg.trading)
+    report = finite(report)
+    judge([report])
+    for sym, name, fields in pending:
+        r = report["symbols"][sym]
+        metrics = dict(r["models"].get(name) or r["ensembles"].get(name[len("ensemble_"):]) or {})
+        metrics["test_start"], metrics["test_end"] = r["test_start"], r["test_end"]
+        metrics["verdict"] = {k: v for k, v in report["verdict"].items() if k != "explain"}
+        register_model(store, ModelRecord(**fields, metrics=metrics))
     report["seconds"] = round(time.time() - t0, 1)
-    return finite(report)
+    return report
+
+
+def cost_summary(trading: TradingConfig) -> dict:
+    c = costs_of(trading)
+    return {"fee_bps": c.fee_bps, "spread_bps": c.spread_bps, "slippage_bps": c.slippage_bps,
+            "per_side_bps": c.per_unit_turnover * 1e4}
+
+
+def signal_report(panel: dict[str, dict[str, pd.DataFrame]], closes: dict[str, pd.Series], horizon: int,
+                  trading: TradingConfig) -> dict:
+    """The signal analysis of every model and ensemble across the symbols (keyed by (ts, symbol)),
+    with reversal and momentum baselines from the closes on the same cells."""
+    names = sorted({n for preds in panel.values() for n in preds})
+    scores = {}
+    for name in names:
+        parts = {sym: preds[name]["expected_return"] for sym, preds in panel.items() if name in preds}
+        scores[name] = _keyed(parts)
+    realized = _keyed({sym: next(iter(preds.values()))["realized_return"]
+                       for sym, preds in panel.items() if preds})
+    wide_closes = pd.DataFrame(closes).sort_index()
+    return analyse_run(scores, realized, wide_closes, horizon, costs_of(trading).per_unit_turnover * 1e4)
+
+
+def _keyed(parts: dict[str, pd.Series]) -> pd.Series:
+    s = pd.concat(parts, names=["symbol", "ts"]).swaplevel().sort_index()
+    return s.astype("float64")
 
 
 def finite(obj):
@@ -264,18 +314,44 @@ def _windows(wf: WalkForwardConfig, timeframe: str, asset_class: str, retrain_ev
 
 def summary_lines(report: dict) -> list[str]:
     lines = []
+    c = report.get("costs")
+    if c:
+        lines.append(f"costs: fee {c['fee_bps']:g} + half spread {c['spread_bps'] / 2:g} + slippage "
+                     f"{c['slippage_bps']:g} = {c['per_side_bps']:g} bps per side")
     for sym, r in report["symbols"].items():
-        lines.append(f"{sym} {r['timeframe']} h={report['horizon']}: {r['rows']} rows, {r['folds']} folds, "
-                     f"{r['n_trials']} candidates")
+        dates = (f", test {str(r['test_start'])[:10]} .. {str(r['test_end'])[:10]}"
+                 if r.get("test_start") else "")
+        lines.append(f"{sym} {r['timeframe']} h={report['horizon']}: {r['rows']} rows, {r['folds']} folds"
+                     f"{dates}, {r['n_trials']} candidates")
         rows = [("model", k, v) for k, v in r["models"].items()] + \
                [("ensemble", k, v) for k, v in r["ensembles"].items()] + \
                [("baseline", k, v) for k, v in r["baselines"].items()]
         for kind, name, m in rows:
-            edge = (m.get("edge_test") or {}).get("has_edge")
-            lines.append(f"  {kind:8s} {name:16s} acc {_fmt(m['directional_accuracy'], '.3f')}  "
+            et = m.get("edge_test") or {}
+            edge = kind != "baseline" and et.get("has_edge")
+            lines.append(f"  {kind:8s} {name:16s} acc {_fmt(m['directional_accuracy'], '.3f')} "
+                         f"(majority {_fmt(et.get('majority_rate'), '.3f')})  "
                          f"ic {_fmt(m['ic'], '+.3f')}  sharpe {_fmt(m['strategy_sharpe'], '+.2f')}  "
-                         f"dsr {_fmt(m.get('strategy_dsr'), '.2f')}  "
+                         f"dsr {_fmt(m.get('strategy_dsr'), '.2f')}  xdsr {_fmt(m.get('strategy_excess_dsr'), '.2f')}  "
                          f"maxdd {_fmt(m['strategy_max_drawdown'], '.1%')}" + ("  EDGE" if edge else ""))
+    sig = report.get("signal")
+    if sig:
+        first = next(iter(sig["models"].values()), {})
+        lines.append(f"cross-section: {first.get('names')} symbols, {first.get('days')} days "
+                     f"{str(first.get('test_start'))[:10]} .. {str(first.get('test_end'))[:10]}, "
+                     f"long-short top-bottom quantile after {first.get('cost_bps_per_side', 0):g} bps per side")
+        for kind, group in (("model", sig["models"]), ("baseline", sig["baselines"])):
+            for name, s in group.items():
+                lines.append(f"  {kind:8s} {name:16s} rank ic {_fmt(s.get('rank_ic_mean'), '+.4f')} "
+                             f"(NW t {_fmt(s.get('rank_ic_nw_t'), '+.2f')}, icir {_fmt(s.get('rank_ic_ir'), '+.3f')}, "
+                             f"{_fmt(s.get('rank_ic_positive_share'), '.0%')} days > 0)  "
+                             f"ic {_fmt(s.get('ic_mean'), '+.4f')}  long-short net {_fmt(s.get('long_short_net_total'), '+.3f')} "
+                             f"(gross {_fmt(s.get('long_short_gross_total'), '+.3f')}, turnover "
+                             f"{_fmt(s.get('turnover_mean'), '.2f')}/bar)"
+                             + ("  EDGE" if kind == "model" and s.get("has_edge") else ""))
+    v = report.get("verdict")
+    if v:
+        lines.extend(v["explain"])
     return lines
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from pipelines.config import MeridianConfig, config_hash, load_config
@@ -39,7 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ray", action="store_true", help="run folds one after another in this process")
     p.add_argument("--universe", action="store_true",
                    help="add the universe stage: cross-sectional Alpha101 factors and ranks over these symbols (3+)")
-    p.add_argument("--promote", action="store_true", help="promote the models this run registers")
+    p.add_argument("--promote", action="store_true",
+                   help="promote the models this run registers that pass the promotion gate")
+    p.add_argument("--report", help="also write metrics.json and report.html here (signal plots with 5+ symbols); "
+                                    "`meridian runs report ID` rebuilds them from the record at any time")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -103,12 +107,18 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
                                       use_ray=not args.no_ray, progress=not args.json,
                                       retrain_every=args.retrain_every, keep=args.keep,
                                       universe=args.universe, run_id=rec.run_id)
+        if len(reports) > 1:
+            from pipelines.evaluation.verdict import judge
+            judge(list(reports.values()))     # one correction and one trial count over every horizon
         report = {"run_id": rec.run_id, "horizons": {str(h): r for h, r in reports.items()}}
         digests = {"bars": {s: d for r in reports.values() for s, d in r.pop("bars_digests", {}).items()},
                    "feature_set": {str(h): r.get("feature_set_version") for h, r in reports.items()}}
         runs.finish(store, rec, report, digests)
+        if args.report:
+            from pipelines.reports.signal import write_walkforward_report
+            report["report"] = str(write_walkforward_report(Path(args.report), reports, rec.run_id))
         if args.promote:
-            _promote(store, reports)
+            report["promotion"] = _promote(store, cfg, reports)
     except BaseException as exc:
         runs.fail(store, rec, str(exc) if isinstance(exc, MeridianError) else f"{type(exc).__name__}: {exc}")
         raise
@@ -119,18 +129,29 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _promote(store, reports: dict[int, dict]) -> None:
-    from models.registry import promote
+def _promote(store, cfg: MeridianConfig, reports: dict[int, dict]) -> dict[str, list[str]]:
+    """Promote each registered model its evidence allows; the others are listed with the reason."""
+    from models.registry import PromotionGate, PromotionRefused, promote
+    gate = PromotionGate(min_dsr=cfg.models.promote_min_dsr, min_rank_ic_t=cfg.models.promote_min_rank_ic_t)
+    out: dict[str, list[str]] = {"promoted": [], "refused": []}
     for rep in reports.values():
         for r in rep["symbols"].values():
             for name, mid in r["model_ids"].items():
                 if name in r["models"]:
-                    promote(store, mid)
+                    try:
+                        promote(store, mid, gate)
+                        out["promoted"].append(mid)
+                    except PromotionRefused as exc:
+                        print(exc, file=sys.stderr)
+                        out["refused"].append(str(exc))
+    return out
 
 
 def summary(out: dict[str, Any]) -> str:
     from pipelines.jobs.train import summary_lines
     lines = [line for r in out["horizons"].values() for line in summary_lines(r)]
+    if out.get("report"):
+        lines.append(f"report: {out['report']}")
     return "\n".join([*lines, f"run {out['run_id']} (meridian runs show {out['run_id']})"])
 
 

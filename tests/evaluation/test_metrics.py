@@ -56,13 +56,19 @@ def test_profit_factor_and_confidence_buckets():
     assert rates == sorted(rates) and rates[-1] - rates[0] > 0.2
 
 
-def test_edge_test_uses_non_overlapping_labels():
+def test_edge_test_allows_for_overlapping_labels():
+    """Overlapping h-bar labels make the hits autocorrelated: the Newey-West error (lags = h)
+    widens the test, so an unskilled but persistent predictor is not flagged."""
     rng = np.random.default_rng(3)
-    pred = rng.normal(0, 1, 2400)
-    realized = rng.normal(0, 1, 2400)
-    assert edge_test(pred, realized, horizon=1).n == 2400
-    assert edge_test(pred, realized, horizon=24).n == 100
-    e = edge_test(realized + rng.normal(0, 2, 2400), realized, n_tests=50)
-    assert e.has_edge and e.binomial_p < 1e-6
+    eps = rng.normal(0, 1, 2424)
+    realized = np.convolve(eps, np.ones(24), "valid")[:2400]       # 24-bar forward sums: overlap
+    noise = np.convolve(rng.normal(0, 1, 2424), np.ones(24), "valid")[:2400]   # persistent, unskilled
+    e24 = edge_test(noise, realized, horizon=24)
+    e1 = edge_test(noise, realized, horizon=1)
+    assert e24.n == 2400 and e24.lags == 24
+    assert abs(e24.t) < abs(e1.t)          # the overlap-corrected t is the smaller one
+    assert not e24.has_edge
+    e = edge_test(realized + rng.normal(0, 8, 2400), realized, horizon=24, n_tests=50)
+    assert e.has_edge and e.p_adjusted < 1e-2
     with pytest.raises(ValueError, match="at least 10"):
-        edge_test(pred[:5], realized[:5])
+        edge_test(noise[:5], realized[:5])

@@ -67,7 +67,8 @@ def _record(model_id: str, name: str = "xgboost", status: str = "candidate", acc
                        config_hash="h" * 16, features=["ret_lag_1", "vol_20"], symbols=["BTCUSDT"],
                        timeframe="1h", horizon=1, train_start=pd.Timestamp("2023-01-01", tz="UTC"),
                        train_end=pd.Timestamp("2023-03-01", tz="UTC"),
-                       metrics={"directional_accuracy": acc, "strategy_sharpe": 0.4},
+                       metrics={"directional_accuracy": acc, "strategy_sharpe": 0.4, "strategy_dsr": 0.97,
+                                "strategy_excess_dsr": 0.96},
                        artifact_path="/tmp/none", status=status)
 
 

@@ -21,6 +21,7 @@ def test_train_job_registers_loadable_models(ray_session, tmp_path, monkeypatch,
     monkeypatch.setenv("MERIDIAN__WALKFORWARD__TRAIN_BARS", "400")
     monkeypatch.setenv("MERIDIAN__WALKFORWARD__TEST_BARS", "150")
     monkeypatch.setenv("MERIDIAN__MODELS__PARAMS", json.dumps({"lightgbm": {"n_estimators": 40}}))
+    monkeypatch.setenv("MERIDIAN__MODELS__PROMOTE_MIN_DSR", "0")     # the gate is tested in test_promotion
     store = ParquetStore(lake)
     store.write("bars", sample_bars("SPX", 900)[0])     # real S&P 500 daily bars
     assert main(["--symbols", "SPX", "--models", "logistic,lightgbm", "--horizon", "1",
@@ -33,6 +34,8 @@ def test_train_job_registers_loadable_models(ray_session, tmp_path, monkeypatch,
         assert rec.status == "promoted" and rec.horizon == 1 and rec.symbols == ["SPX"]
         assert rec.train_start < rec.train_end
         assert "directional_accuracy" in rec.metrics and rec.metrics["n_trials"] == 6
+        assert rec.metrics["verdict"]["n_trials"] == 6 and "strategy_excess_dsr" in rec.metrics
+        assert rec.metrics["test_start"] < rec.metrics["test_end"]
         model = zoo.load(rec.artifact_path, expected_features=rec.features)
         assert model.name == rec.name
         with pytest.raises(ModelError, match="trained on feature set"):

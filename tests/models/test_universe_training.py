@@ -31,6 +31,7 @@ def trained(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MERIDIAN__STORE__PATH", str(lake))
     monkeypatch.setenv("MERIDIAN__WALKFORWARD__TRAIN_BARS", "300")
     monkeypatch.setenv("MERIDIAN__WALKFORWARD__TEST_BARS", "150")
+    monkeypatch.setenv("MERIDIAN__MODELS__PROMOTE_MIN_DSR", "0")     # the gate is tested in test_promotion
     rng = np.random.default_rng(3)
     market = rng.normal(0, 0.008, 701)
     store = ParquetStore(lake)

@@ -85,3 +85,11 @@ def test_graph_on_real_daily_stocks(shared_data, tmp_path, monkeypatch, capsys):
     assert out["test_rows"] > 250 and out["edges"] >= 3
     assert set(out["per_symbol"]) == set(syms)
     assert np.isfinite(out["pooled"]["gnn"]["ic"])
+    # six symbols: judged on the cross-section, next to reversal and momentum on the same cells
+    sig = out["signal"]
+    assert set(sig["models"]) == {"gnn", "ridge"}
+    assert set(sig["baselines"]) == {"reversal_1", "reversal_5", "momentum_20"}
+    assert sig["models"]["gnn"]["names"] == 6 and sig["models"]["gnn"]["days"] > 250
+    assert all(b["has_edge"] is False for b in sig["baselines"].values())
+    rec = next(r for r in list_models(ParquetStore(tmp_path / "lake")) if r.model_id == out["model_id"])
+    assert rec.metrics["signal"]["rank_ic_nw_t"] == pytest.approx(sig["models"]["gnn"]["rank_ic_nw_t"])
