@@ -6,6 +6,7 @@ a GPU; CPU otherwise, and again on CPU if the GPU node is lost)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -24,26 +25,28 @@ def empty_scored() -> pd.DataFrame:
     return df
 
 
-def _score_with(news: pd.DataFrame, cfg_json: dict) -> tuple[pd.DataFrame, dict]:
-    scorer = SentimentScorer(SentimentConfig.model_validate(cfg_json))
+def _score_with(news: pd.DataFrame, cfg_json: dict, models_dir: str | None = None) -> tuple[pd.DataFrame, dict]:
+    scorer = SentimentScorer(SentimentConfig.model_validate(cfg_json), models_dir=models_dir)
     return score_news(news, scorer), scorer.describe()
 
 
-def score_on_cluster(news: pd.DataFrame, cfg: SentimentConfig, timeout: float = 3600.0) -> tuple[pd.DataFrame, dict]:
+def score_on_cluster(news: pd.DataFrame, cfg: SentimentConfig, timeout: float = 3600.0,
+                     models_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
     """Score NEWS rows as one Ray task where batch inference belongs; returns (scored, describe())."""
     from cluster.placement import run_with_fallback
-    return run_with_fallback(_score_with, news, cfg.model_dump(mode="json"), want_gpu=cfg.model != "vader",
-                             num_cpus=1.0, timeout=timeout)
+    folder = None if models_dir is None else str(Path(models_dir).resolve())
+    return run_with_fallback(_score_with, news, cfg.model_dump(mode="json"), folder,
+                             want_gpu=cfg.model in ("finbert", "composite"), num_cpus=1.0, timeout=timeout)
 
 
 def scored_news(store: Store, cfg: SentimentConfig, start=None, end=None, *, use_ray: bool = False,
                 scorer: SentimentScorer | None = None, progress: Callable[[int], object] | None = None,
-                timeout: float = 3600.0) -> tuple[pd.DataFrame, dict]:
+                timeout: float = 3600.0, models_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
     """NEWS rows first seen in [start, end), scored; the frame ``FeatureContext.news`` takes."""
     news = store.read("news", start=start, end=end)
     if news.empty:
         return empty_scored(), {"requested": cfg.model, "active": None, "notice": "no news stored in the window"}
     if use_ray:
-        return score_on_cluster(news, cfg, timeout)
-    scorer = scorer or SentimentScorer(cfg)
+        return score_on_cluster(news, cfg, timeout, models_dir)
+    scorer = scorer or SentimentScorer(cfg, models_dir=models_dir)
     return score_news(news, scorer, progress), scorer.describe()
