@@ -183,14 +183,14 @@ def parse_tickers(raw) -> list[str]:
     return [str(t).strip().upper() for t in raw if str(t).strip()]
 
 
-def score_news(news: pd.DataFrame, scorer: SentimentScorer,
-               progress: Callable[[int], object] | None = None) -> pd.DataFrame:
-    """NEWS rows -> the scored frame the sentiment features read: item_id, provider, kind,
-    channel ('news' or 'social'), published_at, known_at, tickers (JSON), the scores. Sorted by
-    known_at."""
+PROVIDER_COLUMNS = ("provider_score", "provider_label", "provider_tickers")
+
+
+def news_base(news: pd.DataFrame) -> pd.DataFrame:
+    """NEWS rows -> the item columns of the scored frame: item_id, provider, kind, channel,
+    published_at, known_at, tickers (JSON) and the provider's own sentiment (when sent)."""
     if "known_at" not in news.columns:
         raise ValueError("news rows need known_at (the time each item was first seen)")
-    scores = scorer.score(news_text(news, scorer.cfg.text), progress)
     base = pd.DataFrame({
         "item_id": news["item_id"].astype("string").to_numpy() if "item_id" in news else None,
         "provider": news["provider"].astype("string").to_numpy() if "provider" in news else None,
@@ -202,6 +202,19 @@ def score_news(news: pd.DataFrame, scorer: SentimentScorer,
     })
     base["known_at"] = pd.to_datetime(base["known_at"], utc=True)
     base.insert(3, "channel", channel(base["provider"], base["kind"]))
+    base["provider_score"] = (pd.to_numeric(news["provider_score"], errors="coerce").to_numpy(dtype="float64")
+                              if "provider_score" in news else np.nan)
+    for c in ("provider_label", "provider_tickers"):
+        base[c] = news[c].astype("string").to_numpy() if c in news else pd.NA
+    return base
+
+
+def score_news(news: pd.DataFrame, scorer: SentimentScorer,
+               progress: Callable[[int], object] | None = None) -> pd.DataFrame:
+    """NEWS rows -> the scored frame the sentiment features read: the item columns of
+    :func:`news_base` and the scores. Sorted by known_at."""
+    base = news_base(news)
+    scores = scorer.score(news_text(news, scorer.cfg.text), progress)
     out = pd.concat([base, scores.reset_index(drop=True)], axis=1)
     return out.sort_values("known_at", kind="stable").reset_index(drop=True)
 
