@@ -49,6 +49,12 @@ def generated_news(start: str, hours: int, seed: int = 0, per_hour: float = 1.5,
     df = pd.DataFrame({"item_id": [f"i{i}" for i in range(n)], "provider": np.where(ch == "social", "reddit", "finnhub"),
                        "kind": ch, "channel": ch, "published_at": published, "known_at": known,
                        "tickers": tick, "score": score, "label": label})
+    # the provider's own scores on about half of the news items, per ticker on some of them
+    has = (ch == "news") & (rng.random(n) < 0.5)
+    df["provider_score"] = np.where(has, np.clip(score + rng.normal(0, 0.2, n), -1, 1), np.nan)
+    df["provider_tickers"] = [json.dumps([{"ticker": tickers[p], "score": round(float(s) * 0.8, 3), "label": None,
+                                           "relevance": 0.7}]) if h and p < len(tickers) else None
+                              for h, p, s in zip(has, pick, score)]
     return df.sort_values("known_at", kind="stable").reset_index(drop=True)
 
 
