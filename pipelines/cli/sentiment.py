@@ -151,11 +151,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     vader["pearson"] = pearson(out["vader"], gold)
     payload = {"file": str(args.file), "model": scorer.describe(), **m, "vader": vader,
                "items_per_second": len(data) / dt}
+    if "finance" in scorer.parts and Path(args.file).name.startswith("Sentences_"):
+        payload["note"] = ("the finance model was trained on most PhraseBank sentences: these figures are in-sample; "
+                           "its card's metrics (meridian sentiment train) are on held-out sentence sources")
     p, pv = _fmt(m["pearson"]), _fmt(vader["pearson"])
     text = (f"{args.file}: {m['n']} texts, {scorer.active}: accuracy {m['accuracy']:.3f}, macro-F1 "
             f"{m['macro_f1']:.3f}, Pearson {p} (majority class {m['majority_accuracy']:.3f}); F1 " +
             ", ".join(f"{k} {v:.3f}" for k, v in m["f1"].items()) + f"; {len(data) / dt:,.0f} texts/s\n"
             f"VADER on the same texts: accuracy {vader['accuracy']:.3f}, macro-F1 {vader['macro_f1']:.3f}, Pearson {pv}")
+    if "note" in payload:
+        text += f"\nNote: {payload['note']}"
     emit(payload, args.json, text)
     return 0
 

@@ -85,4 +85,6 @@ class LexiconScores(BaseEstimator, TransformerMixin):
         return np.array(COLUMNS, dtype=object)
 
     def __getstate__(self):  # the analyzers are rebuilt after loading, never pickled
-        return {k: v for k, v in self.__dict__.items() if k != "_analyzers_cache"}
+        state = dict(super().__getstate__())
+        state.pop("_analyzers_cache", None)
+        return state
