@@ -154,7 +154,8 @@ HEADLINES_GOLD = Path(__file__).resolve().parents[1] / "sentiment" / "data" / "h
 
 def finance_model(cfg):
     """Train the finance model on the PhraseBank's training sources in a temporary models folder;
-    emit its held-out figures and its figures on the hand-labelled headlines; return its scorer."""
+    emit its held-out figures and its figures on the hand-labelled headlines; return its scorer and the
+    temporary models folder (the caller removes it)."""
     import tempfile
 
     from pipelines.sentiment.evaluate import classification_scores, load_gold_scores, pearson
