@@ -190,10 +190,14 @@ class MeridianService:
     def scorer(self):
         """The configured sentiment scorer, built once (the trained model from the models folder)."""
         if self._scorer is None:
+            from pipelines.errors import ModelError
             from pipelines.sentiment.artifact import models_dir
             from pipelines.sentiment.scorer import SentimentScorer
             m = self.cfg.meridian
-            self._scorer = SentimentScorer(m.sentiment, models_dir=models_dir(m.store.path))
+            try:
+                self._scorer = SentimentScorer(m.sentiment, models_dir=models_dir(m.store.path))
+            except ModelError as exc:
+                raise Unavailable(f"the configured sentiment scorer ({m.sentiment.model}) cannot load: {exc}") from None
         return self._scorer
 
     async def bars(self, symbol: str, limit: int) -> dict:

@@ -62,3 +62,27 @@ def test_view_uses_the_configured_scorer_and_stored_scores(store, trained_models
     assert again == out and len(store.read("sentiment_scores")) == 3
     empty = sentiment(store, "AAPL", 1, now=NOW - pd.Timedelta(days=3), scorer=scorer)
     assert empty["n_items"] == 0 and empty["mean_score"] is None
+
+
+@pytest.mark.parametrize("store", ["parquet"], indirect=True)
+def test_service_builds_the_configured_scorer_once_and_says_when_it_cannot(store, tmp_path, trained_models):
+    import shutil
+
+    from pipelines.config import MeridianConfig
+    from serving.config import ServeAppConfig
+    from serving.errors import Unavailable
+    from serving.service import MeridianService
+
+    async def nothing(*_a, **_k):
+        return {}
+
+    lake = tmp_path / "home" / "lake"
+    shutil.copytree(trained_models, tmp_path / "home" / "models")  # the models folder beside the store
+    meridian = MeridianConfig.model_validate({"store": {"path": str(lake)}, "sentiment": {"model": "finance"}})
+    svc = MeridianService(ServeAppConfig(meridian=meridian), store, nothing, nothing, nothing)
+    assert svc.scorer() is svc.scorer() and svc.scorer().active == "finance"
+    bad = MeridianConfig.model_validate({"store": {"path": str(tmp_path / "empty" / "lake")},
+                                        "sentiment": {"model": "finance"}})
+    svc = MeridianService(ServeAppConfig(meridian=bad), store, nothing, nothing, nothing)
+    with pytest.raises(Unavailable, match="meridian sentiment train"):
+        svc.scorer()
