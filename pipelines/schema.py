@@ -80,11 +80,29 @@ NEWS = TableSpec(
         ("known_at", UTC_NS), ("headline", pa.string()), ("summary", pa.string()),
         ("url", pa.string()), ("source", pa.string()), ("tickers", pa.string()),
         ("kind", pa.string()),
+        # the provider's own sentiment, when it sends one (Alpha Vantage): overall score in [-1, 1]
+        # and label, and per ticker a JSON list of {ticker, score, label, relevance}; topics as
+        # a JSON list of {topic, relevance}
+        ("provider_score", pa.float64()), ("provider_label", pa.string()),
+        ("provider_tickers", pa.string()), ("topics", pa.string()),
     ]),
     key=("item_id",),
     time_column="known_at",
     partition_by=("provider",),
-    json_columns=("tickers",),
+    json_columns=("tickers", "provider_tickers", "topics"),
+)
+
+SENTIMENT_SCORES = TableSpec(
+    name="sentiment_scores",
+    schema=pa.schema([
+        ("item_id", pa.string()), ("scorer_id", pa.string()), ("scorer", pa.string()),
+        ("known_at", UTC_NS), ("scored_at", UTC_NS), ("score", pa.float64()), ("label", pa.string()),
+        ("vader", pa.float64()), ("finance", pa.float64()), ("finbert", pa.float64()),
+        ("p_positive", pa.float64()), ("p_negative", pa.float64()), ("p_neutral", pa.float64()),
+    ]),
+    key=("item_id", "scorer_id"),
+    time_column="known_at",
+    partition_by=("scorer_id",),
 )
 
 MACRO = TableSpec(
@@ -194,8 +212,8 @@ RUN_PREDICTIONS = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
-    BARS, ORDERBOOK, TRADES, NEWS, MACRO, PREDICTIONS, FILLS, POSITIONS, MODELS, CHECKPOINTS, RUNS,
-    RUN_PREDICTIONS)}
+    BARS, ORDERBOOK, TRADES, NEWS, SENTIMENT_SCORES, MACRO, PREDICTIONS, FILLS, POSITIONS, MODELS, CHECKPOINTS,
+    RUNS, RUN_PREDICTIONS)}
 
 
 def empty_frame(spec: TableSpec) -> pd.DataFrame:
@@ -233,7 +251,12 @@ def to_arrow(df: pd.DataFrame, spec: TableSpec) -> pa.Table:
 
 
 def from_arrow(table: pa.Table, spec: TableSpec) -> pd.DataFrame:
-    """Arrow -> pandas with the canonical dtypes (strings as pandas string dtype)."""
+    """Arrow -> pandas with the canonical dtypes (strings as pandas string dtype). Columns the
+    spec gained after a file was written read as nulls."""
+    for f in spec.schema:
+        if f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(len(table), type=f.type))
+    table = table.select(spec.schema.names)
     df = table.cast(spec.schema).to_pandas()
     for f in spec.schema:
         if pa.types.is_string(f.type):

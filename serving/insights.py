@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from pipelines.evaluation.metrics import max_drawdown, sharpe
+from pipelines.config.sentiment import SentimentConfig
+from pipelines.sentiment.pipeline import scored_news
+from pipelines.sentiment.scorer import SentimentScorer
 from pipelines.tickers import parse_tickers
 from pipelines.times import periods_per_year
 from pipelines.store.base import Store
@@ -59,26 +62,52 @@ def risk(market: MarketData, symbol: str, timeframe: str | None = None, window: 
     return out
 
 
-@lru_cache(maxsize=1)
-def _analyzer():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    return SentimentIntensityAnalyzer()
+def _source(row) -> str | None:
+    for c in ("source", "provider"):
+        v = row.get(c)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _provider_score(row, symbol: str) -> float | None:
+    """The provider's score for this symbol (its per-ticker score), else its overall score."""
+    per = row.get("provider_tickers")
+    if isinstance(per, str) and per:
+        try:
+            for t in json.loads(per):
+                if str(t.get("ticker", "")).upper() == symbol.upper() and number(t.get("score")) is not None:
+                    return number(t.get("score"))
+        except (ValueError, AttributeError):
+            pass
+    return number(row.get("provider_score"))
 
 
 def sentiment(store: Store, symbol: str, window_days: int = 7, now: pd.Timestamp | None = None,
-              limit: int = 20) -> dict:
-    """VADER compound score of the headlines that name the symbol and were known in the last
-    ``window_days`` days before ``now``."""
+              limit: int = 20, scorer: SentimentScorer | None = None) -> dict:
+    """Scores of the headlines that name the symbol and were known in the last ``window_days``
+    days before ``now``, from the configured scorer: stored scores are read, and items this scorer
+    version has not scored yet are scored once and stored. The provider's own score comes along."""
     now = now or pd.Timestamp.now(tz="UTC")
-    news = store.read("news", start=now - pd.Timedelta(days=window_days), end=now)
-    if not news.empty:
-        news = news[news["tickers"].map(lambda t: symbol in parse_tickers(t))]
+    scorer = scorer or SentimentScorer(SentimentConfig(model="vader"))
+    start = now - pd.Timedelta(days=window_days)
+    scored, info = scored_news(store, scorer.cfg, start=start, end=now, scorer=scorer)
+    model = {"active": scorer.active, "version": scorer.version, "notice": scorer.notice}
+    if scored.empty:
+        return {"symbol": symbol, "window_days": window_days, "n_items": 0, "mean_score": None,
+                "model": model, "items": []}
+    news = store.read("news", start=start, end=now)[["item_id", "headline", "source"]]
+    scored = scored.merge(news, on="item_id", how="left")
+    scored = scored[scored["tickers"].map(lambda t: symbol in parse_tickers(t))]
     items = []
-    for _, r in news.sort_values("known_at", ascending=False).iterrows():
-        text = str(r["headline"] or "")
-        items.append({"published_at": pd.Timestamp(r["published_at"]).isoformat(), "headline": text,
-                      "source": r.get("source") or r.get("provider"),
-                      "score": float(_analyzer().polarity_scores(text)["compound"])})
+    for _, r in scored.sort_values("known_at", ascending=False).iterrows():
+        if number(r["score"]) is None:
+            continue
+        items.append({"published_at": pd.Timestamp(r["published_at"]).isoformat(),
+                      "headline": str(r["headline"] if not pd.isna(r["headline"]) else ""),
+                      "source": _source(r),
+                      "score": float(r["score"]), "label": str(r["label"]),
+                      "provider_score": _provider_score(r, symbol)})
     mean = float(np.mean([i["score"] for i in items])) if items else None
     return {"symbol": symbol, "window_days": window_days, "n_items": len(items), "mean_score": mean,
-            "items": items[:limit]}
+            "model": model, "items": items[:limit]}

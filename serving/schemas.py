@@ -172,7 +172,15 @@ class SentimentItem(_Out):
     published_at: str
     headline: str
     source: str | None
-    score: float
+    score: float = Field(description="the configured scorer's score in [-1, 1]")
+    label: str = Field(description="positive, negative or neutral")
+    provider_score: float | None = Field(None, description="the news provider's own score for the asset, if sent")
+
+
+class SentimentModel(_Out):
+    active: str = Field(description="what scored: finance, finbert, vader or composite")
+    version: str = Field(description="the scorer version the stored scores are keyed by")
+    notice: str | None = Field(None, description="why that differs from the configured model")
 
 
 class Sentiment(_Out):
@@ -180,6 +188,7 @@ class Sentiment(_Out):
     window_days: int
     n_items: int
     mean_score: float | None
+    model: SentimentModel
     items: list[SentimentItem]
 
 

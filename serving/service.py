@@ -66,6 +66,7 @@ class MeridianService:
         self._inflight: dict[tuple, asyncio.Future] = {}
         self._generation = 0
         self._status_cache: tuple[float, int, dict[str, str | None]] | None = None
+        self._scorer = None
 
     # -- reads ---------------------------------------------------------------------------------
     async def _status(self) -> dict[str, str | None]:
@@ -200,7 +201,20 @@ class MeridianService:
     async def sentiment(self, symbol: str, window_days: int) -> dict:
         bars = self.market.bars(symbol)
         as_of = min(self.clock(), pd.Timestamp(bars["known_at"].iloc[-1]))
-        return insights.sentiment(self.store, symbol, window_days, now=as_of)
+        return insights.sentiment(self.store, symbol, window_days, now=as_of, scorer=self.scorer())
+
+    def scorer(self):
+        """The configured sentiment scorer, built once (the trained model from the models folder)."""
+        if self._scorer is None:
+            from pipelines.errors import ModelError
+            from pipelines.sentiment.artifact import models_dir
+            from pipelines.sentiment.scorer import SentimentScorer
+            m = self.cfg.meridian
+            try:
+                self._scorer = SentimentScorer(m.sentiment, models_dir=models_dir(m.store.path))
+            except ModelError as exc:
+                raise Unavailable(f"the configured sentiment scorer ({m.sentiment.model}) cannot load: {exc}") from None
+        return self._scorer
 
     async def bars(self, symbol: str, limit: int) -> dict:
         bars = self.market.bars(symbol).iloc[-limit:]

@@ -69,12 +69,16 @@ def sentiment_panel(symbol: str) -> None:
     if s["n_items"] == 0:
         st.info("No news scored for this asset in the last 7 days.")
         return
-    scores = [i["score"] for i in s["items"]]
-    positive = sum(1 for x in scores if x > 0.05) / max(len(scores), 1)
+    labels = [i["label"] for i in s["items"]]
+    positive = sum(1 for x in labels if x == "positive") / max(len(labels), 1)
     c = st.columns(3)
-    c[0].metric("News positive", f"{positive:.0%}", help=f"{s['n_items']} articles in {s['window_days']} days")
+    c[0].metric("News positive", f"{positive:.0%}", help=f"of the latest {len(labels)} of {s['n_items']} articles "
+                f"in {s['window_days']} days")
     c[1].metric("Articles", s["n_items"])
     c[2].metric("Mean score", num(s["mean_score"]))
+    model = s.get("model") or {}
+    st.caption(f"Scored with {model.get('active', '?')} ({model.get('version', '?')})"
+               + (f": {model['notice']}" if model.get("notice") else ""))
     st.dataframe(pd.DataFrame(s["items"]).head(20), hide_index=True, width="stretch")
 
 

@@ -16,8 +16,15 @@ FINBERT_LABELS = ("positive", "negative", "neutral")  # ProsusAI/finbert's id or
 class SentimentConfig(Frozen):
     """Which scorer runs, where FinBERT's weights are and how the composite is formed."""
 
-    model: Literal["vader", "finbert", "composite"] = Field(
-        "composite", description="scorer: VADER only, FinBERT only, or FinBERT weighted with VADER")
+    model: Literal["vader", "finbert", "finance", "composite"] = Field(
+        "composite", description="scorer: VADER only, FinBERT only, the finance model Meridian trains "
+        "(`meridian sentiment train`) only, or the weighted composite of those that load")
+    fallback: Literal["none", "vader"] = Field(
+        "none", description="when the asked finbert/finance model cannot load: fail (none) or score with VADER")
+    finance_name: str = Field("finance-linear", description="name of the trained finance model (models folder)")
+    finance_version: str | None = Field(None, description="version of it to load; None = the newest")
+    finance_path: str | None = Field(None, description="a trained model folder, instead of name and version")
+    finance_weight: float = Field(1.0, ge=0, description="weight of the trained finance model in the composite")
     finbert_path: str | None = Field(
         None, description="local folder holding a FinBERT checkpoint (config, weights, tokenizer)")
     finbert_repo: str = Field(
@@ -38,6 +45,8 @@ class SentimentConfig(Frozen):
     def _weights(self) -> "SentimentConfig":
         if self.finbert_weight + self.vader_weight <= 0:
             raise ValueError("finbert_weight + vader_weight must be positive")
+        if self.finance_weight + self.vader_weight <= 0:
+            raise ValueError("finance_weight + vader_weight must be positive")
         if sorted(self.label_order) != sorted(FINBERT_LABELS):
             raise ValueError(f"label_order must be a permutation of {FINBERT_LABELS}")
         return self

@@ -81,3 +81,46 @@ def information_coefficient(signal: pd.Series, forward: pd.Series, dates: pd.Ser
         out["mean_daily_ic"] = float(per.mean()) if len(per) else None
         out["t_stat"] = float(per.mean() / per.std(ddof=1) * np.sqrt(len(per))) if len(per) > 2 else None
     return out
+
+
+GOLD_OF_LABEL = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+
+
+def gold_of_label(labels) -> np.ndarray:
+    """negative/neutral/positive -> -1/0/+1 (the gold score of a class-labelled corpus)."""
+    return pd.Series(labels, dtype="object").map(GOLD_OF_LABEL).to_numpy(dtype="float64")
+
+
+def label_of_gold(gold, band: float = 0.0) -> np.ndarray:
+    """A gold score in [-1, 1] -> its class: positive above +band, negative below -band."""
+    g = np.asarray(gold, dtype="float64")
+    return np.where(g > band, "positive", np.where(g < -band, "negative", "neutral")).astype(object)
+
+
+def pearson(score, gold) -> float | None:
+    """Pearson correlation over the rows where both are finite (an unscored text is left out)."""
+    s, g = np.asarray(score, dtype="float64"), np.asarray(gold, dtype="float64")
+    ok = np.isfinite(s) & np.isfinite(g)
+    if ok.sum() < 3 or np.std(s[ok]) == 0 or np.std(g[ok]) == 0:
+        return None
+    return float(np.corrcoef(s[ok], g[ok])[0, 1])
+
+
+def load_gold_scores(path: str | Path) -> pd.DataFrame:
+    """A CSV with ``text`` and ``gold`` (a score in [-1, 1]) columns -> text, gold, label."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, comment="#")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    missing = {"text", "gold"} - set(df.columns)
+    if missing:
+        raise DataError(f"{path} lacks column(s) {sorted(missing)}: give text,gold with gold in [-1, 1]")
+    gold = pd.to_numeric(df["gold"], errors="coerce")
+    bad = gold.isna() | (gold.abs() > 1) | df["text"].isna()
+    if bad.any():
+        raise DataError(f"{path}: {int(bad.sum())} row(s) without a text or a gold score in [-1, 1] "
+                        f"(first: data row {int(np.flatnonzero(bad.to_numpy())[0]) + 1})")
+    out = pd.DataFrame({"text": df["text"].astype(str), "gold": gold.astype("float64")})
+    out["label"] = label_of_gold(out["gold"])
+    return out

@@ -14,6 +14,8 @@ seven releases before the first bar (the store keeps the daily history).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -105,6 +107,56 @@ def windows(bars: pd.DataFrame, ctx, channel: str) -> Windows:
     return shared(bars, ctx, f"sentiment.windows.{channel}", lambda: Windows(items(ctx, channel), bars))
 
 
+PROVIDER_BAND = 0.15  # Alpha Vantage: above 0.15 somewhat bullish, below -0.15 somewhat bearish
+
+
+def _provider_for(per, names: set[str]) -> float:
+    """The provider's per-ticker score for the symbol (the most relevant entry), NaN if none."""
+    if not isinstance(per, str) or not per:
+        return np.nan
+    try:
+        entries = json.loads(per)
+    except ValueError:
+        return np.nan
+    best, rel = np.nan, -1.0
+    for e in entries if isinstance(entries, list) else []:
+        if not isinstance(e, dict) or str(e.get("ticker", "")).upper() not in names:
+            continue
+        sc, r = e.get("score"), e.get("relevance")
+        r = float(r) if isinstance(r, (int, float)) else 0.0
+        if isinstance(sc, (int, float)) and np.isfinite(sc) and r > rel:
+            best, rel = float(sc), r
+    return best
+
+
+def provider_items(ctx) -> pd.DataFrame:
+    """The news provider's own scores (Alpha Vantage) of the items that concern ctx.symbol: its
+    per-ticker score for the symbol, else its overall score; items without one are left out."""
+    news = ctx.news
+    if "known_at" not in news.columns:
+        raise ValueError("ctx.news lacks ['known_at']: pass the frame score_news() returns")
+    n = len(news)
+    overall = (pd.to_numeric(news["provider_score"], errors="coerce").to_numpy(dtype="float64")
+               if "provider_score" in news else np.full(n, np.nan))
+    score = overall.copy()
+    keep = np.ones(n, dtype=bool)
+    if ctx.symbol:
+        names = symbol_aliases(ctx.symbol)
+        if "provider_tickers" in news:
+            per = np.array([_provider_for(p, names) for p in news["provider_tickers"].astype("object")],
+                           dtype="float64")
+            score = np.where(np.isfinite(per), per, overall)
+        if "tickers" in news:
+            keep &= _concerns(news["tickers"], names)
+    keep &= np.isfinite(score)
+    out = pd.DataFrame({"known_at": pd.to_datetime(news["known_at"], utc=True)[keep].to_numpy(),
+                        "score": score[keep]})
+    out["known_at"] = pd.to_datetime(out["known_at"], utc=True)
+    out["pos"] = (out["score"] > PROVIDER_BAND).astype("float64")
+    out["neg"] = (out["score"] < -PROVIDER_BAND).astype("float64")
+    return out.sort_values("known_at", kind="stable").reset_index(drop=True)
+
+
 def _safe(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a / b, 0 where b is 0 (no item: neutral)."""
     out = np.zeros_like(a, dtype="float64")
@@ -143,6 +195,11 @@ def social_sentiment(bars, ctx):
             "social_controversy_24h": _safe(2.0 * np.minimum(d["pos"], d["neg"]), d["n"])}
 
 
+def provider_sentiment(bars, ctx):
+    w = shared(bars, ctx, "sentiment.windows.provider", lambda: Windows(provider_items(ctx), bars))
+    return {"news_provider_sent_24h": w.mean(DAY), "news_provider_count_24h": w.count(DAY)}
+
+
 def fear_greed(bars, ctx):
     m = ctx.macro
     s = m[m["series_id"] == FEAR_GREED].sort_values(["known_at", "ts"], kind="stable")
@@ -172,6 +229,10 @@ FEATURES = (
          ("social_sent_4h", "social_sent_24h", "social_count_24h", "social_volume_z", "social_controversy_24h"),
          0, social_sentiment, needs=("news",),
          description="sentiment, volume and controversy of social posts (Reddit, X)"),
+    spec("provider_sentiment", "sentiment", ("news_provider_sent_24h", "news_provider_count_24h"), 0,
+         provider_sentiment, needs=("news",),
+         description="the news provider's own sentiment (Alpha Vantage: per-ticker score for the asset, else "
+                     "overall) averaged over the items first seen in the last 24h, and their count"),
     spec("fear_greed", "sentiment", ("fear_greed", "fear_greed_chg_1", "fear_greed_chg_7"), 0, fear_greed,
          needs=(f"macro:{FEAR_GREED}",),
          description="Crypto Fear & Greed index as released, change since the previous and the 7th-previous release"),

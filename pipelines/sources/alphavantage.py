@@ -9,6 +9,9 @@ next window at ...")."""
 
 from __future__ import annotations
 
+import json
+import math
+
 from typing import Any
 
 import pandas as pd
@@ -97,13 +100,30 @@ def parse_news(body: Any, seen_at: pd.Timestamp) -> pd.DataFrame:
         published = pd.to_datetime(it["time_published"], format="%Y%m%dT%H%M%S", errors="coerce")
         require(not pd.isna(published), "Alpha Vantage", f"feed item {i} time_published {it['time_published']!r}")
         published = published.tz_localize("UTC")  # taken as UTC
-        tickers = [t.get("ticker") for t in it.get("ticker_sentiment") or [] if t.get("ticker")]
+        per_ticker = [{"ticker": str(t["ticker"]).upper(), "score": _num(t.get("ticker_sentiment_score")),
+                       "label": t.get("ticker_sentiment_label"), "relevance": _num(t.get("relevance_score"))}
+                      for t in it.get("ticker_sentiment") or [] if isinstance(t, dict) and t.get("ticker")]
+        tickers = [t["ticker"] for t in per_ticker]
+        topics = [{"topic": t.get("topic"), "relevance": _num(t.get("relevance_score"))}
+                  for t in it.get("topics") or [] if isinstance(t, dict) and t.get("topic")]
         rows.append({"item_id": news_id("alphavantage", None, it.get("url"), it["title"]),
                      "provider": "alphavantage", "published_at": published,
                      "known_at": max(seen_at, published), "headline": it["title"],
                      "summary": it.get("summary") or "", "url": it.get("url"), "source": it.get("source"),
-                     "tickers": tickers, "kind": it.get("category_within_source") or "news"})
+                     "tickers": tickers, "kind": it.get("category_within_source") or "news",
+                     "provider_score": _num(it.get("overall_sentiment_score")),
+                     "provider_label": it.get("overall_sentiment_label"),
+                     "provider_tickers": json.dumps(per_ticker), "topics": json.dumps(topics)})
     return news_frame(rows)
+
+
+def _num(x: Any) -> float | None:
+    """A provider number sent as a number or a string; None when absent or not a finite number."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 class AlphaVantageSource:

@@ -104,6 +104,30 @@ def parse_social_sentiment(payload: Any, symbol: str) -> pd.DataFrame:
     return conform(pd.DataFrame(rows, columns=MACRO.columns), MACRO)
 
 
+NEWS_SENTIMENT_FIELDS = {"companyNewsScore": ("companyNewsScore",), "bullishPercent": ("sentiment", "bullishPercent"),
+                         "bearishPercent": ("sentiment", "bearishPercent"),
+                         "sectorAverageNewsScore": ("sectorAverageNewsScore",),
+                         "sectorAverageBullishPercent": ("sectorAverageBullishPercent",),
+                         "buzz": ("buzz", "buzz"), "articlesInLastWeek": ("buzz", "articlesInLastWeek")}
+
+
+def parse_news_sentiment(payload: Any, symbol: str, seen_at: pd.Timestamp) -> pd.DataFrame:
+    """Finnhub's news-sentiment snapshot (it carries no time of its own) -> macro series
+    ``finnhub/news/<SYMBOL>/<field>``, stamped and known at the time it was fetched."""
+    _check(payload, "news sentiment")
+    require(isinstance(payload, dict), "Finnhub", "news sentiment is not an object")
+    seen_at = as_utc(seen_at)
+    rows = []
+    for name, path in NEWS_SENTIMENT_FIELDS.items():
+        v: Any = payload
+        for k in path:
+            v = v.get(k) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            rows.append({"series_id": f"finnhub/news/{symbol}/{name}", "source": "finnhub",
+                         "ts": seen_at, "known_at": seen_at, "value": float(v)})
+    return conform(pd.DataFrame(rows, columns=MACRO.columns), MACRO)
+
+
 class FinnhubSource:
     name = "finnhub"
 
@@ -143,5 +167,9 @@ class FinnhubSource:
         payload = self.client.stock_social_sentiment(symbol, _from=as_utc(start).strftime("%Y-%m-%d"),
                                                      to=as_utc(end).strftime("%Y-%m-%d"))
         return parse_social_sentiment(payload, symbol)
+
+    def news_sentiment(self, symbol: str) -> pd.DataFrame:
+        """Finnhub's news sentiment and buzz for the symbol now (a premium endpoint on Finnhub)."""
+        return parse_news_sentiment(self.client.news_sentiment(symbol), symbol, utc_now())
 
 

@@ -59,6 +59,13 @@ class PostgresStore(StoreHelpers):
         key = sql.SQL(", ").join(map(sql.Identifier, spec.key))
         self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
             self._t(spec), cols, key))
+        have = {r[0] for r in self.conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            (self.schema, spec.name)).fetchall()}
+        for f in spec.schema:  # columns the spec gained after the table was created
+            if f.name not in have:
+                self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    self._t(spec), sql.Identifier(f.name), sql.SQL(_pg_type(f.type))))
         if spec.time_column not in spec.key:
             self.conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
                 sql.Identifier(f"{spec.name}_{spec.time_column}_idx"), self._t(spec),

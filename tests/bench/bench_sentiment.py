@@ -1,6 +1,8 @@
 """Sentiment scorers on the Financial PhraseBank (accuracy, macro-F1, items/second per agreement
-level, for VADER and for FinBERT when local weights exist) and the information coefficient of
-daily news sentiment against next-day returns on the 7-ticker headline set.
+level, for VADER and for FinBERT when local weights exist), the finance model Meridian trains
+(trained here on the PhraseBank's training sources, measured on its held-out sources and on the
+hand-labelled headlines of tests/sentiment/data, next to VADER and the majority class) and the
+information coefficient of daily news sentiment against next-day returns on the 7-ticker headline set.
 
     python tests/bench/bench_sentiment.py
     MERIDIAN__SENTIMENT__FINBERT_PATH=/models/finbert python tests/bench/bench_sentiment.py
@@ -147,6 +149,44 @@ def headline_ic(scorer, name: str) -> None:
          target="close(t-1) -> close(t): the reaction the news describes, for reference (not tradable)")
 
 
+HEADLINES_GOLD = Path(__file__).resolve().parents[1] / "sentiment" / "data" / "headlines_7tickers_gold.csv"
+
+
+def finance_model(cfg):
+    """Train the finance model on the PhraseBank's training sources in a temporary models folder;
+    emit its held-out figures and its figures on the hand-labelled headlines; return its scorer and the
+    temporary models folder (the caller removes it)."""
+    import tempfile
+
+    from pipelines.sentiment.evaluate import classification_scores, load_gold_scores, pearson
+    from pipelines.sentiment.scorer import SentimentScorer
+    from pipelines.sentiment.train import train_phrasebank
+
+    models = Path(tempfile.mkdtemp(prefix="meridian-sentiment-"))
+    _, card = train_phrasebank(SHARED / "financial_phrasebank", models)
+    for part, m in card["metrics"].items():
+        for metric in ("accuracy", "macro_f1", "pearson"):
+            emit(f"phrasebank_heldout_{part}_{metric}", m[metric], "fraction", n=m["n"],
+                 majority_class_accuracy=round(m["majority_accuracy"], 4),
+                 split="by sentence source, seed 0, 20% of sources held out")
+    fin = SentimentScorer(cfg.model_copy(update={"model": "finance"}), models_dir=models)
+    gold = load_gold_scores(HEADLINES_GOLD)
+    for name, scorer in (("finance", fin), ("vader", SentimentScorer(cfg.model_copy(update={"model": "vader"}))),
+                         ("composite", SentimentScorer(cfg.model_copy(update={"model": "composite"}),
+                                                       models_dir=models, finbert=None))):
+        t0 = time.perf_counter()
+        out = scorer.score(gold["text"].tolist())
+        dt = time.perf_counter() - t0
+        m = classification_scores(gold["label"], out["label"])
+        for metric in ("accuracy", "macro_f1"):
+            emit(f"headlines_gold_{name}_{metric}", m[metric], "fraction", n=m["n"],
+                 majority_class_accuracy=round(m["majority_accuracy"], 4), parts=scorer.parts)
+        emit(f"headlines_gold_{name}_pearson", pearson(out["score"], gold["gold"]), "pearson", n=m["n"],
+             parts=scorer.parts)
+        emit(f"headlines_gold_{name}_throughput", len(gold) / dt, "items/s", n=m["n"])
+    return fin, models
+
+
 def main() -> int:
     from pipelines.config import load_config
     from pipelines.sentiment.scorer import SentimentScorer
@@ -160,7 +200,14 @@ def main() -> int:
     headline_ic(vader, "vader")
     headline_ic(SentimentScorer(cfg.model_copy(update={"model": "vader", "text": "headline_summary"})),
                 "vader_headline_summary")
-    fin = SentimentScorer(cfg.model_copy(update={"model": "finbert"}))
+    import shutil
+
+    finance, models = finance_model(cfg)
+    try:
+        headline_ic(finance, "finance")
+    finally:
+        shutil.rmtree(models, ignore_errors=True)
+    fin = SentimentScorer(cfg.model_copy(update={"model": "finbert", "fallback": "vader"}))
     if fin.active == "finbert":
         phrasebank(fin, "finbert")
         headline_ic(fin, "finbert")

@@ -49,6 +49,12 @@ def generated_news(start: str, hours: int, seed: int = 0, per_hour: float = 1.5,
     df = pd.DataFrame({"item_id": [f"i{i}" for i in range(n)], "provider": np.where(ch == "social", "reddit", "finnhub"),
                        "kind": ch, "channel": ch, "published_at": published, "known_at": known,
                        "tickers": tick, "score": score, "label": label})
+    # the provider's own scores on about half of the news items, per ticker on some of them
+    has = (ch == "news") & (rng.random(n) < 0.5)
+    df["provider_score"] = np.where(has, np.clip(score + rng.normal(0, 0.2, n), -1, 1), np.nan)
+    df["provider_tickers"] = [json.dumps([{"ticker": tickers[p], "score": round(float(s) * 0.8, 3), "label": None,
+                                           "relevance": 0.7}]) if h and p < len(tickers) else None
+                              for h, p, s in zip(has, pick, score)]
     return df.sort_values("known_at", kind="stable").reset_index(drop=True)
 
 
@@ -59,3 +65,35 @@ def fear_greed_series(start: str, days: int, seed: int = 0) -> pd.DataFrame:
     v = np.clip(50 + np.cumsum(rng.normal(0, 6, days)), 0, 100).round()
     return pd.DataFrame({"series_id": "CRYPTO_FEAR_GREED", "source": "alternative.me", "ts": ts,
                          "known_at": ts + pd.Timedelta(minutes=7), "value": v})
+
+
+POSITIVE = ["Operating profit rose to EUR {n} mn from EUR {m} mn .", "Net sales increased by {n} % in the quarter .",
+            "The company reported record profit and strong growth .", "Shares rose after the bank beat guidance .",
+            "Earnings improved and the margin grew to {n} % .", "Orders grew strongly and the outlook was raised ."]
+NEGATIVE = ["Operating loss widened to EUR {n} mn from EUR {m} mn .", "Net sales decreased by {n} % in the quarter .",
+            "The company cut {n} jobs after a heavy loss .", "Shares fell after the bank missed guidance .",
+            "Profit dropped and the margin weakened to {n} % .", "Orders declined and the outlook was lowered ."]
+NEUTRAL = ["The company is headquartered in Helsinki , Finland .", "The annual general meeting will be held in May {n} .",
+           "The contract covers the delivery of {n} units .", "The board consists of {n} members .",
+           "The report will be published on {n} March .", "The company operates in {n} countries ."]
+
+
+def build_mini_phrasebank(folder, copies: int = 4):
+    """A PhraseBank-format folder (the four nested agreement files, latin-1, ``sentence@label``)
+    of templated sentences: each template with ``copies`` different figures, so near copies exist
+    and the split by source has something to keep together."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for label, templates in (("positive", POSITIVE), ("negative", NEGATIVE), ("neutral", NEUTRAL)):
+        for j, t in enumerate(templates):
+            for k in range(copies):
+                rows.append((t.format(n=3 + 7 * k + j, m=2 + 5 * k), label, (j + k) % 4))
+    # level 0 sentences are in every file (AllAgree), level 3 only in 50Agree
+    files = {"AllAgree": 0, "75Agree": 1, "66Agree": 2, "50Agree": 3}
+    for name, top in files.items():
+        lines = [f"{text}@{label}" for text, label, lvl in rows if lvl <= top]
+        (folder / f"Sentences_{name}.txt").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return folder

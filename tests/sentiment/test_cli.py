@@ -28,23 +28,80 @@ def test_vader_text_output(corpus, capsys):
 
 
 def test_finbert_json_from_a_local_checkpoint(corpus, tiny_finbert, capsys):
-    rc = main(["sentiment", "score", str(corpus), "--model", "composite", "--finbert-path", str(tiny_finbert),
+    rc = main(["sentiment", "score", str(corpus), "--model", "finbert", "--finbert-path", str(tiny_finbert),
                "--device", "cpu", "--batch-size", "2", "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["model"]["active"] == "composite" and res["model"]["notice"] is None
-    assert [i["line"] for i in res["items"]] == [1, 3, 4] and res["n"] == 3
+    assert res["model"]["active"] == "finbert" and res["model"]["notice"] is None
+    assert all(i["score"] == i["finbert"] for i in res["items"])
+    rc = main(["sentiment", "score", str(corpus), "--model", "composite", "--finbert-path", str(tiny_finbert),
+               "--finance-path", str(corpus.parent / "no-model"), "--device", "cpu", "--json"])
+    res = json.loads(capsys.readouterr().out)  # the composite combines what loads and says what did not
+    assert rc == 0 and res["model"]["parts"] == ["finbert", "vader"]
+    assert "no trained sentiment model" in res["model"]["notice"]
     for i in res["items"]:
-        assert i["score"] == pytest.approx(0.7 * i["finbert"] + 0.3 * i["vader"], abs=1e-5)
-        assert i["label"] in ("positive", "negative", "neutral")
+        assert i["finance"] is None and i["score"] == pytest.approx(0.7 * i["finbert"] + 0.3 * i["vader"], abs=1e-5)
 
 
-def test_finbert_without_weights_falls_back(corpus, tmp_path, capsys):
+@pytest.fixture()
+def conf(tmp_path):
+    """A configuration whose store (and so models folder) is under tmp_path."""
+    p = tmp_path / "meridian.yaml"
+    p.write_text(f"store:\n  path: {tmp_path / 'data' / 'lake'}\n")
+    return p
+
+
+def test_train_then_score_and_evaluate_with_the_trained_model(conf, corpus, mini_phrasebank, tiny_finbert,
+                                                              tmp_path, capsys):
+    # nothing trained yet: the finance model alone is an error that says what to run; the composite says what it used
+    assert main(["--config", str(conf), "sentiment", "score", str(corpus), "--model", "finance"]) == 1
+    assert "meridian sentiment train" in capsys.readouterr().err
+    assert main(["--config", str(conf), "sentiment", "score", str(corpus), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["model"]["parts"] == ["vader"] and "meridian sentiment train" in res["model"]["notice"]
+
+    assert main(["--config", str(conf), "sentiment", "train", "--data", str(mini_phrasebank),
+                 "--test-fraction", "0.25", "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    folder = tmp_path / "data" / "models" / "sentiment" / "finance-linear" / card["version"]
+    assert card["path"] == str(folder) and (folder / "model.joblib").is_file()
+    assert card["metrics"]["test"]["n"] == card["split"]["test"] > 0
+
+    assert main(["--config", str(conf), "sentiment", "score", str(corpus), "--json", "--finbert-path",
+                 str(tiny_finbert), "--device", "cpu"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["model"]["parts"] == ["finance", "finbert", "vader"] and res["model"]["notice"] is None
+    assert res["model"]["finance_model"]["version"] == card["version"]
+    for i in res["items"]:
+        assert i["score"] == pytest.approx((i["finance"] + 0.7 * i["finbert"] + 0.3 * i["vader"]) / 2.0, abs=1e-5)
+
+    gold = tmp_path / "gold.csv"
+    gold.write_text("text,gold\nNet sales increased by 30 % and profit rose .,1\n"
+                    "The company cut 40 jobs after a heavy loss .,-0.5\nThe board consists of 9 members .,0\n"
+                    "Orders grew strongly and the outlook was raised .,0.5\n")
+    assert main(["--config", str(conf), "sentiment", "evaluate", str(gold), "--gold", "--model", "finance",
+                 "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["n"] == 4 and ev["model"]["active"] == "finance" and ev["pearson"] > 0.5
+    assert set(ev["vader"]) >= {"accuracy", "macro_f1", "pearson", "majority_accuracy"}
+    gold.write_text("text,gold\nProfit rose,2\n")
+    assert main(["--config", str(conf), "sentiment", "evaluate", str(gold), "--gold"]) == 1
+    assert "gold score in [-1, 1]" in capsys.readouterr().err
+    assert main(["--config", str(conf), "sentiment", "train", "--data", str(tmp_path / "nowhere")]) == 1
+    assert "Financial PhraseBank" in capsys.readouterr().err
+
+
+def test_finbert_without_weights_fails_unless_told_to_fall_back(corpus, tmp_path, capsys):
     rc = main(["sentiment", "score", str(corpus), "--model", "finbert", "--finbert-path", str(tmp_path / "none"),
                "--json"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "config.json missing" in err and "--finbert-path" in err and "--fallback vader" in err
+    rc = main(["sentiment", "score", str(corpus), "--model", "finbert", "--finbert-path", str(tmp_path / "none"),
+               "--fallback", "vader", "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["model"]["active"] == "vader" and "Falling back to VADER" in res["model"]["notice"]
+    assert res["model"]["active"] == "vader" and "Scoring with vader" in res["model"]["notice"]
     assert all(i["finbert"] is None and i["score"] == i["vader"] for i in res["items"])
 
 

@@ -133,3 +133,26 @@ def test_engine_skips_without_news_and_rejects_an_unscored_frame(market):
     bad = FeatureContext(symbol="BTCUSDT", news=pd.DataFrame({"known_at": bars["known_at"], "headline": "x"}))
     with pytest.raises(ValueError, match="score"):
         compute_features(bars, FEATURES, bad)
+
+
+def test_provider_sentiment_uses_the_per_ticker_score_then_the_overall_one():
+    from pipelines.sentiment.features import provider_sentiment
+
+    bars = synthetic_bars(6, seed=1, symbol="AAPL", timeframe="1h", start="2024-05-01")
+    t0 = pd.Timestamp("2024-05-01", tz="UTC")
+    news = pd.DataFrame({
+        "known_at": [t0 + pd.Timedelta(minutes=m) for m in (10, 70, 80, 90)],
+        "tickers": ['["AAPL", "MSFT"]', '["AAPL"]', '["MSFT"]', "[]"],
+        "score": [0.0, 0.0, 0.0, 0.0],
+        "provider_score": [0.1, -0.3, 0.9, np.nan],
+        "provider_tickers": ['[{"ticker": "MSFT", "score": 0.9, "relevance": 0.9}, '
+                             '{"ticker": "AAPL", "score": 0.5, "relevance": 0.4}]', None,
+                             '[{"ticker": "MSFT", "score": 0.9, "relevance": 1}]', None]})
+    out = provider_sentiment(bars, FeatureContext(symbol="AAPL", news=news))
+    # bar 0 closes 01:00: the first item, AAPL's own 0.5; bar 1 closes 02:00: adds -0.3 (MSFT's item and
+    # the item without a provider score do not count)
+    assert out["news_provider_count_24h"][:3].tolist() == [1, 2, 2]
+    assert out["news_provider_sent_24h"][:2].tolist() == pytest.approx([0.5, 0.1])
+    none = provider_sentiment(bars, FeatureContext(symbol="AAPL", news=news.drop(columns=["provider_score",
+                                                                                          "provider_tickers"])))
+    assert (none["news_provider_count_24h"] == 0).all() and (none["news_provider_sent_24h"] == 0).all()

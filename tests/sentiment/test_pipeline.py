@@ -55,5 +55,71 @@ def test_scoring_as_a_ray_task(ray_session, tmp_path):
     local, _ = scored_news(store, SentimentConfig(model="vader"))
     remote, info = scored_news(store, SentimentConfig(model="composite", finbert_repo="meridian-absent/x"),
                                use_ray=True, timeout=120)
-    assert info["active"] == "vader" and "Falling back" in info["notice"]
+    assert info["active"] == "vader" and "Scoring with vader" in info["notice"]
     assert remote["score"].tolist() == pytest.approx(local["score"].tolist())
+
+
+def test_scores_are_computed_once_per_item_and_scorer_version(store, trained_models):
+    rows = news_rows()
+    write_new_items(store, rows.iloc[:30])
+    first, info = scored_news(store, SentimentConfig(model="vader"))
+    assert info["scored_now"] == 30 and info["from_store"] == 0
+    stored = store.read("sentiment_scores")
+    assert len(stored) == 30 and stored["scorer"].unique().tolist() == ["vader:3"]
+    write_new_items(store, rows)  # ten more items arrive
+    again, info = scored_news(store, SentimentConfig(model="vader"))
+    assert info["scored_now"] == 10 and info["from_store"] == 30 and len(store.read("sentiment_scores")) == 40
+    assert again.set_index("item_id").loc[first["item_id"], "score"].tolist() == pytest.approx(first["score"].tolist())
+    assert again.columns.tolist() == first.columns.tolist()
+    # what is read from the store equals what is computed afresh
+    from pipelines.sentiment.scorer import SentimentScorer, score_news
+    fresh = score_news(store.read("news"), SentimentScorer(SentimentConfig(model="vader")))
+    assert fresh["score"].tolist() == pytest.approx(again["score"].tolist())
+    assert fresh["label"].tolist() == again["label"].tolist()
+    # another scorer version (the trained finance model) scores every item once more, kept apart
+    from pipelines.sentiment.pipeline import scorer_id
+    fin, info = scored_news(store, SentimentConfig(model="finance"), models_dir=trained_models)
+    assert info["scored_now"] == 40 and info["parts"] == ["finance"]
+    ids = store.read("sentiment_scores")["scorer_id"].value_counts().to_dict()
+    assert ids == {scorer_id("vader:3"): 40, scorer_id(info["version"]): 40}
+    assert scored_news(store, SentimentConfig(model="finance"), models_dir=trained_models)[1]["scored_now"] == 0
+
+
+def test_provider_sentiment_is_kept_and_reaches_the_scored_frame(store):
+    import json
+    from pathlib import Path
+
+    from pipelines.sources.alphavantage import parse_news
+
+    body = json.loads((Path(__file__).resolve().parents[1] / "replay" / "payloads" / "alphavantage" /
+                       "query__NEWS_SENTIMENT.json").read_text())
+    news = parse_news(body, pd.Timestamp("2024-01-13", tz="UTC"))
+    assert news["provider_score"].tolist() == [-0.12, 0.2]
+    assert news["provider_label"].tolist() == ["Neutral", "Somewhat-Bullish"]
+    per = json.loads(news["provider_tickers"].iloc[1])
+    assert per == [{"ticker": "MSFT", "score": 0.3, "label": "Somewhat-Bullish", "relevance": 0.8},
+                   {"ticker": "AAPL", "score": 0.0, "label": "Neutral", "relevance": 0.6}]
+    write_new_items(store, news)
+    back = store.read("news")
+    assert sorted(back["provider_score"].tolist()) == [-0.12, 0.2]
+    scored, _ = scored_news(store, SentimentConfig(model="vader"))
+    assert sorted(scored["provider_score"].tolist()) == [-0.12, 0.2]
+    assert set(scored["provider_label"]) == {"Neutral", "Somewhat-Bullish"}
+
+
+def test_a_news_file_from_before_the_provider_columns_reads_with_nulls(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.schema import NEWS
+    from pipelines.store import ParquetStore
+
+    store = ParquetStore(tmp_path / "lake")
+    write_new_items(store, news_rows().iloc[:3])
+    (path,) = list((tmp_path / "lake" / "news").rglob("*.parquet"))
+    old = pq.read_table(path)
+    pq.write_table(old.drop_columns(["provider_score", "provider_label", "provider_tickers", "topics"]), path)
+    back = store.read("news")
+    assert len(back) == 3 and back["provider_score"].isna().all() and back.columns.tolist() == NEWS.schema.names
+    assert write_new_items(store, news_rows().iloc[:5]) == 2 and len(store.read("news")) == 5
+    assert pa.types.is_float64(pq.read_table(path).schema.field("provider_score").type)

@@ -92,3 +92,11 @@ def test_recorded_alpha_vantage_payloads(shared_data):
     news = parse_news(json.loads((root / "NEWS_SENTIMENT_AAPL.json").read_text()), pd.Timestamp.now(tz=UTC))
     assert len(news) == 50 and news["item_id"].is_unique
     assert news["published_at"].max() == pd.Timestamp("2024-12-23 20:32:22", tz=UTC)
+    # the provider's own sentiment is kept: overall score and label, per ticker, topics
+    raw = json.loads((root / "NEWS_SENTIMENT_AAPL.json").read_text())["feed"]
+    assert sorted(news["provider_score"]) == sorted(float(it["overall_sentiment_score"]) for it in raw)
+    assert news["provider_label"].notna().all() and news["provider_score"].between(-1, 1).all()
+    per = [json.loads(p) for p in news["provider_tickers"]]
+    assert sum(any(t["ticker"] == "AAPL" for t in p) for p in per) > 40
+    assert all(0 <= t["relevance"] <= 1 and -1 <= t["score"] <= 1 for p in per for t in p)
+    assert any(json.loads(t) for t in news["topics"])

@@ -72,6 +72,13 @@ def test_finnhub_through_finnhub_python(replay, sources_cfg):
     score = social[social["series_id"] == "finnhub/social/AAPL/score"]
     assert list(score["value"]) == [0.35, 0.05]
     assert (score["known_at"] - score["ts"] == pd.Timedelta(hours=1)).all()
+    before = pd.Timestamp.now(tz=UTC)
+    ns = src.news_sentiment("AAPL").set_index("series_id")
+    assert ns.loc["finnhub/news/AAPL/companyNewsScore", "value"] == 0.9166
+    assert ns.loc["finnhub/news/AAPL/bullishPercent", "value"] == 1.0
+    assert ns.loc["finnhub/news/AAPL/bearishPercent", "value"] == 0.0
+    assert ns.loc["finnhub/news/AAPL/articlesInLastWeek", "value"] == 20.0
+    assert (ns["known_at"] >= before).all() and (ns["known_at"] == ns["ts"]).all()
 
 
 def test_recorded_finnhub_payloads_parse(replay, sources_cfg, shared_data):

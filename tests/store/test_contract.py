@@ -135,3 +135,32 @@ def test_null_key_is_rejected(store):
     bars.loc[1, "symbol"] = None
     with pytest.raises(ValueError, match="null values in key"):
         store.write("bars", bars)
+
+
+@pytest.mark.postgres
+def test_postgres_adds_columns_the_schema_gained(pg_dsn):
+    """A table created before a column joined its spec (news before the provider sentiment) gets
+    the column when the store opens, and keeps its rows."""
+    import uuid
+
+    import psycopg
+
+    from pipelines.store.postgres import PostgresStore
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE TABLE "{schema}".news (item_id text PRIMARY KEY, provider text, '
+                     f'published_at timestamptz, known_at timestamptz, headline text, summary text, url text, '
+                     f'source text, tickers text, kind text)')
+        conn.execute(f"INSERT INTO \"{schema}\".news VALUES ('a:1', 'finnhub', '2024-01-01T00:00:00Z', "
+                     f"'2024-01-01T00:05:00Z', 'Old item', '', NULL, NULL, '[]', 'news')")
+    s = PostgresStore(pg_dsn, schema=schema)
+    try:
+        news = s.read("news")
+        assert news["item_id"].tolist() == ["a:1"] and news["provider_score"].isna().all()
+        s.write("news", news.assign(item_id="a:2", provider_score=0.4))
+        assert sorted(s.read("news")["provider_score"].fillna(-9).tolist()) == [-9, 0.4]
+    finally:
+        s.drop_schema()
+        s.close()
