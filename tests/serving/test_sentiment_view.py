@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sentiment"))
 
 from pipelines.config.sentiment import SentimentConfig  # noqa: E402
 from pipelines.sentiment.scorer import SentimentScorer  # noqa: E402
-from pipelines.sources.news import news_frame, news_id, write_new_items  # noqa: E402
+from pipelines.ingest.collectors import write_new_items  # noqa: E402
+from pipelines.sources.news import news_frame, news_id  # noqa: E402
 from serving.insights import sentiment  # noqa: E402
 from serving.schemas import Sentiment  # noqa: E402
 
