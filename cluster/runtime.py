@@ -18,7 +18,10 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
 
     A local Ray gets explicit CPUs, a capped object store and no dashboard by default, and token
     auth is disabled for it unless the environment says otherwise, so nothing is written under
-    ``$HOME/.ray``. Joining an existing Ray (``address``) uses the cluster's own settings."""
+    ``$HOME/.ray``. It is always a new instance of this process's own (``address="local"``), bound
+    to ``cfg.node_ip_address`` (loopback by default), whatever other Ray runs on the machine: Ray
+    would otherwise join the last one started there. Joining a cluster needs ``cfg.address`` or
+    ``RAY_ADDRESS`` (set by ``ray job submit`` for a job's driver) and uses the cluster's settings."""
     if ray.is_initialized():
         return ray.cluster_resources()
     address = cfg.address or os.environ.get("RAY_ADDRESS")
@@ -27,7 +30,8 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     else:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        kwargs: dict = {"num_cpus": cfg.num_cpus, "object_store_memory": cfg.object_store_memory,
+        kwargs: dict = {"address": "local", "_node_ip_address": cfg.node_ip_address,
+                        "num_cpus": cfg.num_cpus, "object_store_memory": cfg.object_store_memory,
                         "include_dashboard": cfg.include_dashboard, "runtime_env": runtime_env}
         if cfg.num_gpus is not None:
             kwargs["num_gpus"] = cfg.num_gpus
