@@ -48,8 +48,6 @@ class RayConfig(Frozen):
     object_store_memory: int = Field(200_000_000, description="bytes for a local object store")
     include_dashboard: bool = Field(False, description="start the dashboard with a local Ray")
     temp_dir: str | None = Field(None, description="Ray's session folder for a local Ray")
-    node_ip_address: str = Field("127.0.0.1", description="address a local Ray binds (loopback: "
-                                 "nothing outside this machine reaches it)")
 
 
 class StoreConfig(Frozen):
