@@ -275,11 +275,7 @@ def _fmt(v, spec: str) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import ray
-
-    from cluster.runtime import init_ray, shutdown_ray
-    from pipelines.store import open_store
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.jobs.train", description=__doc__.split("\n")[0])
     p.add_argument("--config")
     p.add_argument("--symbols", required=True, help="comma-separated symbols in the store")
@@ -292,7 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--universe", action="store_true",
                    help="add the universe stage (cross-sectional factors and ranks over these symbols, three or more)")
     p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import ray
+
+    from cluster.runtime import init_ray, shutdown_ray
+    from pipelines.store import open_store
+    args = parser().parse_args(argv)
     over = {"walkforward": {"horizon": args.horizon}} if args.horizon else None
     cfg = load_config(args.config, overrides=over)
     models = args.models.split(",") if args.models else list(cfg.models.names)
