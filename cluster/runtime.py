@@ -19,7 +19,10 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
 
     A local Ray gets explicit CPUs, a capped object store and no dashboard by default, and token
     auth is disabled for it unless the environment says otherwise, so nothing is written under
-    ``$HOME/.ray``. Joining an existing Ray (``address``) uses the cluster's own settings."""
+    ``$HOME/.ray``. It is always a new instance of this process's own (``address="local"``), whatever
+    other Ray runs on the machine: Ray would otherwise join the last one started there (and refuse
+    ``num_cpus``). Its dashboard, when on, listens on 127.0.0.1 only. Joining a cluster needs ``cfg.address`` or
+    ``RAY_ADDRESS`` (set by ``ray job submit`` for a job's driver) and uses the cluster's settings."""
     if ray.is_initialized():
         return ray.cluster_resources()
     address = cfg.address or os.environ.get("RAY_ADDRESS")
@@ -28,8 +31,9 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     else:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        kwargs: dict = {"num_cpus": cfg.num_cpus, "object_store_memory": cfg.object_store_memory,
-                        "include_dashboard": cfg.include_dashboard, "runtime_env": runtime_env}
+        kwargs: dict = {"address": "local", "num_cpus": cfg.num_cpus, "object_store_memory": cfg.object_store_memory,
+                        "include_dashboard": cfg.include_dashboard, "dashboard_host": "127.0.0.1",
+                        "runtime_env": runtime_env}
         if cfg.num_gpus is not None:
             kwargs["num_gpus"] = cfg.num_gpus
         if cfg.temp_dir:

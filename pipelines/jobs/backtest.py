@@ -68,11 +68,15 @@ def text_of(out: dict) -> str:
             f"profit factor {f(m['trade_profit_factor'])}\nreport: {out['report']}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.jobs.backtest", description=__doc__.split("\n")[0])
     p.add_argument("--config", help="YAML configuration")
     add_arguments(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     cfg = load_config(args.config)
     out = run(cfg, args.symbols.split(","), args.models.split(","), args.sizing, args.out, args.timeframe,
               progress=not args.json)

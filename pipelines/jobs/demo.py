@@ -118,14 +118,18 @@ def run(cfg: MeridianConfig, symbols: list[str], models: list[str], max_bars: in
         store.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipelines.jobs.demo", description=__doc__.split("\n")[0])
     p.add_argument("--config", help="YAML configuration (defaults: local Ray, Parquet under ./data)")
     p.add_argument("--symbols", help="comma-separated sample symbols (default: the config's)")
     p.add_argument("--models", help="comma-separated model names (default: the config's)")
     p.add_argument("--max-bars", type=int, help="keep only the last N bars per symbol")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     cfg = load_config(args.config, defaults=DEMO_DEFAULTS)
     symbols = args.symbols.split(",") if args.symbols else list(cfg.sample.symbols)
     models = args.models.split(",") if args.models else list(cfg.models.names)

@@ -176,15 +176,19 @@ def parse_peers(text: str | None) -> dict[str, str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.jobs.features", description=__doc__.splitlines()[0])
     p.add_argument("--config")
     p.add_argument("--symbols", help="comma-separated (default: every symbol at the timeframe)")
     p.add_argument("--timeframe", default="1h")
     p.add_argument("--set", dest="set_name", default=None, help="feature set (default: config)")
     p.add_argument("--peers", help="role=SYMBOL pairs, e.g. spy=SPY,btc=BTCUSDT,dxy=DXY")
     p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     cfg = load_config(args.config)
     res = build_from_config(cfg, args.symbols, args.timeframe, args.set_name, args.peers, progress=not args.json)
     print(json.dumps(res.as_dict(), default=str, sort_keys=True) if args.json else json.dumps(res.as_dict(), indent=2, default=str))

@@ -15,12 +15,16 @@ from pipelines.errors import MeridianError
 from pipelines.ingest.commands import add_arguments, dispatch
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.jobs.ingest",
+                                description="Collect market data into the store.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    add_arguments(p)
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.jobs.ingest",
-                                     description="Collect market data into the store.")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

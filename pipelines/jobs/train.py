@@ -15,6 +15,7 @@ as a self-describing artifact and recorded in the registry.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -357,6 +358,13 @@ def summary_lines(report: dict) -> list[str]:
 
 def _fmt(v, spec: str) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of the recorded walk-forward (:mod:`pipelines.jobs.walkforward`)."""
+    from pipelines import jobs
+    from pipelines.jobs import walkforward
+    return jobs.job_parser(walkforward)
 
 
 def main(argv: list[str] | None = None) -> int:

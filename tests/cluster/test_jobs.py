@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from cluster.ready import wait_ready
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,19 +36,12 @@ def test_demo_job_through_jobs_api(two_nodes, tmp_path):
         runtime_env={"working_dir": str(REPO), "env_vars": env,
                      "excludes": ["data/", ".venv/", "reports/", ".git/", "*.parquet"]},
     )
-    # the head's job agent comes up a little after the dashboard: Ray answers "try again later"
-    deadline = time.time() + 90
-    while True:
-        try:
-            job_id = client.submit_job(**submit)
-            break
-        except RuntimeError as exc:
-            if "No available agent" not in str(exc) or time.time() > deadline:
-                raise
-            time.sleep(1)
-    deadline = time.time() + 240
+    # the head's job agent comes up after the dashboard: wait until every node's agent answers
+    # its own health endpoint, then until the job itself says it has ended
+    wait_ready(f"http://127.0.0.1:{port}", nodes=2)
+    job_id = client.submit_job(**submit)
     status = client.get_job_status(job_id)
-    while status not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED} and time.time() < deadline:
+    while not status.is_terminal():
         time.sleep(1)
         status = client.get_job_status(job_id)
     logs = client.get_job_logs(job_id)
