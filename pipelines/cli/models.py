@@ -59,7 +59,7 @@ def run_list(args: argparse.Namespace) -> int:
     if args.name:
         recs = [r for r in recs if r.name == args.name]
     recs.sort(key=lambda r: r.created_at, reverse=True)
-    from pipelines.jobs.train import finite
+    from pipelines.evaluation.runs import finite
     rows = [finite(_summary(r)) for r in recs]
     lines = [f"{r['model_id']:48s} {r['status']:9s} {r['name']:14s} {','.join(r['symbols']):12s} "
              f"{r['timeframe']:4s} h={r['horizon']:<3d} acc={_f(r['directional_accuracy'])} "
@@ -75,7 +75,7 @@ def run_show(args: argparse.Namespace) -> int:
         rec = get(store, args.model_id)
     finally:
         store.close()
-    from pipelines.jobs.train import finite
+    from pipelines.evaluation.runs import finite
     emit(finite(_full(rec)), args.json)
     return 0
 

@@ -47,6 +47,16 @@ def _open(args):
     return cfg, open_store(cfg.store)
 
 
+def _record(args, run_id: str):
+    """The configuration and one run's record (the store closed again)."""
+    from pipelines.evaluation import runs
+    cfg, store = _open(args)
+    try:
+        return cfg, runs.get(store, run_id)
+    finally:
+        store.close()
+
+
 def run_list(args: argparse.Namespace) -> int:
     from pipelines.evaluation import runs
     _, store = _open(args)
@@ -62,13 +72,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from pipelines.evaluation import runs
     from pipelines.jobs.train import summary_lines
-    _, store = _open(args)
-    try:
-        rec = runs.get(store, args.run_id)
-    finally:
-        store.close()
+    _, rec = _record(args, args.run_id)
     full = {**rec.summary(), "symbols": rec.symbols, "code_version": rec.code_version, "config": rec.config,
             "digests": rec.digests, "report": rec.report}
     text = "\n".join([f"{rec.run_id}: {rec.kind}, {rec.status}" + (f" ({rec.reason})" if rec.reason else ""),
@@ -112,13 +117,8 @@ def run_predictions(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from pipelines.evaluation import runs
     from pipelines.reports.signal import write_walkforward_report
-    cfg, store = _open(args)
-    try:
-        rec = runs.get(store, args.run_id)
-    finally:
-        store.close()
+    cfg, rec = _record(args, args.run_id)
     horizons = rec.report.get("horizons") or {}
     if not horizons:
         raise ConfigError(f"run {rec.run_id} is {rec.status}" + (f" ({rec.reason})" if rec.reason else "")

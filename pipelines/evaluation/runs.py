@@ -63,15 +63,18 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
-def _finite(obj: Any) -> Any:
+def finite(obj: Any) -> Any:
+    """Strict JSON: NaN and infinities become None, NumPy scalars Python ones, tuples lists."""
     if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
+        return {str(k): finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     if isinstance(obj, (float, np.floating)):
         return float(obj) if np.isfinite(obj) else None
     if isinstance(obj, np.integer):
         return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     return obj
 
 
@@ -95,10 +98,10 @@ class RunRecord:
     def to_row(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "kind": self.kind, "status": self.status, "reason": self.reason,
                 "created_at": self.created_at, "finished_at": self.finished_at,
-                "config": _json(_finite(self.config)), "config_hash": self.config_hash,
-                "code_version": self.code_version, "digests": _json(_finite(self.digests)),
+                "config": _json(finite(self.config)), "config_hash": self.config_hash,
+                "code_version": self.code_version, "digests": _json(finite(self.digests)),
                 "symbols": _json(self.symbols), "models": _json(self.models), "horizons": _json(self.horizons),
-                "report": _json(_finite(self.report))}
+                "report": _json(finite(self.report))}
 
     @classmethod
     def from_row(cls, row: pd.Series) -> "RunRecord":

@@ -123,7 +123,8 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     signal = None
     if len(symbols) >= MIN_NAMES:
         # the cross-section, day by day: what the gnn is judged (and promoted) by
-        from pipelines.jobs.train import finite, signal_report
+        from pipelines.evaluation.runs import finite
+        from pipelines.jobs.train import signal_report
         panel = {s: {"gnn": pd.DataFrame({"expected_return": pred[s]["expected_return"], "realized_return": y[s].loc[te]}),
                      "ridge": pd.DataFrame({"expected_return": p_b, "realized_return": y[s].loc[te]})}
                  for s, p_b in zip(symbols, pooled_b)}

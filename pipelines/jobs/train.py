@@ -34,6 +34,7 @@ from models.training.walkforward import run_walkforward_many
 from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig
 from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import deflated_sharpe, per_period_sharpe
+from pipelines.evaluation.runs import finite
 from pipelines.evaluation.oos import costs_of, evaluate
 from pipelines.evaluation.signal import MIN_NAMES, analyse_run
 from pipelines.evaluation.verdict import judge
@@ -273,21 +274,6 @@ def signal_report(panel: dict[str, dict[str, pd.DataFrame]], closes: dict[str, p
 def _keyed(parts: dict[str, pd.Series]) -> pd.Series:
     s = pd.concat(parts, names=["symbol", "ts"]).swaplevel().sort_index()
     return s.astype("float64")
-
-
-def finite(obj):
-    """The report with NaN/inf replaced by None, so that it is strict JSON (jq, browsers)."""
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def tried_before(store: Store, symbol: str, timeframe: str, horizon: int) -> set[str]:
