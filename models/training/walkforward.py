@@ -49,6 +49,12 @@ def fit_fold(model_name: str, params: dict, X: pd.DataFrame, y: pd.Series, fold:
 _fit_fold_remote = ray.remote(fit_fold)
 
 
+def fold_task_name(ds: Dataset, model: str, fold: Fold, folds: list[Fold]) -> str:
+    """The name a fold's Ray task carries, so the Ray dashboard's job and task pages (and the
+    state API) show which symbol, model and fold are running, done or failed."""
+    return f"walkforward {ds.symbol} {model} fold {fold.index + 1}/{len(folds)}"
+
+
 def run_walkforward(ds: Dataset, model_name: str, wf: WalkForwardConfig, params: dict | None = None,
                     use_ray: bool = True, use_gpu: bool = False, timeout: float = 3600) -> WalkForwardResult:
     """All folds of one model on one dataset; folds run in parallel as Ray tasks when Ray is up."""
@@ -58,7 +64,7 @@ def run_walkforward(ds: Dataset, model_name: str, wf: WalkForwardConfig, params:
     if use_ray and ray.is_initialized():
         X_ref, y_ref = ray.put(ds.X), ray.put(ds.y)
         opts = training_options(use_gpu and model_class(model_name).wants_gpu)
-        refs = [_fit_fold_remote.options(**opts, max_retries=2).remote(
+        refs = [_fit_fold_remote.options(**opts, max_retries=2, name=fold_task_name(ds, model_name, f, folds)).remote(
             model_name, params, X_ref, y_ref, f, f.index == last) for f in folds]
         outs = ray.get(refs, timeout=timeout)
     else:
@@ -84,7 +90,7 @@ def run_walkforward_many(ds: Dataset, model_names: list[str], wf: WalkForwardCon
     refs = {}
     for m in model_names:
         opts = training_options(use_gpu and model_class(m).wants_gpu)
-        refs[m] = [_fit_fold_remote.options(**opts, max_retries=2).remote(
+        refs[m] = [_fit_fold_remote.options(**opts, max_retries=2, name=fold_task_name(ds, m, f, folds)).remote(
             m, dict(params.get(m) or {}), X_ref, y_ref, f, f.index == last) for f in folds]
     if progress:
         from tqdm import tqdm

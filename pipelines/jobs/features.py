@@ -97,7 +97,9 @@ def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
     task = ray.remote(build_symbol).options(num_cpus=1, max_retries=1)
     peers_ref = ray.put(peers or {})
     macro_ref, news_ref = ray.put(macro), ray.put(news)
-    refs = {task.remote(inp, set_name, store_root, peers_ref, macro_ref, news_ref): inp for inp in inputs}
+    # named per symbol: the Ray dashboard (and the state API) show which symbols are built or running
+    refs = {task.options(name=f"features {inp.symbol} {inp.timeframe}").remote(
+        inp, set_name, store_root, peers_ref, macro_ref, news_ref): inp for inp in inputs}
     res = BuildResult(set_name, inputs[0].timeframe)
     ranked: dict[str, pd.DataFrame] = {}
     pending = list(refs)
