@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ray", action="store_true", help="run folds one after another in this process")
     p.add_argument("--universe", action="store_true",
                    help="add the universe stage: cross-sectional Alpha101 factors and ranks over these symbols (3+)")
+    p.add_argument("--panel", action="store_true",
+                   help="panel mode: one model per fold on all symbols' rows (date x symbol), daily rank IC")
+    p.add_argument("--label", choices=("fwd", "excess", "rank"), default="fwd",
+                   help="panel label: forward return, excess over the date's mean, or its cross-sectional rank")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -63,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
             import ray
             started_ray = not ray.is_initialized()
             init_ray(cfg.ray)
+        if args.panel:
+            return _panel(args, store, horizons, models, symbols)
         reports = {}
         for h in horizons:
             cfg_h = load_config(args.config, overrides=deep_merge(_overrides(args), {"walkforward": {"horizon": h}}))
@@ -94,3 +100,20 @@ def _horizons(text: str | None, default: int) -> list[int]:
     if not hs or min(hs) <= 0:
         raise ConfigError(f"--horizon {text!r}: horizons are positive bar counts")
     return list(dict.fromkeys(hs))
+
+
+def _panel(args: argparse.Namespace, store, horizons: list[int], models: list[str], symbols: list[str]) -> int:
+    """``--panel``: the panel walk-forward report per horizon."""
+    from pipelines.jobs.panel import run_panel, summary_lines
+    reports = {}
+    for h in horizons:
+        cfg_h = load_config(args.config, overrides=deep_merge(_overrides(args), {"walkforward": {"horizon": h}}))
+        reports[h] = run_panel(cfg_h, store, symbols, models, timeframe=args.timeframe, label=args.label,
+                               use_ray=not args.no_ray, retrain_every=args.retrain_every, keep=args.keep)
+    if len(reports) == 1:
+        report = next(iter(reports.values()))
+        emit(report, args.json, "\n".join(summary_lines(report)))
+    else:
+        emit({"horizons": {str(h): r for h, r in reports.items()}}, args.json,
+             "\n".join(line for r in reports.values() for line in summary_lines(r)))
+    return 0

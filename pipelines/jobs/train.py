@@ -292,7 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--universe", action="store_true",
                    help="add the universe stage (cross-sectional factors and ranks over these symbols, three or more)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--panel", action="store_true",
+                   help="one model per fold on all symbols' rows (date x symbol), judged by daily rank IC")
+    p.add_argument("--label", choices=("fwd", "excess", "rank"), default="fwd",
+                   help="--panel label: forward return, excess over the date's mean, or its rank")
     args = p.parse_args(argv)
+    if args.panel:
+        from pipelines.jobs.panel import main_panel
+        return main_panel(args)
     over = {"walkforward": {"horizon": args.horizon}} if args.horizon else None
     cfg = load_config(args.config, overrides=over)
     models = args.models.split(",") if args.models else list(cfg.models.names)
