@@ -64,7 +64,7 @@ def _ic_stats(pred: pd.Series, realized: pd.Series, horizon: int) -> dict:
     syms = pred.dropna().index.get_level_values("symbol").nunique()
     return {"mean_rank_ic": float(ic.mean()) if len(ic) else None,
             "ic_std": float(ic.std()) if len(ic) > 1 else None,
-            "nw_t": _newey_west_t(ic, lags), "nw_lags": lags, "n_dates": int(len(ic)), "n_symbols": int(syms)}
+            "nw_t": _newey_west_t(ic, lags), "nw_lags": lags, "n_dates": len(ic), "n_symbols": int(syms)}
 
 
 def load_panel_bars(store: Store, symbols: list[str], timeframe: str | None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -176,9 +176,10 @@ def _finite(obj):
 
 
 def summary_lines(report: dict) -> list[str]:
-    lines = [f"panel {report['timeframe']} h={report['horizon']} label={report['label']}: "
-             f"{len(report['symbols'])} symbols, {report['dates']} dates, {report['rows']} rows, "
-             f"{report['folds']} folds"]
+    head = (f"panel {report['timeframe']} h={report['horizon']} label={report['label']}: "
+            f"{len(report['symbols'])} symbols, {report['dates']} dates, {report['rows']} rows, "
+            f"{report['folds']} folds")
+    lines = [head]
     for kind in ("models", "baselines"):
         for name, s in report[kind].items():
             ic, t = s["mean_rank_ic"], s["nw_t"]

@@ -9,11 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.training.panel import cross_sectional_rank, date_splits, make_panel, panel_folds
+from models.training.panel import (
+    cross_sectional_rank,
+    date_splits,
+    make_panel,
+    panel_folds,
+)
 from models.training.panel_walkforward import run_panel_walkforward
 from pipelines.config import WalkForwardConfig, load_config
 from pipelines.features.registry import feature_set
-from pipelines.jobs.panel import _daily_rank_ic, _newey_west_t, evaluate_panel, run_panel
+from pipelines.jobs.panel import (
+    _daily_rank_ic,
+    _newey_west_t,
+    evaluate_panel,
+    run_panel,
+)
 from pipelines.store import ParquetStore
 from tests.synthetic.markets import bars_from_returns
 
@@ -140,3 +150,12 @@ def test_cross_sectional_rank_and_labels():
     means = panel.y.groupby(level="ts").mean()
     assert np.allclose(means, 0.0, atol=1e-12)
     assert panel.fwd.name == "fwd_ret_2" and not panel.y.equals(panel.fwd)
+
+
+def test_folds_as_ray_tasks_give_the_in_process_predictions(ray_session):
+    panel = make_panel(ar_panel(8, 320, 0.05, seed=6), CORE, 1, label="rank")
+    wf = WalkForwardConfig(horizon=1, train_bars=150, test_bars=60)
+    local = run_panel_walkforward(panel, ["logistic"], wf, use_ray=False)["logistic"]
+    remote = run_panel_walkforward(panel, ["logistic"], wf, use_ray=True)["logistic"]
+    pd.testing.assert_frame_equal(local.predictions, remote.predictions)
+    assert [f["test_start"] for f in local.folds] == [f["test_start"] for f in remote.folds]
