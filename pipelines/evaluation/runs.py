@@ -146,16 +146,20 @@ def fail(store: Store, rec: RunRecord, reason: str) -> RunRecord:
     return save(store, rec)
 
 
-def record_predictions(store: Store, run_id: str, model: str, horizon: int, symbol: str, timeframe: str,
+def record_predictions(store: Store, run_id: str, model: str, horizon: int, symbol: str | None, timeframe: str,
                        preds: pd.DataFrame) -> int:
-    """``preds`` indexed by ts with expected_return, prob_up, realized_return and fold."""
+    """``preds`` with expected_return, prob_up, realized_return (or fwd_return) and fold, indexed
+    by ts for one ``symbol``, or by (ts, symbol) for a panel (``symbol`` None)."""
+    flat = preds.reset_index()
+    realized = preds["realized_return"] if "realized_return" in preds else preds["fwd_return"]
     out = pd.DataFrame({
-        "run_id": run_id, "model": model, "horizon": int(horizon), "symbol": symbol,
-        "ts": preds.index, "timeframe": timeframe,
+        "run_id": run_id, "model": model, "horizon": int(horizon),
+        "symbol": flat["symbol"].to_numpy() if symbol is None else symbol,
+        "ts": flat["ts"].to_numpy() if "ts" in flat else flat.iloc[:, 0].to_numpy(), "timeframe": timeframe,
         "fold": preds["fold"].to_numpy() if "fold" in preds else None,
         "prediction": preds["expected_return"].to_numpy(),
         "prob_up": preds["prob_up"].to_numpy() if "prob_up" in preds else None,
-        "realized": preds["realized_return"].to_numpy()})
+        "realized": realized.to_numpy()})
     return store.write("run_predictions", out[RUN_PREDICTIONS.columns])
 
 
@@ -207,7 +211,8 @@ def compare(a: RunRecord, b: RunRecord) -> dict[str, Any]:
             "cells": cells}
 
 
-HEADLINE = ("directional_accuracy", "ic", "rank_ic", "strategy_sharpe", "strategy_dsr")
+HEADLINE = ("directional_accuracy", "ic", "rank_ic", "strategy_sharpe", "strategy_dsr",
+            "rank_ic_mean", "rank_ic_nw_t")
 
 
 def headline(rec: RunRecord) -> dict[str, dict[str, Any]]:
@@ -221,4 +226,9 @@ def headline(rec: RunRecord) -> dict[str, dict[str, Any]]:
                     for k in HEADLINE:
                         if isinstance(m.get(k), (int, float)):
                             cell.setdefault(k, []).append(float(m[k]))
+        for name, m in ((rep.get("signal") or {}).get("models") or {}).items():   # across the symbols
+            cell = figs.setdefault(f"{name}/h{h}", {})
+            for k in ("rank_ic_mean", "rank_ic_nw_t"):
+                if isinstance(m.get(k), (int, float)):
+                    cell.setdefault(k, []).append(float(m[k]))
     return {cell: {k: float(np.mean(v)) for k, v in f.items()} for cell, f in figs.items()}

@@ -182,7 +182,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     pending: list[tuple[str, str, dict]] = []         # (symbol, name, record fields) to register
     for sym in tqdm(symbols, desc="symbols", disable=not progress):
         tf, bars = _pick_timeframe(store, sym, timeframe)
-        wf = _windows(cfg.walkforward, tf, str(bars["asset_class"].iloc[0]), retrain_every, keep)
+        wf = windows(cfg.walkforward, tf, str(bars["asset_class"].iloc[0]), retrain_every, keep)
         min_rows = wf.train_bars + wf.test_bars
         if len(bars) < min_rows:
             raise DataError(f"{sym} {tf}: {len(bars)} bars, fewer than one walk-forward fold needs "
@@ -285,8 +285,9 @@ def tried_before(store: Store, symbol: str, timeframe: str, horizon: int) -> set
     return set(seen.loc[sel, "model_id"])
 
 
-def _windows(wf: WalkForwardConfig, timeframe: str, asset_class: str, retrain_every: str | None,
-             keep: str | None) -> WalkForwardConfig:
+def windows(wf: WalkForwardConfig, timeframe: str, asset_class: str, retrain_every: str | None,
+            keep: str | None) -> WalkForwardConfig:
+    """``retrain_every`` / ``keep`` (bars, or spans such as 1M, 3y) as the test and train windows."""
     from pipelines.times import span_bars
     update = {}
     try:

@@ -40,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ray", action="store_true", help="run folds one after another in this process")
     p.add_argument("--universe", action="store_true",
                    help="add the universe stage: cross-sectional Alpha101 factors and ranks over these symbols (3+)")
+    p.add_argument("--panel", action="store_true",
+                   help="panel mode, the standard for cross-sections: one model per fold on every symbol's rows "
+                        "(date x symbol), features ranked per date, judged by daily rank IC")
+    p.add_argument("--label", choices=("fwd", "excess", "rank"), default="fwd",
+                   help="panel label: forward return, excess over the date's mean, or its cross-sectional rank")
     p.add_argument("--promote", action="store_true",
                    help="promote the models this run registers that pass the promotion gate")
     p.add_argument("--report", help="also write metrics.json and report.html here (signal plots with 5+ symbols); "
@@ -92,8 +97,8 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("--symbols names no symbol")
     store = open_store(cfg.store)
     started_ray = False
-    rec = runs.start(store, kind="walkforward", config=recorded_config(cfg, args), config_hash=config_hash(cfg),
-                     symbols=symbols, models=models, horizons=horizons)
+    rec = runs.start(store, kind="panel" if args.panel else "walkforward", config=recorded_config(cfg, args),
+                     config_hash=config_hash(cfg), symbols=symbols, models=models, horizons=horizons)
     try:
         if not args.no_ray:
             import ray
@@ -102,12 +107,15 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
         reports = {}
         for h in horizons:
             cfg_h = load_config(args.config, overrides=deep_merge(_overrides(args), {"walkforward": {"horizon": h}}))
+            if args.panel:
+                reports[h] = _panel(cfg_h, store, symbols, models, args, rec.run_id)
+                continue
             reports[h] = run_training(cfg_h, store, symbols, models, timeframe=args.timeframe,
                                       ensembles=ensembles, persist=not args.no_persist, register=True,
                                       use_ray=not args.no_ray, progress=not args.json,
                                       retrain_every=args.retrain_every, keep=args.keep,
                                       universe=args.universe, run_id=rec.run_id)
-        if len(reports) > 1:
+        if len(reports) > 1 or args.panel:
             from pipelines.evaluation.verdict import judge
             judge(list(reports.values()))     # one correction and one trial count over every horizon
         report = {"run_id": rec.run_id, "horizons": {str(h): r for h, r in reports.items()}}
@@ -126,6 +134,25 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
         store.close()
         if started_ray:
             shutdown_ray()
+    return report
+
+
+def _panel(cfg: MeridianConfig, store, symbols: list[str], models: list[str], args: argparse.Namespace,
+           run_id: str) -> dict[str, Any]:
+    """One horizon of the panel walk-forward, its out-of-sample predictions recorded under the run."""
+    from pipelines.evaluation import runs
+    from pipelines.jobs.panel import evaluate_panel, load_panel_bars
+    bars, skipped = load_panel_bars(store, symbols, args.timeframe)
+    if not bars:
+        raise ConfigError(f"none of {', '.join(symbols)} has bars in the store")
+    report, results, _ = evaluate_panel(cfg, bars, models, label=args.label, use_ray=not args.no_ray,
+                                        retrain_every=args.retrain_every, keep=args.keep, skipped=skipped)
+    for m, res in results.items():
+        runs.record_predictions(store, run_id, m, report["horizon"], None, report["timeframe"], res.predictions)
+    from pipelines.features.registry import feature_set
+    from pipelines.features.store import set_version
+    report["bars_digests"] = {s: runs.bars_digest(b) for s, b in bars.items()}
+    report["feature_set_version"] = set_version(feature_set(cfg.features.feature_set))
     return report
 
 
@@ -148,8 +175,9 @@ def _promote(store, cfg: MeridianConfig, reports: dict[int, dict]) -> dict[str, 
 
 
 def summary(out: dict[str, Any]) -> str:
-    from pipelines.jobs.train import summary_lines
-    lines = [line for r in out["horizons"].values() for line in summary_lines(r)]
+    from pipelines.jobs import panel, train
+    lines = [line for r in out["horizons"].values()
+             for line in (panel.summary_lines(r) if r.get("mode") == "panel" else train.summary_lines(r))]
     if out.get("report"):
         lines.append(f"report: {out['report']}")
     return "\n".join([*lines, f"run {out['run_id']} (meridian runs show {out['run_id']})"])
