@@ -63,7 +63,7 @@ def test_universe_models_are_trained_registered_and_served_without_skew(ray_sess
     svc = local_service(ServeAppConfig(meridian=cfg, options=ServeOptions()))
     pred = asyncio.run(svc.prediction("BBB", None))
     h = pred["horizons"][0]
-    assert not h["missing"] and h["models"][0]["model_id"] == out["symbols"]["BBB"]["model_ids"]["logistic"]
+    assert not h["missing"] and h["models"][0]["model_id"] == out["horizons"]["1"]["symbols"]["BBB"]["model_ids"]["logistic"]
 
     # offline: the training code's features and universe stage on the same bars
     bars = {s: store.read("bars", {"symbol": s}).sort_values("ts").reset_index(drop=True) for s in SYMS}

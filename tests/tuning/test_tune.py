@@ -52,11 +52,16 @@ def test_tune_xgboost_registers_the_best_trial(ray_session, lake, capsys):
         assert model.params["n_estimators"] == 20 and model.predict(model_frame(lake, rec)).notna().all().all()
     finally:
         store.close()
-    promoted = cli_json(capsys, "models", "promote", xgb["model_id"], "--json")
+    # a Tune trial's validation score is not out-of-sample evidence: the gate refuses it, and an
+    # override is recorded with its reason
+    assert main(["models", "promote", xgb["model_id"], "--json"]) == 1
+    assert "out-of-sample" in capsys.readouterr().err
+    promoted = cli_json(capsys, "models", "promote", xgb["model_id"], "--force", "--reason", "smoke test", "--json")
     assert promoted["promoted"] == xgb["model_id"]
     store = ParquetStore(lake / "lake")
     try:
-        assert get(store, xgb["model_id"]).status == "promoted"
+        rec = get(store, xgb["model_id"])
+        assert rec.status == "promoted" and rec.metrics["promotion"]["reason"] == "smoke test"
     finally:
         store.close()
 
