@@ -20,14 +20,17 @@ from pipelines.sources.http import HttpClient
 
 class LibrarySession(requests.Session):
     """GETs through ``http``; ``passthrough(url)`` names requests sent as they are (a library's
-    own bootstrap calls, such as Yahoo's cookie and crumb, whose failures it handles itself)."""
+    own bootstrap calls, such as Yahoo's cookie and crumb, whose failures it handles itself);
+    ``check(url, body)`` may reject a decoded body before the library reads it."""
 
     def __init__(self, http: HttpClient, *, hosts: tuple[str, ...] = (),
-                 passthrough: Callable[[str], bool] = lambda url: False) -> None:
+                 passthrough: Callable[[str], bool] = lambda url: False,
+                 check: Callable[[str, Any], None] | None = None) -> None:
         super().__init__()
         self.http = http
         self.hosts = tuple(h.rstrip("/") for h in hosts)
         self.passthrough = passthrough
+        self.check = check
         self.headers.update(http.session.headers)
 
     def target(self, url: str) -> str:
@@ -47,4 +50,7 @@ class LibrarySession(requests.Session):
         if isinstance(params, (str, bytes)):
             text = params.decode() if isinstance(params, bytes) else params
             params = dict(parse_qsl(text, keep_blank_values=True))
-        return self.http.get(url, dict(params or {}), json_response=True)
+        resp = self.http.get(url, dict(params or {}), json_response=True)
+        if self.check is not None:
+            self.check(url, resp.json())
+        return resp
