@@ -85,9 +85,10 @@ def serve_direct_env(direct_port: int) -> dict[str, str]:
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(direct_port + DIRECT_PORT_SPAN - 1)}
 
 
-def find_direct_ingress(host: str, direct_port: int, timeout: float = 20.0) -> str | None:
-    """The URL of the first ingress replica answering ``/health`` on a direct-ingress port, or
-    None when none does within ``timeout`` (direct ingress off on this cluster)."""
+def find_direct_ingress(host: str, direct_port: int, timeout: float = 20.0, instance: str = "") -> str | None:
+    """The URL of the first ingress replica answering ``/health`` on a direct-ingress port (with
+    ``instance``: only the one whose /health names that token, never another Meridian server on
+    a port of the range), or None when none does within ``timeout``."""
     import time
     import urllib.error
     import urllib.request
@@ -99,7 +100,8 @@ def find_direct_ingress(host: str, direct_port: int, timeout: float = 20.0) -> s
             try:
                 with urllib.request.urlopen(url + "/health", timeout=2) as r:
                     body = json.loads(r.read())
-                if isinstance(body, dict) and "models_loaded" in body:  # Meridian's, not another server's
+                if isinstance(body, dict) and "models_loaded" in body and (  # Meridian's, and this one
+                        not instance or body.get("instance") == instance):
                     return f"http://{host}:{port}"
             except (urllib.error.URLError, OSError, ValueError):
                 continue

@@ -72,6 +72,8 @@ class ServeOptions(Frozen):
 class ServeAppConfig(Frozen):
     meridian: MeridianConfig = MeridianConfig()
     options: ServeOptions = ServeOptions()
+    instance: str = Field("", description="token naming this running application in /health, so the "
+                                          "command that started it finds its own server among others")
 
     @property
     def api_key(self) -> str | None:

@@ -24,6 +24,7 @@ class Health(_Out):
     store: str
     models_loaded: int
     models_missing: list[str] = Field(description="promoted models that failed to load, with the reason")
+    instance: str = Field("", description="token of the running application (set by `meridian serve`)")
 
 
 class Asset(_Out):

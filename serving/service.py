@@ -89,7 +89,8 @@ class MeridianService:
         missing = [f"{mid}: {err}" for mid, err in status.items() if err]
         return {"status": "degraded" if missing else "ok", "time": self.clock().isoformat(),
                 "store": self.cfg.meridian.store.backend,
-                "models_loaded": sum(1 for e in status.values() if e is None), "models_missing": missing}
+                "models_loaded": sum(1 for e in status.values() if e is None), "models_missing": missing,
+                "instance": self.cfg.instance}
 
     async def assets(self) -> dict:
         recs = [r for r in list_models(self.store, "promoted") if r.kind == "forecaster"]

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from pipelines.config import config_problem
+from pipelines.cli import _secrets
 from pipelines.errors import MeridianError
 
 
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meridian", description="Meridian: predict, size, backtest and serve.")
     parser.add_argument("--version", action="version", version=f"meridian {meridian_version()}")
     parser.add_argument("--config", help="YAML configuration file (else $MERIDIAN_CONFIG, else defaults)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log at INFO level (-vv: DEBUG); keys and passwords are never shown")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if mod.name.startswith("_"):
@@ -61,18 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _secrets.install()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         rc = args.func(args)
     except MeridianError as exc:
-        print(f"meridian: error: {exc}", file=sys.stderr)
+        print(f"meridian: error: {_secrets.scrub(str(exc))}", file=sys.stderr)
         return 1
     except ValidationError as exc:
-        print(f"meridian: error: {config_problem(exc)}", file=sys.stderr)
+        print(f"meridian: error: {_secrets.scrub(config_problem(exc))}", file=sys.stderr)
         return 2
     return int(rc or 0)
 

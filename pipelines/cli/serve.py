@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 from pipelines.cli import emit
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         options = ServeOptions.model_validate(given)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"--options: {exc}") from None
-    app_cfg = ServeAppConfig(meridian=cfg, options=options)
+    app_cfg = ServeAppConfig(meridian=cfg, options=options, instance=uuid.uuid4().hex)
     direct_port = None if args.no_direct else (args.direct_port or cfg.serving.direct_port)
     joining = bool(cfg.ray.address or os.environ.get("RAY_ADDRESS"))
     if direct_port and not joining and not ray.is_initialized():
@@ -78,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())  # after Ray's own handler: stop cleanly
         url = f"http://{host}:{port}"
         # a local Ray started here has direct ingress on; a cluster's head may or may not
-        direct = find_direct_ingress(host, direct_port, timeout=5.0 if joining else 20.0) if direct_port else None
+        direct = (find_direct_ingress(host, direct_port, timeout=5.0 if joining else 20.0, instance=app_cfg.instance)
+                  if direct_port else None)
         out = {"url": direct or url, "proxy_url": url, "direct_url": direct, "docs": f"{direct or url}/docs",
-               "openapi": f"{direct or url}/openapi.json", "app": args.name}
+               "openapi": f"{direct or url}/openapi.json", "app": args.name,
+               "instance": app_cfg.instance}
         if direct:
             text = (f"Meridian API on {direct} (direct to the ingress replica; docs: {direct}/docs) "
                     f"and through the Serve proxy on {url}; Ctrl-C stops it")

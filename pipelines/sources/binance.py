@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from binance import Client
 
 from pipelines.errors import DataError, SourceError
 from pipelines.schema import ORDERBOOK, TRADES, conform
@@ -22,6 +23,7 @@ from pipelines.sources.base import BarPage, require
 from pipelines.times import as_utc, utc_now
 from pipelines.config.sources import ProviderConfig
 from pipelines.sources.http import HttpClient
+from pipelines.sources.library_session import LibrarySession
 from pipelines.validation import validate_bars
 
 INTERVALS = {"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"}
@@ -132,6 +134,16 @@ def stream_names(symbols: list[str], timeframe: str, depth: bool = True) -> list
     return names
 
 
+def binance_client(http: HttpClient) -> Client:
+    """python-binance's client on the configured base URL, its requests through ``http``
+    (no ping at construction: the first real call is the first request)."""
+    client = Client(ping=False)
+    client.API_URL = http.base_url + "/api"
+    client.session.close()
+    client.session = LibrarySession(http)
+    return client
+
+
 class BinanceSource:
     """Binance spot REST client (public endpoints only)."""
 
@@ -140,6 +152,7 @@ class BinanceSource:
     def __init__(self, cfg: ProviderConfig, http: HttpClient | None = None) -> None:
         self.cfg = cfg
         self.http = http or HttpClient("Binance", cfg)
+        self.client = binance_client(self.http)
         self.page_limit = cfg.page_limit or PAGE_LIMIT
 
     def close(self) -> None:
@@ -158,7 +171,7 @@ class BinanceSource:
                                   "startTime": _ms(start), "limit": self.page_limit}
         if end is not None:
             params["endTime"] = _ms(end) - 1
-        payload = self.http.get_json("/api/v3/klines", params)
+        payload = self.client.get_klines(**params)
         page = parse_klines(payload, symbol.upper(), timeframe)
         if len(payload) < self.page_limit:
             page.next_start = None
@@ -166,7 +179,7 @@ class BinanceSource:
 
     def depth(self, symbol: str, limit: int = 20) -> pd.DataFrame:
         now = utc_now()
-        payload = self.http.get_json("/api/v3/depth", {"symbol": symbol.upper(), "limit": limit})
+        payload = self.client.get_order_book(symbol=symbol.upper(), limit=limit)
         return parse_depth(payload, symbol.upper(), now)
 
     def agg_trades(self, symbol: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
@@ -182,4 +195,4 @@ class BinanceSource:
             params["startTime"] = _ms(start)
             if end is not None:
                 params["endTime"] = _ms(end) - 1
-        return parse_agg_trades(self.http.get_json("/api/v3/aggTrades", params), symbol.upper(), utc_now())
+        return parse_agg_trades(self.client.get_aggregate_trades(**params), symbol.upper(), utc_now())

@@ -15,6 +15,7 @@ import os
 import random
 import time
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import requests
 
@@ -95,10 +96,20 @@ class HttpClient:
     def get_text(self, path: str, params: dict[str, Any] | None = None) -> str:
         return self.get(path, params).text
 
-    def get(self, path: str, params: dict[str, Any] | None = None, decode: bool = False) -> Any:
-        """The response (``decode``: its JSON body). A 200 whose body is not JSON (a maintenance
-        page, a truncated body) is retried like a 5xx, then a SourceError."""
-        url = self.base_url + ("" if path.startswith("/") or not path else "/") + path
+    def url(self, path: str) -> tuple[str, str]:
+        """The URL of ``path`` (relative to the base URL, or already absolute, as a provider's own
+        library gives it) and the part of it that errors name."""
+        if path.startswith(("http://", "https://")):
+            shown = path[len(self.base_url):] if path.startswith(self.base_url) else urlsplit(path).path
+            return path, shown or "/"
+        return self.base_url + ("" if path.startswith("/") or not path else "/") + path, path
+
+    def get(self, path: str, params: dict[str, Any] | None = None, decode: bool = False,
+            json_response: bool = False) -> Any:
+        """The response (``decode``: its JSON body; ``json_response``: the response once its body
+        is known to be JSON). A 200 whose body is not JSON (a maintenance page, a truncated body)
+        is retried like a 5xx, then a SourceError."""
+        url, path = self.url(path)
         retry = self.cfg.retry
         last: str = ""
         for attempt in range(retry.attempts):
@@ -131,11 +142,12 @@ class HttpClient:
                     snippet = self.scrub(" ".join(resp.text[:200].split()), params)
                     raise SourceError(f"{self.provider} rejected {path} {redact(params)}: HTTP "
                                       f"{resp.status_code} {snippet}")
-                elif not decode:
+                elif not (decode or json_response):
                     return resp
                 else:
                     try:
-                        return resp.json()
+                        body = resp.json()
+                        return resp if json_response else body
                     except ValueError:
                         kind = resp.headers.get("Content-Type", "unknown content type")
                         last = f"a non-JSON body ({kind}): {self.scrub(' '.join(resp.text[:80].split()), params)!r}"

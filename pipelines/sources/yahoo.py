@@ -1,9 +1,12 @@
-"""Yahoo Finance history (stocks, indices, forex) through Yahoo's chart API.
+"""Yahoo Finance history (stocks, indices, forex) through yfinance.
 
-yfinance hard-codes Yahoo's hosts and fetches a cookie and crumb from them before any call, so
-it cannot be pointed at another base URL; this client speaks the same endpoint yfinance uses,
-``GET {base}/v8/finance/chart/{symbol}?period1=&period2=&interval=``, through the shared
-rate-limited HTTP client. Intraday history is requested in windows within Yahoo's limits
+yfinance hard-codes Yahoo's hosts but takes a ``session=``: the session given here maps those
+hosts to the configured base URL and sends the chart calls
+(``GET {base}/v8/finance/chart/{symbol}?period1=&period2=&interval=``) through the shared
+rate-limited, retrying HTTP client, which also rejects a malformed chart before yfinance reads
+it. yfinance's own cookie and crumb requests go to the same base URL as they are. yfinance keeps
+one session per process (its ``YfData`` singleton); each call here hands it this source's.
+Intraday history is requested in windows within Yahoo's limits
 (1m: 7 days per request and the last 30 days only; 2m-30m: the last 60 days; 1h: the last 730
 days); a backfill asking for older intraday bars starts at the oldest Yahoo serves.
 
@@ -15,15 +18,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
+import yfinance as yf
 
 from pipelines.errors import DataError, SourceError
 from pipelines.sources.base import BarPage, require
 from pipelines.times import as_utc
 from pipelines.config.sources import ProviderConfig
+from pipelines.schema import BARS, empty_frame
 from pipelines.sources.http import HttpClient
-from pipelines.validation import validate_bars
+from pipelines.sources.library_session import LibrarySession
+from pipelines.validation import ValidationReport, validate_bars
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +38,15 @@ WINDOW_DAYS = {"1m": 7, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "1h": 729, "1d
                "1w": 3650 * 3, "1M": 3650 * 3}
 # how far back Yahoo serves intraday bars at all
 LOOKBACK_DAYS = {"1m": 29, "2m": 59, "5m": 59, "15m": 59, "30m": 59, "1h": 729}
+YAHOO_HOSTS = ("https://query1.finance.yahoo.com", "https://query2.finance.yahoo.com",
+               "https://fc.yahoo.com", "https://finance.yahoo.com")
 ASSET_CLASS = {"EQUITY": "stock", "ETF": "stock", "MUTUALFUND": "stock", "INDEX": "index",
                "CURRENCY": "forex", "CRYPTOCURRENCY": "crypto", "FUTURE": "commodity"}
 
 
-def parse_chart(payload: Any, symbol: str, timeframe: str) -> tuple[pd.DataFrame, Any]:
-    """A chart response -> canonical bars and the validation report."""
+def check_chart(payload: Any, symbol: str) -> None:
+    """Reject a chart response yfinance would read past: Yahoo's own error, a missing series, a
+    price column of the wrong length or holding a non-number."""
     require(isinstance(payload, dict) and isinstance(payload.get("chart"), dict), "Yahoo",
             "missing 'chart' object")
     chart = payload["chart"]
@@ -48,35 +56,41 @@ def parse_chart(payload: Any, symbol: str, timeframe: str) -> tuple[pd.DataFrame
     results = chart.get("result")
     require(isinstance(results, list) and len(results) == 1, "Yahoo", "chart.result must hold one series")
     res = results[0]
-    meta = res.get("meta") or {}
     ts = res.get("timestamp") or []
     if not ts:
-        from pipelines.schema import BARS, empty_frame
-        from pipelines.validation import ValidationReport
-        return empty_frame(BARS), ValidationReport()
-    quotes = (res.get("indicators") or {}).get("quote") or [{}]
-    q = quotes[0]
-    for field in ("open", "high", "low", "close"):
-        require(isinstance(q.get(field), list) and len(q[field]) == len(ts), "Yahoo",
+        return
+    q = ((res.get("indicators") or {}).get("quote") or [{}])[0]
+    for field in ("open", "high", "low", "close", "volume"):
+        vals = q.get(field)
+        if field == "volume" and vals is None:
+            continue
+        require(isinstance(vals, list) and len(vals) == len(ts), "Yahoo",
                 f"indicators.quote[0].{field} missing or of the wrong length")
-    def col(name: str) -> np.ndarray:
-        vals = q.get(name)
-        if not isinstance(vals, list):
-            return np.full(len(ts), np.nan)
-        try:
-            return np.array([np.nan if v is None else float(v) for v in vals], dtype=float)
-        except (TypeError, ValueError):
-            raise DataError(f"Yahoo: malformed payload: {name} holds a non-number") from None
-    stamps = pd.to_datetime(np.asarray(ts, dtype="int64"), unit="s", utc=True)
-    if timeframe in ("1d", "1w", "1M"):
-        tzname = meta.get("exchangeTimezoneName") or "UTC"
-        stamps = stamps.tz_convert(tzname).normalize().tz_localize(None).tz_localize("UTC")
-    raw = pd.DataFrame({"ts": stamps, "open": col("open"), "high": col("high"), "low": col("low"),
-                        "close": col("close"), "volume": col("volume")})
+        require(all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in vals),
+                "Yahoo", f"{field} holds a non-number")
+
+
+def bars_from_history(frame: pd.DataFrame, meta: dict, symbol: str, timeframe: str) -> tuple[pd.DataFrame, Any]:
+    """yfinance's history frame (exchange-local index, Open/High/Low/Close/Volume) -> canonical
+    bars and the validation report. Daily and longer bars keep the exchange's trading date."""
+    if frame.empty:
+        return empty_frame(BARS), ValidationReport()
+    idx = pd.DatetimeIndex(frame.index)
+    if idx.tz is None:
+        idx = idx.tz_localize("UTC")
+    stamps = (idx.tz_localize(None).normalize().tz_localize("UTC") if timeframe in ("1d", "1w", "1M")
+              else idx.tz_convert("UTC"))
+    raw = pd.DataFrame({"ts": stamps, **{c.lower(): frame[c].to_numpy(dtype=float)
+                                         for c in ("Open", "High", "Low", "Close", "Volume")}})
     asset = ASSET_CLASS.get(str(meta.get("instrumentType", "EQUITY")).upper(), "stock")
     return validate_bars(raw, symbol=symbol, asset_class=asset, timeframe=timeframe,
                          venue=str(meta.get("exchangeName") or "yahoo"), tz="UTC",
                          what=f"yahoo {symbol} {timeframe}")
+
+
+def _bootstrap(url: str) -> bool:
+    """yfinance's cookie and crumb requests: sent as they are, yfinance handles their failures."""
+    return "/v8/finance/chart/" not in url
 
 
 class YahooSource:
@@ -86,6 +100,13 @@ class YahooSource:
 
     def __init__(self, cfg: ProviderConfig, http: HttpClient | None = None) -> None:
         self.http = http or HttpClient("Yahoo Finance", cfg)
+        self.session = LibrarySession(self.http, hosts=YAHOO_HOSTS, passthrough=_bootstrap,
+                                      check=self._check)
+        yf.config.debug.hide_exceptions = False  # a failed call raises here, it is not just logged
+
+    def _check(self, url: str, body: Any) -> None:
+        if "/v8/finance/chart/" in url:
+            check_chart(body, url.rsplit("/", 1)[-1])
 
     def close(self) -> None:
         self.http.close()
@@ -105,9 +126,9 @@ class YahooSource:
         if start >= end:
             return BarPage.empty()
         stop = min(end, start + pd.Timedelta(days=WINDOW_DAYS[timeframe]))
-        payload = self.http.get_json(f"/v8/finance/chart/{symbol}", {
-            "period1": int(start.timestamp()), "period2": int(stop.timestamp()),
-            "interval": INTERVALS[timeframe], "includePrePost": "false", "events": ""})
-        bars, rep = parse_chart(payload, symbol, timeframe)
+        ticker = yf.Ticker(symbol, session=self.session)
+        frame = ticker.history(start=start, end=stop, interval=INTERVALS[timeframe], auto_adjust=False,
+                               actions=False, repair=False, prepost=False, keepna=True)
+        bars, rep = bars_from_history(frame, ticker.history_metadata or {}, symbol, timeframe)
         bars = bars[(bars["ts"] >= start) & (bars["ts"] < stop)].reset_index(drop=True)
         return BarPage(bars, rep, stop if stop < end else None)

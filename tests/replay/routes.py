@@ -70,4 +70,16 @@ def route(srv, path: str, params: dict) -> Any:
     f = srv.payloads / provider / f"{name}.json"
     if not f.exists():
         raise KeyError(str(f.relative_to(srv.payloads)))
-    return json.loads(f.read_text())
+    body = json.loads(f.read_text())
+    if provider == "yahoo" and rest.startswith("v8/finance/chart/") and params.get("interval", "1d")[-1] in "mh":
+        _yahoo_trading_periods(body)
+    return body
+
+
+def _yahoo_trading_periods(body: dict) -> None:
+    """Yahoo's intraday answers carry each day's regular session (meta.tradingPeriods)."""
+    for res in (body.get("chart") or {}).get("result") or []:
+        days = sorted({int(t) // 86400 * 86400 for t in res.get("timestamp") or []})
+        res.setdefault("meta", {})["tradingPeriods"] = [
+            [{"timezone": "EST", "gmtoffset": -18000, "start": d + 14 * 3600 + 1800, "end": d + 21 * 3600}]
+            for d in days]

@@ -65,7 +65,10 @@ def test_meridian_serve_answers_directly_and_through_the_proxy(serving_root, tmp
         # errors come back the same way on the direct path
         bad = requests.get(out["direct_url"] + "/predictions/NOPE", timeout=30)
         assert bad.status_code == 404 and "unknown symbol" in bad.json()["detail"]
-        assert requests.get(out["direct_url"] + "/health", timeout=30).json()["models_loaded"] >= 2
+        health = requests.get(out["direct_url"] + "/health", timeout=30).json()
+        assert health["models_loaded"] >= 2
+        # the printed URL is this server's own, named by the token it was started with
+        assert len(out["instance"]) == 32 and health["instance"] == out["instance"]
         # the WebSocket stream works on the direct port too
         from websockets.sync.client import connect
         with connect(out["direct_url"].replace("http://", "ws://") + "/stream?symbols=EURUSD", open_timeout=20) as ws:

@@ -7,6 +7,8 @@ import json
 import pandas as pd
 import pytest
 
+from binance import Client
+
 from pipelines.errors import DataError, SourceError
 from pipelines.sources.binance import BinanceSource, parse_klines, parse_stream_kline
 from tests.replay.server import kline_event
@@ -77,3 +79,24 @@ def test_stream_kline_message():
     broken = {"data": {"e": "kline", "k": {"t": 1}}}
     with pytest.raises(DataError, match="kline event lacks fields"):
         parse_stream_kline(broken)
+
+
+def test_python_binance_keeps_the_projects_retries_limits_and_errors(replay, sources_cfg):
+    """python-binance's Client makes the calls; its session is the shared HTTP client, so a 429,
+    a 5xx and a maintenance page are retried, and a Binance error is one readable line."""
+    src = BinanceSource(sources_cfg.binance.model_copy(update={"page_limit": 10}))
+    assert isinstance(src.client, Client) and src.client.API_URL == replay.url + "/api"
+    replay.fail("/api/v3/klines", 429, {"code": -1003, "msg": "Too many requests"}, headers={"Retry-After": "0.1"})
+    replay.fail("/api/v3/klines", 503, "<html>busy</html>")
+    replay.fail("/api/v3/klines", 200, "<!DOCTYPE html><html><title>Maintenance</title></html>")
+    page = src.bar_page("BTCUSDT", "1h", pd.Timestamp("2024-01-01", tz="UTC"))
+    assert len(page.bars) == 10 and replay.hits["/api/v3/klines"] == 4 and src.http.retries == 3
+    assert src.http.limiter.waited > 0.05  # the Retry-After was honoured by the limiter
+    path, params = replay.requests[-1]
+    assert path == "/api/v3/klines" and params["interval"] == "1h" and params["limit"] == "10"
+    replay.fail("/api/v3/klines", 400, {"code": -1121, "msg": "Invalid symbol."})
+    with pytest.raises(SourceError, match=r"Binance rejected /api/v3/klines .*HTTP 400 .*Invalid symbol"):
+        src.bar_page("NOPE", "1h", pd.Timestamp("2024-01-01", tz="UTC"))
+    replay.override("/api/v3/depth", "<html>down</html>")
+    with pytest.raises(SourceError, match=r"Binance /api/v3/depth failed after 4 tries .*non-JSON"):
+        src.depth("BTCUSDT")

@@ -48,6 +48,22 @@ def test_yahoo_intraday_windows_follow_yahoos_limits(replay, sources_cfg):
     assert pd.Timestamp.now(tz=UTC) - oldest <= pd.Timedelta(days=30)
 
 
+def test_yfinance_calls_keep_the_projects_retries(replay, sources_cfg):
+    """yfinance fetches (its crumb first, then the chart), through the shared HTTP client: a 503
+    and a maintenance page on the chart are retried and the bars still come."""
+    src = YahooSource(sources_cfg.yahoo)
+    replay.fail("/yahoo/v8/finance/chart/AAPL", 503, "<html>busy</html>")
+    replay.fail("/yahoo/v8/finance/chart/AAPL", 200, "<!DOCTYPE html><html><title>Maintenance</title></html>")
+    # a range no other test asks for: yfinance keeps past ranges in an in-process cache
+    page = src.bar_page("AAPL", "1d", pd.Timestamp("2023-12-31", tz=UTC), pd.Timestamp("2024-02-02", tz=UTC))
+    assert len(page.bars) == 8 and src.http.retries == 2
+    path, params = replay.requests[-1]
+    assert path == "/yahoo/v8/finance/chart/AAPL" and params["crumb"] == "replay-crumb"  # yfinance's own crumb
+    replay.override("/yahoo/v8/finance/chart/AAPL", "<html>down</html>")
+    with pytest.raises(SourceError, match=r"Yahoo Finance /v8/finance/chart/AAPL failed after 4 tries"):
+        src.bar_page("AAPL", "1d", pd.Timestamp("2023-01-03", tz=UTC), pd.Timestamp("2023-02-03", tz=UTC))
+
+
 def test_yahoo_chart_error_is_readable(replay, sources_cfg):
     with pytest.raises(SourceError, match="No data found, symbol may be delisted"):
         YahooSource(sources_cfg.yahoo).bar_page("NOPE", "1d", pd.Timestamp("2024-01-01", tz=UTC))
