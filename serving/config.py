@@ -28,11 +28,16 @@ class DeploymentOptions(Frozen):
     autoscale_max_replicas: int | None = Field(
         None, ge=1, description="autoscale between num_replicas and this many replicas when set")
     target_ongoing_requests: float = Field(8.0, gt=0, description="autoscaling target per replica")
+    graceful_shutdown_timeout_s: float | None = Field(
+        None, ge=0, description="how long a stopping replica waits for open requests (None: Serve's 20 s); "
+        "an open /stream never ends by itself, so the ingress waits only briefly")
 
     def serve_kwargs(self, actor_options: dict[str, Any]) -> dict[str, Any]:
         """Keyword arguments for ``Deployment.options``."""
         kw: dict[str, Any] = {"max_ongoing_requests": self.max_ongoing_requests,
                               "ray_actor_options": actor_options}
+        if self.graceful_shutdown_timeout_s is not None:
+            kw["graceful_shutdown_timeout_s"] = self.graceful_shutdown_timeout_s
         if self.autoscale_max_replicas:
             kw["autoscaling_config"] = {
                 "min_replicas": self.num_replicas,
@@ -64,7 +69,8 @@ class ServeOptions(Frozen):
     access_log: bool = Field(False, description="log every request of every replica (costs latency)")
     tune_root: str | None = Field(None, description="folder of Tune experiments shown by GET /training")
     paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")
-    ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.0, max_ongoing_requests=200)
+    ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.0, max_ongoing_requests=200,
+                                                   graceful_shutdown_timeout_s=2.0)
     ensemble: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)
     model: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)
 

@@ -39,7 +39,9 @@ def pg_dsn() -> str:
     return PG_DSN
 
 
-RAY_TEST_ARGS = dict(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
+# address="local": always a new instance of the suite's own, never a cluster another process
+# started with `ray start` on this machine (Ray would otherwise join it and refuse num_cpus)
+RAY_TEST_ARGS = dict(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
                      log_to_driver=False)
 
 

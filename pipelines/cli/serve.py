@@ -11,7 +11,6 @@ import signal
 import sys
 import threading
 import uuid
-from pathlib import Path
 
 from pipelines.cli import emit
 from pipelines.config import load_config
@@ -34,14 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _absolute_store(cfg):
-    """Replicas run in other processes: give them an absolute lake path."""
-    if cfg.store.backend == "parquet" and not Path(cfg.store.path).is_absolute():
-        store = cfg.store.model_copy(update={"path": str(Path(cfg.store.path).resolve())})
-        return cfg.model_copy(update={"store": store})
-    return cfg
-
-
 def run(args: argparse.Namespace) -> int:
     from ray import serve
 
@@ -53,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from serving.app import compose
     from serving.config import ServeAppConfig, ServeOptions
 
-    cfg = _absolute_store(load_config(args.config))
+    cfg = load_config(args.config)   # every location absolute under the Meridian home
     host = args.host or cfg.serving.host
     port = args.port or cfg.serving.port
     try:

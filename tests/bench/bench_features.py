@@ -196,7 +196,7 @@ def _par_task(path: str) -> tuple[int, int, float]:
 
 def parallel(symbols: int, n: int, cpus: int) -> None:
     import ray
-    ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory() as d:
             prep = ray.remote(_par_prepare).options(num_cpus=1)

@@ -51,7 +51,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp())
     cfg = load_config(overrides={**DEMO_DEFAULTS, "store": {"path": str(root / "lake")},
                                  "report_dir": str(root / "reports")}, environ={})
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
     run(cfg, ["EURUSD", "SPX"], ["xgboost"], max_bars=2000, progress=False)
     api_port, panel_port = port(), port()
     serve.start(http_options={"host": "127.0.0.1", "port": api_port})

@@ -103,7 +103,7 @@ def main() -> int:
     cfg_path = root / "meridian.yaml"
     cfg_path.write_text(json.dumps(overrides))
     cfg = load_config(cfg_path, environ={})
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
     run_demo(cfg, [SYMBOL], ["xgboost", "logistic", "random_forest"], max_bars=700, progress=False)
 
     results: dict[str, dict] = {}

@@ -59,7 +59,7 @@ def main() -> int:
     wf = WalkForwardConfig(horizon=1, train_bars=rows * 2 // 5, test_bars=rows // 10, validation_fraction=0.2)
     folds = len(splits_for(ds, wf))
     params = {"n_estimators": int(os.environ.get("BENCH_TREES", 200))}
-    ray.init(num_cpus=cpus, include_dashboard=False, object_store_memory=500_000_000, log_to_driver=False)
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, object_store_memory=500_000_000, log_to_driver=False)
     try:
         ray.get(ray.remote(lambda: 1).remote(), timeout=60)  # workers up before timing
         for model in models:

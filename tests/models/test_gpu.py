@@ -28,7 +28,7 @@ def test_xgboost_folds_train_on_the_gpu(tmp_path):
     wf = WalkForwardConfig(horizon=1, train_bars=1000, test_bars=500)
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, object_store_memory=200_000_000)
+        ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, object_store_memory=200_000_000)
     try:
         if ray.cluster_resources().get("GPU", 0) < 1:
             pytest.skip("the running Ray has no GPU resource")

@@ -77,3 +77,35 @@ def test_meridian_serve_answers_directly_and_through_the_proxy(serving_root, tmp
     finally:
         _stop(proc)
     assert proc.returncode == 0
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_stream_open_stops_promptly(serving_root, tmp_path):
+    """An open /stream used to hold `meridian serve` for ~29 s after SIGTERM (Serve waited out the
+    ingress replica's graceful-shutdown period on the open socket); the socket is closed and the
+    command exits well before that."""
+    from websockets.sync.client import connect
+    root, cfg, _ = serving_root
+    cfg_file = tmp_path / "meridian.json"
+    cfg_file.write_text(cfg.model_dump_json())
+    port, direct = free_port(), free_port()
+    proc = _start(cfg_file, port, direct)
+    try:
+        out = _first_json_line(proc)
+        with connect(out["url"].replace("http://", "ws://") + "/stream?symbols=EURUSD", open_timeout=30) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "subscribed"
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            took = time.monotonic() - t0
+            from websockets.exceptions import ConnectionClosed
+            with pytest.raises(ConnectionClosed):   # the server closed it (a timeout would mean it stayed open)
+                while True:
+                    ws.recv(timeout=10)
+        assert proc.returncode == 0
+        # Serve alone waits 20 s for an open request before it stops a replica (28 s in all here);
+        # the ingress now waits 2 s, so the whole stop stays under that first wait even on a busy host
+        assert took < 20, f"meridian serve took {took:.1f} s to stop with a stream open"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
