@@ -21,7 +21,7 @@ from pipelines.times import periods_per_year, timeframe_offset
 from pipelines.trading.backtest import PortfolioResult
 from pipelines.trading.engine import simulate, trades_frame
 from pipelines.trading.risk import apply_limits, atr, no_trade_band
-from pipelines.trading.signals import long_short_flat
+from pipelines.trading.signals import signal_positions
 from pipelines.trading.sizing import measured_payoff, session_liquidity, size_positions
 from pipelines.trading.strategy import Strategy
 
@@ -88,14 +88,16 @@ def lookback(strategy: Strategy) -> int | None:
 def targets(strategy: Strategy, views: dict[str, pd.DataFrame], market: Market) -> pd.DataFrame:
     """Target positions (ts x symbol, multiples of equity) decided at each bar's close."""
     idx, symbols = market.index, market.symbols
-    out = pd.DataFrame(0.0, index=idx, columns=symbols)
     rule = strategy.signal
     if strategy.rule == "signal":
         # each symbol gets an equal share of equity: the book is 1x gross when every symbol trades
+        cols = []
         for s in symbols:
-            out[s] = long_short_flat(views[s]["expected_return"].reindex(idx), rule.threshold,
-                                     rule.allow_short) / len(strategy.symbols)
-        return out
+            er = views[s]["expected_return"]
+            er = er.to_numpy(dtype="float64") if er.index.equals(idx) else er.reindex(idx).to_numpy(dtype="float64")
+            cols.append(signal_positions(er, rule.threshold, rule.allow_short) / len(strategy.symbols))
+        return pd.DataFrame(np.column_stack(cols), index=idx, columns=market.open.columns)
+    out = pd.DataFrame(0.0, index=idx, columns=symbols)
     vol = market.vol(strategy.limits.atr_period)
     for s in symbols:
         p = views[s].reindex(idx)
