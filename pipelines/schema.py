@@ -211,9 +211,35 @@ RUN_PREDICTIONS = TableSpec(
     partition_year=False,
 )
 
+STRATEGIES = TableSpec(
+    name="strategies",
+    schema=pa.schema([
+        ("strategy_id", pa.string()), ("name", pa.string()), ("version", pa.int64()), ("status", pa.string()),
+        ("run_id", pa.string()), ("created_at", UTC_NS), ("record", pa.string()),
+    ]),
+    key=("strategy_id",),
+    time_column="created_at",
+    partition_year=False,
+    json_columns=("record",),
+)
+
+# what a strategy's paper account decided at each bar's close: the account is the backtest
+# engine applied to these decisions, so a restart rebuilds it exactly
+STRATEGY_DECISIONS = TableSpec(
+    name="strategy_decisions",
+    schema=pa.schema([
+        ("account", pa.string()), ("symbol", pa.string()), ("ts", UTC_NS), ("strategy_id", pa.string()),
+        ("target", pa.float64()),
+    ]),
+    key=("account", "symbol", "ts"),
+    time_column="ts",
+    partition_by=("account",),
+    partition_year=False,
+)
+
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
     BARS, ORDERBOOK, TRADES, NEWS, SENTIMENT_SCORES, MACRO, PREDICTIONS, FILLS, POSITIONS, MODELS, CHECKPOINTS,
-    RUNS, RUN_PREDICTIONS)}
+    RUNS, RUN_PREDICTIONS, STRATEGIES, STRATEGY_DECISIONS)}
 
 
 def empty_frame(spec: TableSpec) -> pd.DataFrame:

@@ -130,3 +130,68 @@ def combine(name: str, preds: dict[str, pd.DataFrame], horizon: int = 1) -> pd.D
         raise ModelError(f"unknown ensemble {name!r}: one of {', '.join(ENSEMBLES)} "
                          "(the regime-switching ensemble runs as the model 'regime_switch')") from None
     return fn(preds, horizon=horizon)
+
+
+# ---------------------------------------------------------------- fitted once inside a run
+# A strategy stores its combiner's parameters: one weight vector per walk-forward fold, each
+# learned only from earlier folds' out-of-sample rows whose labels were known before the fold
+# starts (so replaying the run's own out-of-sample period has no look-ahead), and a final vector
+# learned from every labelled row, used after the run's last fold (live).
+
+FITTED = ("average", "weighted")
+
+
+def _edge_weights(er: np.ndarray, realized: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(realized)[:, None] & np.isfinite(er)
+    hits = np.where(ok, (np.sign(er) == np.sign(realized)[:, None]).astype(float), 0.0)
+    n = ok.sum(axis=0)
+    rate = np.where(n > 0, hits.sum(axis=0) / np.where(n > 0, n, 1), 0.5)
+    edge = np.clip(rate - 0.5, 0.0, None)
+    return edge / edge.sum() if edge.sum() > 0 else np.full(er.shape[1], 1.0 / er.shape[1])
+
+
+def fit_weights(kind: str, preds: dict[str, pd.DataFrame], horizon: int = 1) -> dict:
+    """``{"models": [...], "folds": [{"fold", "start", "weights"}], "final": [...]}`` for a linear
+    combiner (``average``: equal weights; ``weighted``: proportional to each model's hit rate
+    above 50% on the labelled earlier rows, equal where none is above)."""
+    if kind not in FITTED:
+        raise ModelError(f"a strategy's combiner is one of {', '.join(FITTED)}, got {kind!r}")
+    er, _, realized, fold = align(preds)
+    models = list(er.columns)
+    x, r, f = er.to_numpy(), realized.to_numpy(dtype="float64"), fold.to_numpy()
+    equal = [1.0 / len(models)] * len(models)
+
+    def weights(rows: np.ndarray) -> list[float]:
+        if kind == "average" or len(rows) == 0:
+            return equal
+        return [float(w) for w in _edge_weights(x[rows], r[rows])]
+
+    folds = []
+    for k in pd.unique(f):
+        start = int(np.flatnonzero(f == k)[0])
+        known = np.arange(max(0, start - horizon + 1))          # labels known by the fold's first row
+        folds.append({"fold": int(k), "start": er.index[start].isoformat(), "weights": weights(known)})
+    return {"models": models, "folds": folds, "final": weights(np.arange(len(r)))}
+
+
+def apply_weights(params: dict, er: pd.DataFrame, prob: pd.DataFrame) -> pd.DataFrame:
+    """The combined expected return, up-probability and confidence of rows indexed by ts (one
+    column per model): each row uses the weights of the fold it falls in (rows after the run:
+    the final weights). A row missing a model's prediction is NaN."""
+    models = params["models"]
+    starts = pd.DatetimeIndex([pd.Timestamp(f["start"]) for f in params["folds"]])
+    table = np.array([f["weights"] for f in params["folds"]] + [params["final"]], dtype="float64")
+    last = pd.Timestamp(params["end"]) if params.get("end") else None
+    k = np.searchsorted(starts.asi8, er.index.asi8, side="right") - 1
+    k = np.where(k < 0, 0, k)
+    if last is not None:
+        k = np.where(er.index > last, len(table) - 1, k)
+    w = table[k]                                                    # (T, M)
+    x = er.reindex(columns=models).to_numpy(dtype="float64")
+    p = prob.reindex(columns=models).to_numpy(dtype="float64")
+    out_er = (x * w).sum(axis=1)
+    out_er[~np.isfinite(x).all(axis=1)] = np.nan
+    p_ok = np.isfinite(p).all(axis=1)
+    out_p = np.clip(np.where(p_ok, (np.where(np.isfinite(p), p, 0.0) * w).sum(axis=1), np.nan), 0.0, 1.0)
+    return pd.DataFrame({"expected_return": out_er, "prob_up": out_p, "confidence": np.abs(out_p - 0.5) * 2},
+                        index=er.index)

@@ -21,6 +21,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--timeframe", default="1h", help="bars used to mark positions")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=show)
+    rp = verbs.add_parser("replay", help="replay stored bars one at a time through a strategy's paper account")
+    rp.add_argument("--strategy", required=True, help="stored strategy id (`meridian strategy list`)")
+    rp.add_argument("--symbols", help="comma-separated symbols (default: the strategy's)")
+    rp.add_argument("--since", help="first bar of a new account (default: the first the run predicted)")
+    rp.add_argument("--until", help="last bar to replay")
+    rp.add_argument("--account", help="account name (default: paper:<strategy id>)")
+    rp.add_argument("--max-bars", type=int, help="stop after this many bars (resume by running again)")
+    rp.add_argument("--capital", type=float, help="starting capital (default: the configured initial cash)")
+    rp.add_argument("--json", action="store_true", help="print the result as JSON")
+    rp.set_defaults(func=replay)
+    rs = verbs.add_parser("reset", help="forget a strategy account's decisions and state")
+    rs.add_argument("--account", help="account name")
+    rs.add_argument("--strategy", help="the strategy whose default account (paper:<id>) is reset")
+    rs.add_argument("--json", action="store_true", help="print the result as JSON")
+    rs.set_defaults(func=reset)
 
 
 def _text(out: dict) -> str:
@@ -50,4 +65,44 @@ def show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     emit(out, args.json, _text(out))
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    import time
+    from pipelines.trading import strategy as strategies
+    from pipelines.trading.replay import StrategyAccount
+    cfg = load_config(args.config)
+    store = open_store(cfg.store)
+    try:
+        st = strategies.get(store, args.strategy)
+        acct = StrategyAccount(store, st, args.symbols.split(",") if args.symbols else None, args.account)
+        t0 = time.perf_counter()
+        n = acct.replay(args.since, args.until, args.max_bars)
+        secs = time.perf_counter() - t0
+        out = acct.summary(args.capital or cfg.portfolio.initial_cash)
+    finally:
+        store.close()
+    out.update(processed_bars=n, seconds=round(secs, 3), bars_per_second=round(n / secs, 1) if secs > 0 else None)
+    emit(out, args.json, f"account {out['account']} ({out['strategy_id']}) at {out['as_of']}: equity "
+         f"{out['equity']:.2f}, P&L today {out['pnl_today']:+.2f}, total {out['pnl_total']:+.2f}; "
+         f"{out['fills']} fills; final_equity {out['final_equity']:.10g}\n"
+         + "".join(f"  {s}: {w:+.3g}x equity\n" for s, w in out["positions"].items())
+         + f"{n} bar(s) replayed in {secs:.2f} s")
+    return 0
+
+
+def reset(args: argparse.Namespace) -> int:
+    from pipelines.errors import ConfigError
+    from pipelines.trading.replay import reset as reset_account
+    if not (args.account or args.strategy):
+        raise ConfigError("give --account NAME or --strategy ID")
+    account = args.account or f"paper:{args.strategy}"
+    cfg = load_config(args.config)
+    store = open_store(cfg.store)
+    try:
+        n = reset_account(store, account)
+    finally:
+        store.close()
+    emit({"account": account, "decisions_removed": n}, args.json, f"account {account} reset ({n} decisions removed)")
     return 0

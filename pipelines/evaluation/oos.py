@@ -13,8 +13,9 @@ from pipelines.evaluation.metrics import (deflated_sharpe, hit_rate_by_confidenc
                                           prediction_metrics, probabilistic_sharpe, profit_factor,
                                           sharpe_stats, strategy_metrics)
 from pipelines.evaluation.significance import edge_test
-from pipelines.trading.backtest import BacktestResult, buy_and_hold, run_backtest
-from pipelines.costs import Costs
+from pipelines.trading.backtest import BacktestResult, run_backtest
+from pipelines.trading.risk import atr
+from pipelines.trading.strategy import CostModel
 from pipelines.trading.signals import long_short_flat
 
 
@@ -25,25 +26,25 @@ class Evaluation:
     baselines: dict[str, BacktestResult]
 
 
-def costs_of(cfg: TradingConfig) -> Costs:
-    return Costs(fee_bps=cfg.fee_bps, spread_bps=cfg.spread_bps, slippage_bps=cfg.slippage_bps)
-
-
 def evaluate(preds: pd.DataFrame, bars: pd.DataFrame, trading: TradingConfig,
              periods_per_year: float, n_trials: int = 1, trial_sharpes=None,
-             horizon: int = 1) -> Evaluation:
+             horizon: int = 1, costs: CostModel = CostModel(), atr_period: int = 14) -> Evaluation:
     """``preds`` indexed by ts with expected_return and realized_return (the label), and
     optionally confidence. ``n_trials``: how many models/configurations were tried on this data
     (deflates the Sharpe ratio and corrects the edge test); ``trial_sharpes``: their per-period
     strategy Sharpe ratios, when known."""
-    costs = costs_of(trading)
     window = bars[(bars["ts"] >= preds.index[0]) & (bars["ts"] <= preds.index[-1])]
+    asset_class = str(window["asset_class"].iloc[0]) if "asset_class" in window else "crypto"
+    unit = costs.costs(asset_class, periods_per_year)       # the strategy's cost model, as a backtest pays it
+    w = window.set_index("ts").sort_index()
+    h, lo, c = (w[k].to_numpy(dtype="float64")[:, None] for k in ("high", "low", "close"))
+    vol = pd.Series(atr(h, lo, c, atr_period)[:, 0] / c[:, 0], index=w.index)
     target = long_short_flat(preds["expected_return"], trading.threshold, trading.allow_short)
-    strat = run_backtest(target, window, costs)
-    bh = buy_and_hold(window, preds.index[0], costs)
+    strat = run_backtest(target, window, unit, vol)
+    bh = run_backtest(pd.Series((w.index >= preds.index[0]).astype(float), index=w.index), window, unit, vol)
     # naive momentum: the sign of the last bar's return
-    last_ret = np.log(window.set_index("ts")["close"]).diff()
-    mom = run_backtest(np.sign(last_ret).fillna(0.0), window, costs)
+    last_ret = np.log(w["close"]).diff()
+    mom = run_backtest(np.sign(last_ret).fillna(0.0), window, unit, vol)
     m = prediction_metrics(preds["expected_return"], preds["realized_return"])
     m.update({f"strategy_{k}": v for k, v in strategy_metrics(strat.returns, periods_per_year).items()})
     active = strat.returns.loc[preds.index[0]:]

@@ -1,28 +1,28 @@
-"""Backtest models' stored out-of-sample predictions on the stored bars: several symbols in one
-portfolio, the models of a symbol averaged, sized by a plain signal rule or by Kelly and dynamic
-leverage under the risk limits, then metrics, trades and a report."""
+"""Backtest a strategy (a stored one, or one built from a run's models at one horizon) on the
+stored bars: the one decision (:mod:`pipelines.trading.decide`) over the run's out-of-sample
+predictions, the engine with the strategy's costs and limits, then metrics that stand next to a
+1x equal-weight buy-and-hold: gross and net leverage, 1x-normalised figures, a per-symbol table
+and warnings."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from pipelines.config import MeridianConfig
-from pipelines.errors import DataError
+from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import strategy_metrics
-from pipelines.times import periods_per_year, timeframe_offset
 from pipelines.store.base import Store
-from pipelines.trading.backtest import PortfolioResult, run_portfolio, wide
-from pipelines.costs import Costs
-from pipelines.trading.risk import apply_limits, atr, no_trade_band
-from pipelines.trading.signals import long_short_flat
-from pipelines.trading.sizing import measured_payoff, session_liquidity, size_positions
+from pipelines.times import as_utc
+from pipelines.trading import strategy as strategies
+from pipelines.trading.backtest import PortfolioResult
+from pipelines.trading.decide import Market, combined, simulate_strategy, targets
+from pipelines.trading.strategy import Strategy
 from pipelines.trading.tradestats import trade_stats
 
-SIZINGS = ("signal", "kelly")
+COST_WARNING = 0.10     # costs above this share of starting equity are flagged
 
 
 @dataclass
@@ -31,121 +31,117 @@ class Study:
     benchmark: pd.Series
     metrics: dict
     models: dict[str, list[str]]
+    strategy: Strategy | None = None
+    per_symbol: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def resolve_models(store: Store, symbol: str, tokens: list[str], timeframe: str | None = None) -> list[str]:
-    """Model ids with predictions for ``symbol`` (of ``timeframe`` when given): each token is a
-    model id, or a model name (every id of that name for the symbol; the promoted ones when any
-    is promoted)."""
-    have = store.distinct("predictions", ("model_id", "symbol", "timeframe"))
-    sel = have["symbol"] == symbol
-    if timeframe is not None:
-        sel &= have["timeframe"] == timeframe
-    ids = sorted(have.loc[sel, "model_id"].astype(str))
-    any_tf = have[have["symbol"] == symbol]
-    listed = [f"{m} ({t})" for m, t in zip(any_tf["model_id"].astype(str), any_tf["timeframe"].astype(str))]
-    reg = store.read("models")
-    out: list[str] = []
-    for tok in tokens:
-        if tok in ids:
-            out.append(tok)
-            continue
-        named = [i for i in ids if i.startswith(f"{tok}-")]
-        if len(reg):
-            rows = reg[reg["model_id"].isin(named)]
-            promoted = rows.loc[rows["status"] == "promoted", "model_id"].astype(str).tolist()
-            named = promoted or named
-        out.extend(named)
-    if not out:
-        tf = f" ({timeframe})" if timeframe else ""
-        raise DataError(f"no predictions{tf} for {symbol} from {', '.join(tokens)} in the store: run the "
-                        f"demo or `meridian walkforward` first (models with predictions for {symbol}: "
-                        f"{', '.join(listed) or 'none'})")
-    return sorted(set(out))
+def resolve(store: Store, cfg: MeridianConfig, strategy_id: str | None = None, run_id: str | None = None,
+            models: list[str] | None = None, horizon: int | None = None, rule: str = "signal",
+            symbols: list[str] | None = None) -> Strategy:
+    """The strategy a backtest request names: ``strategy_id``, or a run with models and a horizon.
+    Without a run or a horizon, the request must match exactly one (run, horizon); otherwise it
+    is refused with the choices listed."""
+    if strategy_id:
+        return strategies.get(store, strategy_id)
+    if not models:
+        raise ConfigError("give --strategy ID, or --run ID --models M1,M2 --horizon H")
+    cells = store.distinct("run_predictions", ("run_id", "model", "horizon"))
+    found = {}
+    for (r, h), g in cells.groupby(["run_id", "horizon"]):
+        if set(models) <= set(g["model"].astype(str)) and (run_id is None or r == run_id) \
+                and (horizon is None or int(h) == int(horizon)):
+            found[(str(r), int(h))] = True
+    if len(found) != 1:
+        listed = [f"--run {r} --horizon {h}" for r, h in sorted(found)]
+        what = f"{', '.join(models)}" + (f" in {run_id}" if run_id else "") + (f" at h{horizon}" if horizon else "")
+        if not found:
+            raise DataError(f"no recorded run has out-of-sample predictions of {what}: run "
+                            "`meridian walkforward` first, or see `meridian runs list`")
+        raise ConfigError(f"{what} is ambiguous ({len(found)} choices): pick one of " + "; ".join(listed))
+    (r, h), = found
+    return strategies.from_run(store, cfg, r, list(models), h, rule=rule, symbols=symbols)
 
 
-def _combined(store: Store, symbol: str, ids: list[str]) -> pd.DataFrame:
-    p = store.read("predictions", {"symbol": symbol, "model_id": ids})
-    cols = ["expected_return", "prob_up", "confidence", "realized_return"]
-    g = p.groupby("ts")[cols].mean()
-    g["horizon"] = int(p["horizon"].max())
-    g["timeframe"] = str(p["timeframe"].iloc[0])
-    g.attrs["timeframes"] = sorted(set(p["timeframe"].astype(str)))
-    return g
-
-
-def run_study(store: Store, cfg: MeridianConfig, symbols: list[str], models: list[str],
-              sizing: str = "signal", costs: Costs | None = None, timeframe: str | None = None,
-              progress: bool = False) -> Study:
-    if sizing not in SIZINGS:
-        raise ValueError(f"sizing must be one of {SIZINGS}, got {sizing!r}")
-    tr = cfg.trading
-    chosen, preds, bars = {}, {}, []
-    for s in tqdm(symbols, desc="load predictions", disable=not progress):
-        chosen[s] = resolve_models(store, s, models, timeframe)
-        preds[s] = _combined(store, s, chosen[s])
-    frames = {s: set(preds[s].attrs["timeframes"]) for s in symbols}
-    if len(set().union(*frames.values())) > 1:
-        raise DataError("the chosen predictions mix timeframes ("
-                        + "; ".join(f"{s}: {', '.join(sorted(v))}" for s, v in frames.items())
-                        + "): backtest one timeframe at a time with --timeframe")
+def load(store: Store, st: Strategy, symbols: list[str] | None = None, since=None, until=None
+         ) -> tuple[dict[str, pd.DataFrame], Market]:
+    """The strategy's combined views and the bars they cover, on ``[since, until]``."""
+    symbols = list(symbols or st.symbols)
+    unknown = sorted(set(symbols) - set(st.symbols))
+    if unknown:
+        raise DataError(f"strategy {st.strategy_id} does not trade {', '.join(unknown)}: it trades "
+                        f"{', '.join(st.symbols)}")
+    p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, symbols)
+    views, bars = {}, []
+    lo = as_utc(since) if since is not None else None
+    hi = as_utc(until) if until is not None else None
     for s in symbols:
-        tf = str(preds[s]["timeframe"].iloc[0])
-        b = store.read_bars(s, tf)
+        v = combined(st, s, strategies.model_frames(p, s))
+        v = v[(v.index >= lo) if lo is not None else slice(None)]
+        v = v[(v.index <= hi) if hi is not None else slice(None)]
+        if v.empty:
+            raise DataError(f"run {st.run_id} has no predictions of {s} in the requested period")
+        views[s] = v
+        b = store.read_bars(s, st.timeframe)
         if b.empty:
-            raise DataError(f"no {tf} bars of {s} in the store")
-        bars.append(b[(b["ts"] >= preds[s].index[0]) & (b["ts"] <= preds[s].index[-1])])
-    bars_all = pd.concat(bars, ignore_index=True)
-    classes = bars_all.groupby("symbol")["asset_class"].first().astype(str).to_dict()
-    timeframe = str(bars_all["timeframe"].iloc[0])
-    ppy = max(periods_per_year(timeframe, classes[s]) for s in symbols)
-    extra = cfg.portfolio.costs
-    costs = costs or Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps, extra.slippage_vol_mult,
-                           extra.impact_bps_per_unit, extra.financing_bps_per_year, periods_per_year=ppy)
-    opens, closes = wide(bars_all, "open")[symbols], wide(bars_all, "close")[symbols]
-    highs, lows = wide(bars_all, "high")[symbols], wide(bars_all, "low")[symbols]
-    idx = opens.index
-    vol = pd.DataFrame(atr(highs.to_numpy(), lows.to_numpy(), closes.to_numpy(), cfg.portfolio.risk.atr_period),
-                       index=idx, columns=symbols) / closes
-    targets = pd.DataFrame(0.0, index=idx, columns=symbols)
-    for s in symbols:
-        p = preds[s].reindex(idx)
-        if sizing == "signal":
-            targets[s] = long_short_flat(p["expected_return"], tr.threshold, tr.allow_short)
-        else:
-            direction = np.sign(p["expected_return"]).fillna(0.0)
-            pay = measured_payoff(direction, p["realized_return"], int(preds[s]["horizon"].iloc[0]),
-                                  cfg.portfolio.sizing.min_outcomes)
-            # the session the order fills in (the next open) sets the liquidity scale
-            liq = session_liquidity(idx + timeframe_offset(timeframe), weekends=classes[s] != "crypto") \
-                if classes[s] in ("forex", "crypto") else None
-            prob = p["prob_up"].clip(0, 1)
-            if not tr.allow_short:
-                prob = prob.clip(lower=0.5)
-            targets[s] = size_positions(prob, pay, p["confidence"], vol[s], classes[s], liq,
-                                        cfg.portfolio.sizing).fillna(0.0)
-    if sizing == "kelly":
-        targets = pd.DataFrame(no_trade_band(targets.to_numpy(), cfg.portfolio.risk.rebalance_band),
-                               index=idx, columns=symbols)
-        day = (idx.asi8 // (86_400 * 10**9)).astype("int64")
-        limited = apply_limits(targets.to_numpy(), opens.to_numpy(), highs.to_numpy(), lows.to_numpy(),
-                               closes.to_numpy(), day, cfg.portfolio.risk, costs.per_unit_turnover)
-        targets = pd.DataFrame(limited, index=idx, columns=symbols)
-    risk = cfg.portfolio.risk
-    res = run_portfolio(targets, bars_all, costs, vol=vol, max_leverage=risk.max_gross,
-                        maintenance_margin=risk.maintenance_margin)
-    bh_targets = pd.DataFrame(1.0 / len(symbols), index=idx, columns=symbols)
-    bench = run_portfolio(bh_targets, bars_all, costs).equity.rename("buy & hold")
+            raise DataError(f"no {st.timeframe} bars of {s} in the store")
+        bars.append(b[(b["ts"] >= v.index[0]) & (b["ts"] <= v.index[-1])])
+    return views, Market.from_bars(pd.concat(bars, ignore_index=True), symbols)
+
+
+def run_study(store: Store, st: Strategy, symbols: list[str] | None = None, since=None,
+              until=None) -> Study:
+    views, market = load(store, st, symbols, since, until)
+    res = simulate_strategy(st, targets(st, views, market), market)
+    return study_of(st, res, market)
+
+
+def study_of(st: Strategy, res: PortfolioResult, market: Market) -> Study:
+    symbols, idx, ppy = market.symbols, market.index, market.periods_per_year()
+    bh = pd.DataFrame(1.0 / len(symbols), index=idx, columns=symbols)
+    bench_res = simulate_strategy(st, bh, market)
+    bench = bench_res.equity.rename("buy & hold")
+    held = res.sim.held
+    gross, net = np.abs(held).sum(axis=1), np.abs(held.sum(axis=1))
+    avg_gross = float(gross.mean())
     m = strategy_metrics(res.returns, ppy)
     m.update({f"trade_{k}": v for k, v in trade_stats(res.trade_list).items()})
-    bm = strategy_metrics(bench.pct_change().fillna(bench.iloc[0] - 1.0), ppy)
+    bm = strategy_metrics(bench_res.returns, ppy)
+    norm = strategy_metrics(res.returns / avg_gross, ppy) if avg_gross > 0 else {}
     m.update({"buy_and_hold_total_return": bm["total_return"], "buy_and_hold_sharpe": bm["sharpe"],
               "buy_and_hold_max_drawdown": bm["max_drawdown"],
+              "gross_leverage": avg_gross, "net_leverage": float(net.mean()),
+              "max_gross_exposure": float(gross.max()),
+              "buy_and_hold_gross_leverage": float(np.abs(bench_res.sim.held).sum(axis=1).mean()),
+              "buy_and_hold_net_leverage": float(np.abs(bench_res.sim.held.sum(axis=1)).mean()),
+              "normalised_1x_total_return": norm.get("total_return"),
+              "normalised_1x_max_drawdown": norm.get("max_drawdown"),
               "turnover": float(res.sim.turnover.sum()), "costs_paid": float(res.sim.costs.sum()),
               "financing_paid": float(res.sim.financing.sum()),
-              "max_gross_exposure": float(np.abs(res.sim.held).sum(axis=1).max()),
-              "margin_calls": int(len(res.sim.margin_calls)),
-              "ruined": res.sim.ruined_at is not None,
-              "sizing": sizing, "timeframe": timeframe, "periods_per_year": ppy,
+              "margin_calls": int(len(res.sim.margin_calls)), "ruined": res.sim.ruined_at is not None,
+              "final_equity": float(res.equity.iloc[-1]),
+              "sizing": st.rule, "timeframe": market.timeframe, "periods_per_year": ppy,
               "first_ts": idx[0].isoformat(), "last_ts": idx[-1].isoformat()})
-    return Study(result=res, benchmark=bench, metrics=m, models=chosen)
+    per_symbol = []
+    for j, s in enumerate(symbols):
+        close = market.close[s].dropna()
+        per_symbol.append({"symbol": s, "asset_class": market.classes[s],
+                           "return": float(res.sim.symbol_returns[:, j].sum()),
+                           "costs": float(res.sim.costs[:, j].sum()),
+                           "turnover": float(res.sim.turnover[j]),
+                           "trades": int((res.trade_list["symbol"] == s).sum()),
+                           "avg_exposure": float(np.abs(held[:, j]).mean()),
+                           "buy_and_hold_return": float(close.iloc[-1] / market.open[s].dropna().iloc[0] - 1.0)})
+    warnings = []
+    if m["max_gross_exposure"] > st.limits.max_gross + 1e-9:
+        warnings.append(f"gross exposure reached {m['max_gross_exposure']:.3g}x, above the cap of "
+                        f"{st.limits.max_gross:.3g}x")
+    if avg_gross > 1.5:
+        warnings.append(f"the strategy runs {avg_gross:.3g}x gross against a 1x buy-and-hold: "
+                        "compare the 1x-normalised figures")
+    if m["costs_paid"] > COST_WARNING:
+        warnings.append(f"costs were {100 * m['costs_paid']:.3g}% of equity, above "
+                        f"{100 * COST_WARNING:.0f}% of the starting equity")
+    m["warnings"] = warnings
+    return Study(result=res, benchmark=bench, metrics=m, models={s: list(st.models) for s in symbols},
+                 strategy=st, per_symbol=per_symbol, warnings=warnings)

@@ -22,6 +22,7 @@ from cluster.runtime import init_ray, shutdown_ray
 from models.registry import ModelRecord, promote, register
 from models.training.dataset import make_dataset
 from models.training.walkforward import run_walkforward
+from pipelines.trading.strategy import cost_model_of
 from pipelines.config import MeridianConfig, config_hash, load_config
 from pipelines.evaluation.oos import evaluate
 from pipelines.features.registry import columns_of, feature_set
@@ -74,7 +75,7 @@ def run(cfg: MeridianConfig, symbols: list[str], models: list[str], max_bars: in
             res = run_walkforward(ds, model_name, cfg.walkforward,
                                   cfg.models.params.get(model_name), use_gpu=cfg.models.use_gpu)
             ppy = periods_per_year(ds.timeframe, ds.asset_class)
-            ev = evaluate(res.predictions, bars, cfg.trading, ppy)
+            ev = evaluate(res.predictions, bars, cfg.trading, ppy, costs=cost_model_of(cfg))
             model_id = f"{model_name}-{sym}-{ds.timeframe}-h{ds.horizon}-{chash[:8]}"
             preds = res.predictions.reset_index()
             preds["model_id"] = model_id

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from pipelines.trading.strategy import cost_model_of
 from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.signal import MIN_NAMES
@@ -129,7 +130,7 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
                      "ridge": pd.DataFrame({"expected_return": p_b, "realized_return": y[s].loc[te]})}
                  for s, p_b in zip(symbols, pooled_b)}
         closes = {s: bars[s].set_index("ts")["close"] for s in symbols}
-        signal = signal_report(panel, closes, horizon, cfg.trading)
+        signal = signal_report(panel, closes, horizon, cost_model_of(cfg))
         signal = finite(signal)
         judge([{"horizon": horizon, "symbols": {}, "signal": signal}])
     edges = int((np.triu(model.adj_, 1) > 0).sum())

@@ -23,6 +23,7 @@ from pipelines.errors import ConfigError
 from pipelines.evaluation.runs import finite
 from pipelines.evaluation.signal import analyse
 from pipelines.jobs.train import _fmt, cost_summary, windows
+from pipelines.trading.strategy import cost_model_of
 from pipelines.features.registry import feature_set
 from pipelines.store.base import Store
 
@@ -92,7 +93,7 @@ def evaluate_panel(cfg: MeridianConfig, bars: dict[str, pd.DataFrame], models: l
                     "normalisation": "cross-sectional rank per date in [-0.5, 0.5]",
                     "walkforward": wf.model_dump(mode="json"), "rows": len(panel),
                     "dates": len(panel.dates), "symbols": {}, "universe": panel.symbols, "skipped": panel.skipped,
-                    "folds": len(date_splits(panel, wf)), "costs": cost_summary(cfg.trading)}
+                    "folds": len(date_splits(panel, wf)), "costs": cost_summary(cost_model_of(cfg))}
     report["signal"] = signal_section(results, panel, wf.horizon, report["costs"]["per_side_bps"])
     report["best"] = _best(report["signal"])
     report["seconds"] = {"features": round(t_feat, 1), "total": round(time.time() - t0, 1)}

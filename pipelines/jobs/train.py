@@ -34,8 +34,9 @@ from models.training.walkforward import run_walkforward_many
 from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig
 from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import deflated_sharpe, per_period_sharpe
+from pipelines.evaluation.oos import evaluate
 from pipelines.evaluation.runs import finite
-from pipelines.evaluation.oos import costs_of, evaluate
+from pipelines.trading.strategy import CostModel, cost_model_of
 from pipelines.evaluation.signal import MIN_NAMES, analyse_run
 from pipelines.evaluation.verdict import judge
 from pipelines.features.registry import feature_set
@@ -66,7 +67,7 @@ def run_hash(name: str, wf: WalkForwardConfig, params: dict, feature_set_name: s
 
 
 def baseline_metrics(bars: pd.DataFrame, rows: pd.DatetimeIndex, realized: pd.Series, trading: TradingConfig,
-                     ppy: float) -> dict[str, dict]:
+                     ppy: float, costs: CostModel = CostModel()) -> dict[str, dict]:
     """Buy-and-hold and naive momentum (the sign of the last bar's return) as predictors and as
     strategies, on the same out-of-sample rows."""
     last = np.log(bars.set_index("ts")["close"]).diff().reindex(rows)
@@ -74,7 +75,7 @@ def baseline_metrics(bars: pd.DataFrame, rows: pd.DatetimeIndex, realized: pd.Se
     for name, pred in (("buy_and_hold", pd.Series(1.0, index=rows)), ("momentum", last)):
         frame = pd.DataFrame({"expected_return": pred.to_numpy(), "realized_return": realized.to_numpy()},
                              index=rows)
-        ev = evaluate(frame, bars, trading, ppy)
+        ev = evaluate(frame, bars, trading, ppy, costs=costs)
         m = {k: v for k, v in ev.metrics.items() if not k.startswith(("buy_and_hold_", "momentum_"))}
         out[name] = m
     return out
@@ -82,6 +83,7 @@ def baseline_metrics(bars: pd.DataFrame, rows: pd.DatetimeIndex, realized: pd.Se
 
 def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig, *,
                     params: dict[str, dict] | None = None, trading: TradingConfig = TradingConfig(),
+                    costs: CostModel = CostModel(),
                     ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES, feature_set_name: str = "core",
                     use_gpu: bool = False, use_ray: bool = True, progress: bool = False,
                     dataset: Dataset | None = None, prior_trials: int = 0) -> SymbolRun:
@@ -103,7 +105,7 @@ def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig
             run.predictions[f"ensemble_{e}"] = combine(e, {m: run.predictions[m] for m in models}, ds.horizon)
     ppy = periods_per_year(ds.timeframe, ds.asset_class)
     n_trials = max(1, len(run.predictions) + int(prior_trials))
-    evals = {name: evaluate(p, bars, trading, ppy, n_trials=n_trials, horizon=ds.horizon)
+    evals = {name: evaluate(p, bars, trading, ppy, n_trials=n_trials, horizon=ds.horizon, costs=costs)
              for name, p in run.predictions.items()}
     start = min(p.index[0] for p in run.predictions.values()) if run.predictions else None
     sharpes = [per_period_sharpe(ev.strategy.returns.loc[start:]) for ev in evals.values()]
@@ -113,7 +115,7 @@ def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig
         run.metrics[name] = ev.metrics
     if run.predictions:
         first = next(iter(run.predictions.values()))
-        run.baselines = baseline_metrics(bars, first.index, first["realized_return"], trading, ppy)
+        run.baselines = baseline_metrics(bars, first.index, first["realized_return"], trading, ppy, costs)
     return run
 
 
@@ -176,7 +178,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),
                     "feature_set": cfg.features.feature_set,
                     "feature_set_version": set_version(feature_set(cfg.features.feature_set)),
-                    "costs": cost_summary(cfg.trading), "symbols": {}, "bars_digests": {}}
+                    "costs": cost_summary(cost_model_of(cfg)), "symbols": {}, "bars_digests": {}}
     panel: dict[str, dict[str, pd.DataFrame]] = {}   # symbol -> name -> OOS predictions
     closes: dict[str, pd.Series] = {}
     pending: list[tuple[str, str, dict]] = []         # (symbol, name, record fields) to register
@@ -198,6 +200,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
             ids[name] = f"{name}-{sym}-{tf}-h{wf.horizon}-{hashes[name][:8]}"
         prior = tried_before(store, sym, tf, wf.horizon) - set(ids.values())
         res = evaluate_symbol(bars, models, wf, params=dict(cfg.models.params), trading=cfg.trading,
+                              costs=cost_model_of(cfg),
                               ensembles=ens, feature_set_name=cfg.features.feature_set,
                               use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress,
                               prior_trials=len(prior), dataset=universe_ds.get(sym))
@@ -237,7 +240,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
             "baselines": res.baselines,
         }
     if panel:
-        report["signal"] = signal_report(panel, closes, cfg.walkforward.horizon, cfg.trading)
+        report["signal"] = signal_report(panel, closes, cfg.walkforward.horizon, cost_model_of(cfg))
     report = finite(report)
     judge([report])
     for sym, name, fields in pending:
@@ -250,14 +253,12 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     return report
 
 
-def cost_summary(trading: TradingConfig) -> dict:
-    c = costs_of(trading)
-    return {"fee_bps": c.fee_bps, "spread_bps": c.spread_bps, "slippage_bps": c.slippage_bps,
-            "per_side_bps": c.per_unit_turnover * 1e4}
+def cost_summary(model: CostModel) -> dict:
+    return {**model.model_dump(mode="json"), "per_side_bps": model.costs("", 1.0).per_unit_turnover * 1e4}
 
 
 def signal_report(panel: dict[str, dict[str, pd.DataFrame]], closes: dict[str, pd.Series], horizon: int,
-                  trading: TradingConfig) -> dict:
+                  costs: CostModel = CostModel()) -> dict:
     """The signal analysis of every model and ensemble across the symbols (keyed by (ts, symbol)),
     with reversal and momentum baselines from the closes on the same cells."""
     names = sorted({n for preds in panel.values() for n in preds})
@@ -268,7 +269,7 @@ def signal_report(panel: dict[str, dict[str, pd.DataFrame]], closes: dict[str, p
     realized = _keyed({sym: next(iter(preds.values()))["realized_return"]
                        for sym, preds in panel.items() if preds})
     wide_closes = pd.DataFrame(closes).sort_index()
-    return analyse_run(scores, realized, wide_closes, horizon, costs_of(trading).per_unit_turnover * 1e4)
+    return analyse_run(scores, realized, wide_closes, horizon, costs.costs("", 1.0).per_unit_turnover * 1e4)
 
 
 def _keyed(parts: dict[str, pd.Series]) -> pd.Series:

@@ -28,12 +28,15 @@ class BacktestResult:
     costs_paid: float       # sum of cost fractions paid
 
 
-def run_backtest(target: pd.Series, bars: pd.DataFrame, costs: Costs = Costs()) -> BacktestResult:
+def run_backtest(target: pd.Series, bars: pd.DataFrame, costs: Costs = Costs(),
+                 vol: pd.Series | None = None) -> BacktestResult:
     """``target``: desired position per bar (indexed by ts, a subset of ``bars.ts``); ``bars``:
-    the symbol's bars (ts, open, close). Bars outside ``target``'s index hold no position."""
+    the symbol's bars (ts, open, close). Bars outside ``target``'s index hold no position.
+    ``vol``: volatility known at each bar (ATR / close) for volatility slippage."""
     b = bars.set_index("ts").sort_index()
     tgt = target.reindex(b.index).fillna(0.0).to_numpy(dtype="float64")
-    sim = simulate(tgt, b["open"].to_numpy(dtype="float64"), b["close"].to_numpy(dtype="float64"), costs)
+    v = None if vol is None else vol.reindex(b.index).to_numpy(dtype="float64")
+    sim = simulate(tgt, b["open"].to_numpy(dtype="float64"), b["close"].to_numpy(dtype="float64"), costs, v)
     idx = b.index
     held = sim.held[:, 0]
     changes = np.abs(np.diff(np.concatenate([[0.0], held])))

@@ -9,7 +9,7 @@ Conventions (the same everywhere a strategy is evaluated):
   bar whose close produced the signal.
 * A bar with no price for a symbol (NaN open) cannot trade it: the position is carried and the
   price is carried, so the move across the gap is earned when trading resumes.
-* Each unit of position change pays ``Costs.per_unit_turnover`` + ``slippage_vol_mult`` x the
+* Each unit of position change pays its symbol's ``Costs.per_unit_turnover`` + ``slippage_vol_mult`` x the
   bar's volatility + ``impact_bps_per_unit`` x the size of the change; each bar held pays
   financing on the gross position.
 * Gross exposure above ``max_leverage`` is scaled down to it. Equity below the maintenance
@@ -61,7 +61,7 @@ class SimResult:
     trades: Trades
     ruined_at: int | None   # first bar at which equity hit zero
     margin_calls: np.ndarray  # bars at whose end equity fell below the maintenance margin
-    financing_rate: float = 0.0  # per bar, on the gross position
+    financing_rate: np.ndarray | float = 0.0  # per bar and symbol, on the gross position
 
     @property
     def financing(self) -> np.ndarray:
@@ -117,11 +117,11 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
                 new *= scale_prev
                 d = abs(new - pos[j])
                 if d != 0.0:
-                    unit = fixed + impact * d
+                    unit = fixed[j] + impact[j] * d
                     if has_vol:
                         v = vol[t - 1, j]
                         if v == v:
-                            unit += vol_mult * v
+                            unit += vol_mult[j] * v
                     c = d * unit
                     turnover[j] += d
                     old_side = np.sign(pos[j])
@@ -155,7 +155,7 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
             r = nxt / last_open[j] - 1.0
             if r != r or r == np.inf or r == -np.inf:
                 r = 0.0
-            f = abs(pos[j]) * fin
+            f = abs(pos[j]) * fin[j]
             contrib = pos[j] * r - c - f
             if t_entry[j] >= 0:
                 t_pnl[j] += contrib + c
@@ -207,7 +207,14 @@ def _run(tgt, open_, close, vol, has_vol, fixed, vol_mult, impact, fin, max_lev,
     return n, ruined
 
 
-def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
+def _per_symbol(costs: "Costs | list[Costs] | tuple[Costs, ...]", n: int) -> list[Costs]:
+    cs = [costs] * n if isinstance(costs, Costs) else list(costs)
+    if len(cs) != n:
+        raise ValueError(f"{len(cs)} cost models for {n} symbols")
+    return cs
+
+
+def simulate(target, open_, close, costs: "Costs | list[Costs]" = Costs(), vol=None,
              max_leverage: float | None = None, maintenance_margin: float | None = None) -> SimResult:
     """Run the strategy ``target`` (bars x symbols) over prices ``open_``/``close``; ``vol``
     (per-bar volatility as a return fraction, e.g. ATR / close, as known at each bar's close)
@@ -220,7 +227,12 @@ def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
     T, N = target.shape
     if T == 0:
         raise ValueError("no bars to backtest")
-    has_vol = bool(costs.slippage_vol_mult) and vol is not None
+    cs = _per_symbol(costs, N)
+    fixed = np.array([c.per_unit_turnover for c in cs])
+    vol_mult = np.array([c.slippage_vol_mult for c in cs])
+    impact = np.array([c.impact_bps_per_unit / 1e4 for c in cs])
+    fin = np.array([c.financing_per_bar for c in cs])
+    has_vol = bool(vol_mult.any()) and vol is not None
     v = np.ascontiguousarray(_2d(vol, "vol")) if has_vol else np.zeros((1, 1))
     if has_vol and v.shape != target.shape:
         raise ValueError(f"vol {v.shape} and target {target.shape} differ in shape")
@@ -230,8 +242,7 @@ def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
     tr = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64),
           np.empty(cap), np.empty(cap), np.empty(cap, np.bool_))
     n, ruined = _run(np.ascontiguousarray(target), np.ascontiguousarray(open_), np.ascontiguousarray(close),
-                     v, has_vol, costs.per_unit_turnover, costs.slippage_vol_mult,
-                     costs.impact_bps_per_unit / 1e4, costs.financing_per_bar,
+                     v, has_vol, fixed, vol_mult, impact, fin,
                      float(max_leverage or 0.0), max_leverage is not None, float(maintenance_margin or 0.0),
                      calls, held, sym_ret, cost, turnover, *tr, ret)
     sym, entry, exit_, side, pnl, is_open = (a[:n].copy() for a in tr)
@@ -239,7 +250,7 @@ def simulate(target, open_, close, costs: Costs = Costs(), vol=None,
     return SimResult(held=held, symbol_returns=sym_ret, returns=ret, equity=np.cumprod(1.0 + ret),
                      costs=cost, turnover=turnover,
                      trades=trades, ruined_at=None if ruined < 0 else int(ruined),
-                     margin_calls=np.flatnonzero(calls), financing_rate=costs.financing_per_bar)
+                     margin_calls=np.flatnonzero(calls), financing_rate=fin)
 
 
 def trades_frame(result: SimResult, index: pd.Index, symbols: list[str], open_=None) -> pd.DataFrame:

@@ -1,0 +1,176 @@
+"""A strategy's paper account, fed one closed bar at a time.
+
+At each bar's close the account asks the one decision (:func:`pipelines.trading.decide.target_at`)
+for the targets, from the bars up to that close and the models' predictions for it (the run's
+out-of-sample predictions: what the run's models said at that time), and records them in
+``strategy_decisions``. The account itself (positions, fills, equity) is the backtest engine
+applied to the recorded decisions (:func:`pipelines.trading.decide.simulate_strategy`): one
+computation, so the paper account, its status and the backtest agree by construction. Decisions
+are flushed every ``flush_every`` bars and at the end; after a crash the account resumes after
+the last recorded decision and re-decides what was lost, which gives the same decisions again.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from pipelines.store.base import Store
+from pipelines.times import as_utc, utc_now
+from pipelines.trading import strategy as strategies
+from pipelines.trading.backtest import PortfolioResult
+from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, target_at
+from pipelines.trading.strategy import Strategy
+
+STATE_SOURCE = "strategy_account"
+COLS = ("open", "high", "low", "close")
+
+
+class StrategyAccount:
+    def __init__(self, store: Store, st: Strategy, symbols: list[str] | None = None,
+                 account: str | None = None, flush_every: int = 500) -> None:
+        self.store, self.st = store, st
+        self.symbols = list(symbols or st.symbols)
+        self._columns = pd.Index(self.symbols)
+        self.account = account or f"paper:{st.strategy_id}"
+        self.flush_every = flush_every
+        p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, self.symbols)
+        self.views = {s: combined(st, s, strategies.model_frames(p, s)) for s in self.symbols}
+        self.classes: dict[str, str] = {}
+        self.ts: list[pd.Timestamp] = []
+        self.px: dict[str, list[list[float]]] = {c: [] for c in COLS}
+        self.decided: list[list[float]] = []
+        self.pending: list[dict] = []
+        self._resume()
+
+    # ---------------------------------------------------------------- state
+    def _resume(self) -> None:
+        rows = self.store.read("checkpoints", {"source": STATE_SOURCE, "stream": self.account})
+        state = json.loads(rows["state"].iloc[-1]) if len(rows) else {}
+        if state and state.get("strategy_id") != self.st.strategy_id:
+            raise ValueError(f"account {self.account} trades {state['strategy_id']}: reset it first "
+                             "(`meridian paper reset --account ...`)")
+        self.since = as_utc(state["since"]) if state.get("since") else None
+        d = self.store.read("strategy_decisions", {"account": self.account})
+        if d.empty or self.since is None:
+            return
+        wide = d.pivot_table(index="ts", columns="symbol", values="target", aggfunc="last").sort_index()
+        if set(wide.columns) != set(self.symbols):
+            raise ValueError(f"account {self.account} trades {sorted(wide.columns)}, not {sorted(self.symbols)}: "
+                             "reset it or name another account")
+        for ts, row in self._rows(self._bars(self.since, wide.index[-1])):
+            self._append(ts, row)
+        self.decided = wide.reindex(index=pd.DatetimeIndex(self.ts), columns=self.symbols).fillna(0.0).to_numpy().tolist()
+
+    def _bars(self, start, end=None) -> pd.DataFrame:
+        frames = []
+        for s in self.symbols:
+            v = self.views[s]
+            b = self.store.read_bars(s, self.st.timeframe, start=start, end=end)
+            frames.append(b[(b["ts"] >= v.index[0]) & (b["ts"] <= v.index[-1])])
+        bars = pd.concat(frames, ignore_index=True)
+        self.classes.update(bars.groupby("symbol")["asset_class"].first().astype(str).to_dict())
+        return bars.sort_values(["ts", "symbol"], kind="stable")
+
+    @property
+    def last_ts(self) -> pd.Timestamp | None:
+        return self.ts[-1] if self.ts else None
+
+    def _rows(self, bars: pd.DataFrame):
+        """(ts, {column: one price per symbol, NaN where a symbol has no bar}) in time order."""
+        if bars.empty:
+            return
+        wide = {c: bars.pivot_table(index="ts", columns="symbol", values=c, aggfunc="last")
+                .sort_index().reindex(columns=self.symbols).to_numpy(dtype="float64") for c in COLS}
+        index = pd.DatetimeIndex(bars["ts"].drop_duplicates().sort_values())
+        for i, ts in enumerate(index):
+            yield ts, {c: wide[c][i] for c in COLS}
+
+    def _append(self, ts: pd.Timestamp, row: dict[str, np.ndarray]) -> None:
+        self.ts.append(ts)
+        for c in COLS:
+            self.px[c].append(row[c])
+
+    def market(self, n: int | None = None) -> Market:
+        idx = pd.DatetimeIndex(self.ts[-n:] if n else self.ts, name="ts")
+        frames = {c: pd.DataFrame(np.array(self.px[c][-n:] if n else self.px[c]), index=idx, columns=self._columns)
+                  for c in COLS}
+        return Market(**frames, classes=dict(self.classes), timeframe=self.st.timeframe)
+
+    # ---------------------------------------------------------------- bars in
+    def on_bar(self, ts: pd.Timestamp, row: dict[str, np.ndarray]) -> dict[str, float]:
+        """The bars closing at ``ts`` (``row``: open/high/low/close, one per symbol, NaN where a
+        symbol has no bar): decide, record."""
+        self._append(ts, row)
+        n = lookback(self.st)
+        views = {}
+        for s, v in self.views.items():
+            end = int(v.index.searchsorted(ts, side="right"))       # predictions up to ts
+            views[s] = v.iloc[max(0, end - n): end] if n else v.iloc[:end]
+        tgt = target_at(self.st, views, self.market(n))
+        self.decided.append([tgt[s] for s in self.symbols])
+        self.pending += [{"account": self.account, "symbol": s, "ts": ts, "strategy_id": self.st.strategy_id,
+                          "target": tgt[s]} for s in self.symbols]
+        if len(self.pending) >= self.flush_every * len(self.symbols):
+            self.flush()
+        return tgt
+
+    def flush(self) -> None:
+        if self.pending:
+            self.store.write("strategy_decisions", pd.DataFrame(self.pending))
+            self.pending = []
+        self.store.write("checkpoints", pd.DataFrame([{
+            "source": STATE_SOURCE, "stream": self.account, "ts": self.last_ts or utc_now(),
+            "updated_at": utc_now(), "state": json.dumps({
+                "strategy_id": self.st.strategy_id, "symbols": self.symbols,
+                "since": None if self.since is None else self.since.isoformat()})}]))
+
+    def replay(self, since=None, until=None, max_bars: int | None = None) -> int:
+        """Feed the stored bars after the last one processed (from ``since`` for a new account),
+        one timestamp at a time; returns how many were processed."""
+        if self.since is None:
+            self.since = as_utc(since) if since is not None else None
+        start = self.last_ts + pd.Timedelta(1, "ns") if self.last_ts is not None else self.since
+        bars = self._bars(start, as_utc(until) if until is not None else None)
+        done = 0
+        for ts, row in self._rows(bars):
+            if max_bars is not None and done >= max_bars:
+                break
+            if self.since is None:
+                self.since = ts
+            self.on_bar(ts, row)
+            done += 1
+        self.flush()
+        return done
+
+    # ---------------------------------------------------------------- the account
+    def result(self) -> PortfolioResult:
+        if not self.ts:
+            raise ValueError(f"account {self.account} has processed no bars yet")
+        tgt = pd.DataFrame(self.decided, index=pd.DatetimeIndex(self.ts), columns=self.symbols)
+        return simulate_strategy(self.st, tgt, self.market())
+
+    def summary(self, capital: float = 1.0) -> dict:
+        """Equity, P&L (total and over the last UTC day of bars), positions and fills: what the
+        CLI and the panel show."""
+        res = self.result()
+        eq = res.equity
+        day = eq.index[-1].normalize()
+        before = eq[eq.index < day]
+        held = res.positions.iloc[-1]
+        changes = np.abs(np.diff(np.vstack([np.zeros(len(self.symbols)), res.sim.held]), axis=0))
+        return {"account": self.account, "strategy_id": self.st.strategy_id, "as_of": eq.index[-1].isoformat(),
+                "bars": len(eq), "final_equity": float(eq.iloc[-1]), "equity": float(eq.iloc[-1] * capital),
+                "pnl_total": float((eq.iloc[-1] - 1.0) * capital),
+                "pnl_today": float((eq.iloc[-1] - (before.iloc[-1] if len(before) else 1.0)) * capital),
+                "positions": {s: float(v) for s, v in held.items()},
+                "fills": int((changes > 0).sum()), "costs_paid": float(res.sim.costs.sum())}
+
+
+def reset(store: Store, account: str) -> int:
+    """Forget an account: its decisions and its checkpoint. Returns the decisions removed."""
+    n = store.delete("strategy_decisions", {"account": account})
+    store.delete("checkpoints", {"source": STATE_SOURCE, "stream": account})
+    return int(n or 0)

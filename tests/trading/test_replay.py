@@ -1,0 +1,92 @@
+"""Parity by construction: a strategy's paper account fed one bar at a time ends with the positions,
+fills and equity of the backtest of the same strategy; the decision at t depends on nothing after
+t; the run's own out-of-sample strategy figures equal the backtest of the one-model strategy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines.config import MeridianConfig
+from pipelines.evaluation.study import load, run_study
+from pipelines.store import ParquetStore
+from pipelines.trading import strategy as strategies
+from pipelines.trading.decide import Market, targets
+from pipelines.trading.replay import StrategyAccount
+from tests.helpers import cli_json
+from tests.trading.test_backtest_cli import seed_run
+
+
+@pytest.fixture
+def lake(tmp_path, monkeypatch):
+    store = ParquetStore(tmp_path / "lake")
+    run_id = seed_run(store)
+    monkeypatch.setenv("MERIDIAN__STORE__PATH", str(tmp_path / "lake"))
+    monkeypatch.setenv("MERIDIAN__REPORT_DIR", str(tmp_path / "reports"))
+    return store, run_id
+
+
+@pytest.mark.parametrize("rule", ["signal", "kelly"])
+def test_paper_replay_ends_where_the_backtest_ends(lake, capsys, rule):
+    store, run_id = lake
+    sid = cli_json(capsys, "strategy", "create", "--run", run_id, "--models", "xgboost,logistic",
+                   "--horizon", "1", "--rule", rule, "--json")["strategy_id"]
+    since = "2023-01-15T00:00:00Z"
+    bt = cli_json(capsys, "backtest", "--strategy", sid, "--since", since, "--out", str(store.root / "r"), "--json")
+    paper = cli_json(capsys, "paper", "replay", "--strategy", sid, "--since", since, "--json")
+    assert paper["final_equity"] == pytest.approx(bt["final_equity"], rel=1e-9)
+    st = strategies.get(store, sid)
+    res = run_study(store, st, since=since).result
+    assert paper["bars"] == len(res.index) and paper["as_of"] == bt["metrics"]["last_ts"]
+    held = res.positions.iloc[-1]
+    assert paper["positions"] == pytest.approx({s: float(v) for s, v in held.items()}, rel=1e-9, abs=1e-12)
+    changes = int((np.abs(np.diff(np.vstack([np.zeros(2), res.sim.held]), axis=0)) > 0).sum())
+    assert paper["fills"] == changes > 10
+
+
+def test_an_interrupted_account_resumes_exactly_and_resets(lake, capsys):
+    store, run_id = lake
+    st = strategies.save(store, strategies.from_run(store, MeridianConfig(), run_id, ["xgboost"], 1, rule="kelly"))
+    whole = StrategyAccount(store, st, account="whole")
+    whole.replay()
+    first = StrategyAccount(store, st, account="parts", flush_every=50)
+    assert first.replay(max_bars=333) == 333
+    del first                                        # a new process: state only from the store
+    again = StrategyAccount(store, st, account="parts")
+    again.replay()
+    assert again.summary()["final_equity"] == pytest.approx(whole.summary()["final_equity"], rel=1e-12)
+    with pytest.raises(ValueError, match="reset it or name another account"):
+        StrategyAccount(store, st, symbols=["BTCUSDT"], account="parts")
+    out = cli_json(capsys, "paper", "reset", "--account", "parts", "--json")
+    assert out["decisions_removed"] == 2 * len(again.ts)
+    one = StrategyAccount(store, st, symbols=["BTCUSDT"], account="parts")   # a new symbol set after reset
+    assert one.replay() > 0 and set(one.summary()["positions"]) == {"BTCUSDT"}
+
+
+def test_the_decision_at_t_uses_nothing_after_t(lake):
+    store, run_id = lake
+    st = strategies.from_run(store, MeridianConfig(), run_id, ["xgboost", "logistic"], 3, rule="kelly")
+    views, market = load(store, st)
+    full = targets(st, views, market)
+    for t in (40, 300, len(market.index) - 2):
+        ts = market.index[t]
+        prefix = Market(*(f.loc[:ts] for f in (market.open, market.high, market.low, market.close)),
+                        market.classes, market.timeframe)
+        part = targets(st, {s: v.loc[:ts] for s, v in views.items()}, prefix)
+        np.testing.assert_allclose(part.iloc[-1].to_numpy(), full.iloc[t].to_numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_the_runs_out_of_sample_strategy_is_the_backtest_of_its_strategy(tmp_path, monkeypatch, capsys):
+    from tests.synthetic.markets import ar1
+    monkeypatch.setenv("MERIDIAN__STORE__PATH", str(tmp_path / "lake"))
+    monkeypatch.setenv("MERIDIAN__REPORT_DIR", str(tmp_path / "reports"))
+    ParquetStore(tmp_path / "lake").write("bars", ar1(1200, phi=0.3, seed=8, symbol="SIM").bars)
+    wf = cli_json(capsys, "walkforward", "--symbols", "SIM", "--models", "logistic", "--train-bars", "500",
+                  "--test-bars", "200", "--no-ray", "--json")
+    sid = cli_json(capsys, "strategy", "create", "--run", wf["run_id"], "--models", "logistic", "--horizon", "1",
+                   "--json")["strategy_id"]
+    bt = cli_json(capsys, "backtest", "--strategy", sid, "--out", str(tmp_path / "r"), "--json")["metrics"]
+    oos = wf["horizons"]["1"]["symbols"]["SIM"]["models"]["logistic"]
+    assert bt["total_return"] == pytest.approx(oos["strategy_total_return"], rel=1e-9)
+    assert bt["sharpe"] == pytest.approx(oos["strategy_sharpe"], rel=1e-9)
+    assert bt["max_drawdown"] == pytest.approx(oos["strategy_max_drawdown"], rel=1e-9)
