@@ -40,7 +40,7 @@ WINDOWS: dict[str, int] = {
     "rsi_7": 256, "rsi_9": 256, "rsi_14": 512, "rsi_21": 512, "rsi_28": 1024, "rsi_50": 1024,
     "rsi_100": 2048, "rsi_200": 4096,
     "stochrsi_14": 512, "stochrsi_28": 1024, "momentum_misc": 512, "key_lags": 512,
-    "macd": 512, "macd_5_35_5": 512, "macd_8_17_9": 256, "macd_19_39_9": 512, "macd_24_52_18": 1024,
+    "macd": 512, "macd_5_35_5": 512, "macd_8_17_9": 256, "macd_19_39_9": 1024, "macd_24_52_18": 1024,
     "ema_dist_20": 256, "ema_dist_50": 1024, "ema_dist_100": 2048, "ema_dist_200": 4096,
     "keltner_pos_20": 512, "keltner_pos_50": 2048, "ma_spreads": 1024,
     "adx_7": 256, "adx_14": 512, "adx_28": 1024,
