@@ -6,6 +6,7 @@ deployment, which fans out to one deployment per promoted model name.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ray import serve
@@ -43,6 +44,20 @@ class Ingress:
             return await ensemble.reload.remote()
 
         self.service = MeridianService(cfg, self.store, predict, status, reload)
+        o = cfg.options
+        if o.live_bus:
+            from serving.live import LiveFeed, PaperStep
+
+            async def on_bars(records):
+                return await ensemble.on_bars.remote(records)
+
+            hooks = [PaperStep(cfg.meridian)] if o.paper_live else []
+            self.service.live = LiveFeed(o.live_bus, on_bars, self.service.market, hooks)
+            try:
+                asyncio.get_running_loop()
+                self.service.live.start()
+            except RuntimeError:  # no loop in the constructor: the first request starts it
+                pass
 
     def __serve_build_asgi_app__(self):
         return create_api(self.service)

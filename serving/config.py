@@ -59,7 +59,15 @@ class ServeOptions(Frozen):
     bars_refresh_s: float = Field(1.0, ge=0, description="how long read bars stay fresh before the store is asked again")
     cache_predictions: bool = Field(True, description="answer repeated requests for the same latest bar "
                                     "from memory; off, every request asks every model")
-    stream_poll_s: float = Field(1.0, gt=0, description="how often WS /stream looks for new bars")
+    stream_poll_s: float = Field(1.0, gt=0, description="how often WS /stream looks in the store for new bars "
+                                 "when no live feed runs")
+    live_bus: str | None = Field("meridian-bar-bus", description="bar bus actor the live ingestion publishes "
+                                 "to: each closed bar is predicted and pushed on /stream as it is published; "
+                                 "None: /stream only looks in the store")
+    stream_fallback_s: float = Field(5.0, gt=0, description="with the live feed, how often /stream still looks "
+                                     "in the store (bars that reached it another way)")
+    paper_live: bool = Field(False, description="run the paper account's step on every live batch of bars, "
+                             "from the predictions the feed made")
     status_ttl_s: float = Field(5.0, ge=0, description="how long /health reuses the models' load status "
                                 "(a reload or promote asks again at once)")
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")

@@ -68,6 +68,20 @@ class EnsembleServer:
                       min_ts: dict[str, pd.Timestamp] | None = None) -> dict:
         return await local_predict(self.predictor, symbol, horizons, min_ts)
 
+    async def on_bars(self, records: list[dict]) -> dict[str, dict]:
+        """New closed bars (records from the bar bus): appended to the kept series, their feature
+        rows streamed, and a prediction for every symbol they reach that a promoted model serves,
+        as {symbol: {"ok": prediction} or {"status", "reason"}}."""
+        bars = pd.DataFrame(records)
+        if bars.empty:
+            return {}
+        self.market.push(bars)
+        newest = bars.sort_values("ts").groupby("symbol", sort=False).tail(1)
+        syms = [(str(r.symbol), str(r.timeframe), r.ts) for r in newest.itertuples()
+                if self.predictor.by_horizon(str(r.symbol))]
+        answers = await asyncio.gather(*(local_predict(self.predictor, s, None, {tf: ts}) for s, tf, ts in syms))
+        return {s: a for (s, _, _), a in zip(syms, answers)}
+
     async def status(self) -> dict[str, str | None]:
         """model id -> None when loaded, else why not (one entry per promoted forecaster)."""
         out: dict[str, str | None] = {}

@@ -1,5 +1,10 @@
 """Bars and live features as the replicas see them: read from the store, kept for a short
-while, and featurised with exactly the code the training used."""
+while, and featurised with exactly the code the training used.
+
+Closed bars pushed by the live feed (:meth:`MarketData.push`) extend the kept series without a
+store read, and their feature rows come from the streaming engine
+(:mod:`pipelines.features.streaming`, equal to the batch rows by test) instead of recomputing
+the series."""
 
 from __future__ import annotations
 
@@ -11,17 +16,26 @@ import pandas as pd
 from pipelines.features.engine import compute_features
 from pipelines.features.registry import feature_set
 from pipelines.features.spec import FeatureContext
+from pipelines.features.streaming import StreamingFeatures
 from pipelines.store.base import Store
+from pipelines.times import timeframe_offset
 from serving.errors import NotFound
+
+
+STREAM_MAX_NEW = 64        # new bars taken by the streaming engine at once; more: recompute the series
+FEATURE_ROWS_KEPT = 5000   # feature rows kept per series once it streams
+
+
+def _context(bars: pd.DataFrame) -> FeatureContext:
+    return FeatureContext(symbol=str(bars["symbol"].iloc[0]), asset_class=str(bars["asset_class"].iloc[0]),
+                          timeframe=str(bars["timeframe"].iloc[0]))
 
 
 def live_features(bars: pd.DataFrame, feature_set_name: str) -> pd.DataFrame:
     """Features of one symbol's bars, as :func:`models.training.dataset.make_dataset` computes
     them for training (same specs, same context), without dropping the rows whose label is still
     unknown: the last row is the one a live prediction is made from."""
-    ctx = FeatureContext(symbol=str(bars["symbol"].iloc[0]), asset_class=str(bars["asset_class"].iloc[0]),
-                         timeframe=str(bars["timeframe"].iloc[0]))
-    return compute_features(bars, feature_set(feature_set_name), ctx)
+    return compute_features(bars, feature_set(feature_set_name), _context(bars))
 
 
 @dataclass
@@ -46,6 +60,9 @@ class MarketData:
         self._universe: dict[tuple, tuple[tuple, dict[str, pd.DataFrame]]] = {}
         self._bars: dict[tuple[str, str], _Cached] = {}
         self._features: dict[tuple[str, str], tuple[pd.Timestamp, int, pd.DataFrame]] = {}
+        self._streams: dict[tuple[str, str], StreamingFeatures] = {}
+        self.streamed_rows = 0     # feature rows made by the streaming engine
+        self.batch_computes = 0    # series featurised whole
 
     def _fresh(self, c: _Cached | None) -> bool:
         return c is not None and time.monotonic() - c.at < self.refresh_s
@@ -115,9 +132,62 @@ class MarketData:
         hit = self._features.get(key)
         if hit is not None and hit[0] == last and hit[1] == n:
             return hit[2]
-        feats = live_features(bars, self.feature_set_name)
+        feats = self._stream(key, bars, hit)
+        if feats is None:
+            feats = live_features(bars, self.feature_set_name)
+            self.batch_computes += 1
+            if len(feats):
+                self._streams[key] = StreamingFeatures(feature_set(self.feature_set_name), _context(bars)).warm(bars)
         self._features[key] = (last, n, feats)
         return feats
+
+    def _stream(self, key: tuple[str, str], bars: pd.DataFrame, hit) -> pd.DataFrame | None:
+        """The cached features extended by the streaming rows of the bars after them, when the
+        series only grew by a few bars since; None when it must be featurised whole."""
+        eng = self._streams.get(key)
+        if hit is None or eng is None or hit[2].empty or eng.last_ts != hit[0]:
+            return None
+        ts = bars["ts"]
+        pos = int(ts.searchsorted(hit[0]))
+        if pos >= len(ts) or ts.iloc[pos] != hit[0] or not 0 < len(ts) - 1 - pos <= STREAM_MAX_NEW:
+            return None
+        rows = eng.update(bars.iloc[pos + 1:])
+        if list(rows.columns) != list(hit[2].columns) or len(rows) != len(ts) - 1 - pos:
+            return None
+        self.streamed_rows += len(rows)
+        return pd.concat([hit[2].iloc[-(FEATURE_ROWS_KEPT - len(rows)):], rows])
+
+    def push(self, bars: pd.DataFrame) -> int:
+        """New closed bars (canonical rows, any symbols) appended to the kept series they extend,
+        without asking the store; returns how many were taken. A series not kept yet, or one the
+        bars do not continue bar by bar, is left to the next read of the store."""
+        taken = 0
+        if bars is None or bars.empty:
+            return 0
+        for (sym, tf), grp in bars.groupby(["symbol", "timeframe"], sort=False):
+            key = (str(sym), str(tf))
+            c = self._bars.get(key)
+            if c is None:
+                continue
+            old = c.value
+            new = grp[grp["ts"] > old["ts"].iloc[-1]].sort_values("ts")
+            if new.empty:
+                continue
+            step = timeframe_offset(key[1])
+            if new["ts"].iloc[0] != old["ts"].iloc[-1] + step or (new["ts"].diff().iloc[1:] != step).any():
+                self._bars.pop(key, None)   # a hole: the store has the filled bars
+                continue
+            new = new.reindex(columns=old.columns)
+            for col in old.columns:
+                if new[col].dtype != old[col].dtype:
+                    new[col] = new[col].astype(old[col].dtype)
+            df = pd.concat([old, new], ignore_index=True)
+            if self.history_bars:
+                df = df.iloc[-self.history_bars:].reset_index(drop=True)
+            self._bars[key] = _Cached(time.monotonic(), df)
+            self._last[key] = df["ts"].iloc[-1]
+            taken += len(new)
+        return taken
 
     def universe(self, symbols: list[str], timeframe: str) -> dict[str, pd.DataFrame]:
         """The universe stage over ``symbols`` (cross-sectional factors and ranks), each symbol's
@@ -137,3 +207,4 @@ class MarketData:
     def invalidate(self) -> None:
         self._series = None
         self._bars.clear()
+        self._streams.clear()

@@ -67,6 +67,7 @@ class MeridianService:
         self._generation = 0
         self._status_cache: tuple[float, int, dict[str, str | None]] | None = None
         self._scorer = None
+        self.live = None   # serving.live.LiveFeed when the application follows the bar bus
 
     # -- reads ---------------------------------------------------------------------------------
     async def _status(self) -> dict[str, str | None]:
@@ -85,6 +86,8 @@ class MeridianService:
         return status
 
     async def health(self) -> dict:
+        if self.live is not None:
+            self.live.start()
         status = await self._status()
         missing = [f"{mid}: {err}" for mid, err in status.items() if err]
         return {"status": "degraded" if missing else "ok", "time": self.clock().isoformat(),

@@ -1,6 +1,8 @@
 """WS /stream: a snapshot of the latest bar and prediction per symbol, then every new bar and
-the prediction made from it as they reach the store. A client may send
-``{"symbols": ["EURUSD", ...]}`` at any time to change what it follows."""
+the prediction made from it. With the live feed (serving.live) a bar is pushed with its
+prediction the moment the feed made it; the store is still looked at every
+``stream_fallback_s`` (every ``stream_poll_s`` without a feed) for bars that reach it another
+way. A client may send ``{"symbols": ["EURUSD", ...]}`` at any time to change what it follows."""
 
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ def _symbols(service, text: str | list[str] | None) -> list[str]:
 
 
 async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
-    poll = service.cfg.options.stream_poll_s
+    feed = service.live
+    poll = service.cfg.options.stream_poll_s if feed is None else service.cfg.options.stream_fallback_s
     try:
         syms = _symbols(service, symbols)
     except ServingError as exc:
@@ -47,21 +50,67 @@ async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
         return
     await ws.send_json({"type": "subscribed", "symbols": syms})
     last: dict[str, pd.Timestamp] = {}
-    while True:
+    queue = None
+    if feed is not None:
+        feed.start()
+        queue = feed.listen()
+    recv = asyncio.ensure_future(ws.receive_text())
+    get = None
+    try:
         for sym in syms:
             await _push(service, ws, sym, last)
-        try:
-            msg = await asyncio.wait_for(ws.receive_text(), timeout=poll)
-        except asyncio.TimeoutError:
+        while True:
+            if queue is not None and get is None:
+                get = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({recv} | ({get} if get else set()), timeout=poll,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if get is not None and get in done:
+                await _push_event(ws, get.result(), syms, last)
+                get = None
+            if not done:   # the fallback: bars that reached the store another way
+                for sym in syms:
+                    await _push(service, ws, sym, last)
+            if recv not in done:
+                continue
+            msg = recv.result()   # raises WebSocketDisconnect when the client left
+            recv = asyncio.ensure_future(ws.receive_text())
+            try:
+                want = json.loads(msg).get("symbols")
+                syms = _symbols(service, want)
+                await ws.send_json({"type": "subscribed", "symbols": syms})
+            except ServingError as exc:
+                await ws.send_json({"type": "error", "status": exc.status_code, "reason": str(exc)})
+            except (ValueError, AttributeError):
+                await ws.send_json({"type": "error", "status": 422, "reason": SUBSCRIBE})
+    finally:
+        for fut in (recv, get):
+            if fut is not None and not fut.done():
+                fut.cancel()
+        if queue is not None:
+            feed.unlisten(queue)
+
+
+async def _push_event(ws: WebSocket, event: dict, syms: list[str], last: dict[str, pd.Timestamp]) -> None:
+    """One batch of the live feed: each followed symbol's new bars, then its prediction."""
+    bars: pd.DataFrame = event["bars"]
+    for sym, grp in bars[bars["symbol"].isin(syms)].groupby("symbol", sort=False):
+        sym = str(sym)
+        seen = last.get(sym)
+        new = grp.sort_values("ts")
+        if seen is not None:
+            new = new[new["ts"] > seen]
+        if new.empty:
             continue
-        try:
-            want = json.loads(msg).get("symbols")
-            syms = _symbols(service, want)
-            await ws.send_json({"type": "subscribed", "symbols": syms})
-        except ServingError as exc:
-            await ws.send_json({"type": "error", "status": exc.status_code, "reason": str(exc)})
-        except (ValueError, AttributeError):
-            await ws.send_json({"type": "error", "status": 422, "reason": SUBSCRIBE})
+        for _, row in new.iterrows():
+            await ws.send_json({"type": "bar", "symbol": sym, "snapshot": False, "bar": bar_dict(row)})
+        last[sym] = new["ts"].iloc[-1]
+        res = event["predictions"].get(sym)
+        if res is None:
+            continue
+        if "ok" in res:
+            await ws.send_json({"type": "prediction", "symbol": sym, "snapshot": False, "prediction": res["ok"]})
+        else:
+            await ws.send_json({"type": "error", "symbol": sym, "status": res["status"], "reason": res["reason"]})
 
 
 async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp]) -> None:

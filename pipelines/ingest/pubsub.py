@@ -1,10 +1,12 @@
 """Publishing closed bars to whoever subscribed: in-process callbacks and a Ray bus actor.
 
-Later stages (live features, Serve's stream) subscribe by name and poll their own queue; a
-slow or absent subscriber never blocks ingestion (each queue is bounded, oldest dropped)."""
+Later stages (live features, Serve's stream) subscribe by name and poll their own queue, or
+long-poll it with ``wait`` (answered as soon as a bar is published: no polling interval in the
+path); a slow or absent subscriber never blocks ingestion (each queue is bounded, oldest dropped)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from typing import Callable
@@ -30,6 +32,7 @@ class BarBus:
     def __init__(self, maxlen: int = 10_000) -> None:
         self.maxlen = maxlen
         self._queues: dict[str, deque] = {}
+        self._ready: dict[str, asyncio.Event] = {}  # long-polling subscribers, woken by publish
         self.published = 0
         self.dropped = 0
 
@@ -39,11 +42,16 @@ class BarBus:
 
     def unsubscribe(self, name: str) -> None:
         self._queues.pop(name, None)
+        ev = self._ready.pop(name, None)
+        if ev is not None:
+            ev.set()
 
     def publish(self, records: list[dict]) -> int:
         for q in self._queues.values():
             self.dropped += max(0, len(q) + len(records) - self.maxlen)
             q.extend(records)
+        for ev in self._ready.values():
+            ev.set()
         self.published += len(records)
         return len(self._queues)
 
@@ -52,6 +60,23 @@ class BarBus:
         if q is None:
             raise KeyError(f"no subscriber {name!r}: subscribe first")
         return [q.popleft() for _ in range(min(max_items, len(q)))]
+
+    async def wait(self, name: str, max_items: int = 10_000, timeout: float = 30.0) -> list[dict]:
+        """The subscriber's waiting bars as soon as there are any (at most ``timeout`` seconds;
+        an empty list then). On the actor every method runs on one event loop, so ``publish``
+        wakes the waiters directly."""
+        if name not in self._queues:
+            raise KeyError(f"no subscriber {name!r}: subscribe first")
+        if not self._queues[name]:
+            ev = self._ready.setdefault(name, asyncio.Event())
+            ev.clear()
+            try:
+                await asyncio.wait_for(ev.wait(), timeout)
+            except asyncio.TimeoutError:
+                return []
+            if name not in self._queues:
+                return []
+        return self.poll(name, max_items)
 
     def stats(self) -> dict:
         return {"published": self.published, "dropped": self.dropped,
