@@ -46,9 +46,10 @@ WINDOWS: dict[str, int] = {
     "adx_7": 256, "adx_14": 512, "adx_28": 1024,
     "atr_norm_7": 256, "atr_norm_14": 512, "atr_norm_21": 512, "atr_norm_50": 2048, "atr_norm_100": 2048,
     "vol_ratios": 512,
-    # path-dependent trailing stops: the state is rebuilt at every reversal, and a window holding
-    # a few reversals starts from the same state as the batch
-    "sar_0p01_0p1": 256, "supertrend_10_3": 256, "supertrend_20_2": 512,
+    # path-dependent trailing stops: the state is rebuilt at every reversal, so a window holding
+    # two reversals starts from the same state as the batch; a trend longer than the window breaks
+    # that (256 bars did for both SARs on the dev data), so these windows are measured, not derived
+    "sar_0p01_0p1": 2048, "sar_0p02_0p2": 1024, "supertrend_10_3": 512, "supertrend_20_2": 1024,
     # GARCH refits at clock blocks of 1,000 bar-lengths on 1,000 trailing returns, then filters
     # forward: 2,048 bars always hold the last fit's window and the path since it (exact)
     "garch_1_1": 2048,
