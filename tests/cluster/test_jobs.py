@@ -39,7 +39,7 @@ def test_demo_job_through_jobs_api(two_nodes, tmp_path):
     )
     # the head's job agent comes up after the dashboard: wait until every node's agent answers
     # its own health endpoint, then until the job itself says it has ended
-    wait_ready(f"http://127.0.0.1:{port}", nodes=2)
+    wait_ready(f"http://127.0.0.1:{port}", nodes=2, timeout=180)   # a bound for a node that never comes up
     job_id = client.submit_job(**submit)
     status = client.get_job_status(job_id)
     seen: dict[str, set[str]] = {}   # fold task name -> states seen through the state API while the job runs
