@@ -94,11 +94,11 @@ def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
     if not inputs:
         raise DataError("no symbols to build features for")
     t0 = time.perf_counter()
-    task = ray.remote(build_symbol).options(num_cpus=1, max_retries=1)
+    task = ray.remote(build_symbol)
     peers_ref = ray.put(peers or {})
     macro_ref, news_ref = ray.put(macro), ray.put(news)
     # named per symbol: the Ray dashboard (and the state API) show which symbols are built or running
-    refs = {task.options(name=f"features {inp.symbol} {inp.timeframe}").remote(
+    refs = {task.options(num_cpus=1, max_retries=1, name=f"features {inp.symbol} {inp.timeframe}").remote(
         inp, set_name, store_root, peers_ref, macro_ref, news_ref): inp for inp in inputs}
     res = BuildResult(set_name, inputs[0].timeframe)
     ranked: dict[str, pd.DataFrame] = {}
