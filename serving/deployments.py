@@ -14,6 +14,7 @@ from ray.serve.handle import DeploymentHandle
 
 from pipelines.store import open_store
 from serving.config import ServeAppConfig
+from serving.errors import ServingError
 from serving.market import MarketData
 from models.registry import list_models
 from serving.model_book import ModelBook
@@ -34,6 +35,10 @@ class ModelServer:
 
     def predict(self, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
         return self.book.predict(model_id, X)
+
+    def predict_many(self, model_id: str, X: pd.DataFrame) -> list[dict[str, Any]]:
+        """One answer per row of X (the rows of many symbols), in one call."""
+        return self.book.predict_many(model_id, X)
 
     def status(self) -> dict[str, str | None]:
         return self.book.status()
@@ -56,13 +61,20 @@ class EnsembleServer:
         o = cfg.options
         self.market = MarketData(self.store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
         self.predictor = Predictor(o, cfg.meridian.trading.threshold, self.market,
-                                   list_models(self.store, "promoted"), self._call, unavailable)
+                                   list_models(self.store, "promoted"), self._call, unavailable,
+                                   call_many=self._call_many)
 
     async def _call(self, name: str, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
         handle = self.models.get(name)
         if handle is None:
             return {"error": f"no deployment serves {name} models: redeploy the application"}
         return await handle.predict.remote(model_id, X)
+
+    async def _call_many(self, name: str, model_id: str, X: pd.DataFrame) -> list[dict[str, Any]]:
+        handle = self.models.get(name)
+        if handle is None:
+            return [{"error": f"no deployment serves {name} models: redeploy the application"}] * len(X)
+        return await handle.predict_many.remote(model_id, X)
 
     async def predict(self, symbol: str, horizons: list[str] | None = None,
                       min_ts: dict[str, pd.Timestamp] | None = None) -> dict:
@@ -77,10 +89,12 @@ class EnsembleServer:
             return {}
         self.market.push(bars)
         newest = bars.sort_values("ts").groupby("symbol", sort=False).tail(1)
-        syms = [(str(r.symbol), str(r.timeframe), r.ts) for r in newest.itertuples()
-                if self.predictor.by_horizon(str(r.symbol))]
-        answers = await asyncio.gather(*(local_predict(self.predictor, s, None, {tf: ts}) for s, tf, ts in syms))
-        return {s: a for (s, _, _), a in zip(syms, answers)}
+        wanted = {str(r.symbol): {str(r.timeframe): r.ts} for r in newest.itertuples()
+                  if self.predictor.by_horizon(str(r.symbol))}
+        # one round for the batch: every symbol's feature row, then one call per model
+        answers = await self.predictor.predict_many(wanted)
+        return {s: ({"status": a.status_code, "reason": str(a)} if isinstance(a, ServingError) else {"ok": a})
+                for s, a in answers.items()}
 
     async def status(self) -> dict[str, str | None]:
         """model id -> None when loaded, else why not (one entry per promoted forecaster)."""

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from models.base import Forecaster
@@ -53,6 +54,27 @@ class ModelBook:
     def status(self) -> dict[str, str | None]:
         """model id -> None when loaded, else why not."""
         return {mid: ld.error for mid, ld in self.models.items()}
+
+    def predict_many(self, model_id: str, X: pd.DataFrame) -> list[dict[str, Any]]:
+        """The model's prediction for every row of X (rows of different symbols), in one call;
+        each as :meth:`predict` answers it."""
+        ld = self.models.get(model_id)
+        if ld is None or ld.model is None:
+            return [self.predict(model_id, X)] * len(X)
+        try:
+            out = ld.model.predict(X)
+            if len(out) != len(X):
+                raise ValueError(f"{len(out)} predictions for {len(X)} rows")
+            cols = [out[k].to_numpy(dtype=float) for k in ("expected_return", "prob_up", "confidence")]
+        except Exception:   # one bad row must not cost the others their answer
+            return [self.predict(model_id, X.iloc[[i]]) for i in range(len(X))]
+        answers = []
+        for er, p, c in zip(*cols):
+            if np.isnan(er) or np.isnan(p) or np.isnan(c):
+                answers.append({"error": "the model returned NaN for the latest bar (features missing?)"})
+            else:
+                answers.append({"expected_return": float(er), "prob_up": float(p), "confidence": float(c)})
+        return answers
 
     def predict(self, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
         """The model's prediction for the last row of X, or ``{"error": reason}``."""

@@ -23,6 +23,12 @@ from serving.market import MarketData
 from serving.regime import RegimeBook
 
 CallModel = Callable[[str, str, pd.DataFrame], Awaitable[dict[str, Any]]]
+# one model's answers for many rows at once (one per row of X, in order)
+CallMany = Callable[[str, str, pd.DataFrame], Awaitable[list[dict[str, Any]]]]
+class _Prep(dict):
+    """A horizon's models and features, before they are asked (a plain dict: cached answers are too)."""
+
+
 def parse_horizon(text: str) -> int:
     """'1h' -> 3600, '24h' and '1d' -> 86400 (seconds), by the one duration grammar (pipelines.times)."""
     try:
@@ -77,11 +83,12 @@ def ensemble_weights(recs: list[ModelRecord], method: str) -> np.ndarray:
 class Predictor:
     def __init__(self, options: ServeOptions, threshold: float, market: MarketData,
                  records: list[ModelRecord], call_model: CallModel,
-                 unavailable: dict[str, str] | None = None) -> None:
+                 unavailable: dict[str, str] | None = None, call_many: CallMany | None = None) -> None:
         self.options = options
         self.threshold = threshold
         self.market = market
         self.call_model = call_model
+        self.call_many = call_many
         self.unavailable = dict(unavailable or {})  # model name -> why no deployment serves it
         self._cache: dict[tuple, dict] = {}
         self._generation = 0  # moves on every set_records: answers begun before it are not cached
@@ -109,6 +116,77 @@ class Predictor:
                       min_ts: dict[str, pd.Timestamp] | None = None) -> dict[str, Any]:
         """Predictions for every requested horizon (default: all served) from the latest bar;
         ``min_ts`` (timeframe -> bar time) makes sure bars at least that new are used."""
+        asset_class, groups, wanted, unavailable = self._plan(symbol, horizons, min_ts)
+        parts = await asyncio.gather(*(self._horizon(symbol, s, groups[s]) for s in wanted if s in groups))
+        return self._finish(symbol, asset_class, groups, wanted, unavailable, list(parts))
+
+    async def predict_many(self, wanted: dict[str, dict[str, pd.Timestamp] | None]) -> dict[str, dict[str, Any]]:
+        """:meth:`predict` for many symbols (symbol -> its ``min_ts``) in one round: every
+        symbol's feature row first, then one call per model for all the rows it is asked, then
+        each symbol's answer. Returns symbol -> the prediction or the ServingError it raised."""
+        plans: dict[str, tuple] = {}
+        out: dict[str, Any] = {}
+        for symbol, min_ts in wanted.items():
+            try:
+                plans[symbol] = self._plan(symbol, None, min_ts)
+            except ServingError as exc:
+                out[symbol] = exc
+        preps: dict[tuple[str, int], Any] = {}
+        asks: dict[tuple[str, str], list[tuple[tuple[str, int], int, pd.DataFrame]]] = {}
+        answers: dict[tuple[str, int], list] = {}
+        for symbol, (_, groups, want, _) in plans.items():
+            try:
+                for seconds in (s for s in want if s in groups):
+                    prep = self._prepare(symbol, seconds, groups[seconds])
+                    preps[(symbol, seconds)] = prep
+                    if not isinstance(prep, _Prep):   # cached
+                        continue
+                    answers[(symbol, seconds)] = [None] * len(prep["recs"])
+                    for i, rec in enumerate(prep["recs"]):
+                        if rec.name in self.unavailable:
+                            answers[(symbol, seconds)][i] = {"error": self.unavailable[rec.name]}
+                            continue
+                        try:
+                            X = self._row(rec, prep["feats"])
+                        except Exception as exc:
+                            answers[(symbol, seconds)][i] = {"error": f"{type(exc).__name__}: {exc}"}
+                            continue
+                        asks.setdefault((rec.name, rec.model_id), []).append(((symbol, seconds), i, X))
+            except ServingError as exc:
+                out[symbol] = exc
+                plans.pop(symbol)
+
+        async def one_model(key: tuple[str, str], items: list) -> None:
+            try:
+                got = await self._call_many(key[0], key[1], [x for _, _, x in items])
+                if len(got) != len(items):
+                    raise ServingError(f"{key[1]} answered {len(got)} rows for {len(items)}")
+            except Exception as exc:   # a dead replica or a failed call: a missing model for every row
+                got = [{"error": f"{type(exc).__name__}: {exc}"}] * len(items)
+            for (where, i, _), a in zip(items, got):
+                answers[where][i] = a
+        await asyncio.gather(*(one_model(k, v) for k, v in asks.items()))
+        for symbol, (asset_class, groups, want, unavailable) in plans.items():
+            if symbol in out:
+                continue
+            try:
+                parts = []
+                for seconds in (s for s in want if s in groups):
+                    prep = preps[(symbol, seconds)]
+                    parts.append(prep if not isinstance(prep, _Prep)
+                                 else self._assemble(seconds, prep, answers[(symbol, seconds)]))
+                out[symbol] = self._finish(symbol, asset_class, groups, want, unavailable, parts)
+            except ServingError as exc:
+                out[symbol] = exc
+        return out
+
+    async def _call_many(self, name: str, model_id: str, rows: list[pd.DataFrame]) -> list[dict[str, Any]]:
+        if self.call_many is None:
+            return list(await asyncio.gather(*(self.call_model(name, model_id, X) for X in rows)))
+        X = rows[0] if len(rows) == 1 else pd.concat(rows)
+        return list(await self.call_many(name, model_id, X))
+
+    def _plan(self, symbol: str, horizons: list[str] | None, min_ts: dict[str, pd.Timestamp] | None):
         asset_class = self.market.asset_class(symbol)  # NotFound for unknown symbols
         groups = self.by_horizon(symbol)
         for tf, ts in (min_ts or {}).items():
@@ -121,7 +199,9 @@ class Predictor:
         if len(unavailable) == len(wanted):
             raise NotFound(f"no promoted model for {symbol} at {', '.join(unavailable)}: "
                            f"served horizons are {', '.join(horizon_label(s) for s in groups)}")
-        parts = await asyncio.gather(*(self._horizon(symbol, s, groups[s]) for s in wanted if s in groups))
+        return asset_class, groups, wanted, unavailable
+
+    def _finish(self, symbol: str, asset_class: str, groups, wanted, unavailable, parts: list) -> dict[str, Any]:
         last_close = None
         tf = groups[next(s for s in wanted if s in groups)][0].timeframe
         bars = self.market.bars(symbol, tf)
@@ -136,6 +216,14 @@ class Predictor:
                 "unavailable_horizons": unavailable}
 
     async def _horizon(self, symbol: str, seconds: int, recs: list[ModelRecord]) -> dict[str, Any]:
+        prep = self._prepare(symbol, seconds, recs)
+        if not isinstance(prep, _Prep):   # cached
+            return prep
+        answers = await asyncio.gather(*(self._ask(r, prep["feats"]) for r in prep["recs"]))
+        return self._assemble(seconds, prep, list(answers))
+
+    def _prepare(self, symbol: str, seconds: int, recs: list[ModelRecord]):
+        """The cached answer of the horizon, or what its models are asked from (the features)."""
         tf = recs[0].timeframe
         recs = [r for r in recs if r.timeframe == tf]
         bars = self.market.bars(symbol, tf)
@@ -146,7 +234,11 @@ class Predictor:
         feats = self.market.features(symbol, tf)
         if feats.empty:
             raise NotFound(f"{symbol} {tf}: too few bars for the features' warm-up ({len(bars)} bars)")
-        answers = await asyncio.gather(*(self._ask(r, feats) for r in recs))
+        return _Prep(key=key, generation=generation, tf=tf, recs=recs, bars=bars, feats=feats)
+
+    def _assemble(self, seconds: int, prep: "_Prep", answers: list[dict[str, Any]]) -> dict[str, Any]:
+        recs, feats, bars, tf = prep["recs"], prep["feats"], prep["bars"], prep["tf"]
+        key, generation = prep["key"], prep["generation"]
         ok = [(r, a) for r, a in zip(recs, answers) if "error" not in a]
         missing = [{"model_id": r.model_id, "name": r.name, "reason": a["error"]}
                    for r, a in zip(recs, answers) if "error" in a]
@@ -191,13 +283,17 @@ class Predictor:
         xs = self.market.universe(peers, rec.timeframe)[symbol]
         return pd.concat([X, universe_frame(xs, X.index, exclude=X.columns)], axis=1)
 
+    def _row(self, rec: ModelRecord, feats: pd.DataFrame) -> pd.DataFrame:
+        """What ``rec`` is asked: the latest feature row (with the universe columns it needs)."""
+        X = feats.iloc[[-1]]
+        if rec.config.get("universe"):
+            X = self._with_universe(rec, X)
+        return X
+
     async def _ask(self, rec: ModelRecord, feats: pd.DataFrame) -> dict[str, Any]:
         if rec.name in self.unavailable:
             return {"error": self.unavailable[rec.name]}
         try:
-            X = feats.iloc[[-1]]
-            if rec.config.get("universe"):
-                X = self._with_universe(rec, X)
-            return await self.call_model(rec.name, rec.model_id, X)
+            return await self.call_model(rec.name, rec.model_id, self._row(rec, feats))
         except Exception as exc:  # a dead replica or a failed call is a missing model, not a 500
             return {"error": f"{type(exc).__name__}: {exc}"}

@@ -59,5 +59,22 @@ class Checkpoints:
             "state": json.dumps(state or {}, sort_keys=True, default=str)}]))
         return Checkpoint(source, stream, ts, now, state or {})
 
+    def set_many(self, source: str, moves: dict[str, tuple[pd.Timestamp, pd.Timestamp | None]]) -> int:
+        """Move several checkpoints of ``source`` forward in one store write (one commit):
+        ``moves`` is stream -> (ts, previous), ``previous`` being the checkpoint the caller holds
+        (None: read it). A move that would not go forward is left out; returns how many moved."""
+        now = utc_now()
+        rows = []
+        for stream, (ts, previous) in moves.items():
+            if previous is None:
+                cur = self.get(source, stream)
+                previous = None if cur is None else cur.ts
+            if previous is not None and previous >= ts:
+                continue
+            rows.append({"source": source, "stream": stream, "ts": ts, "updated_at": now, "state": "{}"})
+        if rows:
+            self.store.write("checkpoints", pd.DataFrame(rows))
+        return len(rows)
+
     def all(self, source: str | None = None) -> pd.DataFrame:
         return self.store.read("checkpoints", {"source": source} if source else None)

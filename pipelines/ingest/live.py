@@ -3,11 +3,18 @@
 Only closed klines (``k.x``) are written, as final bars. The checkpoint of each series is the last
 closed bar written; whenever the stream (re)connects, and whenever a closed bar arrives more than
 one step after the checkpoint, the missing bars are fetched over REST first, so a disconnect or
-a restart leaves no hole. Each new closed bar is written, checkpointed, then published."""
+a restart leaves no hole.
+
+Messages are taken in batches: every message already waiting on the socket is drained (without
+waiting for more), and the closed bars of the batch, all symbols together, are written in one
+store write, their checkpoints moved in one more, then published once. A gap inside a batch
+first flushes what came before it, then fills over REST, so bars are always stored in order and
+a checkpoint never passes a bar that is not stored."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -27,6 +34,8 @@ from pipelines.sources.binance import BinanceSource, parse_depth, parse_stream_k
 from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
+
+MAX_BATCH = 5000  # messages handled together at most
 
 
 @dataclass
@@ -95,45 +104,82 @@ class LiveBars:
 
     # --- stream messages -------------------------------------------------------------------
     def handle(self, raw: str | bytes) -> None:
+        """One message (a batch of one)."""
+        self.handle_batch([raw])
+
+    def handle_batch(self, raws: list[str | bytes]) -> int:
+        """A batch of stream messages: the new closed bars among them written in one store
+        write, checkpointed in one write, then published once. Returns how many were new."""
+        pending: dict[str, list[pd.DataFrame]] = {}   # symbol -> its new bars, in order
+        tops: dict[str, pd.Timestamp] = {}            # symbol -> its newest bar, stored or pending
+        written = 0
+        for raw in raws:
+            ev = self._parse(raw)
+            if ev is None:
+                continue
+            symbol, bars = ev["symbol"], ev["bars"]
+            ts = bars["ts"].iloc[0]
+            top = tops.get(symbol, self.last[symbol])
+            if top is not None and ts <= top:
+                self.stats.duplicates += 1
+                continue
+            if top is not None and ts > top + self.step:
+                written += self._flush(pending)   # what came before the gap, then the gap itself
+                self.fill(symbol, until=ts)
+                top = self.last[symbol]
+                if top is not None and ts <= top:
+                    self.stats.duplicates += 1
+                    continue
+            pending.setdefault(symbol, []).append(bars)
+            tops[symbol] = ts
+        return written + self._flush(pending)
+
+    def _flush(self, pending: dict[str, list[pd.DataFrame]]) -> int:
+        """The pending bars: one store write, one checkpoint write, one publication."""
+        if not pending:
+            return 0
+        frames = [b for bars in pending.values() for b in bars]
+        batch = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        self.store.write("bars", batch)
+        moves = {bar_stream(s, self.cfg.timeframe): (bars[-1]["ts"].iloc[0], self.last[s])
+                 for s, bars in pending.items()}
+        self.checkpoints.set_many(self.source.name, moves)
+        newest = None
+        for s, bars in pending.items():
+            ts = bars[-1]["ts"].iloc[0]
+            self.last[s] = ts
+            newest = ts if newest is None else max(newest, ts)
+        self.stats.closed_bars += len(batch)
+        self.stats.last_bar = newest.isoformat()
+        pending.clear()
+        self.publish(batch)
+        return len(batch)
+
+    def _parse(self, raw: str | bytes) -> dict | None:
+        """A closed kline of a followed series, or None (depth snapshots are taken here)."""
         self.stats.messages += 1
         try:
             msg = json.loads(raw)
             stream = msg.get("stream", "")
             if "@depth" in stream:
                 self._depth(stream.split("@")[0].upper(), msg["data"])
-                return
+                return None
             ev = parse_stream_kline(msg)
         except (MeridianError, ValueError, KeyError, TypeError) as exc:
             self.stats.rejected += 1
             log.warning("rejected stream message: %s", exc)
-            return
+            return None
         if ev is None:
-            return
+            return None
         if ev["bars"].empty:  # the values failed validation (counted and logged there)
             self.stats.rejected += 1
-            return
+            return None
         if not ev["closed"]:
             self.stats.open_updates += 1
-            return
-        symbol, bars = ev["symbol"], ev["bars"]
-        if symbol not in self.last or ev["timeframe"] != self.cfg.timeframe:
-            return
-        ts = bars["ts"].iloc[0]
-        last = self.last[symbol]
-        if last is not None and ts <= last:
-            self.stats.duplicates += 1
-            return
-        if last is not None and ts > last + self.step:
-            self.fill(symbol, until=ts)
-        self.store.write("bars", bars)
-        if last is None:
-            self.checkpoints.set(self.source.name, bar_stream(symbol, self.cfg.timeframe), ts)
-        else:
-            self.checkpoints.set(self.source.name, bar_stream(symbol, self.cfg.timeframe), ts, previous=last)
-        self.last[symbol] = ts
-        self.stats.closed_bars += 1
-        self.stats.last_bar = ts.isoformat()
-        self.publish(bars)
+            return None
+        if ev["symbol"] not in self.last or ev["timeframe"] != self.cfg.timeframe:
+            return None
+        return ev
 
     def _depth(self, symbol: str, data: dict) -> None:
         if not self.cfg.depth or symbol not in self.last:
@@ -158,12 +204,25 @@ class LiveBars:
                     await asyncio.to_thread(self.catch_up)  # bars closed while connecting
                     self.stats.connects += 1
                     delay = self.cfg.reconnect_delay
-                    while not stop.is_set():
-                        try:
-                            raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
-                        except asyncio.TimeoutError:
-                            continue
-                        await asyncio.to_thread(self.handle, raw)
+                    inbox: asyncio.Queue = asyncio.Queue()
+                    reader = asyncio.get_running_loop().create_task(self._read(ws, inbox))
+                    try:
+                        while not stop.is_set():
+                            try:
+                                first = await asyncio.wait_for(inbox.get(), timeout=0.5)
+                            except asyncio.TimeoutError:
+                                continue
+                            batch = [first]   # and everything already waiting, without waiting for more
+                            while len(batch) < MAX_BATCH and not inbox.empty():
+                                batch.append(inbox.get_nowait())
+                            if isinstance(batch[-1], BaseException):
+                                await asyncio.to_thread(self.handle_batch, batch[:-1])
+                                raise batch[-1]
+                            await asyncio.to_thread(self.handle_batch, batch)
+                    finally:
+                        reader.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await reader
             except (websockets.ConnectionClosed, OSError, asyncio.TimeoutError) as exc:
                 self.stats.disconnects += 1
                 log.warning("stream disconnected (%s); reconnecting in %.1f s", exc, delay)
@@ -178,6 +237,17 @@ class LiveBars:
                 pass
             delay = min(max(delay * 2, 0.05), self.cfg.reconnect_max)
         return self.stats
+
+    @staticmethod
+    async def _read(ws, inbox: asyncio.Queue) -> None:
+        """Every message of the socket into ``inbox`` as it arrives; the error that ends the
+        connection last, for the batch loop to raise after the messages before it."""
+        try:
+            async for raw in ws:
+                inbox.put_nowait(raw)
+            inbox.put_nowait(websockets.ConnectionClosedOK(None, None))
+        except (websockets.ConnectionClosed, OSError) as exc:
+            inbox.put_nowait(exc)
 
 
 class LiveThread:

@@ -114,3 +114,47 @@ def test_malformed_stream_messages_are_rejected_not_written(replay, sources_cfg,
     bars = store.read_bars("ETHUSDT", "1m")
     assert list(bars["ts"]) == [T0]
     assert store.read("orderbook", {"symbol": "ETHUSDT"}).empty
+
+
+def _transactions(store, table: str, ts: pd.Timestamp, streams: list[str] | None = None) -> int:
+    """How many PostgreSQL transactions wrote the rows of ``table`` at ``ts`` (their xmin)."""
+    from psycopg import sql
+    cond = sql.SQL("ts = %s") + (sql.SQL(" AND stream = ANY(%s)") if streams else sql.SQL(""))
+    params = [ts.to_pydatetime()] + ([streams] if streams else [])
+    q = sql.SQL("SELECT count(DISTINCT xmin::text), count(*) FROM {} WHERE ").format(
+        sql.Identifier(store.schema, table)) + cond
+    n_txn, n_rows = store.conn.execute(q, params).fetchone()
+    store.conn.commit()
+    return n_txn if n_rows else 0
+
+
+def test_a_burst_of_closed_bars_of_many_symbols_is_one_write_one_checkpoint_write_one_publication(
+        replay, sources_cfg, store):
+    symbols = tuple(f"B{i:02d}USDT" for i in range(24))
+    clock = Clock(replay, T0)
+    cfg = LiveConfig(symbols=symbols, timeframe="1m", depth=False, reconnect_delay=0.05,
+                     catchup_since=str(T0 - 3 * MIN))
+    batches: list[pd.DataFrame] = []
+    live = LiveBars(BinanceSource(sources_cfg.binance), store, cfg, publish=batches.append, now=clock)
+    runner = LiveThread(live).start()
+    try:
+        wait_for(lambda: live.stats.connects == 1, what="stream connection")
+        assert all(live.last[s] == T0 - MIN for s in symbols)   # caught up over REST
+        caught_up = len(batches)
+        clock.set(T0 + MIN + pd.Timedelta(seconds=1))
+        burst = [closed(s, T0) for s in symbols] + [closed(symbols[0], T0 - MIN), closed(symbols[1], T0)]
+        replay.push_many(burst)   # every bar of the minute, a repeat of a stored one, a repeat in the burst
+        wait_for(lambda: live.stats.messages >= len(burst), what="the burst")
+        wait_for(lambda: all(live.last[s] == T0 for s in symbols), what="the burst stored")
+    finally:
+        stats = runner.stop()
+    assert stats.duplicates == 2 and stats.closed_bars == len(symbols)
+    new = batches[caught_up:]
+    assert len(new) == 1 and sorted(new[0]["symbol"]) == sorted(symbols)   # published once, as one batch
+    stored = store.read("bars", {"timeframe": "1m"}, start=T0, end=T0 + MIN)
+    assert sorted(stored["symbol"]) == sorted(symbols)
+    cps = Checkpoints(store)
+    assert all(cps.get("binance", bar_stream(s, "1m")).ts == T0 for s in symbols)
+    if hasattr(store, "conn"):   # PostgreSQL: every row of the burst committed by one transaction
+        assert _transactions(store, "bars", T0) == 1
+        assert _transactions(store, "checkpoints", T0, [bar_stream(s, "1m") for s in symbols]) == 1

@@ -145,6 +145,22 @@ class ReplayServer:
         """Send one message to every connected WebSocket client."""
         asyncio.run_coroutine_threadsafe(self._broadcast(json.dumps(message)), self._loop).result(5)
 
+    def push_many(self, messages: list[dict]) -> None:
+        """Send several messages as one burst: corked, so they leave in one TCP segment and the
+        client finds them all waiting together."""
+        async def _burst():
+            socks = [ws._writer.transport.get_extra_info("socket") for ws in list(self._ws_clients)
+                     if not ws.closed and ws._writer is not None]
+            for sock in socks:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            try:
+                for m in messages:
+                    await self._broadcast(json.dumps(m))
+            finally:
+                for sock in socks:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        asyncio.run_coroutine_threadsafe(_burst(), self._loop).result(5)
+
     def drop_ws(self) -> None:
         """Close every WebSocket connection (the client sees a disconnect)."""
         async def _drop():

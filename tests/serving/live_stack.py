@@ -15,14 +15,14 @@ import ray
 from models.registry import ModelRecord, promote, register
 from models.training.dataset import make_dataset
 from models.zoo import model_class
-from pipelines.config import MeridianConfig, StoreConfig, load_config
+from pipelines.config import MeridianConfig, load_config
 from pipelines.config.ingest import IngestConfig, LiveConfig
 from pipelines.features.registry import feature_set
 from pipelines.ingest.backfill import backfill_bars
 from pipelines.ingest.pubsub import bar_bus
 from pipelines.ingest.service import start_live_actor
 from pipelines.sources.binance import BinanceSource
-from pipelines.store import ParquetStore
+from pipelines.store import open_store
 from serving.config import ServeAppConfig, ServeOptions
 from tests.helpers import drop_serve_apps, serve_port
 from tests.replay.fixtures import replay_sources
@@ -33,12 +33,14 @@ def symbols_of(n: int) -> list[str]:
     return [f"S{i:03d}USDT" for i in range(n)]
 
 
-def prepare(root: Path, replay: ReplayServer, symbols: list[str], history: int = 300) -> MeridianConfig:
-    """The store: ``history`` closed 1m bars of every symbol (through the loopback REST API) and
-    an xgboost fitted on the first symbol's core features, promoted for all of them."""
-    cfg = load_config(overrides={"store": {"path": str(root / "lake")}, "report_dir": str(root / "reports")},
+def prepare(root: Path, replay: ReplayServer, symbols: list[str], history: int = 300,
+            store: dict | None = None) -> MeridianConfig:
+    """The store (the lake under ``root``, or the ``store`` section given): ``history`` closed 1m
+    bars of every symbol (through the loopback REST API) and an xgboost fitted on the first
+    symbol's core features, promoted for all of them."""
+    cfg = load_config(overrides={"store": store or {"path": str(root / "lake")}, "report_dir": str(root / "reports")},
                       environ={})
-    store = ParquetStore(cfg.store.path)
+    store = open_store(cfg.store)
     source = BinanceSource(replay_sources(replay).binance)
     since = pd.Timestamp.now(tz="UTC").floor("1min") - pd.Timedelta(minutes=history)
     for s in symbols:
@@ -75,7 +77,7 @@ class LiveStack:
         ray.get(self.bus.stats.remote(), timeout=60)
         live = LiveConfig(symbols=tuple(self.symbols), timeframe="1m", depth=False, reconnect_delay=0.05)
         self.actor = start_live_actor(IngestConfig(sources=replay_sources(self.replay)), live,
-                                      StoreConfig(backend="parquet", path=self.cfg.store.path),
+                                      self.cfg.store,
                                       name=None, bus_name=self.bus_name)
         self.wait(lambda: self.stats()["connects"] >= 1, 60, "the live ingestion to connect")
         app = ServeAppConfig(meridian=self.cfg, options=ServeOptions(live_bus=self.bus_name, paper_live=self.paper))
@@ -107,6 +109,12 @@ class LiveStack:
         """The exchange closes the 1m bar opening at ``ts``."""
         ms = int(ts.value // 1_000_000)
         self.replay.push({"stream": f"{symbol.lower()}@kline_1m", "data": kline_event(symbol, "1m", ms, True)})
+
+    def close_bars(self, symbols: list[str], ts: pd.Timestamp) -> None:
+        """The exchange closes the 1m bar opening at ``ts`` of every symbol in one burst."""
+        ms = int(ts.value // 1_000_000)
+        self.replay.push_many([{"stream": f"{s.lower()}@kline_1m", "data": kline_event(s, "1m", ms, True)}
+                               for s in symbols])
 
     @staticmethod
     def wait(cond, timeout: float, what: str) -> None:

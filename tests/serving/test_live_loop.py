@@ -81,3 +81,53 @@ def test_closed_bars_become_predictions_on_the_stream_and_paper_steps(ray_sessio
         finally:
             store.close()
             stack.stop()
+
+
+@pytest.mark.slow
+def test_a_burst_of_many_symbols_is_one_store_write_and_every_prediction_reaches_the_stream(ray_session, tmp_path,
+                                                                                           pg_dsn):
+    import uuid
+    from psycopg import sql
+    from pipelines.store.postgres import PostgresStore
+    from tests.serving.live_stack import symbols_of
+    symbols = symbols_of(12)
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    with ReplayServer() as replay:
+        cfg = prepare(tmp_path, replay, symbols, history=200,
+                      store={"backend": "postgres", "dsn": pg_dsn, "schema_name": schema})
+        stack = LiveStack(replay, cfg, symbols, bus_name="test-burst-bus", app_name="meridian-burst-test",
+                          prefix="/burst-test", paper=False).start()
+        store = PostgresStore(pg_dsn, schema=schema)
+        try:
+            with connect(f"{stack.ws_url}?symbols={','.join(symbols)}", open_timeout=60, max_size=2**24) as ws:
+                assert recv(ws)["type"] == "subscribed"
+                snapshots = set()
+                while len(snapshots) < len(symbols):
+                    msg = recv(ws, 60)
+                    if msg["type"] == "prediction":
+                        snapshots.add(msg["symbol"])
+                ts = max(stack.last(s) for s in symbols) + pd.Timedelta(minutes=1)
+                for s in symbols:   # a minute that closed while the stack started: every series at ts - 1m
+                    while (nxt := stack.last(s) + pd.Timedelta(minutes=1)) < ts:
+                        stack.close_bar(s, nxt)
+                        stack.wait(lambda: stack.last(s) >= nxt, 30, f"{s} at {nxt}")
+                stack.close_bars(symbols, ts)   # the exchange closes the minute of every symbol at once
+                predicted = set()
+                while predicted != set(symbols):
+                    msg = recv(ws, 60)
+                    assert msg["type"] != "error", msg
+                    if msg["type"] == "prediction" and pd.Timestamp(msg["prediction"]["horizons"][0]["ts"]) == ts:
+                        assert msg["prediction"]["horizons"][0]["ensemble"] is not None
+                        predicted.add(msg["symbol"])
+            q = sql.SQL("SELECT count(DISTINCT xmin::text), count(*) FROM {} WHERE ts = %s AND timeframe = '1m'")
+            n_txn, n_rows = store.conn.execute(q.format(sql.Identifier(schema, "bars")), [ts.to_pydatetime()]).fetchone()
+            assert (n_txn, n_rows) == (1, len(symbols))   # the burst's bars: one transaction
+            q = sql.SQL("SELECT count(DISTINCT xmin::text), count(*) FROM {} WHERE ts = %s AND stream LIKE 'bars/%%'")
+            n_txn, n_rows = store.conn.execute(q.format(sql.Identifier(schema, "checkpoints")),
+                                               [ts.to_pydatetime()]).fetchone()
+            assert (n_txn, n_rows) == (1, len(symbols))   # their checkpoints: one more
+            store.conn.commit()
+        finally:
+            stack.stop()
+            store.drop_schema()
+            store.close()

@@ -158,3 +158,28 @@ def test_concurrent_requests_at_a_new_bar_ask_the_models_once(serving_root):
     errs = asyncio.run(failing_burst())
     assert all(isinstance(e, Unavailable) and "did not answer" in str(e) for e in errs)
     assert svc._inflight == {}                   # nothing left pending: the next request tries again
+
+
+def test_predict_many_is_one_call_per_model_and_answers_as_predict(serving_root):
+    _, cfg, _ = serving_root
+    store = ParquetStore(cfg.store.path)
+    book = ModelBook(store).load()
+    records = list_models(store, "promoted")
+    symbols = sorted({s for r in records for s in r.symbols})
+    calls: list[tuple[str, int]] = []
+
+    async def one(name, model_id, X):
+        return book.predict(model_id, X)
+
+    async def many(name, model_id, X):
+        calls.append((model_id, len(X)))
+        return book.predict_many(model_id, X)
+
+    single = Predictor(ServeOptions(cache_predictions=False), 0.0, MarketData(store, cfg.features.feature_set), records, one)
+    batched = Predictor(ServeOptions(cache_predictions=False), 0.0, MarketData(store, cfg.features.feature_set), records,
+                        one, call_many=many)
+    got = asyncio.run(batched.predict_many({**{s: None for s in symbols}, "NOPE": None}))
+    assert isinstance(got.pop("NOPE"), NotFound)
+    assert got == {s: asyncio.run(single.predict(s)) for s in symbols}
+    asked = {r.model_id: sum(1 for s in symbols if s in r.symbols) for r in records if r.kind == "forecaster"}
+    assert sorted(calls) == sorted(asked.items())   # each model once, with every symbol's row
