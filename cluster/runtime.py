@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -66,7 +67,7 @@ def shutdown_ray() -> None:
         ray.shutdown()
 
 
-DIRECT_PORT_SPAN = 10  # ports a replica may take while an older one drains (Serve keeps it 30 s)
+DIRECT_PORT_SPAN = 10  # ports a replica may take while an older one still drains during a redeploy
 
 
 def serve_direct_env(direct_port: int) -> dict[str, str]:
@@ -75,14 +76,46 @@ def serve_direct_env(direct_port: int) -> dict[str, str]:
     answered in the replica without the proxy hop; handles between deployments use gRPC, user
     code runs on the replica's event loop. The proxy keeps serving on its own port. Serve reads
     these when its processes start, so they must be set before Ray (``ray start`` or
-    ``ray.init``) starts."""
+    ``ray.init``) starts.
+
+    The port stays put when a replica dies: Serve hands out the lowest free port of
+    ``[MIN, MAX)`` (MAX itself is never used), but by default holds a dead replica's port out of
+    the pool for 150 s (``RAY_SERVE_PORT_QUARANTINE_S``, sized for HAProxy workers, which Meridian
+    does not run), so the replacement took the next port and kept it. With no quarantine the
+    replacement rebinds ``direct_port``. Only a replica started while an older one still drains
+    (a redeploy, for ``MIN_DRAINING_PERIOD_S``) takes a port above it."""
     return {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
             # a replica being stopped keeps answering this long (Serve's default, 30 s, suits a
             # load balancer in front; here it would only hold up every redeploy and shutdown)
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": os.environ.get(
                 "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2"),
+            "RAY_SERVE_PORT_QUARANTINE_S": os.environ.get("RAY_SERVE_PORT_QUARANTINE_S", "0"),
             "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(direct_port),
-            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(direct_port + DIRECT_PORT_SPAN - 1)}
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(direct_port + DIRECT_PORT_SPAN)}
+
+
+async def direct_ingress_urls(app_name: str) -> list[dict[str, str]]:
+    """The direct-ingress URLs of ``app_name``'s running ingress replicas, as Serve's controller
+    routes them (``get_target_groups``, what a load balancer in front of Serve reads): one
+    ``{"url", "replica"}`` per replica, none while no replica runs or direct ingress is off.
+
+    A replica's port can move: Serve binds it without SO_REUSEADDR, so a replacement for a
+    replica killed under load fails to bind the old port while its connections sit in TIME_WAIT,
+    and Serve then blocks that port for good and takes the next one. This is where to look."""
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    groups, http = await asyncio.gather(controller.get_target_groups.remote(app_name),
+                                        controller.get_http_config.remote())
+    out = []
+    for g in groups:
+        if str(getattr(g.protocol, "value", g.protocol)).upper() != "HTTP" or g.app_name != app_name:
+            continue
+        for t in g.targets:
+            if t.name.startswith("SERVE_REPLICA::"):   # proxies stand in while no replica runs
+                host = t.ip if http.host in ("0.0.0.0", "::", "", None) else http.host
+                out.append({"url": f"http://{host}:{t.port}", "replica": t.name})
+    return sorted(out, key=lambda d: d["url"])
 
 
 def find_direct_ingress(host: str, direct_port: int, timeout: float = 20.0, instance: str = "") -> str | None:

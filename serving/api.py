@@ -75,6 +75,11 @@ def create_api(service: MeridianService) -> FastAPI:
     async def health():
         return await service.health()
 
+    @app.get("/ingress", response_model=S.Ingress)
+    async def ingress():
+        """Where the API answers directly: ask the proxy (its port is fixed), then use a URL."""
+        return await service.ingress()
+
     @app.get("/assets", response_model=S.Assets, dependencies=reads, responses=KEYED)
     async def assets():
         return await service.assets()

@@ -14,6 +14,7 @@ from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
 from cluster.placement import Work, options_for
+from cluster.runtime import direct_ingress_urls
 from models.zoo import model_class
 from pipelines.store import open_store
 from serving.api import create_api
@@ -44,6 +45,8 @@ class Ingress:
             return await ensemble.reload.remote()
 
         self.service = MeridianService(cfg, self.store, predict, status, reload)
+        app_name = serve.get_replica_context().app_name
+        self.service.direct_ingress = lambda: direct_ingress_urls(app_name)
         o = cfg.options
         if o.live_bus:
             from serving.live import LiveFeed, PaperStep

@@ -27,6 +27,18 @@ class Health(_Out):
     instance: str = Field("", description="token of the running application (set by `meridian serve`)")
 
 
+class DirectIngress(_Out):
+    url: str = Field(description="where this replica answers directly, without the proxy hop")
+    replica: str = Field(description="Serve's name for the replica")
+
+
+class Ingress(_Out):
+    instance: str = Field("", description="token of the running application (set by `meridian serve`)")
+    direct: list[DirectIngress] = Field(description="the running ingress replicas' direct URLs (empty "
+                                        "when direct ingress is off or no replica runs); a replica "
+                                        "replacing a dead one may answer on another port")
+
+
 class Asset(_Out):
     symbol: str
     asset_class: str

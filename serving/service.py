@@ -59,6 +59,8 @@ class MeridianService:
         self._load_status = load_status
         self._reload = reload
         self.clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
+        # the running ingress replicas' direct URLs (set by the Serve ingress; none without Serve)
+        self.direct_ingress: Callable[[], Awaitable[list[dict]]] | None = None
         o = cfg.options
         self.market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
         self.tracker = TrainingTracker(cfg.meridian, o.tune_root)
@@ -94,6 +96,10 @@ class MeridianService:
                 "store": self.cfg.meridian.store.backend,
                 "models_loaded": sum(1 for e in status.values() if e is None), "models_missing": missing,
                 "instance": self.cfg.instance}
+
+    async def ingress(self) -> dict:
+        direct = await self.direct_ingress() if self.direct_ingress is not None else []
+        return {"instance": self.cfg.instance, "direct": direct}
 
     async def assets(self) -> dict:
         recs = [r for r in list_models(self.store, "promoted") if r.kind == "forecaster"]

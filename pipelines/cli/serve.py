@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     import ray
 
-    from cluster.runtime import find_direct_ingress, init_ray, serve_direct_env, shutdown_ray
+    from cluster.runtime import DIRECT_PORT_SPAN, find_direct_ingress, init_ray, serve_direct_env, shutdown_ray
     from serving.app import compose
     from serving.config import ServeAppConfig, ServeOptions
 
@@ -74,10 +74,12 @@ def run(args: argparse.Namespace) -> int:
                   if direct_port else None)
         out = {"url": direct or url, "proxy_url": url, "direct_url": direct, "docs": f"{direct or url}/docs",
                "openapi": f"{direct or url}/openapi.json", "app": args.name,
-               "instance": app_cfg.instance}
+               "instance": app_cfg.instance, "ingress": f"{url}/ingress", "ray_address": ray.get_runtime_context().gcs_address}
         if direct:
             text = (f"Meridian API on {direct} (direct to the ingress replica; docs: {direct}/docs) "
-                    f"and through the Serve proxy on {url}; Ctrl-C stops it")
+                    f"and through the Serve proxy on {url}; Ctrl-C stops it.\nThe direct port can move "
+                    f"when Serve replaces the ingress replica (up to +{DIRECT_PORT_SPAN - 1}); the proxy's "
+                    f"port does not, and {url}/ingress lists where the live replicas answer directly")
         else:
             why = " (direct ingress is off on this cluster: start the head with cluster/start-head)" \
                 if direct_port else ""

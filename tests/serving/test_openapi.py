@@ -35,7 +35,7 @@ def _operations(served):
 @pytest.mark.slow
 def test_no_server_errors(served):
     ops = _operations(served)
-    assert len(ops) == 17
+    assert len(ops) == 18
     statuses: dict[str, set[int]] = {}
     for op in ops:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
