@@ -41,11 +41,14 @@ WINDOWS: dict[str, int] = {
     "rsi_100": 2048, "rsi_200": 4096,
     "stochrsi_14": 512, "stochrsi_28": 1024, "momentum_misc": 512, "key_lags": 512,
     "macd": 512, "macd_5_35_5": 512, "macd_8_17_9": 256, "macd_19_39_9": 1024, "macd_24_52_18": 1024,
-    "ema_dist_20": 256, "ema_dist_50": 1024, "ema_dist_100": 2048, "ema_dist_200": 4096,
+    "ema_dist_20": 512, "ema_dist_50": 1024, "ema_dist_100": 2048, "ema_dist_200": 4096,
     "keltner_pos_20": 512, "keltner_pos_50": 2048, "ma_spreads": 1024,
     "adx_7": 256, "adx_14": 512, "adx_28": 1024,
-    "atr_norm_7": 256, "atr_norm_14": 512, "atr_norm_21": 512, "atr_norm_50": 2048, "atr_norm_100": 2048,
+    "atr_norm_7": 256, "atr_norm_14": 512, "atr_norm_21": 512, "atr_norm_50": 2048, "atr_norm_100": 4096,
     "vol_ratios": 512,
+    # EMAs of the cumulative accumulation/distribution line: the window's offset cancels between
+    # the two EMAs only once the slow one has forgotten its start
+    "adosc_3_10": 256,
     # path-dependent trailing stops: the state is rebuilt at every reversal, so a window holding
     # two reversals starts from the same state as the batch; a trend longer than the window breaks
     # that (256 bars did for both SARs on the dev data), so these windows are measured, not derived
