@@ -37,8 +37,8 @@ MIN_WINDOW = 128     # smallest group window: per-call overhead dominates below 
 # shortest window at which the row equals the batch row to 1e-9 relative (see the module doc)
 WINDOWS: dict[str, int] = {
     # Wilder / EMA smoothing (TA-Lib seeds with an SMA, then forgets geometrically)
-    "rsi_7": 256, "rsi_9": 256, "rsi_14": 512, "rsi_21": 512, "rsi_28": 1024, "rsi_50": 1024,
-    "rsi_100": 2048, "rsi_200": 4096,
+    "rsi_7": 256, "rsi_9": 256, "rsi_14": 512, "rsi_21": 512, "rsi_28": 1024, "rsi_50": 2048,
+    "rsi_100": 4096, "rsi_200": 8192,
     "stochrsi_14": 512, "stochrsi_28": 1024, "momentum_misc": 512, "key_lags": 512,
     "macd": 512, "macd_5_35_5": 512, "macd_8_17_9": 256, "macd_19_39_9": 1024, "macd_24_52_18": 1024,
     "ema_dist_20": 512, "ema_dist_50": 1024, "ema_dist_100": 2048, "ema_dist_200": 4096,
