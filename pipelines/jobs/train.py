@@ -182,13 +182,22 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     panel: dict[str, dict[str, pd.DataFrame]] = {}   # symbol -> name -> OOS predictions
     closes: dict[str, pd.Series] = {}
     pending: list[tuple[str, str, dict]] = []         # (symbol, name, record fields) to register
-    for sym in tqdm(symbols, desc="symbols", disable=not progress):
-        tf, bars = _pick_timeframe(store, sym, timeframe)
+    # 1. per symbol: its bars, windows and model ids; a symbol that cannot form a fold is skipped
+    #    with the reason (it never aborts the run)
+    todo: dict[str, tuple[str, pd.DataFrame, WalkForwardConfig, dict, dict, set]] = {}
+    skipped: dict[str, str] = {}
+    for sym in dict.fromkeys(symbols):
+        try:
+            tf, bars = _pick_timeframe(store, sym, timeframe)
+        except (DataError, ConfigError) as exc:
+            skipped[sym] = str(exc)
+            continue
         wf = windows(cfg.walkforward, tf, str(bars["asset_class"].iloc[0]), retrain_every, keep)
         min_rows = wf.train_bars + wf.test_bars
         if len(bars) < min_rows:
-            raise DataError(f"{sym} {tf}: {len(bars)} bars, fewer than one walk-forward fold needs "
+            skipped[sym] = (f"{len(bars)} {tf} bars, fewer than one walk-forward fold needs "
                             f"(train {wf.train_bars} + test {wf.test_bars}); lower --train-bars/--test-bars")
+            continue
         ens = ensembles if len(models) > 1 else ()
         ids, hashes = {}, {}
         for name in list(models) + [f"ensemble_{e}" for e in ens]:
@@ -199,11 +208,16 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
             hashes[name] = run_hash(name, wf, spec, cfg.features.feature_set, sym, tf)
             ids[name] = f"{name}-{sym}-{tf}-h{wf.horizon}-{hashes[name][:8]}"
         prior = tried_before(store, sym, tf, wf.horizon) - set(ids.values())
-        res = evaluate_symbol(bars, models, wf, params=dict(cfg.models.params), trading=cfg.trading,
-                              costs=cost_model_of(cfg),
-                              ensembles=ens, feature_set_name=cfg.features.feature_set,
-                              use_gpu=cfg.models.use_gpu, use_ray=use_ray, progress=progress,
-                              prior_trials=len(prior), dataset=universe_ds.get(sym))
+        todo[sym] = (tf, bars, wf, ids, hashes, prior)
+    if not todo:
+        raise DataError("no symbol can form a walk-forward fold: " + "; ".join(f"{s}: {r}" for s, r in skipped.items()))
+    report["skipped"] = skipped
+    # 2. the symbols' walk-forwards: in parallel as Ray tasks (each symbol's folds in its task),
+    #    or one after another with their folds as Ray tasks when there is a single symbol
+    results = _evaluate_all(todo, models, cfg, universe_ds, use_ray, progress)
+    # 3. record, register and report each symbol in the order asked
+    for sym, (tf, bars, wf, ids, hashes, prior) in todo.items():
+        res = results[sym]
         report["bars_digests"][sym] = runs.bars_digest(bars)
         for name, preds in res.predictions.items():
             chash, model_id = hashes[name], ids[name]
@@ -225,7 +239,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                     config_hash=chash, features=list(res.dataset.X.columns), symbols=[sym], timeframe=tf,
                     horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
                     artifact_path=str(artifact))))
-        if len(set(symbols)) >= MIN_NAMES:
+        if len(todo) >= MIN_NAMES:
             panel[sym] = res.predictions
             closes[sym] = bars.set_index("ts")["close"]
         starts = [p.index[0] for p in res.predictions.values() if len(p)]
@@ -251,6 +265,40 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         register_model(store, ModelRecord(**fields, metrics=metrics))
     report["seconds"] = round(time.time() - t0, 1)
     return report
+
+
+def _evaluate_all(todo: dict, models: list[str], cfg: MeridianConfig, universe_ds: dict[str, Dataset],
+                  use_ray: bool, progress: bool) -> dict[str, "SymbolRun"]:
+    """Each symbol's :func:`evaluate_symbol`. With Ray and several symbols, one task per symbol
+    (named ``walkforward SYMBOL``, so the Ray dashboard shows which symbols run), its folds run
+    inside it; otherwise symbols go one after another and their folds are the Ray tasks."""
+    import ray
+
+    def kwargs(sym: str, inner_ray: bool) -> dict:
+        tf, bars, wf, ids, hashes, prior = todo[sym]
+        ens = tuple(n[len("ensemble_"):] for n in ids if n.startswith("ensemble_"))
+        return dict(params=dict(cfg.models.params), trading=cfg.trading, ensembles=ens,
+                    feature_set_name=cfg.features.feature_set, use_gpu=cfg.models.use_gpu, use_ray=inner_ray,
+                    progress=False, prior_trials=len(prior), dataset=universe_ds.get(sym))
+
+    from models.zoo import model_class
+    gpu = cfg.models.use_gpu and any(model_class(m).wants_gpu for m in models)  # folds ask for the GPU node
+    if use_ray and ray.is_initialized() and len(todo) > 1 and not gpu:
+        from cluster.placement import training_options
+        task = ray.remote(evaluate_symbol)
+        refs = {task.options(**training_options(False), max_retries=1, name=f"walkforward {sym}").remote(
+            todo[sym][1], models, todo[sym][2], **kwargs(sym, False)): sym for sym in todo}
+        out: dict[str, SymbolRun] = {}
+        pending = list(refs)
+        with tqdm(total=len(pending), desc="symbols", disable=not progress) as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    out[refs[ref]] = ray.get(ref)
+                bar.update(len(done))
+        return out
+    return {sym: evaluate_symbol(todo[sym][1], models, todo[sym][2], **kwargs(sym, use_ray))
+            for sym in tqdm(todo, desc="symbols", disable=not progress)}
 
 
 def cost_summary(model: CostModel) -> dict:
@@ -323,6 +371,8 @@ def summary_lines(report: dict) -> list[str]:
                          f"ic {_fmt(m['ic'], '+.3f')}  sharpe {_fmt(m['strategy_sharpe'], '+.2f')}  "
                          f"dsr {_fmt(m.get('strategy_dsr'), '.2f')}  xdsr {_fmt(m.get('strategy_excess_dsr'), '.2f')}  "
                          f"maxdd {_fmt(m['strategy_max_drawdown'], '.1%')}" + ("  EDGE" if edge else ""))
+    for sym, why in (report.get("skipped") or {}).items():
+        lines.append(f"{sym}: skipped: {why}")
     sig = report.get("signal")
     if sig:
         first = next(iter(sig["models"].values()), {})

@@ -114,3 +114,22 @@ def test_the_job_module_takes_the_same_options(lake, capsys):
     b = json.loads(capsys.readouterr().out)
     assert a["run_id"] != b["run_id"]
     assert a["horizons"]["1"]["symbols"]["SIM"]["models"] == b["horizons"]["1"]["symbols"]["SIM"]["models"]
+
+
+def test_a_symbol_that_cannot_form_a_fold_is_skipped_not_fatal(ray_session, lake, capsys):
+    """Per-symbol mode over several symbols runs them as Ray tasks; a too-short symbol is skipped
+    with the reason, a late-listed one is evaluated on the bars it has, nothing aborts."""
+    from tests.synthetic.markets import ar1
+    late = ar1(900, phi=0.3, seed=9, symbol="LATE").bars
+    late = late.assign(ts=late["ts"] + pd.Timedelta(days=20), known_at=late["known_at"] + pd.Timedelta(days=20))
+    lake.write("bars", late)
+    lake.write("bars", ar1(120, phi=0.3, seed=10, symbol="SHORT").bars)
+    out = cli_json(capsys, "walkforward", "--symbols", "SIM,LATE,SHORT,NOPE", "--models", "logistic",
+                   "--train-bars", "500", "--test-bars", "200", "--json")
+    rep = out["horizons"]["1"]
+    assert set(rep["symbols"]) == {"SIM", "LATE"}
+    assert "120 1h bars, fewer than one walk-forward fold needs" in rep["skipped"]["SHORT"]
+    assert "no bars for 'NOPE'" in rep["skipped"]["NOPE"]
+    assert rep["symbols"]["LATE"]["models"]["logistic"]["n_test_bars"] > 0
+    listed = cli_json(capsys, "runs", "list", "--json")
+    assert listed[0]["status"] == "done"
