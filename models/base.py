@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 
 from pipelines.errors import ModelError
-from pipelines.features.registry import feature_hash
+from pipelines.features.catalog import feature_hash
 
 PREDICTION_COLUMNS = ("expected_return", "prob_up", "confidence")
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.errors import ModelError
-from pipelines.features.registry import feature_hash
+from pipelines.features.catalog import feature_hash
 from pipelines.store.base import Store
 
 STATUSES = ("candidate", "promoted", "retired")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipelines.features.engine import compute_features
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.features.streaming import StreamingFeatures
 from pipelines.store.base import Store

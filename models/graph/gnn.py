@@ -27,7 +27,7 @@ from torch import nn
 
 from models.base import PREDICTION_COLUMNS, NotFittedError
 from pipelines.errors import ModelError
-from pipelines.features.registry import feature_hash
+from pipelines.features.catalog import feature_hash
 
 DEFAULTS = {"corr_window": 60, "threshold": 0.3, "hidden": 32, "epochs": 200, "lr": 1e-2,
             "weight_decay": 1e-4, "seed": 0}

@@ -13,7 +13,7 @@ from pipelines.cli import emit
 from pipelines.config import load_config
 from pipelines.errors import DataError
 from pipelines.features.causality import prefix_check
-from pipelines.features.registry import FEATURE_SETS, feature_set
+from pipelines.features.catalog import FEATURE_SETS, feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.sources.files import FORMATS, import_bars
 

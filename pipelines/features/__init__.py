@@ -1,6 +1,6 @@
-"""Causal features: a registry of specs (name, family, function, look-back) and the engine.
+"""Causal features: a catalog of specs (name, family, function, look-back) and the engine.
 
-- :mod:`.spec` what a feature is; :mod:`.registry` every family module (``FAMILY_MODULES``) and
+- :mod:`.spec` what a feature is; :mod:`.catalog` every family module (``FAMILY_MODULES``) and
   the named sets ``core`` (the demo's), ``standard`` (all but GARCH and sample entropy) and
   ``full``; :mod:`.engine` computes a set for one symbol and drops warm-up rows by declaration.
 - Families: :mod:`.momentum`, :mod:`.mean_reversion`, :mod:`.trend`, :mod:`.volume` (with order

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from pipelines.times import utc_index
 from pipelines.features.engine import compute_features, usable
-from pipelines.features.registry import columns_of, feature_hash
+from pipelines.features.catalog import columns_of, feature_hash
 from pipelines.features.spec import FeatureContext, FeatureSpec
 
 # raise whenever a feature's values change (not only its name or look-back): stored frames of

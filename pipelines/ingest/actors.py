@@ -17,7 +17,7 @@ from pipelines.errors import ConfigError
 from pipelines.ingest.backfill import backfill_symbols
 from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.config.ingest import IngestConfig
-from pipelines.sources.registry import bar_source
+from pipelines.sources.bar_sources import bar_source
 from pipelines.store import open_store
 
 log = logging.getLogger(__name__)

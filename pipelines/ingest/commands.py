@@ -77,7 +77,7 @@ def run_backfill(args: argparse.Namespace) -> int:
         raise ConfigError("--symbols names no symbol")
     if args.local:
         from pipelines.ingest.backfill import backfill_symbols
-        from pipelines.sources.registry import bar_source
+        from pipelines.sources.bar_sources import bar_source
         from pipelines.store import open_store
         source, store = bar_source(args.source, cfg.ingest.sources), open_store(cfg.store)
         try:

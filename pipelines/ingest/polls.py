@@ -88,7 +88,7 @@ def _sentiment(job: PollJob, sources: SourcesConfig, store: Store, now: pd.Times
 def _bars(job: PollJob, sources: SourcesConfig, store: Store, now: pd.Timestamp, publish=None) -> int:
     """Closed bars since each series' checkpoint (or ``since``), published as they land."""
     from pipelines.ingest.backfill import backfill_bars
-    from pipelines.sources.registry import bar_source
+    from pipelines.sources.bar_sources import bar_source
     src = bar_source(job.source, sources)
     try:
         return sum(backfill_bars(src, store, s, job.timeframe, job.since, progress=False,

@@ -25,7 +25,7 @@ from models.training.walkforward import run_walkforward
 from pipelines.trading.strategy import cost_model_of
 from pipelines.config import MeridianConfig, config_hash, load_config
 from pipelines.evaluation.oos import evaluate
-from pipelines.features.registry import columns_of, feature_set
+from pipelines.features.catalog import columns_of, feature_set
 from pipelines.reports.html import write_metrics, write_report
 from pipelines.times import periods_per_year
 from pipelines.sources.sample import sample_bars, sample_macro

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from cluster.runtime import init_ray
 from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import DataError
-from pipelines.features.registry import columns_of, feature_set
+from pipelines.features.catalog import columns_of, feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.sentiment.artifact import models_dir
 from pipelines.sentiment.pipeline import scored_news

@@ -70,7 +70,7 @@ def run(cfg: MeridianConfig, store: Store, *, symbols: list[str], timeframe: str
     if horizon < 1 or not 0 < train_frac < 1:
         raise ConfigError("horizon must be >= 1 and train_frac in (0, 1)")
     from models.training.dataset import make_dataset, universe_datasets
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     from pipelines.features.universe import MIN_SYMBOLS
     from pipelines.jobs.train import universe_bars
     bars = universe_bars(store, symbols, timeframe)

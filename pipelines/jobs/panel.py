@@ -24,7 +24,7 @@ from pipelines.evaluation.runs import finite
 from pipelines.evaluation.signal import analyse
 from pipelines.jobs.train import _fmt, cost_summary, windows
 from pipelines.trading.strategy import cost_model_of
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.store.base import Store
 
 def signal_section(results: dict[str, PanelResult], panel: PanelDataset, horizon: int, cost_bps: float) -> dict:

@@ -39,7 +39,7 @@ from pipelines.evaluation.runs import finite
 from pipelines.trading.strategy import CostModel, cost_model_of
 from pipelines.evaluation.signal import MIN_NAMES, analyse_run
 from pipelines.evaluation.verdict import judge
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.times import periods_per_year
 from pipelines.store.base import Store
 

@@ -20,7 +20,7 @@ from pipelines.store.base import Store
 
 def load_dataset(cfg: MeridianConfig, store: Store, symbol: str, timeframe: str | None, horizon: int):
     from models.training.dataset import make_dataset
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     bars = store.read("bars", {"symbol": symbol, **({"timeframe": timeframe} if timeframe else {})})
     if bars.empty:
         raise DataError(f"no bars for {symbol!r}{' ' + timeframe if timeframe else ''} in the store: "

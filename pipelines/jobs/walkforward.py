@@ -149,7 +149,7 @@ def _panel(cfg: MeridianConfig, store, symbols: list[str], models: list[str], ar
                                         retrain_every=args.retrain_every, keep=args.keep, skipped=skipped)
     for m, res in results.items():
         runs.record_predictions(store, run_id, m, report["horizon"], None, report["timeframe"], res.predictions)
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     from pipelines.features.store import set_version
     report["bars_digests"] = {s: runs.bars_digest(b) for s, b in bars.items()}
     report["feature_set_version"] = set_version(feature_set(cfg.features.feature_set))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipelines.errors import ModelError
 from pipelines.features.engine import compute_features
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.store.base import Store
 

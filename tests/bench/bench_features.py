@@ -51,7 +51,7 @@ def fresh_output(n: int, width: int) -> None:
 
 def single_symbol(n: int) -> None:
     from pipelines.features.engine import compute_features, usable
-    from pipelines.features.registry import columns_of, feature_set
+    from pipelines.features.catalog import columns_of, feature_set
     from tests.synthetic.bars import synthetic_bars, synthetic_context
 
     bars = synthetic_bars(n, seed=1)
@@ -163,7 +163,7 @@ def talib_subset(n: int) -> None:
     # what any implementation of the full registry must spend at the least, measured here side by
     # side: the raw TA-Lib calls of its subset plus producing its output columns once in fresh
     # memory; the baseline is the whole registry's CPU budget at the target rate
-    from pipelines.features.registry import columns_of, feature_set
+    from pipelines.features.catalog import columns_of, feature_set
     width = len(columns_of(feature_set("full")))
 
     t_out = best(lambda: fresh_output(n, width), reps=3)
@@ -186,7 +186,7 @@ def _par_prepare(n: int, seed: int, path: str) -> str:
 def _par_task(path: str) -> tuple[int, int, float]:
     import pickle
     from pipelines.features.engine import compute_features
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     with open(path, "rb") as f:
         bars, ctx = pickle.load(f)
     c0 = time.process_time()
@@ -243,7 +243,7 @@ def incremental(n: int, new: int = 100) -> None:
     """The store's operations, twice: first in a process whose memory is still fresh (its first
     wide Parquet read pays for touching new memory, several seconds on some virtual machines),
     then again with the process warm, as a long-running worker runs them. Both are reported."""
-    from pipelines.features.registry import columns_of, feature_set
+    from pipelines.features.catalog import columns_of, feature_set
     from tests.synthetic.bars import synthetic_bars, synthetic_context
     from pipelines.features.universe import RANKED_COLUMNS
     bars = synthetic_bars(n + 2 * new, seed=3)

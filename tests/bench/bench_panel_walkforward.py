@@ -100,7 +100,7 @@ def child(kind: str, tmp: Path) -> None:
     from models.training.panel import make_panel
     from models.training.panel_walkforward import run_panel_walkforward
     from pipelines.config import WalkForwardConfig
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     limit = int(os.environ["BENCH_SYMBOLS"]) if os.environ.get("BENCH_SYMBOLS") else None
     bars = load_universe(limit)
     rss_loaded = peak_rss_mb()
@@ -130,7 +130,7 @@ def main() -> int:
 
     from models.training.panel import date_splits, make_panel
     from pipelines.config import WalkForwardConfig
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     from models.training.panel import SIGNALS
     from pipelines.evaluation.signal import analyse
 

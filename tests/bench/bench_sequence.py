@@ -22,7 +22,7 @@ from models.sequence.heads import multitask_loss
 from models.sequence.windows import Normaliser, WindowDataset
 from models.training.dataset import make_dataset
 from models.zoo import create
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.sources.sample import sample_bars
 
 ROWS = int(os.environ.get("BENCH_ROWS", 2500))

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np  # noqa: E402
 
 from pipelines.features.engine import compute_features  # noqa: E402
-from pipelines.features.registry import feature_set  # noqa: E402
+from pipelines.features.catalog import feature_set  # noqa: E402
 from pipelines.features.store import memory_of  # noqa: E402
 from pipelines.features.streaming import StreamingFeatures  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402

@@ -66,7 +66,7 @@ def test_leaky_feature_is_flagged_by_the_same_check():
     """A feature that peeks one bar ahead (a noisy copy of the label) must be detected."""
     sim = random_walk(3000, seed=1)
     from models.training.dataset import make_dataset
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     ds = make_dataset(sim.bars, feature_set("core"), 1)
     rng = np.random.default_rng(0)
     ds.X = ds.X.assign(leak=ds.y.to_numpy() + rng.normal(0, 3 * ds.y.std(), len(ds.y)))

@@ -12,7 +12,7 @@ import pytest
 from pipelines.features.causality import check_spec, check_warmup, cutoffs, prefix_check, universe_prefix_check
 from pipelines.features.engine import usable
 from pipelines.features.kernels import arr, spec
-from pipelines.features.registry import all_specs
+from pipelines.features.catalog import all_specs
 from tests.synthetic.bars import synthetic_bars
 
 SPECS = all_specs()

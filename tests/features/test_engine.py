@@ -8,7 +8,7 @@ import numpy as np
 
 from pipelines.features.engine import compute_features, usable
 from pipelines.features.kernels import shared, shared_inputs
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.features.spec import FeatureContext
 from tests.synthetic.bars import synthetic_bars, synthetic_context
 

@@ -9,7 +9,7 @@ import talib
 from pipelines.features.engine import compute_features
 from pipelines.features.garch import SCALE, SCHEDULE, _fit
 from pipelines.features.garch_fit import fit_garch11
-from pipelines.features.registry import all_specs, columns_of, feature_set
+from pipelines.features.catalog import all_specs, columns_of, feature_set
 from pipelines.features.spec import FeatureContext
 from tests.synthetic.bars import synthetic_bars, synthetic_macro
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.features.engine import compute_features
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.features.store import FeatureStore, materialize, set_version
 from tests.synthetic.bars import synthetic_bars, synthetic_context
 

@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.features.causality import cut_context
 from pipelines.features.engine import compute_features, usable
-from pipelines.features.registry import all_specs, feature_set
+from pipelines.features.catalog import all_specs, feature_set
 from pipelines.features.streaming import FULL_HISTORY, StreamingFeatures, plan, streaming_row, window_of
 from tests.features.streaming_data import dev_market
 

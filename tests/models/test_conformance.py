@@ -17,7 +17,7 @@ from models import zoo
 from models.zoo import all_models, model_class
 from models.training.dataset import make_dataset
 from pipelines.errors import ModelError
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.sources.sample import sample_bars
 
 SMALL = {"n_estimators": 25, "iterations": 25}

@@ -20,7 +20,7 @@ def test_xgboost_folds_train_on_the_gpu(tmp_path):
     from models.training.dataset import make_dataset
     from models.training.walkforward import run_walkforward
     from pipelines.config import WalkForwardConfig
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     from tests.synthetic.markets import ar1
 
     sim = ar1(2500, phi=0.3, seed=3)

@@ -17,7 +17,7 @@ from models.training.panel import (
 )
 from models.training.panel_walkforward import run_panel_walkforward
 from pipelines.config import WalkForwardConfig, load_config
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.evaluation.signal import analyse
 from pipelines.jobs.panel import evaluate_panel, run_panel
 from pipelines.store import ParquetStore

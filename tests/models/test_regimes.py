@@ -9,7 +9,7 @@ import pytest
 from models.regimes.hmm import REGIME_COLUMNS, REGIMES, RegimeHMM
 from models.training.dataset import make_dataset
 from pipelines.errors import ModelError
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from tests.synthetic.markets import regime_switching
 
 

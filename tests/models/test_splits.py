@@ -10,7 +10,7 @@ from models.training.dataset import make_dataset
 from models.training.walkforward import assert_no_overlap, splits_for
 from pipelines.config import WalkForwardConfig
 from models.training.splits import walk_forward_splits
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.validation import validate_bars
 
 

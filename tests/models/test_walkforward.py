@@ -11,7 +11,7 @@ from models.training.dataset import make_dataset
 from models.training.persist import persist_predictions, prediction_rows
 from models.training.walkforward import assert_no_overlap, fit_fold, run_walkforward, splits_for
 from pipelines.config import WalkForwardConfig
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from tests.synthetic.markets import ar1
 
 WF = WalkForwardConfig(horizon=3, train_bars=600, test_bars=300, embargo_bars=2, validation_fraction=0.2)

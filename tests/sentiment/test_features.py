@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.features.causality import prefix_check
 from pipelines.features.engine import compute_features
-from pipelines.features.registry import FAMILY_MODULES, all_specs
+from pipelines.features.catalog import FAMILY_MODULES, all_specs
 from pipelines.features.spec import FeatureContext
 from tests.synthetic.bars import synthetic_bars
 from pipelines.sentiment.features import FEATURES, news_sentiment, news_sentiment_trend

@@ -16,7 +16,7 @@ import requests
 from models.registry import ModelRecord, list_models, promote, register
 from models.training.dataset import make_dataset
 from models.zoo import model_class
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.config import MeridianConfig, load_config
 from pipelines.jobs.demo import DEMO_DEFAULTS, run as run_demo
 from pipelines.store import ParquetStore

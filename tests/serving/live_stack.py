@@ -17,7 +17,7 @@ from models.training.dataset import make_dataset
 from models.zoo import model_class
 from pipelines.config import MeridianConfig, load_config
 from pipelines.config.ingest import IngestConfig, LiveConfig
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.ingest.backfill import backfill_bars
 from pipelines.ingest.pubsub import bar_bus
 from pipelines.ingest.service import start_live_actor

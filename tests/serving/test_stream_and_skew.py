@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 from models.registry import list_models
 from models.training.dataset import make_dataset
 from models.zoo import model_class
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 
 
 def _recv(ws, timeout: float = 20.0) -> dict:

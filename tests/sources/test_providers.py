@@ -14,7 +14,7 @@ from pipelines.sources.finnhub import FinnhubSource
 from pipelines.sources.blockchain import BlockchainSource
 from pipelines.sources.coingecko import CoinGeckoSource
 from pipelines.sources.fred import FredSource
-from pipelines.sources.registry import bar_source
+from pipelines.sources.bar_sources import bar_source
 from pipelines.sources.twelvedata import TwelveDataSource
 from pipelines.sources.yahoo import YahooSource
 

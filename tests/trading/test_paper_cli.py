@@ -12,7 +12,7 @@ from models.registry import ModelRecord, promote, register
 from models.training.dataset import make_dataset
 from models.zoo import create
 from pipelines.cli import main
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.store import ParquetStore
 from pipelines.trading.predictors import RegistryPredictor
 

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent('''
     from models.training.walkforward import fit_fold
     from models.tuning.status import live_training
     from models.training.splits import walk_forward_splits
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     from pipelines.sources.sample import sample_bars
     bars, _ = sample_bars("SPX", 600)
     ds = make_dataset(bars, feature_set("core"), horizon=1)

@@ -28,7 +28,7 @@ def lake(tmp_path, monkeypatch):
 @pytest.mark.slow
 def model_frame(lake, rec):
     from models.training.dataset import make_dataset
-    from pipelines.features.registry import feature_set
+    from pipelines.features.catalog import feature_set
     bars, _ = sample_bars("SPX", 320)
     return make_dataset(bars, feature_set("core"), horizon=rec.horizon).X.iloc[-20:]
 

@@ -15,7 +15,7 @@ from models.sequence import MODELS
 from models.zoo import create, load, model_class
 from models.training.dataset import make_dataset
 from pipelines.errors import ModelError
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.sources.sample import sample_bars
 
 TINY = {"hidden": 8, "window": 12, "max_epochs": 2, "batch_size": 32, "aux_horizons": [5]}

@@ -9,7 +9,7 @@ import pytest
 from models.training.dataset import make_dataset
 from models.training.walkforward import assert_no_overlap, run_walkforward, splits_for
 from pipelines.config import WalkForwardConfig
-from pipelines.features.registry import feature_set
+from pipelines.features.catalog import feature_set
 from pipelines.sources.sample import sample_bars
 
 

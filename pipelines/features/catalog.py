@@ -1,4 +1,4 @@
-"""The feature registry: every spec of every family, and the named sets the pipeline uses."""
+"""The feature catalog: every spec of every family, and the named sets the pipeline uses."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "pipelines.sentiment.features",
 )
 
-# Named sets: a tuple of family modules, or None for the whole registry.
+# Named sets: a tuple of family modules, or None for the whole catalog.
 FEATURE_SETS: dict[str, tuple[str, ...] | None] = {
     "core": ("pipelines.features.core",),
     "full": None,  # every family module
