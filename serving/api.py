@@ -130,6 +130,10 @@ def create_api(service: MeridianService) -> FastAPI:
     async def actions():
         return await service.actions()
 
+    @app.get("/strategies", response_model=S.Strategies, dependencies=reads, responses=KEYED)
+    async def strategies():
+        return await service.strategies()
+
     @app.get("/models", response_model=S.Models, dependencies=reads, responses=KEYED)
     async def models(status: Literal["candidate", "promoted", "retired"] | None = Query(None)):
         return await service.models(status)

@@ -8,7 +8,7 @@ builder turns it into a :class:`ServeAppConfig`, which every deployment receives
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,9 +71,6 @@ class ServeOptions(Frozen):
     status_ttl_s: float = Field(5.0, ge=0, description="how long /health reuses the models' load status "
                                 "(a reload or promote asks again at once)")
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")
-    ensemble_method: Literal["average", "accuracy_weighted"] = Field(
-        "accuracy_weighted", description="equal weights, or weights from each model's out-of-sample "
-        "directional accuracy above 50% as recorded in the registry")
     access_log: bool = Field(False, description="log every request of every replica (costs latency)")
     tune_root: str | None = Field(None, description="folder of Tune experiments shown by GET /training")
     paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")

@@ -21,7 +21,8 @@ from pipelines.store.base import Store
 from pipelines.times import as_utc, utc_now
 from pipelines.trading import strategy as strategies
 from pipelines.trading.backtest import PortfolioResult
-from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, target_at
+from pipelines.errors import DataError
+from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, target_at, targets
 from pipelines.trading.strategy import Strategy
 
 STATE_SOURCE = "strategy_account"
@@ -174,3 +175,82 @@ def reset(store: Store, account: str) -> int:
     n = store.delete("strategy_decisions", {"account": account})
     store.delete("checkpoints", {"source": STATE_SOURCE, "stream": account})
     return int(n or 0)
+
+
+# ---------------------------------------------------------------- views and the served decision
+
+def strategy_views(store: Store, st: Strategy, symbols: list[str] | None = None, since=None, until=None,
+                   live: dict[str, dict[str, pd.DataFrame]] | None = None
+                   ) -> tuple[dict[str, pd.DataFrame], Market]:
+    """The strategy's combined views and the bars they cover, on ``[since, until]``.
+
+    The views are the run's out-of-sample predictions; ``live`` (symbol -> model -> frame indexed
+    by ts with expected_return and prob_up: what the served models answered) adds the bars after
+    the run's last prediction where every model of the strategy answered, combined with the same
+    weights (the final ones: those bars are after the run)."""
+    symbols = list(symbols or st.symbols)
+    unknown = sorted(set(symbols) - set(st.symbols))
+    if unknown:
+        raise DataError(f"strategy {st.strategy_id} does not trade {', '.join(unknown)}: it trades "
+                        f"{', '.join(st.symbols)}")
+    p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, symbols)
+    views, bars = {}, []
+    lo = as_utc(since) if since is not None else None
+    hi = as_utc(until) if until is not None else None
+    for s in symbols:
+        frames = strategies.model_frames(p, s)
+        extra = (live or {}).get(s) or {}
+        if extra and set(st.models) <= set(extra):
+            end = max(f.index[-1] for f in frames.values())
+            for m in st.models:
+                new = extra[m][extra[m].index > end][["expected_return", "prob_up"]]
+                frames[m] = pd.concat([frames[m], new.assign(realized_return=np.nan, fold=-1)])
+        v = combined(st, s, frames)
+        v = v.dropna(subset=["expected_return"]) if extra else v
+        v = v[(v.index >= lo) if lo is not None else slice(None)]
+        v = v[(v.index <= hi) if hi is not None else slice(None)]
+        if v.empty:
+            raise DataError(f"run {st.run_id} has no predictions of {s} in the requested period")
+        views[s] = v
+        b = store.read_bars(s, st.timeframe)
+        if b.empty:
+            raise DataError(f"no {st.timeframe} bars of {s} in the store")
+        bars.append(b[(b["ts"] >= v.index[0]) & (b["ts"] <= v.index[-1])])
+    return views, Market.from_bars(pd.concat(bars, ignore_index=True), symbols)
+
+
+def signal_of_target(target: float) -> str:
+    """The signal a target position states: BUY long, SELL short, HOLD flat."""
+    return "BUY" if target > 0 else "SELL" if target < 0 else "HOLD"
+
+
+def served_decision(store: Store, st: Strategy, live: dict[str, dict[str, pd.DataFrame]] | None = None
+                    ) -> dict:
+    """What serving answers for a strategy: the one decision (:func:`targets`) at the newest bar
+    every model of the strategy has a prediction for, per symbol with the combined view, the
+    target, the position held into that bar's close and the signal; the same numbers as the
+    backtest's last bar over the same predictions."""
+    views, market = strategy_views(store, st, live=live)
+    tgt = targets(st, views, market)
+    res = simulate_strategy(st, tgt, market)
+    ts = market.index[-1]
+    held = res.positions.iloc[-1]
+    out = {}
+    for s in market.symbols:
+        v = views[s]
+        row = v.loc[ts] if ts in v.index else None
+        target = float(tgt[s].iloc[-1])
+        out[s] = {"ts": ts.isoformat(), "horizon_bars": st.horizon, "timeframe": st.timeframe,
+                  "expected_return": None if row is None else float(row["expected_return"]),
+                  "prob_up": None if row is None else float(row["prob_up"]),
+                  "confidence": None if row is None else float(row["confidence"]),
+                  "target": target, "held": float(held[s]), "signal": signal_of_target(target),
+                  "source": "run" if row is None or ts <= run_end(st, s) else "served models"}
+    return {"strategy_id": st.strategy_id, "name": st.name, "rule": st.rule, "ts": ts.isoformat(),
+            "symbols": out}
+
+
+def run_end(st: Strategy, symbol: str) -> pd.Timestamp:
+    """The last bar of the run's predictions of ``symbol`` (when the combiner's final weights start)."""
+    end = st.combiner.params[symbol].get("end")
+    return as_utc(end) if end else pd.Timestamp.max.tz_localize("UTC")
