@@ -184,6 +184,8 @@ class MeridianService:
             out = {"symbol": symbol, "asset_class": self.market.asset_class(symbol),
                    "last_close": float(last["close"].iloc[-1]) if len(last) else None,
                    "regime": None, "regime_missing": None, "horizons": [], "unavailable_horizons": []}
+        if not sts:
+            return out   # the memoised answer itself (strategies default to none)
         decided, failed = [], []
         for st in sts:
             try:
