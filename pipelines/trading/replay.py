@@ -30,13 +30,26 @@ COLS = ("open", "high", "low", "close")
 
 
 class StrategyAccount:
+    """``symbols``: what the account trades from now on (default: the strategy's). An account
+    that traded another set keeps what it decided; from the next bar it trades the new set, a
+    symbol it drops gets a flat target (its position closes at the next open) and a symbol it adds
+    is decided from the next bar on."""
+
     def __init__(self, store: Store, st: Strategy, symbols: list[str] | None = None,
                  account: str | None = None, flush_every: int = 500) -> None:
         self.store, self.st = store, st
-        self.symbols = list(symbols or st.symbols)
-        self._columns = pd.Index(self.symbols)
+        self.active = list(symbols or st.symbols)
+        unknown = sorted(set(self.active) - set(st.symbols))
+        if unknown:
+            raise DataError(f"strategy {st.strategy_id} does not trade {', '.join(unknown)}: it trades "
+                            f"{', '.join(st.symbols)}")
         self.account = account or f"paper:{st.strategy_id}"
         self.flush_every = flush_every
+        state = self._state()
+        before = [s for s in state.get("symbols", []) if s not in self.active]
+        self.symbols = self.active + before          # every symbol the account has held or holds
+        self._columns = pd.Index(self.symbols)
+        self._flat = np.array([s not in self.active for s in self.symbols])
         p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, self.symbols)
         self.views = {s: combined(st, s, strategies.model_frames(p, s)) for s in self.symbols}
         self.classes: dict[str, str] = {}
@@ -44,25 +57,27 @@ class StrategyAccount:
         self.px: dict[str, list[list[float]]] = {c: [] for c in COLS}
         self.decided: list[list[float]] = []
         self.pending: list[dict] = []
-        self._resume()
+        self._resume(state)
 
     # ---------------------------------------------------------------- state
-    def _resume(self) -> None:
+    def _state(self) -> dict:
         rows = self.store.read("checkpoints", {"source": STATE_SOURCE, "stream": self.account})
         state = json.loads(rows["state"].iloc[-1]) if len(rows) else {}
         if state and state.get("strategy_id") != self.st.strategy_id:
             raise ValueError(f"account {self.account} trades {state['strategy_id']}: reset it first "
                              "(`meridian paper reset --account ...`)")
+        return state
+
+    def _resume(self, state: dict) -> None:
         self.since = as_utc(state["since"]) if state.get("since") else None
         d = self.store.read("strategy_decisions", {"account": self.account})
         if d.empty or self.since is None:
             return
         wide = d.pivot_table(index="ts", columns="symbol", values="target", aggfunc="last").sort_index()
-        if set(wide.columns) != set(self.symbols):
-            raise ValueError(f"account {self.account} trades {sorted(wide.columns)}, not {sorted(self.symbols)}: "
-                             "reset it or name another account")
-        for ts, row in self._rows(self._bars(self.since, wide.index[-1])):
-            self._append(ts, row)
+        done = wide.index                       # the bars the account processed, and only those
+        for ts, row in self._rows(self._bars(self.since, done[-1] + pd.Timedelta(1, "ns"))):
+            if ts in done:
+                self._append(ts, row)
         self.decided = wide.reindex(index=pd.DatetimeIndex(self.ts), columns=self.symbols).fillna(0.0).to_numpy().tolist()
 
     def _bars(self, start, end=None) -> pd.DataFrame:
@@ -111,6 +126,8 @@ class StrategyAccount:
             end = int(v.index.searchsorted(ts, side="right"))       # predictions up to ts
             views[s] = v.iloc[max(0, end - n): end] if n else v.iloc[:end]
         tgt = target_at(self.st, views, self.market(n))
+        if self._flat.any():
+            tgt = {s: 0.0 if flat else v for (s, v), flat in zip(tgt.items(), self._flat)}
         self.decided.append([tgt[s] for s in self.symbols])
         self.pending += [{"account": self.account, "symbol": s, "ts": ts, "strategy_id": self.st.strategy_id,
                           "target": tgt[s]} for s in self.symbols]
@@ -125,7 +142,7 @@ class StrategyAccount:
         self.store.write("checkpoints", pd.DataFrame([{
             "source": STATE_SOURCE, "stream": self.account, "ts": self.last_ts or utc_now(),
             "updated_at": utc_now(), "state": json.dumps({
-                "strategy_id": self.st.strategy_id, "symbols": self.symbols,
+                "strategy_id": self.st.strategy_id, "symbols": self.symbols, "active": self.active,
                 "since": None if self.since is None else self.since.isoformat()})}]))
 
     def replay(self, since=None, until=None, max_bars: int | None = None) -> int:

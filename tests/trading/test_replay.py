@@ -55,12 +55,35 @@ def test_an_interrupted_account_resumes_exactly_and_resets(lake, capsys):
     again = StrategyAccount(store, st, account="parts")
     again.replay()
     assert again.summary()["final_equity"] == pytest.approx(whole.summary()["final_equity"], rel=1e-12)
-    with pytest.raises(ValueError, match="reset it or name another account"):
-        StrategyAccount(store, st, symbols=["BTCUSDT"], account="parts")
     out = cli_json(capsys, "paper", "reset", "--account", "parts", "--json")
     assert out["decisions_removed"] == 2 * len(again.ts)
     one = StrategyAccount(store, st, symbols=["BTCUSDT"], account="parts")   # a new symbol set after reset
     assert one.replay() > 0 and set(one.summary()["positions"]) == {"BTCUSDT"}
+
+
+def test_changing_the_symbol_set_keeps_the_past_and_trades_the_new_set(lake):
+    """An account of BTCUSDT that adds EURUSD keeps every decision it made, trades EURUSD from the
+    next bar, and later dropping BTCUSDT flattens it at the next open and keeps it flat."""
+    store, run_id = lake
+    st = strategies.save(store, strategies.from_run(store, MeridianConfig(), run_id, ["xgboost"], 1, rule="kelly"))
+    one = StrategyAccount(store, st, symbols=["BTCUSDT"], account="grow")
+    one.replay(max_bars=300)
+    past = one.summary()
+    both = StrategyAccount(store, st, symbols=["BTCUSDT", "EURUSD"], account="grow")
+    assert both.ts == one.ts and both.summary()["final_equity"] == past["final_equity"]
+    both.replay(max_bars=200)
+    res = both.result()
+    held = res.positions
+    assert (held["EURUSD"].iloc[:301] == 0).all() and (held["EURUSD"].iloc[301:] != 0).any()
+    n = len(both.ts)
+    only_eur = StrategyAccount(store, st, symbols=["EURUSD"], account="grow")
+    assert only_eur.symbols == ["EURUSD", "BTCUSDT"] and len(only_eur.ts) == n
+    only_eur.replay(max_bars=50)
+    again = StrategyAccount(store, st, symbols=["EURUSD"], account="grow")   # after a restart, the same
+    assert again.summary()["final_equity"] == pytest.approx(only_eur.summary()["final_equity"], rel=1e-12)
+    held = again.result().positions
+    assert held["BTCUSDT"].iloc[n + 1:].eq(0).all() and held["BTCUSDT"].iloc[:n].ne(0).any()
+    assert again.summary()["positions"]["BTCUSDT"] == 0.0
 
 
 def test_the_decision_at_t_uses_nothing_after_t(lake):
