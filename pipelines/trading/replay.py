@@ -30,7 +30,7 @@ COLS = ("open", "high", "low", "close")
 
 
 class StrategyAccount:
-    """``symbols``: what the account trades from now on (default: the strategy's). An account
+    """``symbols``: what the account trades from now on (default: what it traded, else the strategy's). An account
     that traded another set keeps what it decided; from the next bar it trades the new set, a
     symbol it drops gets a flat target (its position closes at the next open) and a symbol it adds
     is decided from the next bar on."""
@@ -38,14 +38,14 @@ class StrategyAccount:
     def __init__(self, store: Store, st: Strategy, symbols: list[str] | None = None,
                  account: str | None = None, flush_every: int = 500) -> None:
         self.store, self.st = store, st
-        self.active = list(symbols or st.symbols)
+        self.account = account or f"paper:{st.strategy_id}"
+        state = self._state()
+        self.active = list(symbols or state.get("active") or st.symbols)
         unknown = sorted(set(self.active) - set(st.symbols))
         if unknown:
             raise DataError(f"strategy {st.strategy_id} does not trade {', '.join(unknown)}: it trades "
                             f"{', '.join(st.symbols)}")
-        self.account = account or f"paper:{st.strategy_id}"
         self.flush_every = flush_every
-        state = self._state()
         before = [s for s in state.get("symbols", []) if s not in self.active]
         self.symbols = self.active + before          # every symbol the account has held or holds
         self._columns = pd.Index(self.symbols)
