@@ -117,6 +117,20 @@ class Strategies(_Out):
     missing: list[str] = Field(description="promoted strategies that cannot be served, with the reason")
 
 
+class StrategyAccount(_Out):
+    account: str
+    strategy_id: str
+    as_of: str | None = Field(description="the last bar the account processed (None: none yet)")
+    bars: int
+    final_equity: float | None = Field(None, description="equity as a multiple of the starting capital")
+    equity: float | None = None
+    pnl_total: float | None = None
+    pnl_today: float | None = Field(None, description="P&L over the last UTC day of processed bars")
+    positions: dict[str, float] = Field(default_factory=dict, description="multiples of equity")
+    fills: int = 0
+    costs_paid: float = 0.0
+
+
 class Regime(_Out):
     model_id: str
     label: str

@@ -18,8 +18,8 @@ from models.registry import get as get_model, list_models, promote as promote_mo
 from pipelines.features import sessions as sessions_mod
 from pipelines.times import timeframe_seconds
 from pipelines.trading.actions import trade_action
-from pipelines.trading.replay import served_decision
-from pipelines.trading.strategy import Strategy, list_strategies
+from pipelines.trading.replay import account_status, served_decision
+from pipelines.trading.strategy import Strategy, get as get_strategy, list_strategies
 from pipelines.store.base import Store
 from serving import insights, portfolio as portfolio_mod
 from serving.config import ServeAppConfig
@@ -125,6 +125,18 @@ class MeridianService:
             except Exception as exc:
                 missing.append(f"{st.strategy_id}: {type(exc).__name__}: {exc}")
         return served, missing
+
+    async def strategy_account(self, strategy_id: str, account: str | None) -> dict:
+        """A strategy's paper account (the computation `meridian paper status` prints)."""
+        try:
+            st = get_strategy(self.store, strategy_id)
+        except Exception as exc:
+            raise NotFound(str(exc)) from None
+        try:
+            return await asyncio.to_thread(account_status, self.store, st, account,
+                                           self.cfg.meridian.portfolio.initial_cash)
+        except ValueError as exc:
+            raise BadParameter(str(exc), ("query", "account")) from None
 
     async def strategies(self) -> dict:
         served, missing = await self.strategy_states()

@@ -17,7 +17,7 @@ from pipelines.config import MeridianConfig, load_config
 from pipelines.store import open_store
 from pipelines.store.base import Store
 from pipelines.trading import strategy as strategies
-from pipelines.trading.replay import StrategyAccount
+from pipelines.trading.replay import StrategyAccount, account_status
 
 
 def run(cfg: MeridianConfig, strategy_id: str, symbols: list[str] | None = None, account: str | None = None,
@@ -37,23 +37,16 @@ def run(cfg: MeridianConfig, strategy_id: str, symbols: list[str] | None = None,
                     time.sleep(interval)
         except KeyboardInterrupt:
             acct.flush()
-        out = acct.summary(cfg.portfolio.initial_cash) if acct.ts else empty(acct)
+        out = account_status(store, acct.st, acct.account, cfg.portfolio.initial_cash)
         out.update(processed_bars=processed, cycles=cycles)
         return out
     finally:
         store.close()
 
 
-def empty(acct: StrategyAccount) -> dict:
-    return {"account": acct.account, "strategy_id": acct.st.strategy_id, "as_of": None, "bars": 0}
-
-
 def status(store: Store, cfg: MeridianConfig, strategy_id: str, account: str | None = None) -> dict:
-    """The strategy account now (what the API's /strategies/{id}/account answers): equity, P&L
-    total and today, positions (multiples of equity), fills, costs."""
-    st = strategies.get(store, strategy_id)
-    acct = StrategyAccount(store, st, account=account)
-    return acct.summary(cfg.portfolio.initial_cash) if acct.ts else empty(acct)
+    """The strategy account now (:func:`pipelines.trading.replay.account_status`)."""
+    return account_status(store, strategies.get(store, strategy_id), account, cfg.portfolio.initial_cash)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -187,6 +187,16 @@ class StrategyAccount:
                 "fills": int((changes > 0).sum()), "costs_paid": float(res.sim.costs.sum())}
 
 
+def account_status(store: Store, st: Strategy, account: str | None = None, capital: float = 1.0) -> dict:
+    """A strategy account now, read from the store without trading: equity, P&L total and today,
+    positions (multiples of equity), fills, costs. What ``meridian paper status`` prints and the
+    API's ``/strategies/{id}/account`` answers (the panel shows it)."""
+    acct = StrategyAccount(store, st, account=account)
+    if not acct.ts:
+        return {"account": acct.account, "strategy_id": st.strategy_id, "as_of": None, "bars": 0}
+    return acct.summary(capital)
+
+
 def reset(store: Store, account: str) -> int:
     """Forget an account: its decisions and its checkpoint. Returns the decisions removed."""
     n = store.delete("strategy_decisions", {"account": account})

@@ -14,6 +14,7 @@ from pipelines.store import ParquetStore
 from pipelines.trading import strategy as strategies
 from pipelines.trading.actions import trade_action
 from pipelines.trading.decide import targets
+from pipelines.trading.replay import StrategyAccount
 from serving.config import ServeAppConfig
 from tests.helpers import drop_serve_apps, serve_port
 from tests.trading.test_backtest_cli import seed_run
@@ -33,6 +34,7 @@ def strategy_app(tmp_path_factory, ray_session):
         st = strategies.save(store, strategies.from_run(store, MeridianConfig(), run_id, ["xgboost", "logistic"], 1,
                                                        rule=rule, name=f"parity-{rule}"))
         ids.append(strategies.set_status(store, st.strategy_id, "promoted").strategy_id)
+    StrategyAccount(store, strategies.get(store, ids[0])).replay(max_bars=400)   # a paper account mid-way
     orphan = strategies.from_run(store, MeridianConfig(), run_id, ["xgboost"], 1, name="orphan")
     strategies.save(store, orphan.model_copy(update={"run_id": "run-that-is-gone", "status": "promoted"}))
     cfg = load_config(overrides={"store": {"path": str(root / "lake")}, "report_dir": str(root / "reports")},
@@ -98,3 +100,23 @@ def test_health_lists_every_promoted_strategy_served_or_missing(strategy_app):
     listed = requests.get(f"{url}/strategies", timeout=120).json()
     assert sorted(s["strategy_id"] for s in listed["strategies"]) == sorted(ids)
     assert listed["missing"] == h["strategies_missing"]
+
+
+def test_the_cli_the_api_and_the_panel_show_one_strategy_account(strategy_app, capsys, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+    from tests.dashboards.test_pages import PAGES
+    from tests.helpers import cli_json
+    url, store, ids, _ = strategy_app
+    monkeypatch.setenv("MERIDIAN__STORE__PATH", str(store.root))
+    cli = cli_json(capsys, "paper", "status", "--strategy", ids[0], "--json")
+    api = requests.get(f"{url}/strategies/{ids[0]}/account", timeout=120).json()
+    assert cli["bars"] == 400 and api == {k: cli[k] for k in api}
+    assert requests.get(f"{url}/strategies/st-nope/account", timeout=30).status_code == 404
+    monkeypatch.setenv("MERIDIAN__DASHBOARD__API_URL", url)
+    at = AppTest.from_file(str(PAGES / "portfolio.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown[f"{ids[0]} P&L total"] == f"{cli['pnl_total']:,.2f}"
+    assert shown[f"{ids[0]} equity"] == f"{cli['equity']:,.2f}"
+    assert any("not served" in w.value and "run-that-is-gone" in w.value for w in at.warning)
