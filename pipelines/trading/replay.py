@@ -1,6 +1,6 @@
 """A strategy's paper account, fed one closed bar at a time.
 
-At each bar's close the account asks the one decision (:func:`pipelines.trading.decide.target_at`)
+At each bar's close the account asks the one decision (:func:`pipelines.trading.decide.targets`)
 for the targets, from the bars up to that close and the models' predictions for it (the run's
 out-of-sample predictions: what the run's models said at that time), and records them in
 ``strategy_decisions``. The account itself (positions, fills, equity) is the backtest engine
@@ -8,6 +8,8 @@ applied to the recorded decisions (:func:`pipelines.trading.decide.simulate_stra
 computation, so the paper account, its status and the backtest agree by construction. Decisions
 are flushed every ``flush_every`` bars and at the end; after a crash the account resumes after
 the last recorded decision and re-decides what was lost, which gives the same decisions again.
+Replaying stored bars decides them in blocks of ``flush_every`` (row t of the decision uses
+nothing after t), so a replay costs a few passes over the history instead of one per bar.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pipelines.times import as_utc, utc_now
 from pipelines.trading import strategy as strategies
 from pipelines.trading.backtest import PortfolioResult
 from pipelines.errors import DataError
-from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, target_at, targets
+from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, targets
 from pipelines.trading.strategy import Strategy
 
 STATE_SOURCE = "strategy_account"
@@ -120,20 +122,31 @@ class StrategyAccount:
         """The bars closing at ``ts`` (``row``: open/high/low/close, one per symbol, NaN where a
         symbol has no bar): decide, record."""
         self._append(ts, row)
+        return self._decide(1)[-1]
+
+    def _decide(self, k: int) -> list[dict[str, float]]:
+        """Decide the last ``k`` appended bars, each from the bars and predictions up to it: one
+        call of the decision over the bars up to the newest, whose row t depends on nothing after
+        t (the prefix property of :func:`targets`), so replaying stored bars decides a block at
+        once and a live bar decides alone, with the same numbers."""
         n = lookback(self.st)
+        m = self.market(None if n is None else k + n - 1)
+        first, last = m.index[0], m.index[-1]
         views = {}
         for s, v in self.views.items():
-            end = int(v.index.searchsorted(ts, side="right"))       # predictions up to ts
-            views[s] = v.iloc[max(0, end - n): end] if n else v.iloc[:end]
-        tgt = target_at(self.st, views, self.market(n))
-        if self._flat.any():
-            tgt = {s: 0.0 if flat else v for (s, v), flat in zip(tgt.items(), self._flat)}
-        self.decided.append([tgt[s] for s in self.symbols])
-        self.pending += [{"account": self.account, "symbol": s, "ts": ts, "strategy_id": self.st.strategy_id,
-                          "target": tgt[s]} for s in self.symbols]
+            lo, hi = int(v.index.searchsorted(first, side="left")), int(v.index.searchsorted(last, side="right"))
+            views[s] = v.iloc[lo:hi] if n else v.iloc[:hi]                # predictions up to the newest bar
+        block = targets(self.st, views, m).to_numpy(dtype="float64")[-k:].copy()
+        block[:, self._flat] = 0.0
+        out = []
+        for ts, tgt in zip(self.ts[-k:], block):
+            self.decided.append(tgt.tolist())
+            self.pending += [{"account": self.account, "symbol": s, "ts": ts, "strategy_id": self.st.strategy_id,
+                              "target": float(x)} for s, x in zip(self.symbols, tgt)]
+            out.append(dict(zip(self.symbols, map(float, tgt))))
         if len(self.pending) >= self.flush_every * len(self.symbols):
             self.flush()
-        return tgt
+        return out
 
     def flush(self) -> None:
         if self.pending:
@@ -152,14 +165,20 @@ class StrategyAccount:
             self.since = as_utc(since) if since is not None else None
         start = self.last_ts + pd.Timedelta(1, "ns") if self.last_ts is not None else self.since
         bars = self._bars(start, as_utc(until) if until is not None else None)
-        done = 0
+        done, waiting = 0, 0
         for ts, row in self._rows(bars):
             if max_bars is not None and done >= max_bars:
                 break
             if self.since is None:
                 self.since = ts
-            self.on_bar(ts, row)
+            self._append(ts, row)
             done += 1
+            waiting += 1
+            if waiting >= self.flush_every:
+                self._decide(waiting)
+                waiting = 0
+        if waiting:
+            self._decide(waiting)
         self.flush()
         return done
 
