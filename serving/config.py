@@ -54,8 +54,8 @@ class ServeOptions(Frozen):
 
     read_requires_key: bool = Field(False, description="reads need the API key too (writes always do)")
     history_bars: int | None = Field(
-        None, gt=0, description="bars read per symbol for live features; None = all stored, which "
-        "reproduces the training features exactly (expanding statistics included)")
+        None, gt=0, description="bars read per symbol for live features, raised to the longest look-back "
+        "window of the feature set's specs; None = all stored")
     bars_refresh_s: float = Field(1.0, ge=0, description="how long read bars stay fresh before the store is asked again")
     cache_predictions: bool = Field(True, description="answer repeated requests for the same latest bar "
                                     "from memory; off, every request asks every model")
