@@ -54,6 +54,12 @@ class StrategyAccount:
         self._flat = np.array([s not in self.active for s in self.symbols])
         p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, self.symbols)
         self.views = {s: combined(st, s, strategies.model_frames(p, s)) for s in self.symbols}
+        self.live_from: dict[str, pd.Timestamp] = {}      # symbol -> first bar decided from served models
+        kept = store.read("strategy_live_predictions", {"strategy_id": st.strategy_id})
+        for s, g in (kept.groupby("symbol") if len(kept) else ()):
+            if s in self.views:
+                self._extend(str(s), {str(m): f.set_index(pd.DatetimeIndex(f["ts"], name="ts"))
+                                      for m, f in g.groupby("model")})
         self.classes: dict[str, str] = {}
         self.ts: list[pd.Timestamp] = []
         self.px: dict[str, list[list[float]]] = {c: [] for c in COLS}
@@ -117,6 +123,55 @@ class StrategyAccount:
                   for c in COLS}
         return Market(**frames, classes=dict(self.classes), timeframe=self.st.timeframe)
 
+    # ---------------------------------------------------------------- served predictions in
+    def _extend(self, symbol: str, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Append the bars after the view's end that every model of the strategy answered, combined
+        with the strategy's weights (the final ones: after the run); returns the model rows used."""
+        v = self.views[symbol]
+        end = v.index[-1]
+        if not set(self.st.models) <= set(frames):
+            return pd.DataFrame()
+        new = {m: frames[m].loc[frames[m].index > end, ["expected_return", "prob_up"]] for m in self.st.models}
+        common = new[self.st.models[0]].index
+        for f in new.values():
+            common = common.intersection(f.index)
+        if common.empty:
+            return pd.DataFrame()
+        new = {m: f.reindex(common).assign(realized_return=np.nan) for m, f in new.items()}
+        self.views[symbol] = pd.concat([v, combined(self.st, symbol, new)])
+        self.live_from.setdefault(symbol, common[0])
+        return pd.concat([f.assign(model=m, ts=f.index) for m, f in new.items()], ignore_index=True)
+
+    def add_predictions(self, symbol: str, frames: dict[str, pd.DataFrame]) -> int:
+        """What the served models answered for ``symbol`` (model name -> frame indexed by ts with
+        expected_return and prob_up): bars after the run become decidable, kept in the store so a
+        restart decides them from the same numbers. Returns the bars added."""
+        if symbol not in self.views:
+            return 0
+        rows = self._extend(symbol, frames)
+        if rows.empty:
+            return 0
+        self.store.write("strategy_live_predictions", rows.assign(strategy_id=self.st.strategy_id, symbol=symbol)[
+            ["strategy_id", "model", "symbol", "ts", "expected_return", "prob_up"]])
+        return int(rows["ts"].nunique())
+
+    def _realized(self, views: dict[str, pd.DataFrame]) -> None:
+        """The outcome of each served-model bar whose horizon has passed (close to close, as the
+        run's labels): what the Kelly payoff measures, known only after the horizon."""
+        if not self.live_from:
+            return
+        close = pd.DataFrame(np.array(self.px["close"]), index=pd.DatetimeIndex(self.ts), columns=self._columns)
+        h = self.st.horizon
+        for s, first in self.live_from.items():
+            v = views[s]
+            live = v.index[v.index >= first]
+            if live.empty:
+                continue
+            c = close[s]
+            fwd = (c.shift(-h) / c - 1.0).reindex(live)
+            views[s] = v.copy()
+            views[s].loc[live, "realized_return"] = fwd.to_numpy()
+
     # ---------------------------------------------------------------- bars in
     def on_bar(self, ts: pd.Timestamp, row: dict[str, np.ndarray]) -> dict[str, float]:
         """The bars closing at ``ts`` (``row``: open/high/low/close, one per symbol, NaN where a
@@ -136,6 +191,7 @@ class StrategyAccount:
         for s, v in self.views.items():
             lo, hi = int(v.index.searchsorted(first, side="left")), int(v.index.searchsorted(last, side="right"))
             views[s] = v.iloc[lo:hi] if n else v.iloc[:hi]                # predictions up to the newest bar
+        self._realized(views)
         block = targets(self.st, views, m).to_numpy(dtype="float64")[-k:].copy()
         block[:, self._flat] = 0.0
         out = []

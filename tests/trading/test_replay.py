@@ -5,6 +5,7 @@ t; the run's own out-of-sample strategy figures equal the backtest of the one-mo
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipelines.config import MeridianConfig
@@ -113,3 +114,41 @@ def test_the_runs_out_of_sample_strategy_is_the_backtest_of_its_strategy(tmp_pat
     assert bt["total_return"] == pytest.approx(oos["strategy_total_return"], rel=1e-9)
     assert bt["sharpe"] == pytest.approx(oos["strategy_sharpe"], rel=1e-9)
     assert bt["max_drawdown"] == pytest.approx(oos["strategy_max_drawdown"], rel=1e-9)
+
+
+@pytest.mark.parametrize("rule", ["signal", "kelly"])
+def test_bars_after_the_run_are_decided_from_the_served_models(lake, rule):
+    """A run that stops 150 bars early, and the served models' answers for those bars fed to the
+    account (here: what a longer run of the same models said), end where the backtest over the
+    longer run ends; a restarted account decides them from the kept answers, the same way."""
+    from pipelines.evaluation import runs
+    store, run_id = lake
+    full = strategies.run_predictions(store, run_id, ["xgboost", "logistic"], 1)
+    cut = sorted(full["ts"].unique())[-150]
+    short = runs.start(store, kind="walkforward", config={}, config_hash="s" * 16, symbols=["BTCUSDT", "EURUSD"],
+                       models=["xgboost", "logistic"], horizons=[1])
+    for (m, s), g in full[full["ts"] < cut].groupby(["model", "symbol"]):
+        runs.record_predictions(store, short.run_id, m, 1, s, "1h", pd.DataFrame(
+            {"expected_return": g["prediction"].to_numpy(), "prob_up": g["prob_up"].to_numpy(),
+             "realized_return": g["realized"].to_numpy(), "fold": g["fold"].to_numpy()},
+            index=pd.DatetimeIndex(g["ts"], name="ts")))
+    runs.finish(store, short, {"horizons": {}}, {})
+    cfg = MeridianConfig()
+    st_full = strategies.save(store, strategies.from_run(store, cfg, run_id, ["xgboost", "logistic"], 1,
+                                                         rule=rule, combiner="average", name="full"))
+    st = strategies.save(store, strategies.from_run(store, cfg, short.run_id, ["xgboost", "logistic"], 1,
+                                                    rule=rule, combiner="average", name="short"))
+    acct = StrategyAccount(store, st, flush_every=40)
+    acct.replay()
+    assert acct.last_ts < cut
+    later = full[full["ts"] >= cut]
+    for s, g in later.groupby("symbol"):
+        frames = {m: pd.DataFrame({"expected_return": f["prediction"].to_numpy(), "prob_up": f["prob_up"].to_numpy()},
+                                  index=pd.DatetimeIndex(f["ts"], name="ts")) for m, f in g.groupby("model")}
+        assert acct.add_predictions(str(s), frames) == 150
+    assert acct.replay() == 150
+    bt = run_study(store, st_full).result
+    assert acct.summary()["final_equity"] == pytest.approx(float(bt.equity.iloc[-1]), rel=1e-9)
+    assert acct.summary()["as_of"] == bt.index[-1].isoformat()
+    again = StrategyAccount(store, st)                 # a new process: the kept answers, the same account
+    assert again.summary()["final_equity"] == pytest.approx(acct.summary()["final_equity"], rel=1e-12)
