@@ -66,8 +66,8 @@ class ServeOptions(Frozen):
                                  "None: /stream only looks in the store")
     stream_fallback_s: float = Field(5.0, gt=0, description="with the live feed, how often /stream still looks "
                                      "in the store (bars that reached it another way)")
-    paper_live: bool = Field(False, description="run the paper account's step on every live batch of bars, "
-                             "from the predictions the feed made")
+    paper_live: bool = Field(False, description="step every promoted strategy's paper account on every live "
+                             "batch of bars, from the predictions the feed made")
     status_ttl_s: float = Field(5.0, ge=0, description="how long /health reuses the models' load status "
                                 "(a reload or promote asks again at once)")
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")

@@ -72,6 +72,22 @@ def equal_combiner(names: list[str]) -> dict:
     return {"models": list(names), "folds": [], "final": [1.0 / len(names)] * len(names), "end": None}
 
 
+def strategy_answers(prediction: dict, models: tuple[str, ...], timeframe: str, horizon_bars: int
+                     ) -> dict[str, pd.DataFrame]:
+    """The served models' answers in a prediction that a strategy of ``models`` at
+    (``timeframe``, ``horizon_bars``) decides from: model name -> one row indexed by the bar's ts."""
+    out = {}
+    for h in prediction.get("horizons", []):
+        if h["timeframe"] != timeframe or h["horizon_bars"] != horizon_bars:
+            continue
+        ts = pd.DatetimeIndex([pd.Timestamp(h["ts"])], name="ts")
+        for m in h["models"]:
+            if m["name"] in models:
+                out[m["name"]] = pd.DataFrame({"expected_return": [m["expected_return"]],
+                                               "prob_up": [m["prob_up"]]}, index=ts)
+    return out
+
+
 class Predictor:
     def __init__(self, options: ServeOptions, threshold: float, market: MarketData,
                  records: list[ModelRecord], call_model: CallModel,

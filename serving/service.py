@@ -26,7 +26,7 @@ from serving.config import ServeAppConfig
 from serving.errors import BadParameter, NotFound, ServingError, Unavailable
 from serving.market import MarketData
 from serving.models_view import models_info
-from serving.predictor import Predictor, horizon_label, record_horizon_s
+from serving.predictor import Predictor, horizon_label, record_horizon_s, strategy_answers
 from serving.stream import bar_dict
 from serving.training import TrainingTracker
 
@@ -85,16 +85,7 @@ class MeridianService:
             res = await self._predict(symbol, [label], self.market.latest(symbol))
         except Exception:
             return {}
-        out = {}
-        for h in (res.get("ok") or {}).get("horizons", []):
-            if h["timeframe"] != st.timeframe or h["horizon_bars"] != st.horizon:
-                continue
-            ts = pd.DatetimeIndex([pd.Timestamp(h["ts"])], name="ts")
-            for m in h["models"]:
-                if m["name"] in st.models:
-                    out[m["name"]] = pd.DataFrame({"expected_return": [m["expected_return"]],
-                                                   "prob_up": [m["prob_up"]]}, index=ts)
-        return out
+        return strategy_answers(res.get("ok") or {}, st.models, st.timeframe, st.horizon)
 
     async def decision(self, st: Strategy) -> dict:
         """The strategy's decision at its newest decidable bar (pipelines.trading.replay.
