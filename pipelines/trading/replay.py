@@ -302,11 +302,17 @@ def strategy_views(store: Store, st: Strategy, symbols: list[str] | None = None,
     for s in symbols:
         frames = strategies.model_frames(p, s)
         extra = (live or {}).get(s) or {}
-        if extra and set(st.models) <= set(extra):
+        b = store.read_bars(s, st.timeframe)
+        if extra and set(st.models) <= set(extra) and len(b):
             end = max(f.index[-1] for f in frames.values())
+            close = b.set_index("ts")["close"]
+            # outcomes of served-model bars, close to close as the run's labels; row t of the
+            # decision reads only those known by t (measured_payoff)
+            fwd = close.shift(-st.horizon) / close - 1.0
             for m in st.models:
                 new = extra[m][extra[m].index > end][["expected_return", "prob_up"]]
-                frames[m] = pd.concat([frames[m], new.assign(realized_return=np.nan, fold=-1)])
+                frames[m] = pd.concat([frames[m], new.assign(realized_return=fwd.reindex(new.index).to_numpy(),
+                                                             fold=-1)])
         v = combined(st, s, frames)
         v = v.dropna(subset=["expected_return"]) if extra else v
         v = v[(v.index >= lo) if lo is not None else slice(None)]
@@ -314,7 +320,6 @@ def strategy_views(store: Store, st: Strategy, symbols: list[str] | None = None,
         if v.empty:
             raise DataError(f"run {st.run_id} has no predictions of {s} in the requested period")
         views[s] = v
-        b = store.read_bars(s, st.timeframe)
         if b.empty:
             raise DataError(f"no {st.timeframe} bars of {s} in the store")
         bars.append(b[(b["ts"] >= v.index[0]) & (b["ts"] <= v.index[-1])])

@@ -13,7 +13,7 @@ from pipelines.evaluation.study import load, run_study
 from pipelines.store import ParquetStore
 from pipelines.trading import strategy as strategies
 from pipelines.trading.decide import Market, targets
-from pipelines.trading.replay import StrategyAccount
+from pipelines.trading.replay import StrategyAccount, served_decision
 from tests.helpers import cli_json
 from tests.trading.test_backtest_cli import seed_run
 
@@ -142,10 +142,21 @@ def test_bars_after_the_run_are_decided_from_the_served_models(lake, rule):
     acct.replay()
     assert acct.last_ts < cut
     later = full[full["ts"] >= cut]
-    for s, g in later.groupby("symbol"):
-        frames = {m: pd.DataFrame({"expected_return": f["prediction"].to_numpy(), "prob_up": f["prob_up"].to_numpy()},
-                                  index=pd.DatetimeIndex(f["ts"], name="ts")) for m, f in g.groupby("model")}
-        assert acct.add_predictions(str(s), frames) == 150
+    answers = {str(s): {m: pd.DataFrame({"expected_return": f["prediction"].to_numpy(),
+                                         "prob_up": f["prob_up"].to_numpy()},
+                                        index=pd.DatetimeIndex(f["ts"], name="ts")) for m, f in g.groupby("model")}
+               for s, g in later.groupby("symbol")}
+    # what serving answers for the newest bar from those answers is the longer run's last backtest row
+    served = served_decision(store, st, answers)
+    views, market = load(store, st_full)
+    tgt, held = targets(st_full, views, market), run_study(store, st_full).result.positions
+    assert served["ts"] == market.index[-1].isoformat()
+    for s, d in served["symbols"].items():
+        assert d["source"] == "served models"
+        assert d["target"] == pytest.approx(float(tgt[s].iloc[-1]), rel=1e-12, abs=1e-15)
+        assert d["held"] == pytest.approx(float(held[s].iloc[-1]), rel=1e-9, abs=1e-12)
+    for s, frames in answers.items():
+        assert acct.add_predictions(s, frames) == 150
     assert acct.replay() == 150
     bt = run_study(store, st_full).result
     assert acct.summary()["final_equity"] == pytest.approx(float(bt.equity.iloc[-1]), rel=1e-9)
