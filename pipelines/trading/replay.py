@@ -117,10 +117,26 @@ class StrategyAccount:
         for c in COLS:
             self.px[c].append(row[c])
 
+    def _arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The bars so far as arrays (epoch ns; one price matrix per column), grown in place of
+        being rebuilt from the lists at every bar."""
+        have = getattr(self, "_built", 0)
+        if have != len(self.ts):
+            if have > len(self.ts) or have == 0:
+                self._ns = np.array([t.value for t in self.ts], dtype="int64")
+                self._px = {c: np.array(self.px[c], dtype="float64").reshape(len(self.ts), len(self.symbols))
+                            for c in COLS}
+            else:
+                self._ns = np.concatenate([self._ns, np.array([t.value for t in self.ts[have:]], dtype="int64")])
+                self._px = {c: np.vstack([self._px[c], np.array(self.px[c][have:], dtype="float64")]) for c in COLS}
+            self._built = len(self.ts)
+        return self._ns, self._px
+
     def market(self, n: int | None = None) -> Market:
-        idx = pd.DatetimeIndex(self.ts[-n:] if n else self.ts, name="ts")
-        frames = {c: pd.DataFrame(np.array(self.px[c][-n:] if n else self.px[c]), index=idx, columns=self._columns)
-                  for c in COLS}
+        ns, px = self._arrays()
+        sl = slice(-n, None) if n else slice(None)
+        idx = pd.DatetimeIndex(pd.to_datetime(ns[sl], utc=True), name="ts")
+        frames = {c: pd.DataFrame(px[c][sl], index=idx, columns=self._columns) for c in COLS}
         return Market(**frames, classes=dict(self.classes), timeframe=self.st.timeframe)
 
     # ---------------------------------------------------------------- served predictions in
