@@ -237,9 +237,24 @@ STRATEGY_DECISIONS = TableSpec(
     partition_year=False,
 )
 
+# what the served models said for bars after a strategy's run (each model of the strategy, at its
+# horizon): the strategy's view of those bars, kept so that a restarted account decides them again
+# from the same numbers
+STRATEGY_LIVE_PREDICTIONS = TableSpec(
+    name="strategy_live_predictions",
+    schema=pa.schema([
+        ("strategy_id", pa.string()), ("model", pa.string()), ("symbol", pa.string()), ("ts", UTC_NS),
+        ("expected_return", pa.float64()), ("prob_up", pa.float64()),
+    ]),
+    key=("strategy_id", "model", "symbol", "ts"),
+    time_column="ts",
+    partition_by=("strategy_id",),
+    partition_year=False,
+)
+
 TABLES: dict[str, TableSpec] = {t.name: t for t in (
     BARS, ORDERBOOK, TRADES, NEWS, SENTIMENT_SCORES, MACRO, PREDICTIONS, FILLS, POSITIONS, MODELS, CHECKPOINTS,
-    RUNS, RUN_PREDICTIONS, STRATEGIES, STRATEGY_DECISIONS)}
+    RUNS, RUN_PREDICTIONS, STRATEGIES, STRATEGY_DECISIONS, STRATEGY_LIVE_PREDICTIONS)}
 
 
 def empty_frame(spec: TableSpec) -> pd.DataFrame:

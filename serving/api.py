@@ -135,6 +135,17 @@ def create_api(service: MeridianService) -> FastAPI:
     async def actions():
         return await service.actions()
 
+    @app.get("/strategies", response_model=S.Strategies, dependencies=reads, responses=KEYED)
+    async def strategies():
+        return await service.strategies()
+
+    @app.get("/strategies/{strategy_id}/account", response_model=S.StrategyAccount, dependencies=reads,
+             responses={**KEYED, **NOT_FOUND})
+    async def strategy_account(strategy_id: str = Path(..., min_length=1, max_length=200),
+                               account: str | None = Query(None, max_length=200,
+                                                           description="default: paper:<strategy id>")):
+        return await service.strategy_account(strategy_id, account)
+
     @app.get("/models", response_model=S.Models, dependencies=reads, responses=KEYED)
     async def models(status: Literal["candidate", "promoted", "retired"] | None = Query(None)):
         return await service.models(status)

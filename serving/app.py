@@ -49,12 +49,12 @@ class Ingress:
         self.service.direct_ingress = lambda: direct_ingress_urls(app_name)
         o = cfg.options
         if o.live_bus:
-            from serving.live import LiveFeed, PaperStep
+            from serving.live import LiveFeed, StrategyStep
 
             async def on_bars(records):
                 return await ensemble.on_bars.remote(records)
 
-            hooks = [PaperStep(cfg.meridian)] if o.paper_live else []
+            hooks = [StrategyStep(cfg.meridian)] if o.paper_live else []
             self.service.live = LiveFeed(o.live_bus, on_bars, self.service.market, hooks)
             try:
                 asyncio.get_running_loop()

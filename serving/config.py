@@ -8,7 +8,7 @@ builder turns it into a :class:`ServeAppConfig`, which every deployment receives
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,8 +54,8 @@ class ServeOptions(Frozen):
 
     read_requires_key: bool = Field(False, description="reads need the API key too (writes always do)")
     history_bars: int | None = Field(
-        None, gt=0, description="bars read per symbol for live features; None = all stored, which "
-        "reproduces the training features exactly (expanding statistics included)")
+        None, gt=0, description="bars read per symbol for live features, raised to the longest look-back "
+        "window of the feature set's specs; None = all stored")
     bars_refresh_s: float = Field(1.0, ge=0, description="how long read bars stay fresh before the store is asked again")
     cache_predictions: bool = Field(True, description="answer repeated requests for the same latest bar "
                                     "from memory; off, every request asks every model")
@@ -66,14 +66,11 @@ class ServeOptions(Frozen):
                                  "None: /stream only looks in the store")
     stream_fallback_s: float = Field(5.0, gt=0, description="with the live feed, how often /stream still looks "
                                      "in the store (bars that reached it another way)")
-    paper_live: bool = Field(False, description="run the paper account's step on every live batch of bars, "
-                             "from the predictions the feed made")
+    paper_live: bool = Field(False, description="step every promoted strategy's paper account on every live "
+                             "batch of bars, from the predictions the feed made")
     status_ttl_s: float = Field(5.0, ge=0, description="how long /health reuses the models' load status "
                                 "(a reload or promote asks again at once)")
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")
-    ensemble_method: Literal["average", "accuracy_weighted"] = Field(
-        "accuracy_weighted", description="equal weights, or weights from each model's out-of-sample "
-        "directional accuracy above 50% as recorded in the registry")
     access_log: bool = Field(False, description="log every request of every replica (costs latency)")
     tune_root: str | None = Field(None, description="folder of Tune experiments shown by GET /training")
     paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")

@@ -117,56 +117,42 @@ class LiveFeed:
                 "errors": self.errors, "listeners": len(self.listeners)}
 
 
-def view_of(prediction: dict, ts: pd.Timestamp) -> dict[str, float] | None:
-    """What the paper step decides from: the first served horizon's ensemble, if it was made
-    from the bar at ``ts``."""
-    for h in prediction.get("horizons", []):
-        if h.get("ensemble") and pd.Timestamp(h["ts"]) == ts:
-            e = h["ensemble"]
-            return {"prob_up": e["prob_up"], "confidence": e["confidence"], "expected_return": e["expected_return"]}
-    return None
-
-
-class PaperStep:
-    """The paper account's step on each batch: :class:`~pipelines.trading.paper.PaperTrader`
-    fed the new bars, deciding from the predictions the feed just made (no second model call).
-    It runs in a worker thread on its own store connection, one batch at a time."""
+class StrategyStep:
+    """The paper step of the live loop: every promoted strategy's paper account
+    (:class:`~pipelines.trading.replay.StrategyAccount`, the account `meridian paper` shows)
+    takes the served models' answers the feed just made (no second model call) and decides the
+    new bars with the one decision. It runs in a worker thread on its own store connection, one
+    batch at a time."""
 
     def __init__(self, cfg: MeridianConfig) -> None:
         self.cfg = cfg
         self._lock = asyncio.Lock()
-        self._trader = None
-        self._views: dict[str, dict[str, float] | None] = {}
+        self._store = None
+        self.accounts: dict[str, Any] = {}
         self.steps = 0
 
-    def _make(self, symbols: dict[str, str], timeframe: str, start: pd.Timestamp):
-        from pipelines.costs import Costs
-        from pipelines.trading.paper import PaperTrader
-        tr = self.cfg.trading
-        store = open_store(self.cfg.store)
-        trader = PaperTrader(store, symbols, timeframe, lambda s, history: self._views.get(s), self.cfg.portfolio,
-                             Costs(tr.fee_bps, tr.spread_bps, tr.slippage_bps, self.cfg.portfolio.costs.slippage_vol_mult))
-        trader.start_at(start)   # symbols never traded start with the next bar
-        return trader
-
     def _step(self, bars: pd.DataFrame, preds: dict[str, dict]) -> int:
-        ok = {s: p["ok"] for s, p in preds.items() if "ok" in p}
-        if not ok:
-            return 0
-        bars = bars[bars["symbol"].isin(list(ok))]
-        tf = next(iter(ok.values()))["horizons"][0]["timeframe"]
-        bars = bars[bars["timeframe"] == tf]
-        if bars.empty:
-            return 0
-        symbols = {s: p["asset_class"] for s, p in ok.items()}
-        if self._trader is None or not set(symbols) <= set(self._trader.symbols) or self._trader.timeframe != tf:
-            if self._trader is not None:
-                symbols = {**self._trader.symbols, **symbols}
-                self._trader.store.close()
-            self._trader = self._make(symbols, tf, bars["ts"].min() - pd.Timedelta(1, "ns"))
-        self._views = {s: view_of(p, bars[bars["symbol"] == s]["ts"].max()) for s, p in ok.items()}
-        return self._trader.on_bars(bars)
+        from pipelines.trading.replay import StrategyAccount
+        from pipelines.trading.strategy import list_strategies
+        from serving.predictor import strategy_answers
+        if self._store is None:
+            self._store = open_store(self.cfg.store)
+        done = 0
+        for st in list_strategies(self._store, "promoted"):
+            ok = {s: preds[s]["ok"] for s in st.symbols if "ok" in preds.get(s, {})}
+            if not ok:
+                continue
+            acct = self.accounts.get(st.strategy_id)
+            if acct is None or acct.st != st:
+                acct = self.accounts[st.strategy_id] = StrategyAccount(self._store, st)
+            for s, p in ok.items():
+                acct.add_predictions(s, strategy_answers(p, st.models, st.timeframe, st.horizon))
+            done += acct.replay()
+        return done
 
     async def __call__(self, bars: pd.DataFrame, preds: dict[str, dict]) -> None:
         async with self._lock:
-            self.steps += await asyncio.to_thread(self._step, bars, preds)
+            try:
+                self.steps += await asyncio.to_thread(self._step, bars, preds)
+            except Exception:   # a failing account must not stop the feed
+                log.exception("strategy paper step failed")

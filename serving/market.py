@@ -16,7 +16,7 @@ import pandas as pd
 from pipelines.features.engine import compute_features
 from pipelines.features.catalog import feature_set
 from pipelines.features.spec import FeatureContext
-from pipelines.features.streaming import StreamingFeatures
+from pipelines.features.streaming import StreamingFeatures, window_of
 from pipelines.store.base import Store
 from pipelines.times import timeframe_offset
 from serving.errors import NotFound
@@ -54,6 +54,7 @@ class MarketData:
         self.feature_set_name = feature_set_name
         self.refresh_s = refresh_s
         self.history_bars = history_bars
+        self._keep: dict[str, int | None] = {}
         self._series: _Cached | None = None
         self._by_symbol: dict[str, tuple[list[str], str]] = {}
         self._last: dict[tuple[str, str], pd.Timestamp] = {}
@@ -117,12 +118,25 @@ class MarketData:
             if df.empty:
                 self.timeframes(symbol)
                 raise NotFound(f"no {tf} bars for {symbol}: it has {', '.join(self.timeframes(symbol))}")
-            if self.history_bars:
-                df = df.iloc[-self.history_bars:].reset_index(drop=True)
+            keep = self.keep(tf)
+            if keep:
+                df = df.iloc[-keep:].reset_index(drop=True)
             c = _Cached(time.monotonic(), df)
             self._bars[key] = c
             self._last[key] = df["ts"].iloc[-1]
         return c.value
+
+    def keep(self, timeframe: str) -> int | None:
+        """Bars kept per series of ``timeframe`` (None: all stored): ``history_bars``, but never
+        fewer than the longest look-back window of the feature set's specs at that timeframe
+        (:func:`pipelines.features.streaming.window_of`), so every feature of the newest bar
+        equals the one computed on the whole history."""
+        if not self.history_bars:
+            return None
+        if timeframe not in self._keep:
+            wins = [window_of(spec, timeframe) for spec in feature_set(self.feature_set_name)]
+            self._keep[timeframe] = None if any(w is None for w in wins) else max([self.history_bars, *wins])
+        return self._keep[timeframe]
 
     def features(self, symbol: str, timeframe: str) -> pd.DataFrame:
         """Live features of the series (warm-up rows dropped); recomputed on a new bar only."""
@@ -182,8 +196,9 @@ class MarketData:
                 if new[col].dtype != old[col].dtype:
                     new[col] = new[col].astype(old[col].dtype)
             df = pd.concat([old, new], ignore_index=True)
-            if self.history_bars:
-                df = df.iloc[-self.history_bars:].reset_index(drop=True)
+            keep = self.keep(key[1])
+            if keep:
+                df = df.iloc[-keep:].reset_index(drop=True)
             self._bars[key] = _Cached(time.monotonic(), df)
             self._last[key] = df["ts"].iloc[-1]
             taken += len(new)

@@ -9,11 +9,10 @@ import pandas as pd
 
 from pipelines.store.base import Store
 from pipelines.trading.actions import suggest_action
-from pipelines.trading.paper import SWITCH_SOURCE
 from pipelines.trading.portfolio import CASH
 from serving.market import MarketData
 
-PAPER_SOURCE = SWITCH_SOURCE  # the checkpoint the paper trader reads its switch from
+PAPER_SOURCE = "paper_trading"  # checkpoints rows of the paper switch (POST /paper/start|stop)
 CASH_SYMBOL = CASH            # the journal's deposits and withdrawals
 
 

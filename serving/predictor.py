@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
-import numpy as np
 import pandas as pd
 
+from models.ensembles.combine import apply_weights
 from models.registry import ModelRecord
 from pipelines.times import duration_seconds, timeframe_offset, timeframe_seconds
 from pipelines.trading.signals import long_short_flat
@@ -72,12 +72,26 @@ def signal_of(expected_return: float, confidence: float, threshold: float, min_c
     return "BUY" if pos > 0 else "SELL"
 
 
-def ensemble_weights(recs: list[ModelRecord], method: str) -> np.ndarray:
-    if method == "average":
-        return np.ones(len(recs))
-    acc = np.array([float(r.metrics.get("directional_accuracy") or 0.0) for r in recs])
-    edge = np.clip(np.nan_to_num(acc - 0.5), 0, None)
-    return edge if edge.sum() > 0 else np.ones(len(recs))
+def equal_combiner(names: list[str]) -> dict:
+    """The one combiner (models.ensembles.combine.apply_weights) with equal weights: the mix for a
+    symbol and horizon no promoted strategy trades; a strategy's answer uses its own weights."""
+    return {"models": list(names), "folds": [], "final": [1.0 / len(names)] * len(names), "end": None}
+
+
+def strategy_answers(prediction: dict, models: tuple[str, ...], timeframe: str, horizon_bars: int
+                     ) -> dict[str, pd.DataFrame]:
+    """The served models' answers in a prediction that a strategy of ``models`` at
+    (``timeframe``, ``horizon_bars``) decides from: model name -> one row indexed by the bar's ts."""
+    out = {}
+    for h in prediction.get("horizons", []):
+        if h["timeframe"] != timeframe or h["horizon_bars"] != horizon_bars:
+            continue
+        ts = pd.DatetimeIndex([pd.Timestamp(h["ts"])], name="ts")
+        for m in h["models"]:
+            if m["name"] in models:
+                out[m["name"]] = pd.DataFrame({"expected_return": [m["expected_return"]],
+                                               "prob_up": [m["prob_up"]]}, index=ts)
+    return out
 
 
 class Predictor:
@@ -242,18 +256,19 @@ class Predictor:
         ok = [(r, a) for r, a in zip(recs, answers) if "error" not in a]
         missing = [{"model_id": r.model_id, "name": r.name, "reason": a["error"]}
                    for r, a in zip(recs, answers) if "error" in a]
-        w = ensemble_weights([r for r, _ in ok], self.options.ensemble_method) if ok else np.array([])
-        w = w / w.sum() if len(w) else w
+        names = [r.model_id for r, _ in ok]
+        w = equal_combiner(names)["final"] if ok else []
         models = [{"model_id": r.model_id, "name": r.name, "version": version_of(r),
                    "expected_return": a["expected_return"], "prob_up": a["prob_up"],
                    "confidence": a["confidence"], "weight": float(wi)} for (r, a), wi in zip(ok, w)]
         ensemble, signal = None, "HOLD"
         if ok:
-            er = float(sum(wi * a["expected_return"] for (_, a), wi in zip(ok, w)))
-            p = float(np.clip(sum(wi * a["prob_up"] for (_, a), wi in zip(ok, w)), 0, 1))
-            conf = abs(p - 0.5) * 2
-            ensemble = {"method": self.options.ensemble_method, "expected_return": er, "prob_up": p,
-                        "confidence": conf}
+            ts0 = feats.index[-1:]
+            mix = apply_weights(equal_combiner(names),
+                                pd.DataFrame([[a["expected_return"] for _, a in ok]], index=ts0, columns=names),
+                                pd.DataFrame([[a["prob_up"] for _, a in ok]], index=ts0, columns=names)).iloc[-1]
+            er, p, conf = float(mix["expected_return"]), float(mix["prob_up"]), float(mix["confidence"])
+            ensemble = {"method": "average", "expected_return": er, "prob_up": p, "confidence": conf}
             signal = signal_of(er, conf, self.threshold, self.options.min_confidence)
         ts = feats.index[-1]
         known_at = bars["known_at"].iloc[-1]

@@ -24,6 +24,9 @@ class Health(_Out):
     store: str
     models_loaded: int
     models_missing: list[str] = Field(description="promoted models that failed to load, with the reason")
+    strategies_served: list[str] = Field(default_factory=list, description="promoted strategies served")
+    strategies_missing: list[str] = Field(default_factory=list,
+                                          description="promoted strategies that cannot be served, with the reason")
     instance: str = Field("", description="token of the running application (set by `meridian serve`)")
 
 
@@ -91,6 +94,55 @@ class HorizonPrediction(_Out):
     model_versions: dict[str, str]
 
 
+class StrategySymbol(_Out):
+    ts: str = Field(description="open time of the bar the decision is made at (the newest bar every "
+                                "model of the strategy has a prediction for)")
+    horizon_bars: int
+    timeframe: str
+    expected_return: float | None = Field(description="the models combined with the strategy's weights")
+    prob_up: float | None
+    confidence: float | None
+    target: float = Field(description="target position decided at that bar's close, a multiple of equity")
+    held: float = Field(description="the position the strategy holds into that bar's close")
+    signal: Signal
+    source: str = Field(description="'run' (the run's recorded predictions) or 'served models'")
+
+
+class StrategyDecision(StrategySymbol):
+    strategy_id: str
+    name: str
+    rule: str
+    action: TradeAction
+    reason: str
+
+
+class StrategyState(_Out):
+    strategy_id: str
+    name: str
+    rule: str
+    ts: str
+    symbols: dict[str, StrategySymbol]
+
+
+class Strategies(_Out):
+    strategies: list[StrategyState]
+    missing: list[str] = Field(description="promoted strategies that cannot be served, with the reason")
+
+
+class StrategyAccount(_Out):
+    account: str
+    strategy_id: str
+    as_of: str | None = Field(description="the last bar the account processed (None: none yet)")
+    bars: int
+    final_equity: float | None = Field(None, description="equity as a multiple of the starting capital")
+    equity: float | None = None
+    pnl_total: float | None = None
+    pnl_today: float | None = Field(None, description="P&L over the last UTC day of processed bars")
+    positions: dict[str, float] = Field(default_factory=dict, description="multiples of equity")
+    fills: int = 0
+    costs_paid: float = 0.0
+
+
 class Regime(_Out):
     model_id: str
     label: str
@@ -105,6 +157,10 @@ class Prediction(_Out):
     regime_missing: str | None = None
     horizons: list[HorizonPrediction]
     unavailable_horizons: list[str] = Field(description="requested horizons no promoted model covers")
+    strategies: list[StrategyDecision] = Field(default_factory=list,
+                                               description="the decision of every promoted strategy trading the symbol")
+    strategies_missing: list[str] = Field(default_factory=list,
+                                          description="promoted strategies trading the symbol that cannot decide, with the reason")
 
 
 class BatchRequest(_Out):
@@ -289,6 +345,9 @@ class Action(_Out):
     position_reason: str | None
     expected_return: float | None
     confidence: float | None
+    strategy_id: str | None = Field(None, description="the promoted strategy that decided it, if any")
+    target: float | None = Field(None, description="the strategy's target position (multiple of equity)")
+    ts: str | None = Field(None, description="the bar the decision is made at")
 
 
 class Actions(_Out):

@@ -16,14 +16,17 @@ import pandas as pd
 
 from models.registry import get as get_model, list_models, promote as promote_model
 from pipelines.features import sessions as sessions_mod
+from pipelines.times import timeframe_seconds
 from pipelines.trading.actions import trade_action
+from pipelines.trading.replay import account_status, served_decision
+from pipelines.trading.strategy import Strategy, get as get_strategy, list_strategies
 from pipelines.store.base import Store
 from serving import insights, portfolio as portfolio_mod
 from serving.config import ServeAppConfig
 from serving.errors import BadParameter, NotFound, ServingError, Unavailable
 from serving.market import MarketData
 from serving.models_view import models_info
-from serving.predictor import Predictor, horizon_label, record_horizon_s
+from serving.predictor import Predictor, horizon_label, record_horizon_s, strategy_answers
 from serving.stream import bar_dict
 from serving.training import TrainingTracker
 
@@ -70,6 +73,67 @@ class MeridianService:
         self._status_cache: tuple[float, int, dict[str, str | None]] | None = None
         self._scorer = None
         self.live = None   # serving.live.LiveFeed when the application follows the bar bus
+        self._decisions: dict[tuple, dict] = {}   # (strategy, newest bars) -> its served decision
+
+    # -- strategies ----------------------------------------------------------------------------
+    def promoted_strategies(self) -> list[Strategy]:
+        return list_strategies(self.store, "promoted")
+
+    async def _live_views(self, st: Strategy, symbol: str) -> dict[str, pd.DataFrame]:
+        """What the served models answered for the newest bar of ``symbol`` at the strategy's
+        horizon (model name -> one row), or nothing when no promoted model serves it."""
+        label = horizon_label(st.horizon * timeframe_seconds(st.timeframe))
+        try:
+            res = await self._predict(symbol, [label], self.market.latest(symbol))
+        except Exception:
+            return {}
+        return strategy_answers(res.get("ok") or {}, st.models, st.timeframe, st.horizon)
+
+    async def decision(self, st: Strategy) -> dict:
+        """The strategy's decision at its newest decidable bar (pipelines.trading.replay.
+        served_decision): the run's predictions, then what the served models answer for bars after
+        them. Memoised per (strategy, newest bars of its symbols)."""
+        latest = []
+        for s in st.symbols:
+            try:
+                latest.append((s, tuple(sorted(self.market.latest(s).items()))))
+            except ServingError:
+                latest.append((s, ()))
+        key = (st.strategy_id, tuple(latest), self._generation)
+        if key in self._decisions:
+            return self._decisions[key]
+        live = {s: await self._live_views(st, s) for s in st.symbols}
+        out = await asyncio.to_thread(served_decision, self.store, st, {s: v for s, v in live.items() if v})
+        if len(self._decisions) > 256:
+            self._decisions.clear()
+        self._decisions[key] = out
+        return out
+
+    async def strategy_states(self) -> tuple[list[dict], list[str]]:
+        """(served decisions, 'id: reason' for promoted strategies that cannot be served)."""
+        served, missing = [], []
+        for st in self.promoted_strategies():
+            try:
+                served.append(await self.decision(st))
+            except Exception as exc:
+                missing.append(f"{st.strategy_id}: {type(exc).__name__}: {exc}")
+        return served, missing
+
+    async def strategy_account(self, strategy_id: str, account: str | None) -> dict:
+        """A strategy's paper account (the computation `meridian paper status` prints)."""
+        try:
+            st = get_strategy(self.store, strategy_id)
+        except Exception as exc:
+            raise NotFound(str(exc)) from None
+        try:
+            return await asyncio.to_thread(account_status, self.store, st, account,
+                                           self.cfg.meridian.portfolio.initial_cash)
+        except ValueError as exc:
+            raise BadParameter(str(exc), ("query", "account")) from None
+
+    async def strategies(self) -> dict:
+        served, missing = await self.strategy_states()
+        return {"strategies": served, "missing": missing}
 
     # -- reads ---------------------------------------------------------------------------------
     async def _status(self) -> dict[str, str | None]:
@@ -92,9 +156,11 @@ class MeridianService:
             self.live.start()
         status = await self._status()
         missing = [f"{mid}: {err}" for mid, err in status.items() if err]
-        return {"status": "degraded" if missing else "ok", "time": self.clock().isoformat(),
+        served, st_missing = await self.strategy_states()
+        return {"status": "degraded" if missing or st_missing else "ok", "time": self.clock().isoformat(),
                 "store": self.cfg.meridian.store.backend,
                 "models_loaded": sum(1 for e in status.values() if e is None), "models_missing": missing,
+                "strategies_served": [d["strategy_id"] for d in served], "strategies_missing": st_missing,
                 "instance": self.cfg.instance}
 
     async def ingress(self) -> dict:
@@ -114,6 +180,44 @@ class MeridianService:
         return {"assets": out}
 
     async def prediction(self, symbol: str, horizons: list[str] | None) -> dict:
+        """The models' predictions for the newest bar and, for every promoted strategy trading
+        ``symbol``, the strategy's decision (its combined view, target and signal); a horizon a
+        strategy trades shows the strategy's combined view as its ensemble and its signal."""
+        sts = [st for st in self.promoted_strategies() if symbol in st.symbols]
+        try:
+            out = await self._model_prediction(symbol, horizons)
+        except NotFound:
+            if not sts:
+                raise
+            last = self.market.bars(symbol)
+            out = {"symbol": symbol, "asset_class": self.market.asset_class(symbol),
+                   "last_close": float(last["close"].iloc[-1]) if len(last) else None,
+                   "regime": None, "regime_missing": None, "horizons": [], "unavailable_horizons": []}
+        if not sts:
+            return out   # the memoised answer itself (strategies default to none)
+        decided, failed = [], []
+        for st in sts:
+            try:
+                d = (await self.decision(st))["symbols"][symbol]
+            except Exception as exc:   # listed with its reason, as /health lists it
+                failed.append(f"{st.strategy_id}: {type(exc).__name__}: {exc}")
+                continue
+            decided.append({"strategy_id": st.strategy_id, "name": st.name, "rule": st.rule, **d,
+                            **dict(zip(("action", "reason"), trade_action(
+                                d["signal"], d["held"], st.signal.allow_short)))})
+        horizons_out = []
+        for h in out["horizons"]:
+            mine = next((d for d in decided if d["timeframe"] == h["timeframe"]
+                         and d["horizon_bars"] == h["horizon_bars"] and d["ts"] == h["ts"]
+                         and d["expected_return"] is not None), None)
+            if mine is not None:
+                h = {**h, "signal": mine["signal"],
+                     "ensemble": {"method": f"strategy {mine['strategy_id']}",
+                                  **{k: mine[k] for k in ("expected_return", "prob_up", "confidence")}}}
+            horizons_out.append(h)
+        return {**out, "horizons": horizons_out, "strategies": decided, "strategies_missing": failed}
+
+    async def _model_prediction(self, symbol: str, horizons: list[str] | None) -> dict:
         """Memoised per latest bar: a repeated request between two bars is answered here, and a
         new bar (or a reload) makes the next request ask the predictor again. Requests for the
         same answer that arrive while it is being computed (every client asking at a bar's close)
@@ -239,13 +343,33 @@ class MeridianService:
         return portfolio_mod.portfolio(self.store, self.market, self.cfg.options.paper_account)
 
     async def actions(self) -> dict:
+        """What to do now: for a symbol a promoted strategy trades, the strategy's decision (its
+        target against the position it holds); for any other served symbol, the models' signal."""
         account = self.cfg.options.paper_account
         held = portfolio_mod.positions_by_symbol(self.store, account)
         entry = portfolio_mod.entry_prices(self.store, account)
+        out, errors = [], []
+        traded = set()
+        for st in self.promoted_strategies():
+            try:
+                dec = await self.decision(st)
+            except Exception as exc:
+                errors.append({"symbol": ",".join(st.symbols), "status": 503,
+                               "reason": f"strategy {st.strategy_id}: {type(exc).__name__}: {exc}"})
+                continue
+            for sym, d in dec["symbols"].items():
+                if sym in traded:
+                    continue
+                traded.add(sym)
+                action, reason = trade_action(d["signal"], d["held"], st.signal.allow_short)
+                out.append({"symbol": sym, "current_qty": d["held"], "signal": d["signal"], "action": action,
+                            "reason": f"{reason} (strategy {st.strategy_id} at {d['ts']})",
+                            "expected_return": d["expected_return"], "confidence": d["confidence"],
+                            "position_action": None, "position_reason": None,
+                            "strategy_id": st.strategy_id, "target": d["target"], "ts": d["ts"]})
         served = sorted({s for r in list_models(self.store, "promoted") if r.kind == "forecaster" for s in r.symbols}
                         & set(self.market.symbols()))
-        preds = await self.batch(sorted(set(served) | set(held)), None)
-        out = []
+        preds = await self.batch(sorted((set(served) | set(held)) - traded), None)
         for p in preds["results"]:
             h = p["horizons"][0]
             qty = held.get(p["symbol"], 0.0)
@@ -257,8 +381,9 @@ class MeridianService:
                         "reason": f"{reason} ({h['horizon']} ensemble)", "expected_return": ens.get("expected_return"),
                         "confidence": ens.get("confidence"),
                         "position_action": pos_action[0] if pos_action else None,
-                        "position_reason": pos_action[1] if pos_action else None})
-        return {"account": account, "actions": out, "errors": preds["errors"]}
+                        "position_reason": pos_action[1] if pos_action else None,
+                        "strategy_id": None, "target": None, "ts": h["ts"]})
+        return {"account": account, "actions": out, "errors": errors + preds["errors"]}
 
     async def models(self, status: str | None) -> dict:
         return {"models": models_info(self.store, await self._status(), status)}

@@ -9,6 +9,26 @@ import streamlit as st
 from dashboards.common import fetch, header, num, signal_badge
 
 header("Portfolio")
+strategies = fetch("/strategies")
+if strategies is not None and (strategies["strategies"] or strategies["missing"]):
+    st.subheader("Strategy accounts")
+    for s in strategies["strategies"]:
+        acc = fetch(f"/strategies/{s['strategy_id']}/account")
+        if acc is None:
+            continue
+        st.markdown(f"**{s['name']}** (`{s['strategy_id']}`, {s['rule']}) · account `{acc['account']}` · "
+                    f"as of {acc['as_of'] or 'no bars processed yet'}")
+        if acc["as_of"]:
+            c = st.columns(4)
+            c[0].metric(f"{s['strategy_id']} equity", num(acc["equity"]))
+            c[1].metric(f"{s['strategy_id']} P&L today", num(acc["pnl_today"]))
+            c[2].metric(f"{s['strategy_id']} P&L total", num(acc["pnl_total"]))
+            c[3].metric(f"{s['strategy_id']} fills", acc["fills"])
+        now = pd.DataFrame([{"symbol": sym, "held (x equity)": acc["positions"].get(sym), "target": d["target"],
+                             "signal": d["signal"], "decided at": d["ts"]} for sym, d in s["symbols"].items()])
+        st.dataframe(now, hide_index=True, width="stretch")
+    for why in strategies["missing"]:
+        st.warning(f"not served: {why}")
 pf = fetch("/portfolio")
 if pf is not None:
     paper = pf["paper"]

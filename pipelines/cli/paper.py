@@ -1,4 +1,4 @@
-"""``meridian paper run|status``: paper trading with the promoted models, and the account."""
+"""``meridian paper run|status|replay|reset``: a strategy's paper account."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pipelines.store import open_store
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("paper", help="paper trading: run the loop, or show the account")
     verbs = p.add_subparsers(dest="paper_command", metavar="VERB", required=True)
-    r = verbs.add_parser("run", help="poll the store for closed bars, trade them on paper")
+    r = verbs.add_parser("run", help="poll the store for closed bars, trade them through a strategy's paper account")
     job.add_arguments(r)
     r.set_defaults(func=run)
-    s = verbs.add_parser("status", help="equity, P&L today/week/total, positions and suggested actions")
-    s.add_argument("--symbols", help="comma-separated symbols for the suggested actions (default: all held)")
-    s.add_argument("--timeframe", default="1h", help="bars used to mark positions")
+    s = verbs.add_parser("status", help="a strategy account: equity, P&L today/total, positions, fills, costs")
+    s.add_argument("--strategy", required=True, help="stored strategy id")
+    s.add_argument("--account", help="account name (default: paper:<strategy id>)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=show)
     rp = verbs.add_parser("replay", help="replay stored bars one at a time through a strategy's paper account")
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--account", help="account name (default: paper:<strategy id>)")
     rp.add_argument("--max-bars", type=int, help="stop after this many bars (resume by running again)")
     rp.add_argument("--capital", type=float, help="starting capital (default: the configured initial cash)")
+    rp.add_argument("--flush-every", type=int, default=500, help="bars between writes of the decisions to the store")
     rp.add_argument("--json", action="store_true", help="print the result as JSON")
     rp.set_defaults(func=replay)
     rs = verbs.add_parser("reset", help="forget a strategy account's decisions and state")
@@ -39,21 +40,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _text(out: dict) -> str:
-    lines = [f"account {out['account']} at {out['as_of']}: equity {out['equity']:.2f}, cash {out['cash']:.2f}, "
-             f"P&L today {out['pnl_today']:+.2f}, week {out['pnl_week']:+.2f}, total {out['pnl_total']:+.2f}"]
-    for sym, p in out["positions"].items():
-        act = out.get("actions", {}).get(sym, {})
-        lines.append(f"  {sym}: {p['qty']:+.6g} @ {p['avg_price']:.6g}  -> {act.get('action', '?')}: "
-                     f"{act.get('reason', '')}")
-    return "\n".join(lines)
+    if not out.get("as_of"):
+        return f"account {out['account']} ({out['strategy_id']}) has processed no bars yet"
+    return (f"account {out['account']} ({out['strategy_id']}) at {out['as_of']}: equity {out['equity']:.2f}, "
+            f"P&L today {out['pnl_today']:+.2f}, total {out['pnl_total']:+.2f}; {out['fills']} fills; "
+            f"final_equity {out['final_equity']:.10g}\n"
+            + "".join(f"  {s}: {w:+.3g}x equity\n" for s, w in out["positions"].items()))
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    out = job.run(cfg, args.symbols.split(","), args.timeframe, args.models.split(",") if args.models else None,
-                  args.since, args.interval, args.max_cycles or None, progress=not args.json,
-                  source=args.source)
-    emit(out, args.json, _text(out) + f"\n{out['processed_bars']} bar(s) processed in {out['cycles']} poll(s)")
+    out = job.run(cfg, args.strategy, args.symbols.split(",") if args.symbols else None, args.account,
+                  args.since, args.interval, args.max_cycles or None, args.flush_every)
+    emit(out, args.json, _text(out) + f"{out['processed_bars']} bar(s) processed in {out['cycles']} poll(s)")
     return 0
 
 
@@ -61,7 +60,7 @@ def show(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     store = open_store(cfg.store)
     try:
-        out = job.status(store, cfg, args.symbols.split(",") if args.symbols else None, args.timeframe)
+        out = job.status(store, cfg, args.strategy, args.account)
     finally:
         store.close()
     emit(out, args.json, _text(out))
@@ -76,7 +75,8 @@ def replay(args: argparse.Namespace) -> int:
     store = open_store(cfg.store)
     try:
         st = strategies.get(store, args.strategy)
-        acct = StrategyAccount(store, st, args.symbols.split(",") if args.symbols else None, args.account)
+        acct = StrategyAccount(store, st, args.symbols.split(",") if args.symbols else None, args.account,
+                               args.flush_every)
         t0 = time.perf_counter()
         n = acct.replay(args.since, args.until, args.max_bars)
         secs = time.perf_counter() - t0
@@ -84,11 +84,7 @@ def replay(args: argparse.Namespace) -> int:
     finally:
         store.close()
     out.update(processed_bars=n, seconds=round(secs, 3), bars_per_second=round(n / secs, 1) if secs > 0 else None)
-    emit(out, args.json, f"account {out['account']} ({out['strategy_id']}) at {out['as_of']}: equity "
-         f"{out['equity']:.2f}, P&L today {out['pnl_today']:+.2f}, total {out['pnl_total']:+.2f}; "
-         f"{out['fills']} fills; final_equity {out['final_equity']:.10g}\n"
-         + "".join(f"  {s}: {w:+.3g}x equity\n" for s, w in out["positions"].items())
-         + f"{n} bar(s) replayed in {secs:.2f} s")
+    emit(out, args.json, _text(out) + f"{n} bar(s) replayed in {secs:.2f} s")
     return 0
 
 

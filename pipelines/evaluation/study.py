@@ -15,10 +15,10 @@ from pipelines.config import MeridianConfig
 from pipelines.errors import ConfigError, DataError
 from pipelines.evaluation.metrics import strategy_metrics
 from pipelines.store.base import Store
-from pipelines.times import as_utc
 from pipelines.trading import strategy as strategies
 from pipelines.trading.backtest import PortfolioResult
-from pipelines.trading.decide import Market, combined, simulate_strategy, targets
+from pipelines.trading.decide import Market, simulate_strategy, targets
+from pipelines.trading.replay import strategy_views
 from pipelines.trading.strategy import Strategy
 from pipelines.trading.tradestats import trade_stats
 
@@ -66,27 +66,7 @@ def resolve(store: Store, cfg: MeridianConfig, strategy_id: str | None = None, r
 def load(store: Store, st: Strategy, symbols: list[str] | None = None, since=None, until=None
          ) -> tuple[dict[str, pd.DataFrame], Market]:
     """The strategy's combined views and the bars they cover, on ``[since, until]``."""
-    symbols = list(symbols or st.symbols)
-    unknown = sorted(set(symbols) - set(st.symbols))
-    if unknown:
-        raise DataError(f"strategy {st.strategy_id} does not trade {', '.join(unknown)}: it trades "
-                        f"{', '.join(st.symbols)}")
-    p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, symbols)
-    views, bars = {}, []
-    lo = as_utc(since) if since is not None else None
-    hi = as_utc(until) if until is not None else None
-    for s in symbols:
-        v = combined(st, s, strategies.model_frames(p, s))
-        v = v[(v.index >= lo) if lo is not None else slice(None)]
-        v = v[(v.index <= hi) if hi is not None else slice(None)]
-        if v.empty:
-            raise DataError(f"run {st.run_id} has no predictions of {s} in the requested period")
-        views[s] = v
-        b = store.read_bars(s, st.timeframe)
-        if b.empty:
-            raise DataError(f"no {st.timeframe} bars of {s} in the store")
-        bars.append(b[(b["ts"] >= v.index[0]) & (b["ts"] <= v.index[-1])])
-    return views, Market.from_bars(pd.concat(bars, ignore_index=True), symbols)
+    return strategy_views(store, st, symbols, since, until)
 
 
 def run_study(store: Store, st: Strategy, symbols: list[str] | None = None, since=None,

@@ -9,6 +9,6 @@
   volatility and size, financing, leverage cap, maintenance margin, trade list); ``backtest``:
   DataFrame front ends.
 * ``portfolio``: the account in the store (fill journal, position snapshots, cash, P&L);
-  ``paper``: the paper-trading loop; ``predictors``: promoted registry models as its predictor;
+  ``replay``: a strategy's paper account (the CLI, the API and the live loop trade it);
   ``actions``: suggested actions per position.
 """

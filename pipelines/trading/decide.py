@@ -2,9 +2,9 @@
 
 :func:`targets` is the function. Row t of its output uses only the bars and the models'
 predictions up to t (tested by the prefix test), so the backtest calls it once over the whole
-history, paper trading calls it as each bar closes (:func:`target_at`), and serving calls it for
-the latest bar. The account that follows the targets is the engine with the strategy's own
-costs and limits (:func:`simulate_strategy`); the combined view of the models is
+history, the paper account as bars close (a block of stored bars at once when replaying, a live
+bar alone), and serving for the newest decidable bar. The account that follows the targets is
+the engine with the strategy's own costs and limits (:func:`simulate_strategy`); the combined view of the models is
 :func:`combined` (the weights the strategy learned inside its run).
 """
 
@@ -117,14 +117,6 @@ def targets(strategy: Strategy, views: dict[str, pd.DataFrame], market: Market) 
     limited = apply_limits(banded, market.open.to_numpy(), market.high.to_numpy(), market.low.to_numpy(),
                            market.close.to_numpy(), day, strategy.limits, unit)
     return pd.DataFrame(limited, index=idx, columns=symbols)
-
-
-def target_at(strategy: Strategy, views: dict[str, pd.DataFrame], market: Market) -> dict[str, float]:
-    """The targets decided at the newest bar of ``market`` (the bars up to t)."""
-    n = lookback(strategy)
-    m = market if n is None else market.tail(n)
-    row = targets(strategy, views, m).iloc[-1]
-    return {s: float(v) for s, v in row.items()}
 
 
 def costs_for(strategy: Strategy, market: Market) -> list[Costs]:

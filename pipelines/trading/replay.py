@@ -1,6 +1,6 @@
 """A strategy's paper account, fed one closed bar at a time.
 
-At each bar's close the account asks the one decision (:func:`pipelines.trading.decide.target_at`)
+At each bar's close the account asks the one decision (:func:`pipelines.trading.decide.targets`)
 for the targets, from the bars up to that close and the models' predictions for it (the run's
 out-of-sample predictions: what the run's models said at that time), and records them in
 ``strategy_decisions``. The account itself (positions, fills, equity) is the backtest engine
@@ -8,6 +8,8 @@ applied to the recorded decisions (:func:`pipelines.trading.decide.simulate_stra
 computation, so the paper account, its status and the backtest agree by construction. Decisions
 are flushed every ``flush_every`` bars and at the end; after a crash the account resumes after
 the last recorded decision and re-decides what was lost, which gives the same decisions again.
+Replaying stored bars decides them in blocks of ``flush_every`` (row t of the decision uses
+nothing after t), so a replay costs a few passes over the history instead of one per bar.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pipelines.store.base import Store
 from pipelines.times import as_utc, utc_now
 from pipelines.trading import strategy as strategies
 from pipelines.trading.backtest import PortfolioResult
-from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, target_at
+from pipelines.errors import DataError
+from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, targets
 from pipelines.trading.strategy import Strategy
 
 STATE_SOURCE = "strategy_account"
@@ -29,39 +32,60 @@ COLS = ("open", "high", "low", "close")
 
 
 class StrategyAccount:
+    """``symbols``: what the account trades from now on (default: what it traded, else the strategy's). An account
+    that traded another set keeps what it decided; from the next bar it trades the new set, a
+    symbol it drops gets a flat target (its position closes at the next open) and a symbol it adds
+    is decided from the next bar on."""
+
     def __init__(self, store: Store, st: Strategy, symbols: list[str] | None = None,
                  account: str | None = None, flush_every: int = 500) -> None:
         self.store, self.st = store, st
-        self.symbols = list(symbols or st.symbols)
-        self._columns = pd.Index(self.symbols)
         self.account = account or f"paper:{st.strategy_id}"
+        state = self._state()
+        self.active = list(symbols or state.get("active") or st.symbols)
+        unknown = sorted(set(self.active) - set(st.symbols))
+        if unknown:
+            raise DataError(f"strategy {st.strategy_id} does not trade {', '.join(unknown)}: it trades "
+                            f"{', '.join(st.symbols)}")
         self.flush_every = flush_every
+        before = [s for s in state.get("symbols", []) if s not in self.active]
+        self.symbols = self.active + before          # every symbol the account has held or holds
+        self._columns = pd.Index(self.symbols)
+        self._flat = np.array([s not in self.active for s in self.symbols])
         p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, self.symbols)
         self.views = {s: combined(st, s, strategies.model_frames(p, s)) for s in self.symbols}
+        self.live_from: dict[str, pd.Timestamp] = {}      # symbol -> first bar decided from served models
+        kept = store.read("strategy_live_predictions", {"strategy_id": st.strategy_id})
+        for s, g in (kept.groupby("symbol") if len(kept) else ()):
+            if s in self.views:
+                self._extend(str(s), {str(m): f.set_index(pd.DatetimeIndex(f["ts"], name="ts"))
+                                      for m, f in g.groupby("model")})
         self.classes: dict[str, str] = {}
         self.ts: list[pd.Timestamp] = []
         self.px: dict[str, list[list[float]]] = {c: [] for c in COLS}
         self.decided: list[list[float]] = []
         self.pending: list[dict] = []
-        self._resume()
+        self._resume(state)
 
     # ---------------------------------------------------------------- state
-    def _resume(self) -> None:
+    def _state(self) -> dict:
         rows = self.store.read("checkpoints", {"source": STATE_SOURCE, "stream": self.account})
         state = json.loads(rows["state"].iloc[-1]) if len(rows) else {}
         if state and state.get("strategy_id") != self.st.strategy_id:
             raise ValueError(f"account {self.account} trades {state['strategy_id']}: reset it first "
                              "(`meridian paper reset --account ...`)")
+        return state
+
+    def _resume(self, state: dict) -> None:
         self.since = as_utc(state["since"]) if state.get("since") else None
         d = self.store.read("strategy_decisions", {"account": self.account})
         if d.empty or self.since is None:
             return
         wide = d.pivot_table(index="ts", columns="symbol", values="target", aggfunc="last").sort_index()
-        if set(wide.columns) != set(self.symbols):
-            raise ValueError(f"account {self.account} trades {sorted(wide.columns)}, not {sorted(self.symbols)}: "
-                             "reset it or name another account")
-        for ts, row in self._rows(self._bars(self.since, wide.index[-1])):
-            self._append(ts, row)
+        done = wide.index                       # the bars the account processed, and only those
+        for ts, row in self._rows(self._bars(self.since, done[-1] + pd.Timedelta(1, "ns"))):
+            if ts in done:
+                self._append(ts, row)
         self.decided = wide.reindex(index=pd.DatetimeIndex(self.ts), columns=self.symbols).fillna(0.0).to_numpy().tolist()
 
     def _bars(self, start, end=None) -> pd.DataFrame:
@@ -93,29 +117,108 @@ class StrategyAccount:
         for c in COLS:
             self.px[c].append(row[c])
 
+    def _arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The bars so far as arrays (epoch ns; one price matrix per column), grown in place of
+        being rebuilt from the lists at every bar."""
+        have = getattr(self, "_built", 0)
+        if have != len(self.ts):
+            if have > len(self.ts) or have == 0:
+                self._ns = np.array([t.value for t in self.ts], dtype="int64")
+                self._px = {c: np.array(self.px[c], dtype="float64").reshape(len(self.ts), len(self.symbols))
+                            for c in COLS}
+            else:
+                self._ns = np.concatenate([self._ns, np.array([t.value for t in self.ts[have:]], dtype="int64")])
+                self._px = {c: np.vstack([self._px[c], np.array(self.px[c][have:], dtype="float64")]) for c in COLS}
+            self._built = len(self.ts)
+        return self._ns, self._px
+
     def market(self, n: int | None = None) -> Market:
-        idx = pd.DatetimeIndex(self.ts[-n:] if n else self.ts, name="ts")
-        frames = {c: pd.DataFrame(np.array(self.px[c][-n:] if n else self.px[c]), index=idx, columns=self._columns)
-                  for c in COLS}
+        ns, px = self._arrays()
+        sl = slice(-n, None) if n else slice(None)
+        idx = pd.DatetimeIndex(pd.to_datetime(ns[sl], utc=True), name="ts")
+        frames = {c: pd.DataFrame(px[c][sl], index=idx, columns=self._columns) for c in COLS}
         return Market(**frames, classes=dict(self.classes), timeframe=self.st.timeframe)
+
+    # ---------------------------------------------------------------- served predictions in
+    def _extend(self, symbol: str, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Append the bars after the view's end that every model of the strategy answered, combined
+        with the strategy's weights (the final ones: after the run); returns the model rows used."""
+        v = self.views[symbol]
+        end = v.index[-1]
+        if not set(self.st.models) <= set(frames):
+            return pd.DataFrame()
+        new = {m: frames[m].loc[frames[m].index > end, ["expected_return", "prob_up"]] for m in self.st.models}
+        common = new[self.st.models[0]].index
+        for f in new.values():
+            common = common.intersection(f.index)
+        if common.empty:
+            return pd.DataFrame()
+        new = {m: f.reindex(common).assign(realized_return=np.nan) for m, f in new.items()}
+        self.views[symbol] = pd.concat([v, combined(self.st, symbol, new)])
+        self.live_from.setdefault(symbol, common[0])
+        return pd.concat([f.assign(model=m, ts=f.index) for m, f in new.items()], ignore_index=True)
+
+    def add_predictions(self, symbol: str, frames: dict[str, pd.DataFrame]) -> int:
+        """What the served models answered for ``symbol`` (model name -> frame indexed by ts with
+        expected_return and prob_up): bars after the run become decidable, kept in the store so a
+        restart decides them from the same numbers. Returns the bars added."""
+        if symbol not in self.views:
+            return 0
+        rows = self._extend(symbol, frames)
+        if rows.empty:
+            return 0
+        self.store.write("strategy_live_predictions", rows.assign(strategy_id=self.st.strategy_id, symbol=symbol)[
+            ["strategy_id", "model", "symbol", "ts", "expected_return", "prob_up"]])
+        return int(rows["ts"].nunique())
+
+    def _realized(self, views: dict[str, pd.DataFrame]) -> None:
+        """The outcome of each served-model bar whose horizon has passed (close to close, as the
+        run's labels): what the Kelly payoff measures, known only after the horizon."""
+        if not self.live_from:
+            return
+        close = pd.DataFrame(np.array(self.px["close"]), index=pd.DatetimeIndex(self.ts), columns=self._columns)
+        h = self.st.horizon
+        for s, first in self.live_from.items():
+            v = views[s]
+            live = v.index[v.index >= first]
+            if live.empty:
+                continue
+            c = close[s]
+            fwd = (c.shift(-h) / c - 1.0).reindex(live)
+            views[s] = v.copy()
+            views[s].loc[live, "realized_return"] = fwd.to_numpy()
 
     # ---------------------------------------------------------------- bars in
     def on_bar(self, ts: pd.Timestamp, row: dict[str, np.ndarray]) -> dict[str, float]:
         """The bars closing at ``ts`` (``row``: open/high/low/close, one per symbol, NaN where a
         symbol has no bar): decide, record."""
         self._append(ts, row)
+        return self._decide(1)[-1]
+
+    def _decide(self, k: int) -> list[dict[str, float]]:
+        """Decide the last ``k`` appended bars, each from the bars and predictions up to it: one
+        call of the decision over the bars up to the newest, whose row t depends on nothing after
+        t (the prefix property of :func:`targets`), so replaying stored bars decides a block at
+        once and a live bar decides alone, with the same numbers."""
         n = lookback(self.st)
+        m = self.market(None if n is None else k + n - 1)
+        first, last = m.index[0], m.index[-1]
         views = {}
         for s, v in self.views.items():
-            end = int(v.index.searchsorted(ts, side="right"))       # predictions up to ts
-            views[s] = v.iloc[max(0, end - n): end] if n else v.iloc[:end]
-        tgt = target_at(self.st, views, self.market(n))
-        self.decided.append([tgt[s] for s in self.symbols])
-        self.pending += [{"account": self.account, "symbol": s, "ts": ts, "strategy_id": self.st.strategy_id,
-                          "target": tgt[s]} for s in self.symbols]
+            lo, hi = int(v.index.searchsorted(first, side="left")), int(v.index.searchsorted(last, side="right"))
+            views[s] = v.iloc[lo:hi] if n else v.iloc[:hi]                # predictions up to the newest bar
+        self._realized(views)
+        block = targets(self.st, views, m).to_numpy(dtype="float64")[-k:].copy()
+        block[:, self._flat] = 0.0
+        out = []
+        for ts, tgt in zip(self.ts[-k:], block):
+            self.decided.append(tgt.tolist())
+            self.pending += [{"account": self.account, "symbol": s, "ts": ts, "strategy_id": self.st.strategy_id,
+                              "target": float(x)} for s, x in zip(self.symbols, tgt)]
+            out.append(dict(zip(self.symbols, map(float, tgt))))
         if len(self.pending) >= self.flush_every * len(self.symbols):
             self.flush()
-        return tgt
+        return out
 
     def flush(self) -> None:
         if self.pending:
@@ -124,7 +227,7 @@ class StrategyAccount:
         self.store.write("checkpoints", pd.DataFrame([{
             "source": STATE_SOURCE, "stream": self.account, "ts": self.last_ts or utc_now(),
             "updated_at": utc_now(), "state": json.dumps({
-                "strategy_id": self.st.strategy_id, "symbols": self.symbols,
+                "strategy_id": self.st.strategy_id, "symbols": self.symbols, "active": self.active,
                 "since": None if self.since is None else self.since.isoformat()})}]))
 
     def replay(self, since=None, until=None, max_bars: int | None = None) -> int:
@@ -134,14 +237,20 @@ class StrategyAccount:
             self.since = as_utc(since) if since is not None else None
         start = self.last_ts + pd.Timedelta(1, "ns") if self.last_ts is not None else self.since
         bars = self._bars(start, as_utc(until) if until is not None else None)
-        done = 0
+        done, waiting = 0, 0
         for ts, row in self._rows(bars):
             if max_bars is not None and done >= max_bars:
                 break
             if self.since is None:
                 self.since = ts
-            self.on_bar(ts, row)
+            self._append(ts, row)
             done += 1
+            waiting += 1
+            if waiting >= self.flush_every:
+                self._decide(waiting)
+                waiting = 0
+        if waiting:
+            self._decide(waiting)
         self.flush()
         return done
 
@@ -169,8 +278,102 @@ class StrategyAccount:
                 "fills": int((changes > 0).sum()), "costs_paid": float(res.sim.costs.sum())}
 
 
+def account_status(store: Store, st: Strategy, account: str | None = None, capital: float = 1.0) -> dict:
+    """A strategy account now, read from the store without trading: equity, P&L total and today,
+    positions (multiples of equity), fills, costs. What ``meridian paper status`` prints and the
+    API's ``/strategies/{id}/account`` answers (the panel shows it)."""
+    acct = StrategyAccount(store, st, account=account)
+    if not acct.ts:
+        return {"account": acct.account, "strategy_id": st.strategy_id, "as_of": None, "bars": 0}
+    return acct.summary(capital)
+
+
 def reset(store: Store, account: str) -> int:
     """Forget an account: its decisions and its checkpoint. Returns the decisions removed."""
     n = store.delete("strategy_decisions", {"account": account})
     store.delete("checkpoints", {"source": STATE_SOURCE, "stream": account})
     return int(n or 0)
+
+
+# ---------------------------------------------------------------- views and the served decision
+
+def strategy_views(store: Store, st: Strategy, symbols: list[str] | None = None, since=None, until=None,
+                   live: dict[str, dict[str, pd.DataFrame]] | None = None
+                   ) -> tuple[dict[str, pd.DataFrame], Market]:
+    """The strategy's combined views and the bars they cover, on ``[since, until]``.
+
+    The views are the run's out-of-sample predictions; ``live`` (symbol -> model -> frame indexed
+    by ts with expected_return and prob_up: what the served models answered) adds the bars after
+    the run's last prediction where every model of the strategy answered, combined with the same
+    weights (the final ones: those bars are after the run)."""
+    symbols = list(symbols or st.symbols)
+    unknown = sorted(set(symbols) - set(st.symbols))
+    if unknown:
+        raise DataError(f"strategy {st.strategy_id} does not trade {', '.join(unknown)}: it trades "
+                        f"{', '.join(st.symbols)}")
+    p = strategies.run_predictions(store, st.run_id, list(st.models), st.horizon, symbols)
+    views, bars = {}, []
+    lo = as_utc(since) if since is not None else None
+    hi = as_utc(until) if until is not None else None
+    for s in symbols:
+        frames = strategies.model_frames(p, s)
+        extra = (live or {}).get(s) or {}
+        b = store.read_bars(s, st.timeframe)
+        if extra and set(st.models) <= set(extra) and len(b):
+            end = max(f.index[-1] for f in frames.values())
+            close = b.set_index("ts")["close"]
+            # outcomes of served-model bars, close to close as the run's labels; row t of the
+            # decision reads only those known by t (measured_payoff)
+            fwd = close.shift(-st.horizon) / close - 1.0
+            for m in st.models:
+                new = extra[m][extra[m].index > end][["expected_return", "prob_up"]]
+                frames[m] = pd.concat([frames[m], new.assign(realized_return=fwd.reindex(new.index).to_numpy(),
+                                                             fold=-1)])
+        v = combined(st, s, frames)
+        v = v.dropna(subset=["expected_return"]) if extra else v
+        v = v[(v.index >= lo) if lo is not None else slice(None)]
+        v = v[(v.index <= hi) if hi is not None else slice(None)]
+        if v.empty:
+            raise DataError(f"run {st.run_id} has no predictions of {s} in the requested period")
+        views[s] = v
+        if b.empty:
+            raise DataError(f"no {st.timeframe} bars of {s} in the store")
+        bars.append(b[(b["ts"] >= v.index[0]) & (b["ts"] <= v.index[-1])])
+    return views, Market.from_bars(pd.concat(bars, ignore_index=True), symbols)
+
+
+def signal_of_target(target: float) -> str:
+    """The signal a target position states: BUY long, SELL short, HOLD flat."""
+    return "BUY" if target > 0 else "SELL" if target < 0 else "HOLD"
+
+
+def served_decision(store: Store, st: Strategy, live: dict[str, dict[str, pd.DataFrame]] | None = None
+                    ) -> dict:
+    """What serving answers for a strategy: the one decision (:func:`targets`) at the newest bar
+    every model of the strategy has a prediction for, per symbol with the combined view, the
+    target, the position held into that bar's close and the signal; the same numbers as the
+    backtest's last bar over the same predictions."""
+    views, market = strategy_views(store, st, live=live)
+    tgt = targets(st, views, market)
+    res = simulate_strategy(st, tgt, market)
+    ts = market.index[-1]
+    held = res.positions.iloc[-1]
+    out = {}
+    for s in market.symbols:
+        v = views[s]
+        row = v.loc[ts] if ts in v.index else None
+        target = float(tgt[s].iloc[-1])
+        out[s] = {"ts": ts.isoformat(), "horizon_bars": st.horizon, "timeframe": st.timeframe,
+                  "expected_return": None if row is None else float(row["expected_return"]),
+                  "prob_up": None if row is None else float(row["prob_up"]),
+                  "confidence": None if row is None else float(row["confidence"]),
+                  "target": target, "held": float(held[s]), "signal": signal_of_target(target),
+                  "source": "run" if row is None or ts <= run_end(st, s) else "served models"}
+    return {"strategy_id": st.strategy_id, "name": st.name, "rule": st.rule, "ts": ts.isoformat(),
+            "symbols": out}
+
+
+def run_end(st: Strategy, symbol: str) -> pd.Timestamp:
+    """The last bar of the run's predictions of ``symbol`` (when the combiner's final weights start)."""
+    end = st.combiner.params[symbol].get("end")
+    return as_utc(end) if end else pd.Timestamp.max.tz_localize("UTC")

@@ -151,11 +151,20 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np
     """Average true range (Wilder-style exponential mean), known at each bar's close."""
     prev = np.vstack([close[:1], close[:-1]])
     tr = np.maximum.reduce([high - low, np.abs(high - prev), np.abs(low - prev)])
+    tr = np.ascontiguousarray(tr, dtype="float64")
+    return _wilder(tr.reshape(len(tr), -1), 1.0 / period).reshape(tr.shape)
+
+
+@numba.njit(cache=True)
+def _wilder(tr, alpha):
+    T, N = tr.shape
     out = np.empty_like(tr)
-    alpha = 1.0 / period
-    out[0] = tr[0]
-    for t in range(1, len(tr)):
-        out[t] = np.where(np.isfinite(tr[t]), out[t - 1] + alpha * (tr[t] - out[t - 1]), out[t - 1])
+    for j in range(N):
+        if T:
+            out[0, j] = tr[0, j]
+        for t in range(1, T):
+            x = tr[t, j]
+            out[t, j] = out[t - 1, j] + alpha * (x - out[t - 1, j]) if np.isfinite(x) else out[t - 1, j]
     return out
 
 

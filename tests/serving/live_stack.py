@@ -56,8 +56,30 @@ def prepare(root: Path, replay: ReplayServer, symbols: list[str], history: int =
         train_start=ds.X.index[0], train_end=ds.X.index[-1], metrics={"directional_accuracy": 0.55},
         artifact_path=str(path)))
     promote(store, model_id)
+    _promoted_strategy(store, cfg, model, symbols)
     store.close()
     return cfg
+
+
+def _promoted_strategy(store, cfg: MeridianConfig, model, symbols: list[str]) -> None:
+    """A recorded run of the served model's answers on the stored 1m bars (minus the last, whose
+    outcome is unknown) and a promoted strategy over it: the paper step trades its account."""
+    from pipelines.evaluation import runs
+    from pipelines.trading import strategy as strategies
+    rec = runs.start(store, kind="walkforward", config={}, config_hash="live" * 4, symbols=list(symbols),
+                     models=["xgboost"], horizons=[1])
+    for s in symbols:
+        bars = store.read("bars", {"symbol": s, "timeframe": "1m"})
+        X = make_dataset(bars, feature_set(cfg.features.feature_set), 1).X
+        out = model.predict(X)
+        close = bars.set_index("ts")["close"]
+        fwd = (close.shift(-1) / close - 1.0).reindex(X.index)
+        runs.record_predictions(store, rec.run_id, "xgboost", 1, s, "1m", pd.DataFrame(
+            {"expected_return": out["expected_return"].to_numpy(), "prob_up": out["prob_up"].to_numpy(),
+             "realized_return": fwd.to_numpy(), "fold": 0}, index=X.index.rename("ts")).dropna())
+    runs.finish(store, rec, {"horizons": {}}, {})
+    st = strategies.save(store, strategies.from_run(store, cfg, rec.run_id, ["xgboost"], 1, name="live"))
+    strategies.set_status(store, st.strategy_id, "promoted")
 
 
 @dataclass

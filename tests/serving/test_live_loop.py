@@ -1,7 +1,8 @@
 """The live loop end to end on real components: a loopback Binance closes 1m bars, the live
 ingestion actor writes them and publishes them on the bar bus, the Serve application (following
 the bus, no polling in the path) streams the feature row, predicts and pushes the bar and the
-prediction on WS /stream, and the paper account steps; the exchange then drops the WebSocket and
+prediction on WS /stream, and the promoted strategy's paper account decides the bar from the
+served answer; the exchange then drops the WebSocket and
 the loop carries on after the reconnect."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pytest
 from websockets.sync.client import connect
 
 from pipelines.store import ParquetStore
-from pipelines.trading.paper import STATE_SOURCE
+from pipelines.trading import strategy as strategies
+from pipelines.trading.replay import StrategyAccount
 from tests.replay.server import ReplayServer
 from tests.serving.live_stack import LiveStack, prepare, recv
 
@@ -71,13 +73,17 @@ def test_closed_bars_become_predictions_on_the_stream_and_paper_steps(ray_sessio
                     msg = recv(ws)
             assert stack.stats()["disconnects"] >= 1
 
-            def paper_at(ts):
-                rows = store.read("checkpoints", {"source": STATE_SOURCE, "stream": cfg.portfolio.account})
-                return len(rows) and pd.Timestamp(json.loads(rows["state"].iloc[-1])["last_ts"][SYMBOL]) >= ts
-            stack.wait(lambda: paper_at(seen[-1]), 30, "the paper step on the last bar")
-            # the paper account decided from the served prediction at the first bar and filled it at the next open
-            state = json.loads(store.read("checkpoints", {"source": STATE_SOURCE})["state"].iloc[-1])
-            assert SYMBOL in state["last_close"]
+            st = strategies.list_strategies(store, "promoted")[0]
+
+            def decided(ts):
+                d = store.read("strategy_decisions", {"account": f"paper:{st.strategy_id}"})
+                return len(d) and d["ts"].max() >= ts
+            stack.wait(lambda: decided(seen[-1]), 30, "the strategy account's step on the last bar")
+            # the bars after the run were decided from the served model's answers, kept for a restart
+            kept = store.read("strategy_live_predictions", {"strategy_id": st.strategy_id})
+            assert set(seen) <= set(kept["ts"])
+            acct = StrategyAccount(store, st)           # what `meridian paper status` reads
+            assert acct.last_ts >= seen[-1] and acct.summary()["bars"] == len(acct.ts)
         finally:
             store.close()
             stack.stop()

@@ -20,7 +20,7 @@ def test_openapi_is_published(served):
     for p in ("/health", "/assets", "/predictions/{symbol}", "/predictions/batch", "/overview", "/sessions",
               "/assets/{symbol}/indicators", "/assets/{symbol}/sentiment", "/assets/{symbol}/risk", "/assets/{symbol}/bars", "/portfolio/equity",
               "/portfolio", "/portfolio/actions", "/models", "/training", "/models/{model_id}/promote",
-              "/training/retrain", "/paper/{action}"):
+              "/training/retrain", "/paper/{action}", "/strategies", "/strategies/{strategy_id}/account"):
         assert p in paths, p
     assert "Prediction" in spec["components"]["schemas"]
 
@@ -35,7 +35,7 @@ def _operations(served):
 @pytest.mark.slow
 def test_no_server_errors(served):
     ops = _operations(served)
-    assert len(ops) == 18
+    assert len(ops) == 20   # with /ingress, /strategies and /strategies/{strategy_id}/account
     statuses: dict[str, set[int]] = {}
     for op in ops:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

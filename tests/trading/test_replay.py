@@ -5,6 +5,7 @@ t; the run's own out-of-sample strategy figures equal the backtest of the one-mo
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipelines.config import MeridianConfig
@@ -12,7 +13,7 @@ from pipelines.evaluation.study import load, run_study
 from pipelines.store import ParquetStore
 from pipelines.trading import strategy as strategies
 from pipelines.trading.decide import Market, targets
-from pipelines.trading.replay import StrategyAccount
+from pipelines.trading.replay import StrategyAccount, served_decision
 from tests.helpers import cli_json
 from tests.trading.test_backtest_cli import seed_run
 
@@ -55,12 +56,35 @@ def test_an_interrupted_account_resumes_exactly_and_resets(lake, capsys):
     again = StrategyAccount(store, st, account="parts")
     again.replay()
     assert again.summary()["final_equity"] == pytest.approx(whole.summary()["final_equity"], rel=1e-12)
-    with pytest.raises(ValueError, match="reset it or name another account"):
-        StrategyAccount(store, st, symbols=["BTCUSDT"], account="parts")
     out = cli_json(capsys, "paper", "reset", "--account", "parts", "--json")
     assert out["decisions_removed"] == 2 * len(again.ts)
     one = StrategyAccount(store, st, symbols=["BTCUSDT"], account="parts")   # a new symbol set after reset
     assert one.replay() > 0 and set(one.summary()["positions"]) == {"BTCUSDT"}
+
+
+def test_changing_the_symbol_set_keeps_the_past_and_trades_the_new_set(lake):
+    """An account of BTCUSDT that adds EURUSD keeps every decision it made, trades EURUSD from the
+    next bar, and later dropping BTCUSDT flattens it at the next open and keeps it flat."""
+    store, run_id = lake
+    st = strategies.save(store, strategies.from_run(store, MeridianConfig(), run_id, ["xgboost"], 1, rule="kelly"))
+    one = StrategyAccount(store, st, symbols=["BTCUSDT"], account="grow")
+    one.replay(max_bars=300)
+    past = one.summary()
+    both = StrategyAccount(store, st, symbols=["BTCUSDT", "EURUSD"], account="grow")
+    assert both.ts == one.ts and both.summary()["final_equity"] == past["final_equity"]
+    both.replay(max_bars=200)
+    res = both.result()
+    held = res.positions
+    assert (held["EURUSD"].iloc[:301] == 0).all() and (held["EURUSD"].iloc[301:] != 0).any()
+    n = len(both.ts)
+    only_eur = StrategyAccount(store, st, symbols=["EURUSD"], account="grow")
+    assert only_eur.symbols == ["EURUSD", "BTCUSDT"] and len(only_eur.ts) == n
+    only_eur.replay(max_bars=50)
+    again = StrategyAccount(store, st, symbols=["EURUSD"], account="grow")   # after a restart, the same
+    assert again.summary()["final_equity"] == pytest.approx(only_eur.summary()["final_equity"], rel=1e-12)
+    held = again.result().positions
+    assert held["BTCUSDT"].iloc[n + 1:].eq(0).all() and held["BTCUSDT"].iloc[:n].ne(0).any()
+    assert again.summary()["positions"]["BTCUSDT"] == 0.0
 
 
 def test_the_decision_at_t_uses_nothing_after_t(lake):
@@ -90,3 +114,52 @@ def test_the_runs_out_of_sample_strategy_is_the_backtest_of_its_strategy(tmp_pat
     assert bt["total_return"] == pytest.approx(oos["strategy_total_return"], rel=1e-9)
     assert bt["sharpe"] == pytest.approx(oos["strategy_sharpe"], rel=1e-9)
     assert bt["max_drawdown"] == pytest.approx(oos["strategy_max_drawdown"], rel=1e-9)
+
+
+@pytest.mark.parametrize("rule", ["signal", "kelly"])
+def test_bars_after_the_run_are_decided_from_the_served_models(lake, rule):
+    """A run that stops 150 bars early, and the served models' answers for those bars fed to the
+    account (here: what a longer run of the same models said), end where the backtest over the
+    longer run ends; a restarted account decides them from the kept answers, the same way."""
+    from pipelines.evaluation import runs
+    store, run_id = lake
+    full = strategies.run_predictions(store, run_id, ["xgboost", "logistic"], 1)
+    cut = sorted(full["ts"].unique())[-150]
+    short = runs.start(store, kind="walkforward", config={}, config_hash="s" * 16, symbols=["BTCUSDT", "EURUSD"],
+                       models=["xgboost", "logistic"], horizons=[1])
+    for (m, s), g in full[full["ts"] < cut].groupby(["model", "symbol"]):
+        runs.record_predictions(store, short.run_id, m, 1, s, "1h", pd.DataFrame(
+            {"expected_return": g["prediction"].to_numpy(), "prob_up": g["prob_up"].to_numpy(),
+             "realized_return": g["realized"].to_numpy(), "fold": g["fold"].to_numpy()},
+            index=pd.DatetimeIndex(g["ts"], name="ts")))
+    runs.finish(store, short, {"horizons": {}}, {})
+    cfg = MeridianConfig()
+    st_full = strategies.save(store, strategies.from_run(store, cfg, run_id, ["xgboost", "logistic"], 1,
+                                                         rule=rule, combiner="average", name="full"))
+    st = strategies.save(store, strategies.from_run(store, cfg, short.run_id, ["xgboost", "logistic"], 1,
+                                                    rule=rule, combiner="average", name="short"))
+    acct = StrategyAccount(store, st, flush_every=40)
+    acct.replay()
+    assert acct.last_ts < cut
+    later = full[full["ts"] >= cut]
+    answers = {str(s): {m: pd.DataFrame({"expected_return": f["prediction"].to_numpy(),
+                                         "prob_up": f["prob_up"].to_numpy()},
+                                        index=pd.DatetimeIndex(f["ts"], name="ts")) for m, f in g.groupby("model")}
+               for s, g in later.groupby("symbol")}
+    # what serving answers for the newest bar from those answers is the longer run's last backtest row
+    served = served_decision(store, st, answers)
+    views, market = load(store, st_full)
+    tgt, held = targets(st_full, views, market), run_study(store, st_full).result.positions
+    assert served["ts"] == market.index[-1].isoformat()
+    for s, d in served["symbols"].items():
+        assert d["source"] == "served models"
+        assert d["target"] == pytest.approx(float(tgt[s].iloc[-1]), rel=1e-12, abs=1e-15)
+        assert d["held"] == pytest.approx(float(held[s].iloc[-1]), rel=1e-9, abs=1e-12)
+    for s, frames in answers.items():
+        assert acct.add_predictions(s, frames) == 150
+    assert acct.replay() == 150
+    bt = run_study(store, st_full).result
+    assert acct.summary()["final_equity"] == pytest.approx(float(bt.equity.iloc[-1]), rel=1e-9)
+    assert acct.summary()["as_of"] == bt.index[-1].isoformat()
+    again = StrategyAccount(store, st)                 # a new process: the kept answers, the same account
+    assert again.summary()["final_equity"] == pytest.approx(acct.summary()["final_equity"], rel=1e-12)
