@@ -9,6 +9,6 @@
   :mod:`.macro`; the universe stage (cross-sectional ranks, Alpha101) is :mod:`.universe`.
 - :mod:`.causality` the prefix test and warm-up check (``meridian features causality-check``);
   :mod:`.store` the Parquet feature store with reuse and incremental append
-  (``meridian features build``, :mod:`pipelines.jobs.features`); :mod:`.selection` mutual
-  information ranking and correlation pruning fitted on training rows.
+  (``meridian features build``, :mod:`pipelines.jobs.features`); :mod:`.streaming` the
+  row of a new bar from each spec's own trailing window, equal to the batch row.
 """

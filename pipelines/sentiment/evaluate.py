@@ -61,28 +61,6 @@ def classification_scores(y_true, y_pred) -> dict:
             "majority_accuracy": float(majority)}
 
 
-def information_coefficient(signal: pd.Series, forward: pd.Series, dates: pd.Series | None = None) -> dict:
-    """Spearman rank correlation between a signal and the forward return, pooled over all rows,
-    and (with ``dates``) the mean of the per-date cross-sectional correlations with its t-stat."""
-    from scipy.stats import spearmanr
-
-    df = pd.DataFrame({"s": np.asarray(signal, dtype="float64"), "r": np.asarray(forward, dtype="float64")})
-    if dates is not None:
-        df["d"] = np.asarray(dates)
-    df = df.dropna(subset=["s", "r"])
-    if len(df) < 3:
-        raise DataError(f"only {len(df)} rows with both a signal and a forward return")
-    rho, p = spearmanr(df["s"], df["r"])
-    out = {"n": int(len(df)), "ic": float(rho), "p_value": float(p)}
-    if dates is not None:
-        per = [spearmanr(g["s"], g["r"])[0] for _, g in df.groupby("d") if len(g) >= 3 and g["s"].nunique() > 1]
-        per = np.array([x for x in per if np.isfinite(x)])
-        out["dates"] = int(len(per))
-        out["mean_daily_ic"] = float(per.mean()) if len(per) else None
-        out["t_stat"] = float(per.mean() / per.std(ddof=1) * np.sqrt(len(per))) if len(per) > 2 else None
-    return out
-
-
 GOLD_OF_LABEL = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
 

@@ -103,7 +103,9 @@ def headline_ic(scorer, name: str) -> None:
     return from that close to the next one, over the 7 tickers."""
     from pipelines.features.engine import compute_features
     from pipelines.features.spec import FeatureContext
-    from pipelines.sentiment.evaluate import information_coefficient
+    from scipy.stats import spearmanr
+
+    from pipelines.evaluation.signal import analyse
     from pipelines.sentiment.features import FEATURES
     from pipelines.sentiment.scorer import score_news
 
@@ -136,16 +138,24 @@ def headline_ic(scorer, name: str) -> None:
                                   "same_ret": np.append(np.nan, c[1:] / c[:-1] - 1)}))
     d = pd.concat(rows, ignore_index=True)
     d = d[d["count"] > 0]
-    nxt = information_coefficient(d["sent"], d["next_ret"], d["date"])
-    same = information_coefficient(d["sent"], d["same_ret"], d["date"])
+    keyed = d.assign(ts=pd.to_datetime(d["date"]), symbol=d["ticker"]).set_index(["ts", "symbol"])
+
+    def ic(target: str) -> dict:
+        """Pooled Spearman over all rows, and the daily cross-sectional rank IC of the one signal
+        analysis (Newey-West t, days with 3+ tickers)."""
+        both = keyed[["sent", target]].dropna()
+        rho, p = spearmanr(both["sent"], both[target])
+        a = analyse(keyed["sent"], keyed[target], horizon=1, min_names=3).summary()
+        return {"ic": float(rho), "n": int(len(both)), "p_value": float(p), "mean_daily_ic": a["rank_ic_mean"],
+                "t_stat": a["rank_ic_nw_t"], "dates": a["days"]}
+
+    nxt, same = ic("next_ret"), ic("same_ret")
     emit(f"headlines_{name}_ic_next_day", nxt["ic"], "spearman", n=nxt["n"], p_value=round(nxt["p_value"], 4),
-         mean_daily_ic=None if nxt["mean_daily_ic"] is None else round(nxt["mean_daily_ic"], 4),
-         t_stat=None if nxt["t_stat"] is None else round(nxt["t_stat"], 3), dates=nxt["dates"],
+         mean_daily_ic=round(nxt["mean_daily_ic"], 4), t_stat=round(nxt["t_stat"], 3), dates=nxt["dates"],
          signal="news_sent_24h at the close (items first seen in the 24h before it)",
          target="close(t) -> close(t+1)")
     emit(f"headlines_{name}_ic_same_day", same["ic"], "spearman", n=same["n"], p_value=round(same["p_value"], 4),
-         mean_daily_ic=None if same["mean_daily_ic"] is None else round(same["mean_daily_ic"], 4),
-         t_stat=None if same["t_stat"] is None else round(same["t_stat"], 3), dates=same["dates"],
+         mean_daily_ic=round(same["mean_daily_ic"], 4), t_stat=round(same["t_stat"], 3), dates=same["dates"],
          target="close(t-1) -> close(t): the reaction the news describes, for reference (not tradable)")
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from pipelines.errors import DataError
-from pipelines.sentiment.evaluate import classification_scores, information_coefficient, load_phrasebank
+from pipelines.sentiment.evaluate import classification_scores, load_phrasebank
 
 
 @pytest.mark.shared
@@ -34,14 +32,3 @@ def test_classification_scores():
     m = classification_scores(y, ["positive", "neutral", "neutral", "neutral"])
     assert m["accuracy"] == 0.75 and m["f1"]["negative"] == 0.0 and m["f1"]["positive"] == 1.0
     assert m["macro_f1"] == pytest.approx((0 + 0.8 + 1.0) / 3) and m["majority_accuracy"] == 0.5
-
-
-def test_information_coefficient():
-    rng = np.random.default_rng(0)
-    dates = np.repeat(pd.date_range("2024-01-01", periods=60).date, 7)
-    s = rng.normal(size=len(dates))
-    r = 0.5 * s + rng.normal(size=len(dates))
-    ic = information_coefficient(pd.Series(s), pd.Series(r), pd.Series(dates))
-    assert 0.3 < ic["ic"] < 0.6 and ic["dates"] == 60 and ic["t_stat"] > 5
-    noise = information_coefficient(pd.Series(s), pd.Series(rng.normal(size=len(s))))
-    assert abs(noise["ic"]) < 0.1 and "mean_daily_ic" not in noise
