@@ -321,11 +321,10 @@ class MeridianService:
         """The configured sentiment scorer, built once (the trained model from the models folder)."""
         if self._scorer is None:
             from pipelines.errors import ModelError
-            from pipelines.sentiment.artifact import models_dir
             from pipelines.sentiment.scorer import SentimentScorer
             m = self.cfg.meridian
             try:
-                self._scorer = SentimentScorer(m.sentiment, models_dir=models_dir(m.store.path))
+                self._scorer = SentimentScorer(m.sentiment, models_dir=m.models_dir)
             except ModelError as exc:
                 raise Unavailable(f"the configured sentiment scorer ({m.sentiment.model}) cannot load: {exc}") from None
         return self._scorer

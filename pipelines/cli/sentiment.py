@@ -84,11 +84,10 @@ def scorer_config(cfg, args: argparse.Namespace):
 
 def make_scorer(args: argparse.Namespace):
     """(full config, scorer) for a command: the models folder is the project's, beside the store."""
-    from pipelines.sentiment.artifact import models_dir
     from pipelines.sentiment.scorer import SentimentScorer
 
     cfg = load_config(args.config)
-    return cfg, SentimentScorer(scorer_config(cfg.sentiment, args), models_dir=models_dir(cfg.store.path))
+    return cfg, SentimentScorer(scorer_config(cfg.sentiment, args), models_dir=cfg.models_dir)
 
 
 def read_lines(path: str, encoding: str) -> list[tuple[int, str]]:
@@ -168,12 +167,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     import json
 
-    from pipelines.sentiment.artifact import models_dir
     from pipelines.sentiment.train import train_phrasebank
 
     cfg = load_config(args.config)
     params = {"C": args.C, "lexicons": not args.no_lexicons}
-    folder, card = train_phrasebank(args.data, models_dir(cfg.store.path), name=args.name or cfg.sentiment.finance_name,
+    folder, card = train_phrasebank(args.data, cfg.models_dir, name=args.name or cfg.sentiment.finance_name,
                                     test_fraction=args.test_fraction, seed=args.seed, params=params)
     card = json.loads((folder / "card.json").read_text())
     lines = [f"saved {card['name']} {card['version']} to {folder}",
@@ -213,7 +211,6 @@ def run_news(args: argparse.Namespace) -> int:
     from pipelines.sentiment.pipeline import scored_news
     from pipelines.store import open_store
 
-    from pipelines.sentiment.artifact import models_dir
 
     cfg = load_config(args.config)
     scfg = scorer_config(cfg.sentiment, args)
@@ -225,7 +222,7 @@ def run_news(args: argparse.Namespace) -> int:
         if args.ray:
             from cluster.runtime import init_ray
             init_ray(cfg.ray)
-        scored, info = scored_news(store, scfg, since, until, use_ray=args.ray, models_dir=models_dir(cfg.store.path))
+        scored, info = scored_news(store, scfg, since, until, use_ray=args.ray, models_dir=cfg.models_dir)
     finally:
         store.close()
     tick = scored["tickers"].map(parse_tickers)

@@ -23,7 +23,6 @@ from pipelines.config import MeridianConfig, load_config
 from pipelines.errors import DataError
 from pipelines.features.catalog import columns_of, feature_set
 from pipelines.features.spec import FeatureContext
-from pipelines.sentiment.artifact import models_dir
 from pipelines.sentiment.pipeline import scored_news
 from pipelines.features.store import FeatureStore, materialize
 from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional
@@ -160,7 +159,7 @@ def context_from_store(cfg: MeridianConfig, peer_map: dict[str, str], timeframe:
                 b = store.read_bars(sym, tfs[0])
             peers[role] = b
         macro = store.read("macro")
-        news, _ = scored_news(store, cfg.sentiment, models_dir=models_dir(cfg.store.path))
+        news, _ = scored_news(store, cfg.sentiment, models_dir=cfg.models_dir)
         return peers, (macro if len(macro) else None), (news if len(news) else None)
     finally:
         store.close()

@@ -51,7 +51,7 @@ def run(cfg: MeridianConfig, store: Store, *, model: str | None = None, symbol: 
         fixed: dict[str, Any] | None = None, storage: str | Path | None = None, resume: str | None = None,
         promote: bool = False, progress: bool = True) -> dict[str, Any]:
     from models.tuning.search import TuneSettings, read_spec, record_best, resume_search, run_search
-    storage = Path(storage or Path(cfg.store.path).parent / "tune")
+    storage = Path(storage or Path(cfg.home) / "tune")   # Tune experiments under the Meridian home
     if resume:
         spec = read_spec(resume)
         ds = load_dataset(cfg, store, spec["symbol"], spec["timeframe"], int(spec["horizon"]))

@@ -2,8 +2,8 @@
 ``<models>/sentiment/<name>/<version>/`` holding ``model.joblib`` and ``card.json`` (the model
 card: data and its digest, split, parameters, metrics, library versions, file hash).
 
-The models folder is the project's: ``<store.path>/../models``, as the training and tuning jobs
-use. A version is ``<UTC time>-<hash>``, so the newest sorts last; loading by name takes it.
+The models folder is the project's (``MeridianConfig.models_dir``, under the Meridian home), as
+the training and tuning jobs use. A version is ``<UTC time>-<hash>``, so the newest sorts last; loading by name takes it.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ from pipelines.errors import ModelError
 
 DEFAULT_NAME = "finance-linear"
 MODEL_FILE, CARD_FILE = "model.joblib", "card.json"
-
-
-def models_dir(store_path: str | Path) -> Path:
-    """The project's models folder, beside the store: ``Path(store.path).parent / 'models'``."""
-    return Path(store_path).parent / "models"
 
 
 def sentiment_dir(models: str | Path, name: str = DEFAULT_NAME) -> Path:

@@ -45,9 +45,9 @@ def test_finbert_json_from_a_local_checkpoint(corpus, tiny_finbert, capsys):
 
 @pytest.fixture()
 def conf(tmp_path):
-    """A configuration whose store (and so models folder) is under tmp_path."""
+    """A configuration whose Meridian home (the store and the models folder) is under tmp_path."""
     p = tmp_path / "meridian.yaml"
-    p.write_text(f"store:\n  path: {tmp_path / 'data' / 'lake'}\n")
+    p.write_text(f"home: {tmp_path / 'data'}\n")
     return p
 
 

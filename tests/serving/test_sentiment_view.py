@@ -77,13 +77,11 @@ def test_service_builds_the_configured_scorer_once_and_says_when_it_cannot(store
     async def nothing(*_a, **_k):
         return {}
 
-    lake = tmp_path / "home" / "lake"
-    shutil.copytree(trained_models, tmp_path / "home" / "models")  # the models folder beside the store
-    meridian = MeridianConfig.model_validate({"store": {"path": str(lake)}, "sentiment": {"model": "finance"}})
+    shutil.copytree(trained_models, tmp_path / "home" / "models")  # the models folder of this Meridian home
+    meridian = MeridianConfig.model_validate({"home": str(tmp_path / "home"), "sentiment": {"model": "finance"}})
     svc = MeridianService(ServeAppConfig(meridian=meridian), store, nothing, nothing, nothing)
     assert svc.scorer() is svc.scorer() and svc.scorer().active == "finance"
-    bad = MeridianConfig.model_validate({"store": {"path": str(tmp_path / "empty" / "lake")},
-                                        "sentiment": {"model": "finance"}})
+    bad = MeridianConfig.model_validate({"home": str(tmp_path / "empty"), "sentiment": {"model": "finance"}})
     svc = MeridianService(ServeAppConfig(meridian=bad), store, nothing, nothing, nothing)
     with pytest.raises(Unavailable, match="meridian sentiment train"):
         svc.scorer()
