@@ -89,7 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-epochs", type=int, default=20, help="epoch budget of a deep trial")
     p.add_argument("--concurrent", type=int, default=2, help="trials at once")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="hold a parameter fixed")
-    p.add_argument("--storage", help="folder of Tune experiments (default: beside the store)")
+    p.add_argument("--storage", help="folder of Tune experiments (default: <Meridian home>/tune)")
     p.add_argument("--resume", metavar="PATH", help="continue the experiment at PATH after a killed driver")
     p.add_argument("--promote", action="store_true", help="promote the best model")
     p.add_argument("--seed", type=int, default=0)
