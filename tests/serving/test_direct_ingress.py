@@ -37,6 +37,16 @@ def _first_json_line(proc, timeout=150):
     raise AssertionError("meridian serve printed no address")
 
 
+def _serve(serving_root, tmp_path, *extra):
+    """``meridian serve`` on the served fixture's configuration, on free ports: (process, proxy
+    port, first direct port)."""
+    _, cfg, _ = serving_root
+    cfg_file = tmp_path / "meridian.json"
+    cfg_file.write_text(cfg.model_dump_json())
+    port, direct = free_port(), free_port()
+    return _start(cfg_file, port, direct, *extra), port, direct
+
+
 def _stop(proc):
     proc.send_signal(signal.SIGTERM)
     try:
@@ -47,11 +57,7 @@ def _stop(proc):
 
 @pytest.mark.slow
 def test_meridian_serve_answers_directly_and_through_the_proxy(serving_root, tmp_path):
-    root, cfg, _ = serving_root
-    cfg_file = tmp_path / "meridian.json"
-    cfg_file.write_text(cfg.model_dump_json())
-    port, direct = free_port(), free_port()
-    proc = _start(cfg_file, port, direct)
+    proc, port, direct = _serve(serving_root, tmp_path)
     try:
         out = _first_json_line(proc)
         assert out["proxy_url"] == f"http://127.0.0.1:{port}"
@@ -85,11 +91,7 @@ def test_sigterm_with_a_stream_open_stops_promptly(serving_root, tmp_path):
     ingress replica's graceful-shutdown period on the open socket); the socket is closed and the
     command exits well before that."""
     from websockets.sync.client import connect
-    root, cfg, _ = serving_root
-    cfg_file = tmp_path / "meridian.json"
-    cfg_file.write_text(cfg.model_dump_json())
-    port, direct = free_port(), free_port()
-    proc = _start(cfg_file, port, direct)
+    proc, port, direct = _serve(serving_root, tmp_path)
     try:
         out = _first_json_line(proc)
         with connect(out["url"].replace("http://", "ws://") + "/stream?symbols=EURUSD", open_timeout=30) as ws:
@@ -136,17 +138,13 @@ def _direct_urls(proxy_url):
 
 @pytest.mark.slow
 def test_killed_ingress_replica_is_found_again_through_the_proxy(serving_root, tmp_path):
-    """Issue 23: killing the ingress replica under load moves the direct port (Serve binds without
+    """Killing the ingress replica under load moves the direct port (Serve binds without
     SO_REUSEADDR, the old port's connections sit in TIME_WAIT, Serve blocks that port for good).
     The proxy keeps answering, and its fixed-port /ingress names the new replica's direct URL,
     which serves this server's API (its instance token)."""
     import threading
 
-    root, cfg, _ = serving_root
-    cfg_file = tmp_path / "meridian.json"
-    cfg_file.write_text(cfg.model_dump_json())
-    port, direct = free_port(), free_port()
-    proc = _start(cfg_file, port, direct)
+    proc, port, direct = _serve(serving_root, tmp_path)
     try:
         out = _first_json_line(proc)
         assert out["direct_url"] == f"http://127.0.0.1:{direct}" and out["ingress"] == out["proxy_url"] + "/ingress"
