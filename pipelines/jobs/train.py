@@ -119,8 +119,10 @@ def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig
     return run
 
 
-def _pick_timeframe(store: Store, symbol: str, timeframe: str | None) -> tuple[str, pd.DataFrame]:
-    series = store.bar_series()
+def _pick_timeframe(store: Store, symbol: str, timeframe: str | None,
+                    series: pd.DataFrame | None = None) -> tuple[str, pd.DataFrame]:
+    """The symbol's timeframe and bars; ``series``: the store's series list, when the caller has it."""
+    series = store.bar_series() if series is None else series
     have = series[series["symbol"] == symbol]
     if have.empty:
         raise DataError(f"no bars for {symbol!r} in the store: load some with `meridian import` "
@@ -186,9 +188,10 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     #    with the reason (it never aborts the run)
     todo: dict[str, tuple[str, pd.DataFrame, WalkForwardConfig, dict, dict, set]] = {}
     skipped: dict[str, str] = {}
+    series = store.bar_series()   # once: listing the series reads every partition's footer
     for sym in dict.fromkeys(symbols):
         try:
-            tf, bars = _pick_timeframe(store, sym, timeframe)
+            tf, bars = _pick_timeframe(store, sym, timeframe, series)
         except (DataError, ConfigError) as exc:
             skipped[sym] = str(exc)
             continue
