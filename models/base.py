@@ -29,7 +29,9 @@ class NotFittedError(ModelError):
 
 class Forecaster(ABC):
     name: ClassVar[str]
-    consumes: ClassVar[Literal["tabular", "sequence"]] = "tabular"
+    # tabular: one symbol's rows indexed by ts; sequence: windows of them; panel: rows (ts, symbol)
+    # of a universe (the panel walk-forward only)
+    consumes: ClassVar[Literal["tabular", "sequence", "panel"]] = "tabular"
     wants_gpu: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:

@@ -47,11 +47,4 @@ def load(path, expected_features: list[str] | None = None):
     if not meta.exists():
         raise ModelError(f"{path} is not a saved model (no meta.json)")
     name = json.loads(meta.read_text())["name"]
-    from models.graph import PANEL_MODELS
-    if name in PANEL_MODELS:
-        module, cls = PANEL_MODELS[name].split(":")
-        model = getattr(importlib.import_module(module), cls).load(path)
-        if expected_features is not None and list(expected_features) != model.features_:
-            raise ModelError(f"{path} was trained on another feature list than the one expected")
-        return model
     return model_class(name).load(path, expected_features=expected_features)

@@ -1,5 +1,4 @@
-"""Graph forecasters over the correlation graph of a universe."""
+"""Graph forecasters over the correlation graph of a universe: panel models (``consumes =
+"panel"``), fitted on rows (ts, symbol) by the panel walk-forward."""
 
-MODELS: dict[str, str] = {}
-# forecasters over a panel of symbols (fit(X: symbol -> frame, y: symbol -> series)); not tabular
-PANEL_MODELS = {"gnn": "models.graph.gnn:GraphForecaster"}
+MODELS = {"gnn": "models.graph.gnn:GraphForecaster"}
