@@ -161,7 +161,8 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     and the registered models name it."""
     from models.zoo import model_class
     for m in models:
-        model_class(m)  # unknown names and missing extras fail before any work
+        if model_class(m).consumes == "panel":  # unknown names and missing extras fail before any work too
+            raise ConfigError(f"{m} is a panel model: use --panel")
     for e in ensembles:
         if e not in ENSEMBLES:
             raise ConfigError(f"unknown ensemble {e!r}: one of {', '.join(ENSEMBLES)}")
