@@ -16,6 +16,7 @@ listed as missing with the reason, by /health too."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any, Awaitable, Callable
 
@@ -117,6 +118,7 @@ class ServedPanels:
         self.call_panel = call_panel
         self.records: list[ModelRecord] = []
         self._cache: dict[tuple, tuple[pd.Timestamp, dict[str, dict]]] = {}
+        self._inflight: dict[tuple, asyncio.Future] = {}
         self._generation = 0
 
     def set_records(self, records: list[ModelRecord]) -> None:
@@ -153,6 +155,14 @@ class ServedPanels:
         key = (rec.model_id, state_key(bars))
         if key in self._cache:
             return self._cache[key]
+        pending = self._inflight.get(key)
+        if pending is None:   # symbols asked together (a batch) wait for one computation
+            pending = asyncio.ensure_future(self._compute(rec, key))
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _compute(self, rec: ModelRecord, key: tuple) -> tuple[pd.Timestamp, dict[str, dict]]:
         generation = self._generation
         ts, X = served_cross_section(self.market, rec, self.coverage)
         if self.call_panel is None:

@@ -250,6 +250,8 @@ class Predictor:
                     parts.append(prep if not isinstance(prep, _Prep)
                                  else self._assemble(seconds, prep, answers[(symbol, seconds)]))
                 out[symbol] = self._finish(symbol, asset_class, groups, want, unavailable, parts)
+                out[symbol]["panels"], out[symbol]["panels_missing"] = await self._panel_answers(
+                    symbol, self.panels.of(symbol))   # each panel model's cross-section is asked once
             except ServingError as exc:
                 out[symbol] = exc
         return out
