@@ -67,8 +67,8 @@ def served_cross_section(market: MarketData, rec: ModelRecord, coverage: float
     if len(bars) < need:
         raise PanelUnservable(
             f"{len(bars)} of the {len(rec.symbols)} universe symbols have {rec.timeframe} bars, fewer than "
-            f"the {need} a cross-section needs (serving.panel_min_coverage); without bars: "
-            f"{', '.join(sorted(missing))}")
+            f"the {need} a cross-section needs (panel_min_coverage in `meridian serve --options`); "
+            f"without bars: {', '.join(sorted(missing))}")
     ts = decidable_date(bars)
     feats = {s: market.features(s, rec.timeframe) for s in bars}
     present = [s for s, f in feats.items() if len(f) and ts in f.index]
