@@ -102,7 +102,7 @@ class PromotionGate:
 
 def is_panel(rec: ModelRecord) -> bool:
     """A model that scores several symbols at once (judged on the cross-section)."""
-    return len(rec.symbols) > 1
+    return rec.kind == "panel" or len(rec.symbols) > 1
 
 
 def refusal(rec: ModelRecord, gate: PromotionGate) -> str | None:

@@ -1,5 +1,6 @@
 """The Serve application: a FastAPI ingress composed with ``.bind()`` over the ensemble
-deployment, which fans out to one deployment per promoted model name.
+deployment, which fans out to one deployment per promoted model name (forecasters and panel
+models alike).
 
     serve run serving.app:build_app            # or `meridian serve`, or serve-config.yaml
 """
@@ -20,7 +21,7 @@ from pipelines.store import open_store
 from serving.api import create_api
 from serving.config import DeploymentOptions, ServeAppConfig, ServeArgs
 from serving.deployments import EnsembleServer, ModelServer
-from serving.model_book import promoted_forecasters
+from serving.model_book import promoted_served
 from serving.service import MeridianService
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def compose(cfg: ServeAppConfig) -> Application:
     """Bind the deployment graph for the models promoted now."""
     store = open_store(cfg.meridian.store)
     try:
-        names = sorted({r.name for r in promoted_forecasters(store)})
+        names = sorted({r.name for r in promoted_served(store)})
     finally:
         store.close()
     o = cfg.options

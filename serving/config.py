@@ -71,6 +71,9 @@ class ServeOptions(Frozen):
     status_ttl_s: float = Field(5.0, ge=0, description="how long /health reuses the models' load status "
                                 "(a reload or promote asks again at once)")
     min_confidence: float = Field(0.0, ge=0, le=1, description="below this ensemble confidence a signal is HOLD")
+    panel_min_coverage: float = Field(0.8, gt=0, le=1, description="share of a panel model's universe whose "
+                                      "rows the served cross-section must hold (at least two symbols); below "
+                                      "it the model is not served and /health says why")
     access_log: bool = Field(False, description="log every request of every replica (costs latency)")
     tune_root: str | None = Field(None, description="folder of Tune experiments shown by GET /training")
     paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @serve.deployment
 class ModelServer:
-    """Every promoted forecaster of one model name, in memory."""
+    """Every promoted forecaster and panel model of one model name, in memory."""
 
     def __init__(self, cfg: ServeAppConfig, name: str) -> None:
         self.name = name
@@ -39,6 +39,10 @@ class ModelServer:
     def predict_many(self, model_id: str, X: pd.DataFrame) -> list[dict[str, Any]]:
         """One answer per row of X (the rows of many symbols), in one call."""
         return self.book.predict_many(model_id, X)
+
+    def predict_panel(self, model_id: str, X: pd.DataFrame) -> list[dict[str, Any]]:
+        """A panel model's answers for one date's cross-section, from one call on all its rows."""
+        return self.book.predict_panel(model_id, X)
 
     def status(self) -> dict[str, str | None]:
         return self.book.status()
@@ -62,7 +66,7 @@ class EnsembleServer:
         self.market = MarketData(self.store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
         self.predictor = Predictor(o, cfg.meridian.trading.threshold, self.market,
                                    list_models(self.store, "promoted"), self._call, unavailable,
-                                   call_many=self._call_many)
+                                   call_many=self._call_many, call_panel=self._call_panel)
 
     async def _call(self, name: str, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
         handle = self.models.get(name)
@@ -75,6 +79,12 @@ class EnsembleServer:
         if handle is None:
             return [{"error": f"no deployment serves {name} models: redeploy the application"}] * len(X)
         return await handle.predict_many.remote(model_id, X)
+
+    async def _call_panel(self, name: str, model_id: str, X: pd.DataFrame) -> list[dict[str, Any]]:
+        handle = self.models.get(name)
+        if handle is None:
+            return [{"error": f"no deployment serves {name} models: redeploy the application"}] * len(X)
+        return await handle.predict_panel.remote(model_id, X)
 
     async def predict(self, symbol: str, horizons: list[str] | None = None,
                       min_ts: dict[str, pd.Timestamp] | None = None) -> dict:
@@ -97,21 +107,22 @@ class EnsembleServer:
                 for s, a in answers.items()}
 
     async def status(self) -> dict[str, str | None]:
-        """model id -> None when loaded, else why not (one entry per promoted forecaster)."""
+        """model id -> None when served, else why not (one entry per promoted forecaster and
+        panel model; a loaded panel model whose cross-section cannot be built says why)."""
         out: dict[str, str | None] = {}
         names = list(self.models)
         answers = await asyncio.gather(*(self.models[n].status.remote() for n in names), return_exceptions=True)
         for name, ans in zip(names, answers):
             if isinstance(ans, BaseException):
-                for r in self.predictor.records:
+                for r in self.predictor.served_records():
                     if r.name == name:
                         out[r.model_id] = f"model deployment {name} failed: {ans}"
             else:
                 out.update(ans)
-        for r in self.predictor.records:
+        for r in self.predictor.served_records():
             if r.name in self.unavailable or r.model_id not in out:
                 out[r.model_id] = self.unavailable.get(r.name, f"no deployment serves {r.name} models: redeploy")
-        return out
+        return self.predictor.panel_status(out)
 
     async def reload(self) -> dict[str, str | None]:
         await asyncio.gather(*(h.reload.remote() for h in self.models.values()))

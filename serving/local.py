@@ -27,13 +27,17 @@ def local_service(cfg: ServeAppConfig) -> MeridianService:
     async def call_model(name, model_id, X):
         return book.predict(model_id, X)
 
-    predictor = Predictor(o, cfg.meridian.trading.threshold, market, list_models(store, "promoted"), call_model)
+    async def call_panel(name, model_id, X):
+        return book.predict_panel(model_id, X)
+
+    predictor = Predictor(o, cfg.meridian.trading.threshold, market, list_models(store, "promoted"), call_model,
+                          call_panel=call_panel)
 
     async def predict(symbol, horizons, min_ts):
         return await local_predict(predictor, symbol, horizons, min_ts)
 
     async def status():
-        return book.status()
+        return predictor.panel_status(book.status())
 
     async def reload():
         await asyncio.to_thread(book.load)

@@ -1,5 +1,6 @@
-"""The promoted forecasters held in memory by one replica, loaded from the registry. A model that
-fails to load is remembered with its reason, never raised: the ensemble answers without it."""
+"""The promoted forecasters and panel models held in memory by one replica, loaded from the
+registry. A model that fails to load is remembered with its reason, never raised: the ensemble
+answers without it."""
 
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ class Loaded:
     error: str | None
 
 
-def promoted_forecasters(store: Store, name: str | None = None) -> list[ModelRecord]:
-    recs = [r for r in list_models(store, "promoted") if r.kind == "forecaster"]
+SERVED_KINDS = ("forecaster", "panel")   # per-symbol forecasters; cross-sectional (panel) models
+
+
+def promoted_served(store: Store, name: str | None = None) -> list[ModelRecord]:
+    """The promoted models a model deployment holds (of one model name, or all)."""
+    recs = [r for r in list_models(store, "promoted") if r.kind in SERVED_KINDS]
     return [r for r in recs if name is None or r.name == name]
 
 
@@ -40,7 +45,7 @@ def load_record(rec: ModelRecord) -> Loaded:
 
 
 class ModelBook:
-    """Every promoted forecaster (or those of one model name), by model id."""
+    """Every promoted forecaster and panel model (or those of one model name), by model id."""
 
     def __init__(self, store: Store, name: str | None = None) -> None:
         self.store = store
@@ -48,7 +53,7 @@ class ModelBook:
         self.models: dict[str, Loaded] = {}
 
     def load(self) -> "ModelBook":
-        self.models = {r.model_id: load_record(r) for r in promoted_forecasters(self.store, self.name)}
+        self.models = {r.model_id: load_record(r) for r in promoted_served(self.store, self.name)}
         return self
 
     def status(self) -> dict[str, str | None]:
@@ -75,6 +80,25 @@ class ModelBook:
             else:
                 answers.append({"expected_return": float(er), "prob_up": float(p), "confidence": float(c)})
         return answers
+
+    def predict_panel(self, model_id: str, X: pd.DataFrame) -> list[dict[str, Any]]:
+        """A panel model's answer for every row of one date's cross-section X, from one call on
+        the whole cross-section (a cross-sectional model may read the rows together); when that
+        call fails, every row carries the reason."""
+        ld = self.models.get(model_id)
+        if ld is None or ld.model is None:
+            return [self.predict(model_id, X)] * len(X)
+        try:
+            out = ld.model.predict(X)
+            if len(out) != len(X):
+                raise ValueError(f"{len(out)} predictions for {len(X)} rows")
+            cols = [out[k].to_numpy(dtype=float) for k in ("expected_return", "prob_up", "confidence")]
+        except Exception as exc:
+            return [{"error": f"{type(exc).__name__}: {exc}"}] * len(X)
+        return [{"error": "the model returned NaN for this row (features missing?)"}
+                if np.isnan(er) or np.isnan(p) or np.isnan(c)
+                else {"expected_return": float(er), "prob_up": float(p), "confidence": float(c)}
+                for er, p, c in zip(*cols)]
 
     def predict(self, model_id: str, X: pd.DataFrame) -> dict[str, Any]:
         """The model's prediction for the last row of X, or ``{"error": reason}``."""

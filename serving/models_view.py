@@ -9,6 +9,7 @@ import pandas as pd
 from models.registry import list_models
 from pipelines.store.base import Store
 from serving.insights import number
+from serving.model_book import SERVED_KINDS
 
 
 def accuracy_over_time(preds: pd.DataFrame, max_points: int = 24) -> list[dict]:
@@ -40,7 +41,7 @@ def models_info(store: Store, load_status: dict[str, str | None], status: str | 
             "accuracy": number(m.get("directional_accuracy")), "sharpe": number(m.get("strategy_sharpe")),
             "accuracy_over_time": accuracy_over_time(by_model[r.model_id]) if r.model_id in by_model else [],
             "loaded": (load_status.get(r.model_id) is None and r.model_id in load_status)
-            if r.status == "promoted" and r.kind == "forecaster" else None,
+            if r.status == "promoted" and r.kind in SERVED_KINDS else None,
             "load_error": load_status.get(r.model_id),
         })
     return out

@@ -20,6 +20,7 @@ from pipelines.trading.signals import long_short_flat
 from serving.config import ServeOptions
 from serving.errors import BadParameter, NotFound, ServingError
 from serving.market import MarketData
+from serving.panel import ServedPanels
 from serving.regime import RegimeBook
 
 CallModel = Callable[[str, str, pd.DataFrame], Awaitable[dict[str, Any]]]
@@ -97,7 +98,8 @@ def strategy_answers(prediction: dict, models: tuple[str, ...], timeframe: str, 
 class Predictor:
     def __init__(self, options: ServeOptions, threshold: float, market: MarketData,
                  records: list[ModelRecord], call_model: CallModel,
-                 unavailable: dict[str, str] | None = None, call_many: CallMany | None = None) -> None:
+                 unavailable: dict[str, str] | None = None, call_many: CallMany | None = None,
+                 call_panel: CallMany | None = None) -> None:
         self.options = options
         self.threshold = threshold
         self.market = market
@@ -107,14 +109,26 @@ class Predictor:
         self._cache: dict[tuple, dict] = {}
         self._generation = 0  # moves on every set_records: answers begun before it are not cached
         self.regimes = RegimeBook()
+        self.panels = ServedPanels(market, options.panel_min_coverage, call_panel)
         self.set_records(records)
 
     def set_records(self, records: list[ModelRecord]) -> None:
-        """Promoted records: forecasters feed the ensemble, regime models label the bar."""
+        """Promoted records: forecasters feed the ensemble, regime models label the bar, panel
+        models answer from their universe's cross-section (:mod:`serving.panel`)."""
         self.records = [r for r in records if r.kind == "forecaster"]
         self.regimes.set_records(records)
+        self.panels.set_records(records)
         self._cache.clear()
         self._generation += 1
+
+    def served_records(self) -> list[ModelRecord]:
+        """Every promoted model a model deployment answers for: forecasters and panel models."""
+        return [*self.records, *self.panels.records]
+
+    def panel_status(self, status: dict[str, str | None]) -> dict[str, str | None]:
+        """``status`` (model id -> None or why not loaded) with why a loaded panel model cannot
+        be served now."""
+        return self.panels.status(status)
 
     def by_horizon(self, symbol: str) -> dict[int, list[ModelRecord]]:
         out: dict[int, list[ModelRecord]] = {}
@@ -129,10 +143,56 @@ class Predictor:
     async def predict(self, symbol: str, horizons: list[str] | None = None,
                       min_ts: dict[str, pd.Timestamp] | None = None) -> dict[str, Any]:
         """Predictions for every requested horizon (default: all served) from the latest bar;
-        ``min_ts`` (timeframe -> bar time) makes sure bars at least that new are used."""
-        asset_class, groups, wanted, unavailable = self._plan(symbol, horizons, min_ts)
-        parts = await asyncio.gather(*(self._horizon(symbol, s, groups[s]) for s in wanted if s in groups))
-        return self._finish(symbol, asset_class, groups, wanted, unavailable, list(parts))
+        ``min_ts`` (timeframe -> bar time) makes sure bars at least that new are used. The
+        promoted panel models whose universe holds the symbol answer under ``panels``."""
+        panels = self.panels.of(symbol)
+        if horizons:
+            want = {parse_horizon(h) for h in horizons}
+            panels = [r for r in panels if record_horizon_s(r) in want]
+        groups = self.by_horizon(symbol)
+        if panels and (not groups or (horizons and not any(parse_horizon(h) in groups for h in horizons))):
+            out = self._panel_only(symbol, horizons, min_ts, panels)
+        else:
+            asset_class, groups, wanted, unavailable = self._plan(symbol, horizons, min_ts)
+            parts = await asyncio.gather(*(self._horizon(symbol, s, groups[s]) for s in wanted if s in groups))
+            out = self._finish(symbol, asset_class, groups, wanted, unavailable, list(parts))
+        out["panels"], out["panels_missing"] = await self._panel_answers(symbol, panels)
+        return out
+
+    def _panel_only(self, symbol: str, horizons: list[str] | None, min_ts: dict[str, pd.Timestamp] | None,
+                    panels: list[ModelRecord]) -> dict[str, Any]:
+        """The answer's frame for a symbol only panel models serve."""
+        asset_class = self.market.asset_class(symbol)  # NotFound for unknown symbols
+        for tf, ts in (min_ts or {}).items():
+            self.market.bars(symbol, tf, min_ts=ts)
+        bars = self.market.bars(symbol, panels[0].timeframe)
+        served = {record_horizon_s(r) for r in panels}
+        return {"symbol": symbol, "asset_class": asset_class,
+                "last_close": float(bars["close"].iloc[-1]) if len(bars) else None,
+                "regime": None, "regime_missing": None, "horizons": [],
+                "unavailable_horizons": [h for h in horizons or [] if parse_horizon(h) not in served]}
+
+    async def _panel_answers(self, symbol: str, panels: list[ModelRecord]) -> tuple[list[dict], list[dict]]:
+        """Each panel model's answer for ``symbol`` from its latest cross-section, or why not."""
+        async def one(rec: ModelRecord) -> dict[str, Any]:
+            try:
+                ts, answers = await self.panels.answers(rec)
+            except ServingError as exc:
+                return {"error": str(exc)}
+            a = answers.get(symbol) or {"error": f"{symbol} has no {rec.timeframe} feature row at "
+                                                  f"{ts.isoformat()}, the cross-section's date"}
+            if "error" in a:
+                return a
+            seconds = record_horizon_s(rec)
+            return {"model_id": rec.model_id, "name": rec.name, "version": version_of(rec),
+                    "label": str(rec.config.get("label", "fwd")), "horizon": horizon_label(seconds),
+                    "horizon_bars": rec.horizon, "timeframe": rec.timeframe, "ts": ts.isoformat(),
+                    "target_ts": (ts + timeframe_offset(rec.timeframe) * (rec.horizon + 1)).isoformat(), **a}
+        got = await asyncio.gather(*(one(r) for r in panels))
+        ok = [a for a in got if "error" not in a]
+        missing = [{"model_id": r.model_id, "name": r.name, "reason": a["error"]}
+                   for r, a in zip(panels, got) if "error" in a]
+        return ok, missing
 
     async def predict_many(self, wanted: dict[str, dict[str, pd.Timestamp] | None]) -> dict[str, dict[str, Any]]:
         """:meth:`predict` for many symbols (symbol -> its ``min_ts``) in one round: every
@@ -190,6 +250,8 @@ class Predictor:
                     parts.append(prep if not isinstance(prep, _Prep)
                                  else self._assemble(seconds, prep, answers[(symbol, seconds)]))
                 out[symbol] = self._finish(symbol, asset_class, groups, want, unavailable, parts)
+                out[symbol]["panels"], out[symbol]["panels_missing"] = await self._panel_answers(
+                    symbol, self.panels.of(symbol))   # each panel model's cross-section is asked once
             except ServingError as exc:
                 out[symbol] = exc
         return out

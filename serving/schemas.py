@@ -27,6 +27,10 @@ class Health(_Out):
     strategies_served: list[str] = Field(default_factory=list, description="promoted strategies served")
     strategies_missing: list[str] = Field(default_factory=list,
                                           description="promoted strategies that cannot be served, with the reason")
+    panels_served: list[str] = Field(default_factory=list, description="promoted panel models served")
+    panels_missing: list[str] = Field(default_factory=list,
+                                      description="promoted panel models that cannot be served (artifact missing, too "
+                                                  "few universe symbols with bars), with the reason")
     instance: str = Field("", description="token of the running application (set by `meridian serve`)")
 
 
@@ -92,6 +96,25 @@ class HorizonPrediction(_Out):
     signal: Signal
     missing: list[MissingModel]
     model_versions: dict[str, str]
+
+
+class PanelPrediction(_Out):
+    model_id: str
+    name: str
+    version: str = Field(description="model id and registration time")
+    label: str = Field(description="what the model was fitted to: 'fwd' (forward return), 'excess' (over the "
+                                   "date's mean) or 'rank' (cross-sectional rank in [-0.5, 0.5])")
+    horizon: str
+    horizon_bars: int
+    timeframe: str
+    ts: str = Field(description="open time of the bars of the cross-section: the newest bar every symbol of "
+                                "the model's universe has reached")
+    target_ts: str = Field(description="nominal close time of the bar the prediction is about")
+    score: float = Field(description="the model's output for the symbol, in the units of its label")
+    prob_up: float
+    confidence: float
+    rank: float = Field(description="the score's rank across the cross-section, in [-0.5, 0.5] (0.5: the top)")
+    cross_section: int = Field(description="symbols in the cross-section the model predicted")
 
 
 class StrategySymbol(_Out):
@@ -161,6 +184,11 @@ class Prediction(_Out):
                                                description="the decision of every promoted strategy trading the symbol")
     strategies_missing: list[str] = Field(default_factory=list,
                                           description="promoted strategies trading the symbol that cannot decide, with the reason")
+    panels: list[PanelPrediction] = Field(default_factory=list,
+                                          description="every promoted panel (cross-sectional) model whose universe holds "
+                                                      "the symbol: its answer from the latest cross-section")
+    panels_missing: list[MissingModel] = Field(default_factory=list,
+                                               description="promoted panel models of the symbol that cannot answer, with the reason")
 
 
 class BatchRequest(_Out):

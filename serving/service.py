@@ -155,13 +155,17 @@ class MeridianService:
         if self.live is not None:
             self.live.start()
         status = await self._status()
-        missing = [f"{mid}: {err}" for mid, err in status.items() if err]
+        panels = [r.model_id for r in list_models(self.store, "promoted") if r.kind == "panel"]
+        missing = [f"{mid}: {err}" for mid, err in status.items() if err and mid not in panels]
+        panels_missing = [f"{mid}: {status.get(mid) or 'not held by the model deployments (reload)'}"
+                          for mid in panels if status.get(mid, "") is not None]
         served, st_missing = await self.strategy_states()
-        return {"status": "degraded" if missing or st_missing else "ok", "time": self.clock().isoformat(),
-                "store": self.cfg.meridian.store.backend,
+        return {"status": "degraded" if missing or st_missing or panels_missing else "ok",
+                "time": self.clock().isoformat(), "store": self.cfg.meridian.store.backend,
                 "models_loaded": sum(1 for e in status.values() if e is None), "models_missing": missing,
                 "strategies_served": [d["strategy_id"] for d in served], "strategies_missing": st_missing,
-                "instance": self.cfg.instance}
+                "panels_served": [mid for mid in panels if mid in status and status[mid] is None],
+                "panels_missing": panels_missing, "instance": self.cfg.instance}
 
     async def ingress(self) -> dict:
         direct = await self.direct_ingress() if self.direct_ingress is not None else []
@@ -244,8 +248,11 @@ class MeridianService:
                               "retry in a few seconds") from None
         if "ok" in res:
             out = res["ok"]
-            complete = all(not h["missing"] and pd.Timestamp(h["ts"]) == latest.get(h["timeframe"])
-                           for h in out["horizons"])
+            # a panel answer depends on every universe symbol's bars: reused only once it is made
+            # from this symbol's newest bar (no universe symbol lags behind it)
+            complete = (all(not h.get("missing") and pd.Timestamp(h["ts"]) == latest.get(h["timeframe"])
+                            for h in [*out["horizons"], *out.get("panels", [])])
+                        and not out.get("panels_missing"))
             if complete and self.cfg.options.cache_predictions and key[-1] == self._generation:
                 if len(self._memo) > 4096:
                     self._memo.clear()

@@ -73,6 +73,29 @@ def cross_sectional_rank(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.S
     return out.where(n > 1, 0.0).where(frame.notna())
 
 
+def stack(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per-symbol frames indexed by ts as one frame indexed by (ts, symbol), sorted."""
+    return pd.concat(parts, names=["symbol", "ts"]).swaplevel().sort_index()
+
+
+def ranked_features(features: pd.DataFrame) -> pd.DataFrame:
+    """Raw feature rows indexed by (ts, symbol) as the models see them: every column ranked
+    across the symbols of each date (:func:`cross_sectional_rank`). The walk-forward's panel
+    (:func:`make_panel`) and a served cross-section (:func:`cross_section`) both go through here."""
+    return cross_sectional_rank(features.astype("float64"))
+
+
+def cross_section(features: dict[str, pd.DataFrame], ts: pd.Timestamp) -> pd.DataFrame:
+    """The ranked feature rows of date ``ts``, index (ts, symbol): each symbol's row at ``ts``
+    from its own feature frame (``compute_features`` on its bars, warm-up dropped), for the
+    symbols that have one, ranked across them. Used to predict the latest date, whose labels
+    are not known yet: :func:`make_panel` keeps labelled rows only."""
+    rows = {s: f.loc[[ts]] for s, f in features.items() if len(f) and ts in f.index}
+    if not rows:
+        raise ValueError(f"no symbol has a feature row at {pd.Timestamp(ts).isoformat()}")
+    return ranked_features(stack(rows))
+
+
 def price_signals(bars: pd.DataFrame) -> pd.DataFrame:
     """1-bar and 5-bar reversal and 20-bar momentum of the log close, indexed by ts."""
     lc = np.log(bars.set_index("ts")["close"].astype("float64"))
@@ -101,11 +124,11 @@ def make_panel(bars: dict[str, pd.DataFrame], specs: tuple[FeatureSpec, ...], ho
         parts[sym] = pd.concat([ds.X, ds.y.rename("__fwd"), ds.label_known_at.rename("__known"), sig], axis=1)
     if not parts:
         raise ValueError(f"no symbol has enough history for a panel: {skipped}")
-    df = pd.concat(parts, names=["symbol", "ts"]).swaplevel().sort_index()
+    df = stack(parts)
     fwd = df.pop("__fwd").astype("float64")
     known = df.pop("__known")
     signals = df[list(SIGNALS)]
-    X = cross_sectional_rank(df.drop(columns=list(SIGNALS)).astype("float64"))
+    X = ranked_features(df.drop(columns=list(SIGNALS)))
     if label == "fwd":
         y = fwd
     elif label == "excess":

@@ -6,23 +6,27 @@
     meridian walkforward --panel --symbols A,B,C --models lightgbm,xgboost [--label rank] [--json]
 
 Models and baselines are judged by the one signal analysis (:mod:`pipelines.evaluation.signal`)
-and the run-wide verdict (rank-IC Newey-West t with lags = horizon, Holm-corrected).
+and the run-wide verdict (rank-IC Newey-West t with lags = horizon, Holm-corrected). A recorded
+run registers each model's last-fold fit (kind "panel", symbols = the universe) with that
+evidence, so that ``meridian models promote`` applies the rank-IC t gate to it.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from models.registry import ModelRecord, register
 from models.training.panel import SIGNALS, PanelDataset, date_splits, make_panel
 from models.training.panel_walkforward import PanelResult, run_panel_walkforward
-from pipelines.config import MeridianConfig
+from pipelines.config import MeridianConfig, WalkForwardConfig
 from pipelines.errors import ConfigError
 from pipelines.evaluation.runs import finite
 from pipelines.evaluation.signal import analyse
-from pipelines.jobs.train import _fmt, cost_summary, windows
+from pipelines.jobs.train import _fmt, cost_summary, run_hash, windows
 from pipelines.trading.strategy import cost_model_of
 from pipelines.features.catalog import feature_set
 from pipelines.store.base import Store
@@ -112,6 +116,50 @@ def run_panel(cfg: MeridianConfig, store: Store, symbols: list[str], models: lis
     return report
 
 
+def save_panel_models(cfg: MeridianConfig, report: dict, results: dict[str, PanelResult],
+                      run_id: str | None = None, models_dir: str | Path | None = None) -> dict[str, ModelRecord]:
+    """Each model's last-fold fit (the most recent training dates of the walk-forward) saved as a
+    self-describing artifact under ``models_dir`` (default ``cfg.models_dir``), and its record,
+    kind "panel", not registered yet: its metrics come from the run-wide verdict
+    (:func:`register_panel_models`). The record's symbols are the universe it was trained on and
+    its features the ranked columns, in order; serving rebuilds them per date with the same code."""
+    wf, tf, h = report["walkforward"], report["timeframe"], int(report["horizon"])
+    universe = list(report["universe"])
+    wcfg = WalkForwardConfig.model_validate(wf)
+    out = {}
+    for m, res in results.items():
+        if res.final_model is None:
+            continue
+        params = dict(cfg.models.params.get(m, {}))
+        chash = run_hash(m, wcfg, {**params, "label": report["label"]}, cfg.features.feature_set,
+                         ",".join(universe), tf)
+        model_id = f"{m}-panel{len(universe)}-{tf}-h{h}-{chash[:8]}"
+        artifact = res.final_model.save(Path(models_dir or cfg.models_dir) / model_id)
+        last = res.folds[-1]
+        out[m] = ModelRecord(
+            model_id=model_id, name=m, kind="panel",
+            config={"params": params, "walkforward": wf, "feature_set": report["feature_set"],
+                    "label": report["label"], "normalisation": report["normalisation"],
+                    **({"run_id": run_id} if run_id else {})},
+            config_hash=chash, features=list(report["features"]), symbols=universe, timeframe=tf, horizon=h,
+            train_start=pd.Timestamp(last["train_start"]), train_end=pd.Timestamp(last["train_end"]),
+            metrics={}, artifact_path=str(artifact))
+    return out
+
+
+def register_panel_models(store: Store, report: dict, records: dict[str, ModelRecord]) -> list[str]:
+    """Register each saved panel model with the run's panel evidence as its metrics: the model's
+    signal analysis (rank IC mean, its Newey-West t, which the promotion gate reads, quantiles,
+    long-short) and the run-wide verdict. Call after :func:`pipelines.evaluation.verdict.judge`."""
+    verdict = {k: v for k, v in (report.get("verdict") or {}).items() if k != "explain"}
+    for m, rec in records.items():
+        sig = {k: v for k, v in (report["signal"]["models"].get(m) or {}).items() if k != "series"}
+        rec.metrics = {"signal": sig, "verdict": verdict, "label": report["label"],
+                       "test_start": sig.get("test_start"), "test_end": sig.get("test_end")}
+        register(store, rec)
+    return [r.model_id for r in records.values()]
+
+
 def _best(signal: dict) -> dict:
     def top(d: dict):
         ok = {k: v for k, v in d.items() if np.isfinite(v.get("rank_ic_mean", np.nan))}
@@ -135,5 +183,7 @@ def summary_lines(report: dict) -> list[str]:
                          + ("  EDGE" if kind == "models" and s.get("has_edge") else ""))
     for sym, why in report["skipped"].items():
         lines.append(f"  skipped  {sym}: {why}")
+    for name, mid in (report.get("model_ids") or {}).items():
+        lines.append(f"  registered {name}: {mid} (meridian models promote {mid})")
     lines.extend((report.get("verdict") or {}).get("explain", []))
     return lines

@@ -3,8 +3,9 @@
 
 Every call is a run (:mod:`pipelines.evaluation.runs`): recorded as ``running`` before any work,
 then ``done`` with its report, digests and out-of-sample predictions, or ``failed`` with the
-reason. Its models are registered under the run id, and the run id is printed (``run_id`` in
-``--json``).
+reason. Its models are registered under the run id (a panel run: one model per model name and
+horizon, fitted on the last fold's training dates), and the run id is printed (``run_id`` in
+``--json``; the registered ids are each horizon's ``model_ids``).
 
     python -m pipelines.jobs.walkforward --symbols BTCUSDT,ETHUSDT --models xgboost,lightgbm --horizon 1,24
 """
@@ -118,6 +119,10 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
         if len(reports) > 1 or args.panel:
             from pipelines.evaluation.verdict import judge
             judge(list(reports.values()))     # one correction and one trial count over every horizon
+        if args.panel:
+            from pipelines.jobs.panel import register_panel_models
+            for r in reports.values():
+                register_panel_models(store, r, r.pop("pending_models"))
         report = {"run_id": rec.run_id, "horizons": {str(h): r for h, r in reports.items()}}
         digests = {"bars": {s: d for r in reports.values() for s, d in r.pop("bars_digests", {}).items()},
                    "feature_set": {str(h): r.get("feature_set_version") for h, r in reports.items()}}
@@ -145,10 +150,14 @@ def _panel(cfg: MeridianConfig, store, symbols: list[str], models: list[str], ar
     bars, skipped = load_panel_bars(store, symbols, args.timeframe)
     if not bars:
         raise ConfigError(f"none of {', '.join(symbols)} has bars in the store")
+    from pipelines.jobs.panel import save_panel_models
     report, results, _ = evaluate_panel(cfg, bars, models, label=args.label, use_ray=not args.no_ray,
                                         retrain_every=args.retrain_every, keep=args.keep, skipped=skipped)
     for m, res in results.items():
         runs.record_predictions(store, run_id, m, report["horizon"], None, report["timeframe"], res.predictions)
+    # the last fold's models, saved now and registered once the run-wide verdict is in
+    report["pending_models"] = save_panel_models(cfg, report, results, run_id)
+    report["model_ids"] = {m: rec.model_id for m, rec in report["pending_models"].items()}
     from pipelines.features.catalog import feature_set
     from pipelines.features.store import set_version
     report["bars_digests"] = {s: runs.bars_digest(b) for s, b in bars.items()}
@@ -161,16 +170,16 @@ def _promote(store, cfg: MeridianConfig, reports: dict[int, dict]) -> dict[str, 
     from models.registry import PromotionGate, PromotionRefused, promote
     gate = PromotionGate(min_dsr=cfg.models.promote_min_dsr, min_rank_ic_t=cfg.models.promote_min_rank_ic_t)
     out: dict[str, list[str]] = {"promoted": [], "refused": []}
-    for rep in reports.values():
-        for r in rep["symbols"].values():
-            for name, mid in r["model_ids"].items():
-                if name in r["models"]:
-                    try:
-                        promote(store, mid, gate)
-                        out["promoted"].append(mid)
-                    except PromotionRefused as exc:
-                        print(exc, file=sys.stderr)
-                        out["refused"].append(str(exc))
+    ids = [mid for rep in reports.values() for r in rep["symbols"].values()
+           for name, mid in r["model_ids"].items() if name in r["models"]]
+    ids += [mid for rep in reports.values() for mid in (rep.get("model_ids") or {}).values()]  # panel models
+    for mid in ids:
+        try:
+            promote(store, mid, gate)
+            out["promoted"].append(mid)
+        except PromotionRefused as exc:
+            print(exc, file=sys.stderr)
+            out["refused"].append(str(exc))
     return out
 
 

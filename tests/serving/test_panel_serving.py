@@ -1,0 +1,113 @@
+"""Serving a promoted panel model over real HTTP: a prediction for a symbol of its universe is its
+row of the latest common date's cross-section, built from every universe symbol's bars with the
+walk-forward's own features and ranking, and equals the registered model's prediction on the
+panel row the batch code builds for that date; /health lists a promoted panel model that cannot
+be served (artifact gone, too few universe symbols with bars) with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from models.registry import ModelRecord, get, promote, register
+from models.training.panel import make_panel
+from models.zoo import model_class
+from pipelines.cli import main as cli_main
+from pipelines.config import load_config
+from pipelines.features.catalog import feature_set
+from pipelines.store import ParquetStore
+from serving.config import ServeAppConfig
+from tests.helpers import drop_serve_apps, serve_port
+from tests.synthetic.markets import bars_from_returns
+
+PREFIX = "/panel-serving"
+SYMS = [f"P{i}" for i in range(6)]
+N_DAYS, WITHHELD = 300, 1          # the last bar of each symbol stays out of the store: its label's close
+
+
+@pytest.fixture(scope="module")
+def panel_app(tmp_path_factory, ray_session):
+    from ray import serve
+    from serving.app import compose
+    root = tmp_path_factory.mktemp("panel-serving")
+    rng = np.random.default_rng(11)
+    full = {s: bars_from_returns(np.r_[0.0, rng.normal(0, 0.01, N_DAYS - 1)], symbol=s, timeframe="1d", seed=i)
+            for i, s in enumerate(SYMS)}
+    store = ParquetStore(root / "lake")
+    for b in full.values():
+        store.write_bars(b.iloc[:-WITHHELD])
+    env = {"MERIDIAN_HOME": str(root / "home"), "MERIDIAN__STORE__PATH": str(root / "lake"),
+           "MERIDIAN__WALKFORWARD__TRAIN_BARS": "150", "MERIDIAN__WALKFORWARD__TEST_BARS": "60"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert cli_main(["walkforward", "--panel", "--symbols", ",".join(SYMS), "--models", "logistic",
+                         "--label", "rank", "--horizon", "1", "--no-ray", "--json"]) == 0
+        good = next(r for r in _panels(store) if r.config.get("run_id"))
+        assert cli_main(["models", "promote", good.model_id, "--force", "--reason", "serve it in the test"]) == 0
+        cfg = load_config()
+    # two promoted panel models that cannot be served: its artifact is gone; its universe is
+    # mostly symbols without bars
+    gone = ModelRecord(**{**get(store, good.model_id).__dict__, "model_id": "logistic-panel-gone",
+                          "horizon": 2, "artifact_path": str(root / "home" / "models" / "gone"), "status": "candidate"})
+    thin = ModelRecord(**{**get(store, good.model_id).__dict__, "model_id": "logistic-panel-thin",
+                          "symbols": ["P0", "Q1", "Q2", "Q3"], "status": "candidate"})
+    for rec in (gone, thin):
+        register(store, rec)
+        promote(store, rec.model_id)
+    port = serve_port()
+    serve.run(compose(ServeAppConfig(meridian=cfg)), name="panel-serving", route_prefix=PREFIX)
+    yield f"http://127.0.0.1:{port}{PREFIX}", store, cfg, full, get(store, good.model_id)
+    drop_serve_apps("panel-serving")
+    store.close()
+
+
+def _panels(store) -> list[ModelRecord]:
+    from models.registry import list_models
+    return [r for r in list_models(store) if r.kind == "panel"]
+
+
+def test_served_panel_prediction_equals_the_batch_panel_row_of_the_latest_date(panel_app):
+    url, store, cfg, full, rec = panel_app
+    latest = store.read("bars", {"symbol": "P0"})["ts"].iloc[-1]
+    # the batch side: the walk-forward's panel over the full bars (the withheld bar labels the
+    # latest stored date), its rows of that date, the registered model's predictions on them
+    panel = make_panel(full, feature_set(cfg.features.feature_set), rec.horizon, label="rank")
+    rows = panel.X.xs(latest, level="ts", drop_level=False)
+    assert len(rows) == len(SYMS)
+    model = model_class(rec.name).load(rec.artifact_path, expected_features=rec.features)
+    want = model.predict(rows)["expected_return"].droplevel("ts")
+
+    r = requests.post(f"{url}/predictions/batch", json={"symbols": SYMS}, timeout=120)
+    assert r.status_code == 200, r.text
+    got = {p["symbol"]: p for p in r.json()["results"]}
+    assert sorted(got) == SYMS and r.json()["errors"] == []
+    for s in SYMS:
+        p = got[s]
+        assert p["horizons"] == []              # no per-symbol forecaster serves these symbols
+        (a,) = p["panels"]
+        assert a["model_id"] == rec.model_id and a["label"] == "rank" and a["horizon"] == "1d"
+        assert pd.Timestamp(a["ts"]) == latest and a["cross_section"] == len(SYMS)
+        assert a["score"] == pytest.approx(float(want[s]), abs=1e-9)
+        # the unservable ones say why, for each symbol of their universe
+        assert {m["model_id"] for m in p["panels_missing"]} == (
+            {"logistic-panel-gone", "logistic-panel-thin"} if s == "P0" else {"logistic-panel-gone"})
+    # the rank of each symbol's score across the cross-section, in [-0.5, 0.5]
+    order = sorted(SYMS, key=lambda s: got[s]["panels"][0]["score"])
+    assert [got[s]["panels"][0]["rank"] for s in order] == pytest.approx(np.linspace(-0.5, 0.5, len(SYMS)))
+    one = requests.get(f"{url}/predictions/P3", timeout=120).json()
+    assert one["panels"][0]["score"] == got["P3"]["panels"][0]["score"]
+
+
+def test_health_lists_unservable_panel_models_with_the_reason(panel_app):
+    url, _, _, _, rec = panel_app
+    h = requests.get(f"{url}/health", timeout=120).json()
+    assert h["panels_served"] == [rec.model_id] and h["status"] == "degraded"
+    missing = {m.split(":", 1)[0]: m.split(":", 1)[1] for m in h["panels_missing"]}
+    assert set(missing) == {"logistic-panel-gone", "logistic-panel-thin"}
+    assert "meta.json" in missing["logistic-panel-gone"] or "No such file" in missing["logistic-panel-gone"]
+    assert "1 of the 4 universe symbols have 1d bars, fewer than the 4" in missing["logistic-panel-thin"]
+    assert "Q1" in missing["logistic-panel-thin"]
+    assert not any(m.startswith("logistic-panel") for m in h["models_missing"])
