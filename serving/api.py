@@ -28,6 +28,12 @@ NOT_FOUND = {404: {"model": S.Error, "description": "unknown symbol, model or ho
 KEYED = {401: {"model": S.Error, "description": "missing or wrong X-API-Key"},
          403: {"model": S.Error, "description": "no API key configured: writes are disabled"}}
 SYMBOL = Path(..., min_length=1, max_length=40, description="e.g. EURUSD, BTCUSDT, AAPL")
+ACCOUNT = {404: {"model": S.Error, "description": "unknown strategy or account, or none promoted"},
+           503: {"model": S.Error, "description": "the strategy's account cannot be read (e.g. its run is gone)"}}
+STRATEGY = Query(None, min_length=1, max_length=200,
+                 description="stored strategy id; default: the strategy `account` trades, else the only "
+                             "promoted one (several promoted: 422 listing them)")
+ACCOUNT_Q = Query(None, min_length=1, max_length=200, description="account name; default: paper:<strategy id>")
 
 
 def _key_ok(given: str | None, expected: str | None) -> bool:
@@ -123,24 +129,25 @@ def create_api(service: MeridianService) -> FastAPI:
     async def risk(symbol: str = SYMBOL):
         return await service.risk(symbol)
 
-    @app.get("/portfolio", response_model=S.Portfolio, dependencies=reads, responses=KEYED)
-    async def portfolio():
-        return await service.portfolio()
+    @app.get("/portfolio", response_model=S.Portfolio, dependencies=reads, responses={**KEYED, **ACCOUNT})
+    async def portfolio(strategy: str | None = STRATEGY, account: str | None = ACCOUNT_Q):
+        """A strategy's paper account: what `meridian paper status --strategy ID --json` prints."""
+        return await service.portfolio(strategy, account)
 
-    @app.get("/portfolio/equity", response_model=S.Equity, dependencies=reads, responses=KEYED)
-    async def equity():
-        return await service.equity()
+    @app.get("/portfolio/equity", response_model=S.Equity, dependencies=reads, responses={**KEYED, **ACCOUNT})
+    async def equity(strategy: str | None = STRATEGY, account: str | None = ACCOUNT_Q):
+        return await service.equity(strategy, account)
 
-    @app.get("/portfolio/actions", response_model=S.Actions, dependencies=reads, responses=KEYED)
-    async def actions():
-        return await service.actions()
+    @app.get("/portfolio/actions", response_model=S.Actions, dependencies=reads, responses={**KEYED, **ACCOUNT})
+    async def actions(strategy: str | None = STRATEGY, account: str | None = ACCOUNT_Q):
+        return await service.actions(strategy, account)
 
     @app.get("/strategies", response_model=S.Strategies, dependencies=reads, responses=KEYED)
     async def strategies():
         return await service.strategies()
 
     @app.get("/strategies/{strategy_id}/account", response_model=S.StrategyAccount, dependencies=reads,
-             responses={**KEYED, **NOT_FOUND})
+             responses={**KEYED, **ACCOUNT})
     async def strategy_account(strategy_id: str = Path(..., min_length=1, max_length=200),
                                account: str | None = Query(None, max_length=200,
                                                            description="default: paper:<strategy id>")):
@@ -162,9 +169,11 @@ def create_api(service: MeridianService) -> FastAPI:
     async def retrain(req: S.RetrainRequest):
         return await service.retrain(req.symbols, req.models, req.horizon, req.promote)
 
-    @app.post("/paper/{action}", response_model=S.PaperState, dependencies=writes, responses=KEYED)
+    @app.post("/paper/{action}", response_model=S.PaperState, dependencies=writes, responses={**KEYED, **ACCOUNT})
     async def paper(action: Literal["start", "stop"], req: S.PaperControl | None = None):
-        return await service.paper(action == "start", req.account if req else None)
+        """Switch a strategy account's stepping on or off (body: strategy and/or account; default:
+        the only promoted strategy's account)."""
+        return await service.paper(action == "start", req.strategy if req else None, req.account if req else None)
 
     @app.websocket("/stream")
     async def stream(ws: WebSocket, symbols: str | None = None, api_key: str | None = None):

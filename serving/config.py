@@ -76,7 +76,6 @@ class ServeOptions(Frozen):
                                       "it the model is not served and /health says why")
     access_log: bool = Field(False, description="log every request of every replica (costs latency)")
     tune_root: str | None = Field(None, description="folder of Tune experiments shown by GET /training")
-    paper_account: str = Field("paper", description="account whose fills/positions the portfolio shows")
     ingress: DeploymentOptions = DeploymentOptions(num_cpus=0.0, max_ongoing_requests=200,
                                                    graceful_shutdown_timeout_s=2.0)
     ensemble: DeploymentOptions = DeploymentOptions(num_cpus=0.1, max_ongoing_requests=200)

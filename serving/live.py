@@ -120,9 +120,9 @@ class LiveFeed:
 class StrategyStep:
     """The paper step of the live loop: every promoted strategy's paper account
     (:class:`~pipelines.trading.replay.StrategyAccount`, the account `meridian paper` shows)
-    takes the served models' answers the feed just made (no second model call) and decides the
-    new bars with the one decision. It runs in a worker thread on its own store connection, one
-    batch at a time."""
+    that is not switched off (``POST /paper/stop``) takes the served models' answers the feed
+    just made (no second model call) and decides the new bars with the one decision. It runs in a
+    worker thread on its own store connection, one batch at a time."""
 
     def __init__(self, cfg: MeridianConfig) -> None:
         self.cfg = cfg
@@ -132,7 +132,7 @@ class StrategyStep:
         self.steps = 0
 
     def _step(self, bars: pd.DataFrame, preds: dict[str, dict]) -> int:
-        from pipelines.trading.replay import StrategyAccount
+        from pipelines.trading.replay import StrategyAccount, default_account, paper_switch
         from pipelines.trading.strategy import list_strategies
         from serving.predictor import strategy_answers
         if self._store is None:
@@ -140,14 +140,17 @@ class StrategyStep:
         done = 0
         for st in list_strategies(self._store, "promoted"):
             ok = {s: preds[s]["ok"] for s in st.symbols if "ok" in preds.get(s, {})}
-            if not ok:
+            if not ok or not paper_switch(self._store, default_account(st))["running"]:
                 continue
-            acct = self.accounts.get(st.strategy_id)
-            if acct is None or acct.st != st:
-                acct = self.accounts[st.strategy_id] = StrategyAccount(self._store, st)
-            for s, p in ok.items():
-                acct.add_predictions(s, strategy_answers(p, st.models, st.timeframe, st.horizon))
-            done += acct.replay()
+            try:   # one strategy that cannot be stepped (its run is gone) must not stop the others
+                acct = self.accounts.get(st.strategy_id)
+                if acct is None or acct.st != st:
+                    acct = self.accounts[st.strategy_id] = StrategyAccount(self._store, st)
+                for s, p in ok.items():
+                    acct.add_predictions(s, strategy_answers(p, st.models, st.timeframe, st.horizon))
+                done += acct.replay()
+            except Exception:
+                log.exception("paper step of strategy %s failed", st.strategy_id)
         return done
 
     async def __call__(self, bars: pd.DataFrame, preds: dict[str, dict]) -> None:

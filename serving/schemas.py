@@ -164,6 +164,9 @@ class StrategyAccount(_Out):
     positions: dict[str, float] = Field(default_factory=dict, description="multiples of equity")
     fills: int = 0
     costs_paid: float = 0.0
+    running: bool = Field(description="stepped by the live loop (serving.paper_live) and `meridian paper run` "
+                                      "unless switched off (POST /paper/stop)")
+    switched_at: str | None = Field(description="when it was last switched (None: never)")
 
 
 class Regime(_Out):
@@ -301,37 +304,22 @@ class Risk(_Out):
     sharpe_annual: float | None
 
 
-class Position(_Out):
-    symbol: str
-    qty: float
-    avg_price: float
-    last_price: float | None
-    market_value: float | None
-    unrealized_pnl: float | None
-    realized_pnl: float
-    as_of: str
-
-
 class PaperState(_Out):
     account: str
+    strategy_id: str
     running: bool
-    updated_at: str | None
-
-
-class PnL(_Out):
-    today: float | None = Field(description="since 00:00 UTC of the latest mark")
-    week: float | None = Field(description="since Monday 00:00 UTC")
-    total: float | None = Field(description="since the first snapshot")
+    switched_at: str | None
 
 
 class EquityPoint(_Out):
-    ts: str
+    ts: str = Field(description="open time of a bar the account processed")
     equity: float
 
 
 class Equity(_Out):
     account: str
-    points: list[EquityPoint]
+    strategy_id: str
+    points: list[EquityPoint] = Field(description="the account's equity at every bar it processed, oldest first")
 
 
 class Bar(_Out):
@@ -351,35 +339,29 @@ class Bars(_Out):
     bars: list[Bar]
 
 
-class Portfolio(_Out):
-    account: str
-    as_of: str | None
-    cash: float | None
-    equity: float | None
-    positions: list[Position]
-    n_fills: int
-    paper: PaperState
-    pnl: PnL
+class Portfolio(StrategyAccount):
+    """A strategy's paper account, as `meridian paper status --strategy ID --json` prints it."""
 
 
 class Action(_Out):
     symbol: str
-    current_qty: float
+    current_qty: float = Field(description="the account's position at its last bar, a multiple of equity")
     signal: Signal
-    action: TradeAction
+    action: TradeAction = Field(description="the trade that moves the position toward the signal")
     reason: str
-    position_action: PositionAction | None = Field(description="for an open position: TAKE_PROFIT, EXIT, ADD, "
-                                                   "MONITOR or HOLD (pipelines.trading.actions)")
-    position_reason: str | None
+    position_action: PositionAction = Field(description="for an open position: TAKE_PROFIT, EXIT, ADD, MONITOR "
+                                            "or HOLD; NONE without one (pipelines.trading.actions)")
+    position_reason: str
     expected_return: float | None
     confidence: float | None
-    strategy_id: str | None = Field(None, description="the promoted strategy that decided it, if any")
-    target: float | None = Field(None, description="the strategy's target position (multiple of equity)")
-    ts: str | None = Field(None, description="the bar the decision is made at")
+    strategy_id: str
+    target: float = Field(description="the strategy's target position (multiple of equity)")
+    ts: str = Field(description="the bar the decision is made at")
 
 
 class Actions(_Out):
     account: str
+    strategy_id: str
     actions: list[Action]
     errors: list[BatchError]
 
@@ -442,4 +424,7 @@ class Promoted(_Out):
 
 
 class PaperControl(_Out):
-    account: str | None = Field(None, description="default: the configured paper account")
+    strategy: str | None = Field(None, min_length=1, max_length=200,
+                                 description="stored strategy id; default: the strategy the account trades, "
+                                             "else the only promoted one")
+    account: str | None = Field(None, min_length=1, max_length=200, description="default: paper:<strategy id>")

@@ -18,8 +18,10 @@ from models.registry import get as get_model, list_models, promote as promote_mo
 from pipelines.features import sessions as sessions_mod
 from pipelines.times import timeframe_seconds
 from pipelines.trading.actions import trade_action
-from pipelines.trading.replay import account_status, served_decision
-from pipelines.trading.strategy import Strategy, get as get_strategy, list_strategies
+from pipelines.errors import DataError
+from pipelines.trading.replay import (account_equity, account_positions, account_status, default_account,
+                                      served_decision, set_running)
+from pipelines.trading.strategy import Strategy, list_strategies
 from pipelines.store.base import Store
 from serving import insights, portfolio as portfolio_mod
 from serving.config import ServeAppConfig
@@ -119,17 +121,21 @@ class MeridianService:
                 missing.append(f"{st.strategy_id}: {type(exc).__name__}: {exc}")
         return served, missing
 
-    async def strategy_account(self, strategy_id: str, account: str | None) -> dict:
-        """A strategy's paper account (the computation `meridian paper status` prints)."""
+    async def strategy_account(self, strategy_id: str | None, account: str | None) -> dict:
+        """A strategy's paper account (:func:`pipelines.trading.replay.account_status`, the
+        computation `meridian paper status` prints): ``strategy_id``, else the strategy
+        ``account`` trades, else the only promoted one (serving.portfolio.choose_strategy)."""
+        st = portfolio_mod.choose_strategy(self.store, strategy_id, account)
+        return await self._account_read(account_status, st, account, self.cfg.meridian.portfolio.initial_cash)
+
+    async def _account_read(self, fn, st: Strategy, account: str | None, *args):
+        """``fn(store, st, account, *args)`` in a worker thread, its errors as answers."""
         try:
-            st = get_strategy(self.store, strategy_id)
-        except Exception as exc:
-            raise NotFound(str(exc)) from None
-        try:
-            return await asyncio.to_thread(account_status, self.store, st, account,
-                                           self.cfg.meridian.portfolio.initial_cash)
-        except ValueError as exc:
+            return await asyncio.to_thread(fn, self.store, st, account, *args)
+        except ValueError as exc:   # the account trades another strategy
             raise BadParameter(str(exc), ("query", "account")) from None
+        except DataError as exc:    # e.g. the strategy's run is gone
+            raise Unavailable(f"the account of strategy {st.strategy_id} cannot be read: {exc}") from None
 
     async def strategies(self) -> dict:
         served, missing = await self.strategy_states()
@@ -341,55 +347,25 @@ class MeridianService:
         return {"symbol": symbol, "timeframe": str(bars["timeframe"].iloc[-1]),
                 "bars": [bar_dict(r) for _, r in bars.iterrows()]}
 
-    async def equity(self) -> dict:
-        account = self.cfg.options.paper_account
-        return {"account": account, "points": portfolio_mod.equity_curve(self.store, self.market, account)}
+    async def equity(self, strategy_id: str | None, account: str | None) -> dict:
+        """The account's equity at every bar it processed (the numbers /portfolio's equity ends on)."""
+        st = portfolio_mod.choose_strategy(self.store, strategy_id, account)
+        points = await self._account_read(account_equity, st, account, self.cfg.meridian.portfolio.initial_cash)
+        return {"account": account or default_account(st), "strategy_id": st.strategy_id, "points": points}
 
-    async def portfolio(self) -> dict:
-        return portfolio_mod.portfolio(self.store, self.market, self.cfg.options.paper_account)
+    async def portfolio(self, strategy_id: str | None, account: str | None) -> dict:
+        return await self.strategy_account(strategy_id, account)
 
-    async def actions(self) -> dict:
-        """What to do now: for a symbol a promoted strategy trades, the strategy's decision (its
-        target against the position it holds); for any other served symbol, the models' signal."""
-        account = self.cfg.options.paper_account
-        held = portfolio_mod.positions_by_symbol(self.store, account)
-        entry = portfolio_mod.entry_prices(self.store, account)
-        out, errors = [], []
-        traded = set()
-        for st in self.promoted_strategies():
-            try:
-                dec = await self.decision(st)
-            except Exception as exc:
-                errors.append({"symbol": ",".join(st.symbols), "status": 503,
-                               "reason": f"strategy {st.strategy_id}: {type(exc).__name__}: {exc}"})
-                continue
-            for sym, d in dec["symbols"].items():
-                if sym in traded:
-                    continue
-                traded.add(sym)
-                action, reason = trade_action(d["signal"], d["held"], st.signal.allow_short)
-                out.append({"symbol": sym, "current_qty": d["held"], "signal": d["signal"], "action": action,
-                            "reason": f"{reason} (strategy {st.strategy_id} at {d['ts']})",
-                            "expected_return": d["expected_return"], "confidence": d["confidence"],
-                            "position_action": None, "position_reason": None,
-                            "strategy_id": st.strategy_id, "target": d["target"], "ts": d["ts"]})
-        served = sorted({s for r in list_models(self.store, "promoted") if r.kind == "forecaster" for s in r.symbols}
-                        & set(self.market.symbols()))
-        preds = await self.batch(sorted((set(served) | set(held)) - traded), None)
-        for p in preds["results"]:
-            h = p["horizons"][0]
-            qty = held.get(p["symbol"], 0.0)
-            action, reason = trade_action(h["signal"], qty, self.cfg.meridian.trading.allow_short)
-            ens = h["ensemble"] or {}
-            pos_action = portfolio_mod.manage_position(self.market.bars(p["symbol"], h["timeframe"]), qty,
-                                                       entry.get(p["symbol"]))
-            out.append({"symbol": p["symbol"], "current_qty": qty, "signal": h["signal"], "action": action,
-                        "reason": f"{reason} ({h['horizon']} ensemble)", "expected_return": ens.get("expected_return"),
-                        "confidence": ens.get("confidence"),
-                        "position_action": pos_action[0] if pos_action else None,
-                        "position_reason": pos_action[1] if pos_action else None,
-                        "strategy_id": None, "target": None, "ts": h["ts"]})
-        return {"account": account, "actions": out, "errors": errors + preds["errors"]}
+    async def actions(self, strategy_id: str | None, account: str | None) -> dict:
+        """What to do now in a strategy's account: per symbol, the strategy's decision (its
+        target and signal) against the position the account holds, and advice for that position."""
+        st = portfolio_mod.choose_strategy(self.store, strategy_id, account)
+        positions = await self._account_read(account_positions, st, account)
+        try:
+            dec = await self.decision(st)
+        except Exception as exc:
+            raise Unavailable(f"strategy {st.strategy_id} cannot be served: {type(exc).__name__}: {exc}") from None
+        return portfolio_mod.actions(st, account or default_account(st), dec, positions)
 
     async def models(self, status: str | None) -> dict:
         return {"models": models_info(self.store, await self._status(), status)}
@@ -432,5 +408,9 @@ class MeridianService:
                 raise BadParameter(str(exc), ("body", "models")) from None
         return self.tracker.start(symbols, names, horizon or self.cfg.meridian.walkforward.horizon, promote)
 
-    async def paper(self, running: bool, account: str | None) -> dict:
-        return portfolio_mod.set_paper_running(self.store, account or self.cfg.options.paper_account, running)
+    async def paper(self, running: bool, strategy_id: str | None, account: str | None) -> dict:
+        """Switch a strategy account's stepping (the live loop and `meridian paper run` honour it)."""
+        st = portfolio_mod.choose_strategy(self.store, strategy_id, account)
+        name = account or default_account(st)
+        state = await asyncio.to_thread(set_running, self.store, name, running)
+        return {"account": name, "strategy_id": st.strategy_id, **state}

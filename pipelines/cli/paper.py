@@ -41,10 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _text(out: dict) -> str:
     if not out.get("as_of"):
-        return f"account {out['account']} ({out['strategy_id']}) has processed no bars yet"
+        return (f"account {out['account']} ({out['strategy_id']}) has processed no bars yet"
+                + ("; switched off (POST /paper/start resumes it)" if out.get("running") is False else ""))
     return (f"account {out['account']} ({out['strategy_id']}) at {out['as_of']}: equity {out['equity']:.2f}, "
             f"P&L today {out['pnl_today']:+.2f}, total {out['pnl_total']:+.2f}; {out['fills']} fills; "
-            f"final_equity {out['final_equity']:.10g}\n"
+            f"final_equity {out['final_equity']:.10g}"
+            + ("; switched off (POST /paper/start resumes it)" if out.get("running") is False else "") + "\n"
             + "".join(f"  {s}: {w:+.3g}x equity\n" for s, w in out["positions"].items()))
 
 

@@ -17,21 +17,23 @@ from pipelines.config import MeridianConfig, load_config
 from pipelines.store import open_store
 from pipelines.store.base import Store
 from pipelines.trading import strategy as strategies
-from pipelines.trading.replay import StrategyAccount, account_status
+from pipelines.trading.replay import StrategyAccount, account_status, paper_switch
 
 
 def run(cfg: MeridianConfig, strategy_id: str, symbols: list[str] | None = None, account: str | None = None,
         since: str | None = None, interval: float = 60.0, max_cycles: int | None = 1,
         flush_every: int = 500) -> dict:
     """Poll the store ``max_cycles`` times (None: until interrupted), ``interval`` seconds apart;
-    each poll feeds every bar closed since the last one the account processed."""
+    each poll feeds every bar closed since the last one the account processed, unless the
+    account is switched off (``POST /paper/stop``)."""
     store = open_store(cfg.store)
     try:
         acct = StrategyAccount(store, strategies.get(store, strategy_id), symbols, account, flush_every)
         processed, cycles = 0, 0
         try:
             while max_cycles is None or cycles < max_cycles:
-                processed += acct.replay(since)
+                if paper_switch(store, acct.account)["running"]:   # stopped: POST /paper/stop
+                    processed += acct.replay(since)
                 cycles += 1
                 if max_cycles is None or cycles < max_cycles:
                     time.sleep(interval)

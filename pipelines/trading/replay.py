@@ -22,13 +22,20 @@ import pandas as pd
 from pipelines.store.base import Store
 from pipelines.times import as_utc, utc_now
 from pipelines.trading import strategy as strategies
+from pipelines.trading.actions import Action, suggest_action
 from pipelines.trading.backtest import PortfolioResult
 from pipelines.errors import DataError
 from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, targets
 from pipelines.trading.strategy import Strategy
 
 STATE_SOURCE = "strategy_account"
+SWITCH_SOURCE = "paper_trading"   # an account's running/stopped switch (POST /paper/start|stop)
 COLS = ("open", "high", "low", "close")
+
+
+def default_account(st: Strategy) -> str:
+    """The account a strategy is paper-traded in unless another is named."""
+    return f"paper:{st.strategy_id}"
 
 
 class StrategyAccount:
@@ -40,7 +47,7 @@ class StrategyAccount:
     def __init__(self, store: Store, st: Strategy, symbols: list[str] | None = None,
                  account: str | None = None, flush_every: int = 500) -> None:
         self.store, self.st = store, st
-        self.account = account or f"paper:{st.strategy_id}"
+        self.account = account or default_account(st)
         state = self._state()
         self.active = list(symbols or state.get("active") or st.symbols)
         unknown = sorted(set(self.active) - set(st.symbols))
@@ -280,18 +287,87 @@ class StrategyAccount:
 
 def account_status(store: Store, st: Strategy, account: str | None = None, capital: float = 1.0) -> dict:
     """A strategy account now, read from the store without trading: equity, P&L total and today,
-    positions (multiples of equity), fills, costs. What ``meridian paper status`` prints and the
-    API's ``/strategies/{id}/account`` answers (the panel shows it)."""
+    positions (multiples of equity), fills, costs, and its switch (running or stopped). What
+    ``meridian paper status`` prints and the API's ``/portfolio`` and ``/strategies/{id}/account``
+    answer (the panel shows it)."""
+    acct = StrategyAccount(store, st, account=account)
+    switch = paper_switch(store, acct.account)
+    if not acct.ts:
+        return {"account": acct.account, "strategy_id": st.strategy_id, "as_of": None, "bars": 0,
+                "final_equity": None, "equity": None, "pnl_total": None, "pnl_today": None, "positions": {},
+                "fills": 0, "costs_paid": 0.0, **switch}
+    return {**acct.summary(capital), **switch}
+
+
+def account_equity(store: Store, st: Strategy, account: str | None = None, capital: float = 1.0) -> list[dict]:
+    """The account's equity at every bar it processed (the same numbers whose last one
+    :func:`account_status` reports), oldest first; empty before its first bar."""
     acct = StrategyAccount(store, st, account=account)
     if not acct.ts:
-        return {"account": acct.account, "strategy_id": st.strategy_id, "as_of": None, "bars": 0}
-    return acct.summary(capital)
+        return []
+    return [{"ts": t.isoformat(), "equity": float(v * capital)} for t, v in acct.result().equity.items()]
+
+
+def account_positions(store: Store, st: Strategy, account: str | None = None) -> dict[str, dict]:
+    """Per symbol of the account: the position held at its last bar (a multiple of equity, as
+    :func:`account_status`), the entry price of the open trade (the open it was filled at) and
+    the advice for it (:func:`pipelines.trading.actions.suggest_action` with the strategy's risk
+    limits, from the bars up to the last one processed)."""
+    acct = StrategyAccount(store, st, account=account)
+    if not acct.ts:
+        return {s: {"held": 0.0, "entry_price": None, "position_action": "NONE",
+                    "position_reason": "the account has processed no bars yet"} for s in acct.symbols}
+    res, m = acct.result(), acct.market()
+    held = res.positions.iloc[-1]
+    trades = res.trade_list
+    entry = trades[trades["open"].astype(bool)].groupby("symbol")["entry_price"].last()
+    out = {}
+    for s in acct.symbols:
+        qty = float(held[s])
+        price = float(entry[s]) if qty and s in entry.index else None
+        if price is None:
+            a = Action("NONE", "no position")
+        else:
+            bars = pd.DataFrame({"high": m.high[s], "low": m.low[s], "close": m.close[s]}).dropna()
+            a = suggest_action(bars, qty, price, st.limits)
+        out[s] = {"held": qty, "entry_price": price, "position_action": a.action, "position_reason": a.reason}
+    return out
+
+
+def account_strategy(store: Store, account: str) -> str | None:
+    """The strategy an account trades, or None when no account of that name has processed a bar."""
+    rows = store.read("checkpoints", {"source": STATE_SOURCE, "stream": account})
+    return _json(rows["state"].iloc[-1]).get("strategy_id") if len(rows) else None
+
+
+def paper_switch(store: Store, account: str) -> dict:
+    """An account's switch (``POST /paper/start|stop``): the live loop and ``meridian paper run``
+    step it while running, which it is until switched off."""
+    rows = store.read("checkpoints", {"source": SWITCH_SOURCE, "stream": account})
+    if rows.empty:
+        return {"running": True, "switched_at": None}
+    r = rows.iloc[-1]
+    return {"running": bool(_json(r["state"]).get("running", True)),
+            "switched_at": pd.Timestamp(r["updated_at"]).isoformat()}
+
+
+def set_running(store: Store, account: str, running: bool) -> dict:
+    """Switch an account's stepping on or off; returns the switch as :func:`paper_switch` reads it."""
+    now = utc_now()
+    store.write("checkpoints", pd.DataFrame([{"source": SWITCH_SOURCE, "stream": account, "ts": now,
+                                              "updated_at": now, "state": json.dumps({"running": running})}]))
+    return paper_switch(store, account)
+
+
+def _json(state) -> dict:
+    return state if isinstance(state, dict) else json.loads(state or "{}")
 
 
 def reset(store: Store, account: str) -> int:
-    """Forget an account: its decisions and its checkpoint. Returns the decisions removed."""
+    """Forget an account: its decisions, its checkpoint and its switch. Returns the decisions removed."""
     n = store.delete("strategy_decisions", {"account": account})
     store.delete("checkpoints", {"source": STATE_SOURCE, "stream": account})
+    store.delete("checkpoints", {"source": SWITCH_SOURCE, "stream": account})
     return int(n or 0)
 
 

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 @dataclass
 class Api:
     url: str        # Serve over the demo's store
+    strategy_id: str  # the promoted strategy of that store
     empty_url: str  # Serve over an empty store
     root: Path
 
@@ -31,23 +32,21 @@ def _cfg(root: Path):
     return load_config(overrides=overrides, environ={})
 
 
-def _paper_account(cfg) -> None:
-    """A paper account holding EURUSD, as the paper trader records it."""
-    import pandas as pd
-
+def _paper_account(cfg) -> str:
+    """One promoted strategy (over a recorded run of BTCUSDT) whose paper account replayed 300 bars."""
+    from pipelines.config import MeridianConfig
     from pipelines.store import ParquetStore
+    from pipelines.trading import strategy as strategies
+    from pipelines.trading.replay import StrategyAccount
+    from tests.trading.test_backtest_cli import seed_run
     store = ParquetStore(cfg.store.path)
-    last = store.read("bars", {"symbol": "EURUSD"})["known_at"].iloc[-1]
-    t = last - pd.Timedelta(hours=30)
-    store.write("fills", pd.DataFrame([{"fill_id": "f1", "account": "paper", "symbol": "EURUSD", "ts": t,
-                                        "side": "buy", "qty": 1000.0, "price": 1.2, "fee": 0.1,
-                                        "order_id": "o1", "reason": "signal"}]))
-    store.write("positions", pd.DataFrame([
-        {"account": "paper", "symbol": "CASH", "ts": t - pd.Timedelta(hours=1), "qty": 0.0, "avg_price": 0.0,
-         "realized_pnl": 0.0, "cash": 10000.0},
-        {"account": "paper", "symbol": "EURUSD", "ts": t, "qty": 1000.0, "avg_price": 1.2,
-         "realized_pnl": 0.0, "cash": 8800.0}]))
+    run_id = seed_run(store, symbols=(("BTCUSDT", "crypto", 1),))
+    st = strategies.save(store, strategies.from_run(store, MeridianConfig(), run_id, ["xgboost", "logistic"], 1,
+                                                    name="panel"))
+    strategies.set_status(store, st.strategy_id, "promoted")
+    StrategyAccount(store, st).replay(max_bars=300)
     store.close()
+    return st.strategy_id
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +58,10 @@ def panel_api(tmp_path_factory, ray_session):
     root = tmp_path_factory.mktemp("panel")
     cfg = _cfg(root)
     run_demo(cfg, ["EURUSD", "SPX"], ["xgboost"], max_bars=700, progress=False)
-    _paper_account(cfg)
+    strategy_id = _paper_account(cfg)
     empty = _cfg(root / "empty")
     port = serve_port()  # own route prefixes: the serving tests' app may be up at "/"
     serve.run(compose(ServeAppConfig(meridian=cfg)), name="panel", route_prefix="/panel")
     serve.run(compose(ServeAppConfig(meridian=empty)), name="panel-empty", route_prefix="/panel-empty")
-    yield Api(f"http://127.0.0.1:{port}/panel", f"http://127.0.0.1:{port}/panel-empty", root)
+    yield Api(f"http://127.0.0.1:{port}/panel", strategy_id, f"http://127.0.0.1:{port}/panel-empty", root)
     drop_serve_apps("panel", "panel-empty")

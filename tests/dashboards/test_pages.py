@@ -61,13 +61,20 @@ def test_asset_detail_with_data(panel_api, monkeypatch):
 
 
 def test_portfolio_and_models_with_data(panel_api, monkeypatch):
-    at = run_page("portfolio", panel_api.url, monkeypatch)
+    import requests
+    at = run_page("portfolio", panel_api.url, monkeypatch)   # the only promoted strategy, by default
     assert not at.error, [e.value for e in at.error]
     t = texts(at)
-    assert "Total value" in t and "Positions" in t and "Suggested actions" in t
+    assert "Positions" in t and "Suggested actions" in t and f"paper:{panel_api.strategy_id}" in t
+    pf = requests.get(f"{panel_api.url}/portfolio", timeout=60).json()
+    assert pf["strategy_id"] == panel_api.strategy_id and pf["bars"] == 300 and "running" in t
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Equity"] == f"{pf['equity']:,.2f}" and shown["P&L total"] == f"{pf['pnl_total']:,.2f}"
+    assert shown["P&L today"] == f"{pf['pnl_today']:,.2f}" and shown["Fills"] == str(pf["fills"])
     positions = at.dataframe[0].value
-    assert list(positions["symbol"]) == ["EURUSD"] and positions["size"].item() == 1000.0
-    assert "EURUSD" in t and "→" in t  # a suggested action with its reason
+    assert list(positions["symbol"]) == ["BTCUSDT"]
+    assert positions["held (x equity)"].item() == pf["positions"]["BTCUSDT"]
+    assert "BTCUSDT" in t and "→" in t  # a suggested action with its reason
     assert at.get("plotly_chart"), "no equity chart"
     at = run_page("models", panel_api.url, monkeypatch)
     assert not at.error, [e.value for e in at.error]
@@ -84,7 +91,7 @@ def test_empty_store_shows_empty_states(panel_api, monkeypatch, page):
     assert not at.error, [e.value for e in at.error]
     t = texts(at)
     expected = {"overview": "No assets in the store yet", "asset": "No assets in the store yet",
-                "portfolio": "No open positions", "models": "No models promoted yet"}[page]
+                "portfolio": "No strategy is promoted yet", "models": "No models promoted yet"}[page]
     assert expected in t
 
 

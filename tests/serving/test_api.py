@@ -111,31 +111,16 @@ def test_asset_detail_panels(served):
     assert served.get("/assets/EURUSD/sentiment", params={"window_days": 0}).status_code == 422
 
 
-def test_portfolio_and_actions(served):
-    pf = served.get("/portfolio").json()
-    assert pf["account"] == "paper" and pf["n_fills"] == 1 and pf["cash"] == 8800.0
-    assert [p["symbol"] for p in pf["positions"]] == ["EURUSD"]  # the cash journal row is not a position
-    pos = pf["positions"][0]
-    last = served.store().read("bars", {"symbol": "EURUSD"})["close"].iloc[-1]
-    assert pos["symbol"] == "EURUSD" and pos["last_price"] == pytest.approx(last)
-    assert pos["unrealized_pnl"] == pytest.approx((last - 1.2) * 1000)
-    assert pf["equity"] == pytest.approx(8800 + 1000 * last)
-    points = served.get("/portfolio/equity").json()["points"]
-    assert [p["equity"] for p in points] == [10000.0, pytest.approx(8800 + 1000 * prev_close(served, pos))]
-    assert pf["pnl"]["total"] == pytest.approx(pf["equity"] - 10000.0)
-    acts = {a["symbol"]: a for a in served.get("/portfolio/actions").json()["actions"]}
-    assert set(acts) == {"EURUSD", "SPX"}
-    eur = acts["EURUSD"]
-    assert eur["current_qty"] == 1000.0
-    assert eur["action"] == {"BUY": "HOLD", "SELL": "SELL", "HOLD": "HOLD"}[eur["signal"]]
-    assert eur["position_action"] in {"TAKE_PROFIT", "EXIT", "ADD", "MONITOR", "HOLD"} and eur["position_reason"]
-    assert acts["SPX"]["position_action"] is None
-
-
-def prev_close(served, pos) -> float:
-    """EURUSD's last close known at the position snapshot."""
-    bars = served.store().read("bars", {"symbol": "EURUSD"})
-    return float(bars.loc[bars["known_at"] <= pd.Timestamp(pos["as_of"]), "close"].iloc[-1])
+def test_portfolio_without_a_promoted_strategy_says_what_to_do(served):
+    """The portfolio is a strategy's paper account: with none promoted, each route answers 404
+    with the reason (tests/serving/test_strategy_serving.py covers the accounts themselves)."""
+    for path in ("/portfolio", "/portfolio/equity", "/portfolio/actions"):
+        r = served.get(path)
+        assert r.status_code == 404 and "no strategy is promoted" in reason(r), (path, r.text)
+        r = served.get(path, params={"strategy": "st-nope"})
+        assert r.status_code == 404 and "no strategy 'st-nope'" in reason(r), (path, r.text)
+        r = served.get(path, params={"account": "paper:nope"})
+        assert r.status_code == 404 and "no paper account 'paper:nope'" in reason(r), (path, r.text)
 
 
 def test_bars_for_the_price_chart(served):
@@ -163,11 +148,8 @@ def test_writes_need_the_key(served):
     assert served.post("/paper/start", headers={"X-API-Key": "wrong"}).status_code == 401
     assert served.post("/models/x/promote").status_code == 401
     assert served.post("/training/retrain", json={"symbols": ["SPX"]}).status_code == 401
-    assert served.get("/portfolio").json()["paper"] == {"account": "paper", "running": True, "updated_at": None}
-    r = served.post("/paper/start", headers=KEY)
-    assert r.status_code == 200 and r.json()["running"] is True
-    assert served.get("/portfolio").json()["paper"]["running"] is True
-    assert served.post("/paper/stop", headers=KEY).json()["running"] is False
+    r = served.post("/paper/start", headers=KEY)   # the key passes; no strategy account to switch
+    assert r.status_code == 404 and "no strategy is promoted" in reason(r)
     assert served.post("/paper/pause", headers=KEY).status_code == 422
 
 

@@ -20,6 +20,7 @@ from tests.helpers import drop_serve_apps, serve_port
 from tests.trading.test_backtest_cli import seed_run
 
 PREFIX = "/strategy-parity"
+KEY = {"X-API-Key": "strategy-key"}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,8 @@ def strategy_app(tmp_path_factory, ray_session):
     StrategyAccount(store, strategies.get(store, ids[0])).replay(max_bars=400)   # a paper account mid-way
     orphan = strategies.from_run(store, MeridianConfig(), run_id, ["xgboost"], 1, name="orphan")
     strategies.save(store, orphan.model_copy(update={"run_id": "run-that-is-gone", "status": "promoted"}))
-    cfg = load_config(overrides={"store": {"path": str(root / "lake")}, "report_dir": str(root / "reports")},
-                      environ={})
+    cfg = load_config(overrides={"store": {"path": str(root / "lake")}, "report_dir": str(root / "reports"),
+                                 "serving": {"api_key": KEY["X-API-Key"]}}, environ={})
     port = serve_port()
     serve.run(compose(ServeAppConfig(meridian=cfg)), name="strategy-parity", route_prefix=PREFIX)
     yield f"http://127.0.0.1:{port}{PREFIX}", store, ids, orphan.strategy_id
@@ -80,15 +81,24 @@ def test_served_prediction_and_action_equal_the_backtest_at_the_latest_bar(strat
     # the kelly strategy sizes: its targets are not all the signal rule's equal shares
     assert {abs(bt[ids[1]]["symbols"][s]["target"]) for s in ("BTCUSDT", "EURUSD")} != {0.5}
 
-    acts = requests.get(f"{url}/portfolio/actions", timeout=120).json()
-    by_sym = {a["symbol"]: a for a in acts["actions"]}
-    assert set(by_sym) == {"BTCUSDT", "EURUSD"}
-    for sym, a in by_sym.items():
-        want = bt[a["strategy_id"]]["symbols"][sym]
-        assert a["target"] == pytest.approx(want["target"], rel=1e-12, abs=1e-15)
-        assert a["current_qty"] == pytest.approx(want["held"], rel=1e-12, abs=1e-15)
-        signal = "BUY" if want["target"] > 0 else "SELL" if want["target"] < 0 else "HOLD"
-        assert (a["signal"], a["action"]) == (signal, trade_action(signal, want["held"], True)[0])
+    # the actions of each strategy's account: its decision against the position the account holds
+    for sid in ids:
+        status = requests.get(f"{url}/portfolio", params={"strategy": sid}, timeout=120).json()
+        acts = requests.get(f"{url}/portfolio/actions", params={"strategy": sid}, timeout=120).json()
+        assert acts["strategy_id"] == sid and acts["account"] == f"paper:{sid}"
+        by_sym = {a["symbol"]: a for a in acts["actions"]}
+        assert set(by_sym) == {"BTCUSDT", "EURUSD"}
+        for sym, a in by_sym.items():
+            want = bt[sid]["symbols"][sym]
+            held = status["positions"].get(sym, 0.0)
+            assert a["target"] == pytest.approx(want["target"], rel=1e-12, abs=1e-15)
+            assert a["current_qty"] == held
+            signal = "BUY" if want["target"] > 0 else "SELL" if want["target"] < 0 else "HOLD"
+            assert (a["signal"], a["action"]) == (signal, trade_action(signal, held, bt[sid]["allow_short"])[0])
+            assert (a["position_action"] == "NONE") == (held == 0.0), a
+    # ids[1]'s account has processed nothing: it holds nothing, whatever the strategy decides
+    assert status["bars"] == 0 and all(a["current_qty"] == 0.0 and a["position_action"] == "NONE"
+                                       for a in acts["actions"])
 
 
 def test_health_lists_every_promoted_strategy_served_or_missing(strategy_app):
@@ -102,21 +112,116 @@ def test_health_lists_every_promoted_strategy_served_or_missing(strategy_app):
     assert listed["missing"] == h["strategies_missing"]
 
 
-def test_the_cli_the_api_and_the_panel_show_one_strategy_account(strategy_app, capsys, monkeypatch, tmp_path):
+def test_the_cli_the_api_and_the_panel_show_one_strategy_account(strategy_app, capsys, monkeypatch):
+    """After a paper replay, /portfolio is `meridian paper status --json` exactly, /portfolio/equity
+    is the account's equity at every bar it processed, and the panel shows those figures."""
     from streamlit.testing.v1 import AppTest
     from tests.dashboards.test_pages import PAGES
     from tests.helpers import cli_json
     url, store, ids, _ = strategy_app
     monkeypatch.setenv("MERIDIAN__STORE__PATH", str(store.root))
     cli = cli_json(capsys, "paper", "status", "--strategy", ids[0], "--json")
-    api = requests.get(f"{url}/strategies/{ids[0]}/account", timeout=120).json()
-    assert cli["bars"] == 400 and api == {k: cli[k] for k in api}
-    assert requests.get(f"{url}/strategies/st-nope/account", timeout=30).status_code == 404
+    pf = requests.get(f"{url}/portfolio", params={"strategy": ids[0]}, timeout=120).json()
+    assert cli["bars"] == 400 and pf == cli          # positions, equity, P&L today and total: all of it
+    assert requests.get(f"{url}/strategies/{ids[0]}/account", timeout=120).json() == cli
+    assert requests.get(f"{url}/portfolio", params={"account": f"paper:{ids[0]}"}, timeout=120).json() == cli
+    eq = requests.get(f"{url}/portfolio/equity", params={"strategy": ids[0]}, timeout=120).json()
+    acct = StrategyAccount(store, strategies.get(store, ids[0]))
+    want = acct.result().equity * MeridianConfig().portfolio.initial_cash
+    assert eq["account"] == f"paper:{ids[0]}" and len(eq["points"]) == 400
+    assert [p["ts"] for p in eq["points"]] == [t.isoformat() for t in want.index]
+    assert [p["equity"] for p in eq["points"]] == [float(v) for v in want]
+    assert eq["points"][-1]["equity"] == cli["equity"]
+    # a strategy whose account has processed nothing yet
+    empty = requests.get(f"{url}/portfolio", params={"strategy": ids[1]}, timeout=120).json()
+    assert empty["bars"] == 0 and empty["as_of"] is None and empty["running"] is True
+    assert requests.get(f"{url}/portfolio/equity", params={"strategy": ids[1]}, timeout=120).json()["points"] == []
+
     monkeypatch.setenv("MERIDIAN__DASHBOARD__API_URL", url)
     at = AppTest.from_file(str(PAGES / "portfolio.py"), default_timeout=120)
+    at.session_state["strategy"] = ids[0]
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     shown = {m.label: m.value for m in at.metric}
-    assert shown[f"{ids[0]} P&L total"] == f"{cli['pnl_total']:,.2f}"
-    assert shown[f"{ids[0]} equity"] == f"{cli['equity']:,.2f}"
+    assert shown["P&L total"] == f"{cli['pnl_total']:,.2f}" and shown["P&L today"] == f"{cli['pnl_today']:,.2f}"
+    assert shown["Equity"] == f"{cli['equity']:,.2f}"
+    table = at.dataframe[0].value.set_index("symbol")
+    assert table["held (x equity)"].to_dict() == cli["positions"]
+    assert at.get("plotly_chart"), "no equity chart"
     assert any("not served" in w.value and "run-that-is-gone" in w.value for w in at.warning)
+
+
+def test_which_strategy_a_portfolio_request_means(strategy_app):
+    """Several promoted and none chosen: 422 listing them; an unknown strategy or account: 404
+    with the reason; exactly one promoted: that one."""
+    url, store, ids, orphan = strategy_app
+    for path in ("/portfolio", "/portfolio/equity", "/portfolio/actions"):
+        r = requests.get(f"{url}{path}", timeout=120)
+        assert r.status_code == 422, r.text
+        msg = r.json()["detail"][0]["msg"]
+        assert "3 strategies are promoted" in msg and all(i in msg for i in (*ids, orphan)) and "?strategy=" in msg
+        r = requests.get(f"{url}{path}", params={"strategy": "st-nope"}, timeout=120)
+        assert r.status_code == 404 and "no strategy 'st-nope'" in r.json()["detail"]
+        r = requests.get(f"{url}{path}", params={"account": "paper:nobody"}, timeout=120)
+        assert r.status_code == 404 and "no paper account 'paper:nobody'" in r.json()["detail"]
+    # the strategy whose run is gone: a reason, not a server error
+    r = requests.get(f"{url}/portfolio", params={"strategy": orphan}, timeout=120)
+    assert r.status_code == 503 and "run-that-is-gone" in r.json()["detail"]
+    # an account that trades another strategy
+    r = requests.get(f"{url}/portfolio", params={"strategy": ids[1], "account": f"paper:{ids[0]}"}, timeout=120)
+    assert r.status_code == 422 and f"trades {ids[0]}" in r.json()["detail"][0]["msg"]
+    r = requests.post(f"{url}/paper/stop", headers=KEY, timeout=30)
+    assert r.status_code == 422 and "3 strategies are promoted" in r.text
+    for other in (ids[1], orphan):
+        strategies.set_status(store, other, "candidate")
+    try:
+        only = requests.get(f"{url}/portfolio", timeout=120)
+        assert only.status_code == 200 and only.json() == \
+            requests.get(f"{url}/portfolio", params={"strategy": ids[0]}, timeout=120).json()
+        assert only.json()["strategy_id"] == ids[0]
+    finally:
+        for other in (ids[1], orphan):
+            strategies.set_status(store, other, "promoted")
+
+
+def test_stop_and_start_switch_the_account_and_its_stepping(strategy_app, capsys, monkeypatch):
+    """POST /paper/stop|start records the account's switch: `meridian paper status` and /portfolio
+    show it, and the live loop's step and `meridian paper run` leave a stopped account alone."""
+    from pipelines.trading.replay import reset
+    from serving.live import StrategyStep
+    from tests.helpers import cli_json
+    url, store, ids, _ = strategy_app
+    monkeypatch.setenv("MERIDIAN__STORE__PATH", str(store.root))
+    sid, other = ids[1], f"paper:{ids[0]}"
+
+    def decisions(account: str) -> int:
+        return len(store.read("strategy_decisions", {"account": account}))
+
+    assert requests.post(f"{url}/paper/stop", json={"strategy": sid}, timeout=30).status_code == 401  # no key
+    r = requests.post(f"{url}/paper/stop", json={"strategy": sid}, headers=KEY, timeout=30)
+    assert r.status_code == 200, r.text
+    stopped = r.json()
+    assert stopped["account"] == f"paper:{sid}" and stopped["strategy_id"] == sid and stopped["running"] is False
+    r = requests.post(f"{url}/paper/stop", json={"account": other}, headers=KEY, timeout=30)   # by account
+    assert r.status_code == 200 and r.json()["strategy_id"] == ids[0] and r.json()["running"] is False
+    try:
+        cli = cli_json(capsys, "paper", "status", "--strategy", sid, "--json")
+        assert (cli["running"], cli["switched_at"]) == (False, stopped["switched_at"])
+        assert requests.get(f"{url}/portfolio", params={"strategy": sid}, timeout=120).json() == cli
+        # the live loop's step, given an answer for every symbol, leaves stopped accounts alone
+        step = StrategyStep(MeridianConfig.model_validate({"store": {"path": str(store.root)}}))
+        answers = {s: {"ok": {"horizons": []}} for s in ("BTCUSDT", "EURUSD")}
+        assert step._step(None, answers) == 0
+        assert (decisions(f"paper:{sid}"), decisions(other)) == (0, 400 * 2)   # one row per bar and symbol
+        run = cli_json(capsys, "paper", "run", "--strategy", sid, "--max-cycles", "1", "--json")
+        assert run["processed_bars"] == 0 and run["running"] is False and run["bars"] == 0
+        # started again: shown the same way, and the step trades it (the other account stays stopped)
+        started = requests.post(f"{url}/paper/start", json={"strategy": sid}, headers=KEY, timeout=30).json()
+        assert started["running"] is True and started["switched_at"] >= stopped["switched_at"]
+        assert cli_json(capsys, "paper", "status", "--strategy", sid, "--json")["running"] is True
+        assert requests.get(f"{url}/portfolio", params={"strategy": sid}, timeout=120).json()["running"] is True
+        assert step._step(None, answers) > 600
+        assert decisions(f"paper:{sid}") > 600 * 2 and decisions(other) == 400 * 2
+    finally:
+        requests.post(f"{url}/paper/start", json={"account": other}, headers=KEY, timeout=30)
+        reset(store, f"paper:{sid}")
