@@ -2,8 +2,11 @@
 
 :func:`targets` is the function. Row t of its output uses only the bars and the models'
 predictions up to t (tested by the prefix test), so the backtest calls it once over the whole
-history, the paper account as bars close (a block of stored bars at once when replaying, a live
-bar alone), and serving for the newest decidable bar. The account that follows the targets is
+history and serving for the newest decidable bar. The paper account carries it from bar to bar
+(:class:`Decision`: a block of stored bars at once when replaying, a live bar alone): what the
+bars before left (the measured payoff's running sums, the ATR, the volatility window, the band
+and the limits' book) is kept, so a new bar costs its window, not a pass over the history, and
+the targets are those of one call over the whole history. The account that follows the targets is
 the engine with the strategy's own costs and limits (:func:`simulate_strategy`); the combined view of the models is
 :func:`combined` (the weights the strategy learned inside its run).
 """
@@ -20,9 +23,9 @@ from pipelines.costs import Costs
 from pipelines.times import periods_per_year, timeframe_offset
 from pipelines.trading.backtest import PortfolioResult
 from pipelines.trading.engine import simulate, trades_frame
-from pipelines.trading.risk import apply_limits, atr, no_trade_band
+from pipelines.trading.risk import Limits, atr, no_trade_band
 from pipelines.trading.signals import signal_positions
-from pipelines.trading.sizing import measured_payoff, session_liquidity, size_positions
+from pipelines.trading.sizing import known_outcomes, payoff_averages, session_liquidity, sized
 from pipelines.trading.strategy import Strategy
 
 VIEW = ("expected_return", "prob_up", "confidence", "realized_return")
@@ -80,43 +83,96 @@ def combined(strategy: Strategy, symbol: str, frames: dict[str, pd.DataFrame]) -
     return out
 
 
-def lookback(strategy: Strategy) -> int | None:
-    """Bars of history the decision at t needs (None: all since the start)."""
-    return 1 if strategy.rule == "signal" else None
-
-
 def targets(strategy: Strategy, views: dict[str, pd.DataFrame], market: Market) -> pd.DataFrame:
     """Target positions (ts x symbol, multiples of equity) decided at each bar's close."""
-    idx, symbols = market.index, market.symbols
-    rule = strategy.signal
-    if strategy.rule == "signal":
+    return Decision(strategy, market.symbols).next(views, market)
+
+
+class Decision:
+    """:func:`targets` carried over consecutive blocks of bars: ``next(views, market)`` decides the
+    market's bars, which follow the last bar decided, and gives the targets one call over all the
+    bars so far would give them. ``views`` (symbol -> combined view indexed by ts) must hold the
+    rows from :attr:`views_from` to the market's last bar."""
+
+    def __init__(self, strategy: Strategy, symbols: list[str]) -> None:
+        self.st, self.symbols = strategy, list(symbols)
+        n = len(self.symbols)
+        self.recent = pd.DatetimeIndex([], tz="UTC")      # the last `horizon` bars: outcomes not all counted
+        self.payoff = np.zeros((n, 4))                     # outcomes counted before them: n_win, n_loss, win, loss
+        self.atr: tuple[np.ndarray, np.ndarray] | None = None   # (close, ATR) of the last bar
+        self.vols = np.empty((0, n))                       # the last vol_lookback - 1 volatilities
+        self.banded: np.ndarray | None = None              # the banded targets of the last bar
+        self.limits: Limits | None = None
+
+    @property
+    def views_from(self) -> pd.Timestamp | None:
+        """The earliest bar the next call reads from the views (None: only the new bars)."""
+        return self.recent[0] if len(self.recent) else None
+
+    def next(self, views: dict[str, pd.DataFrame], market: Market) -> pd.DataFrame:
+        if list(market.symbols) != self.symbols:
+            raise ValueError(f"the decision trades {self.symbols}, the bars are of {market.symbols}")
+        if len(self.recent) and len(market.index) and market.index[0] <= self.recent[-1]:
+            raise ValueError(f"bars from {market.index[0]} are not after the last decided, {self.recent[-1]}")
+        if self.st.rule == "signal":
+            return self._signal(views, market)
+        return self._kelly(views, market)
+
+    def _signal(self, views: dict[str, pd.DataFrame], market: Market) -> pd.DataFrame:
         # each symbol gets an equal share of equity: the book is 1x gross when every symbol trades
+        idx, rule = market.index, self.st.signal
         cols = []
-        for s in symbols:
+        for s in self.symbols:
             er = views[s]["expected_return"]
             er = er.to_numpy(dtype="float64") if er.index.equals(idx) else er.reindex(idx).to_numpy(dtype="float64")
-            cols.append(signal_positions(er, rule.threshold, rule.allow_short) / len(strategy.symbols))
+            cols.append(signal_positions(er, rule.threshold, rule.allow_short) / len(self.st.symbols))
+        self.recent = idx[-1:]
         return pd.DataFrame(np.column_stack(cols), index=idx, columns=market.open.columns)
-    out = pd.DataFrame(0.0, index=idx, columns=symbols)
-    vol = market.vol(strategy.limits.atr_period)
-    for s in symbols:
-        p = views[s].reindex(idx)
-        direction = np.sign(p["expected_return"]).fillna(0.0)
-        pay = measured_payoff(direction, p["realized_return"], strategy.horizon, strategy.sizing.min_outcomes)
-        ac = market.classes[s]
+
+    def _kelly(self, views: dict[str, pd.DataFrame], market: Market) -> pd.DataFrame:
+        st, idx, k = self.st, market.index, len(market.index)
+        h, sizing = st.horizon, st.sizing
+        seen = self.recent.append(idx) if len(self.recent) else idx       # the payoff reads the outcomes of `recent` too
+        high, low, close = (f.to_numpy(dtype="float64") for f in (market.high, market.low, market.close))
+        a = atr(high, low, close, st.limits.atr_period, self.atr)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vol = a / close                                               # ATR / close, known at each bar's close
+        out = np.zeros((k, len(self.symbols)))
         # the session the order fills in (the next open) sets the liquidity scale
-        liq = session_liquidity(idx + timeframe_offset(market.timeframe), weekends=ac != "crypto") \
-            if ac in ("forex", "crypto") else None
-        prob = p["prob_up"].clip(0, 1)
-        if not rule.allow_short:
-            prob = prob.clip(lower=0.5)
-        out[s] = size_positions(prob, pay, p["confidence"], vol[s], ac, liq, strategy.sizing).fillna(0.0)
-    banded = no_trade_band(out.to_numpy(), strategy.limits.rebalance_band)
-    day = (idx.asi8 // (86_400 * 10**9)).astype("int64")
-    unit = max(c.per_unit_turnover for c in costs_for(strategy, market))
-    limited = apply_limits(banded, market.open.to_numpy(), market.high.to_numpy(), market.low.to_numpy(),
-                           market.close.to_numpy(), day, strategy.limits, unit)
-    return pd.DataFrame(limited, index=idx, columns=symbols)
+        fills = idx + timeframe_offset(market.timeframe)
+        for j, s in enumerate(self.symbols):
+            er, prob, conf, realized = _columns(views[s], seen, ("expected_return", "prob_up", "confidence",
+                                                                 "realized_return"))
+            known = known_outcomes(np.where(np.isfinite(er), np.sign(er), 0.0), realized, h, self.payoff[j])
+            self.payoff[j] = known[-1]
+            avg_win, avg_loss = payoff_averages(known[-k:], sizing.min_outcomes)
+            ac = market.classes[s]
+            liq = session_liquidity(fills, weekends=ac != "crypto") if ac in ("forex", "crypto") else None
+            prob = np.clip(prob[-k:], 0, 1)
+            if not st.signal.allow_short:
+                prob = np.clip(prob, 0.5, None)
+            t = sized(prob, avg_win, avg_loss, conf[-k:], vol[:, j], ac, liq, sizing, self.vols[:, j])
+            out[:, j] = np.where(np.isnan(t), 0.0, t)
+        banded = no_trade_band(out, st.limits.rebalance_band, self.banded)
+        if self.limits is None:
+            unit = max(c.per_unit_turnover for c in costs_for(st, market))
+            self.limits = Limits(st.limits, len(self.symbols), unit)
+        day = (idx.asi8 // (86_400 * 10**9)).astype("int64")
+        limited = self.limits.apply(banded, market.open.to_numpy(dtype="float64"), close, a, day)
+        self.recent = seen[-h:]
+        self.atr = (close[-1].copy(), a[-1].copy()) if k else self.atr
+        self.vols = np.vstack([self.vols, vol])[-(sizing.vol_lookback - 1):]
+        self.banded = banded[-1].copy() if k else self.banded
+        return pd.DataFrame(limited, index=idx, columns=market.open.columns)
+
+
+def _columns(view: pd.DataFrame, index: pd.DatetimeIndex, columns: tuple[str, ...]) -> list[np.ndarray]:
+    """``view``'s columns on ``index`` (NaN where it has no row), as arrays."""
+    values = np.column_stack([view[c].to_numpy(dtype="float64") for c in columns])
+    if not view.index.equals(index):
+        pos = view.index.get_indexer(index)
+        values = np.where((pos >= 0)[:, None], values[pos], np.nan) if len(values) else np.full((len(index), len(columns)), np.nan)
+    return list(values.T)
 
 
 def costs_for(strategy: Strategy, market: Market) -> list[Costs]:

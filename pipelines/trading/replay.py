@@ -8,8 +8,11 @@ applied to the recorded decisions (:func:`pipelines.trading.decide.simulate_stra
 computation, so the paper account, its status and the backtest agree by construction. Decisions
 are flushed every ``flush_every`` bars and at the end; after a crash the account resumes after
 the last recorded decision and re-decides what was lost, which gives the same decisions again.
-Replaying stored bars decides them in blocks of ``flush_every`` (row t of the decision uses
-nothing after t), so a replay costs a few passes over the history instead of one per bar.
+Replaying stored bars decides them in blocks of ``flush_every``, a live bar alone; the account
+carries the decision from block to block (:class:`pipelines.trading.decide.Decision`), so a bar
+costs the decision's window, not a pass over the history. What it carries is rebuilt from the
+store: an account restored after a crash decides its recorded bars again once, in one block,
+before the next bar (the same numbers: the decision at t depends on nothing after t).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pipelines.trading import strategy as strategies
 from pipelines.trading.actions import Action, suggest_action
 from pipelines.trading.backtest import PortfolioResult
 from pipelines.errors import DataError
-from pipelines.trading.decide import Market, combined, lookback, simulate_strategy, targets
+from pipelines.trading.decide import Decision, Market, combined, simulate_strategy, targets
 from pipelines.trading.strategy import Strategy
 
 STATE_SOURCE = "strategy_account"
@@ -69,7 +72,9 @@ class StrategyAccount:
                                       for m, f in g.groupby("model")})
         self.classes: dict[str, str] = {}
         self.ts: list[pd.Timestamp] = []
-        self.px: dict[str, list[list[float]]] = {c: [] for c in COLS}
+        self._ns = np.empty(0, dtype="int64")            # the bars so far: epoch ns, one price matrix per column,
+        self._px = {c: np.empty((0, len(self.symbols))) for c in COLS}   # grown by doubling
+        self.decision: Decision | None = None             # what the decision carries; built at the first bar decided
         self.decided: list[list[float]] = []
         self.pending: list[dict] = []
         self._resume(state)
@@ -120,30 +125,22 @@ class StrategyAccount:
             yield ts, {c: wide[c][i] for c in COLS}
 
     def _append(self, ts: pd.Timestamp, row: dict[str, np.ndarray]) -> None:
-        self.ts.append(ts)
+        n = len(self.ts)
+        if n == len(self._ns):
+            cap = max(64, 2 * n)
+            self._ns = np.concatenate([self._ns, np.zeros(cap - n, dtype="int64")])
+            self._px = {c: np.vstack([a, np.full((cap - n, len(self.symbols)), np.nan)]) for c, a in self._px.items()}
+        self._ns[n] = ts.value
         for c in COLS:
-            self.px[c].append(row[c])
+            self._px[c][n] = row[c]
+        self.ts.append(ts)
 
-    def _arrays(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The bars so far as arrays (epoch ns; one price matrix per column), grown in place of
-        being rebuilt from the lists at every bar."""
-        have = getattr(self, "_built", 0)
-        if have != len(self.ts):
-            if have > len(self.ts) or have == 0:
-                self._ns = np.array([t.value for t in self.ts], dtype="int64")
-                self._px = {c: np.array(self.px[c], dtype="float64").reshape(len(self.ts), len(self.symbols))
-                            for c in COLS}
-            else:
-                self._ns = np.concatenate([self._ns, np.array([t.value for t in self.ts[have:]], dtype="int64")])
-                self._px = {c: np.vstack([self._px[c], np.array(self.px[c][have:], dtype="float64")]) for c in COLS}
-            self._built = len(self.ts)
-        return self._ns, self._px
-
-    def market(self, n: int | None = None) -> Market:
-        ns, px = self._arrays()
-        sl = slice(-n, None) if n else slice(None)
-        idx = pd.DatetimeIndex(pd.to_datetime(ns[sl], utc=True), name="ts")
-        frames = {c: pd.DataFrame(px[c][sl], index=idx, columns=self._columns) for c in COLS}
+    def market(self, lo: int = 0, hi: int | None = None) -> Market:
+        """The bars so far, rows ``lo:hi`` as a slice (``market(-k)``: the last k)."""
+        rows = slice(lo, hi)
+        n = len(self.ts)
+        idx = pd.DatetimeIndex(self._ns[:n][rows].view("M8[ns]"), name="ts").tz_localize("UTC")
+        frames = {c: pd.DataFrame(self._px[c][:n][rows], index=idx, columns=self._columns) for c in COLS}
         return Market(**frames, classes=dict(self.classes), timeframe=self.st.timeframe)
 
     # ---------------------------------------------------------------- served predictions in
@@ -179,21 +176,25 @@ class StrategyAccount:
         return int(rows["ts"].nunique())
 
     def _realized(self, views: dict[str, pd.DataFrame]) -> None:
-        """The outcome of each served-model bar whose horizon has passed (close to close, as the
-        run's labels): what the Kelly payoff measures, known only after the horizon."""
+        """The outcome of each served-model bar in ``views`` whose horizon has passed (close to
+        close, as the run's labels): what the Kelly payoff measures, known only after the horizon."""
         if not self.live_from:
             return
-        close = pd.DataFrame(np.array(self.px["close"]), index=pd.DatetimeIndex(self.ts), columns=self._columns)
-        h = self.st.horizon
+        n, h = len(self.ts), self.st.horizon
+        ns, close = self._ns[:n], self._px["close"][:n]
         for s, first in self.live_from.items():
             v = views[s]
             live = v.index[v.index >= first]
             if live.empty:
                 continue
-            c = close[s]
-            fwd = (c.shift(-h) / c - 1.0).reindex(live)
+            pos = np.searchsorted(ns, live.asi8)
+            bar = (pos < n) & (ns[np.minimum(pos, n - 1)] == live.asi8)    # views rows that are bars of the account
+            ahead = bar & (pos + h < n)
+            j = self.symbols.index(s)
+            fwd = np.full(len(live), np.nan)
+            fwd[ahead] = close[pos[ahead] + h, j] / close[pos[ahead], j] - 1.0
             views[s] = v.copy()
-            views[s].loc[live, "realized_return"] = fwd.to_numpy()
+            views[s].loc[live, "realized_return"] = fwd
 
     # ---------------------------------------------------------------- bars in
     def on_bar(self, ts: pd.Timestamp, row: dict[str, np.ndarray]) -> dict[str, float]:
@@ -203,19 +204,15 @@ class StrategyAccount:
         return self._decide(1)[-1]
 
     def _decide(self, k: int) -> list[dict[str, float]]:
-        """Decide the last ``k`` appended bars, each from the bars and predictions up to it: one
-        call of the decision over the bars up to the newest, whose row t depends on nothing after
-        t (the prefix property of :func:`targets`), so replaying stored bars decides a block at
-        once and a live bar decides alone, with the same numbers."""
-        n = lookback(self.st)
-        m = self.market(None if n is None else k + n - 1)
-        first, last = m.index[0], m.index[-1]
-        views = {}
-        for s, v in self.views.items():
-            lo, hi = int(v.index.searchsorted(first, side="left")), int(v.index.searchsorted(last, side="right"))
-            views[s] = v.iloc[lo:hi] if n else v.iloc[:hi]                # predictions up to the newest bar
-        self._realized(views)
-        block = targets(self.st, views, m).to_numpy(dtype="float64")[-k:].copy()
+        """Decide the last ``k`` appended bars, each from the bars and predictions up to it, carrying
+        the decision from the bars before (rebuilt once, by deciding them again, for an account
+        restored from the store), so replaying stored bars decides a block at once and a live bar
+        decides alone, with the numbers of one decision over the whole history."""
+        if self.decision is None:
+            self.decision = Decision(self.st, self.symbols)
+            if len(self.ts) > k:
+                self._step(self.market(0, len(self.ts) - k))
+        block = self._step(self.market(-k)).copy()
         block[:, self._flat] = 0.0
         out = []
         for ts, tgt in zip(self.ts[-k:], block):
@@ -226,6 +223,18 @@ class StrategyAccount:
         if len(self.pending) >= self.flush_every * len(self.symbols):
             self.flush()
         return out
+
+    def _step(self, m: Market) -> np.ndarray:
+        """The carried decision of the bars of ``m`` (the next after those decided), from the
+        predictions up to its last bar."""
+        first = self.decision.views_from or m.index[0]
+        last = m.index[-1]
+        views = {}
+        for s, v in self.views.items():
+            lo, hi = int(v.index.searchsorted(first, side="left")), int(v.index.searchsorted(last, side="right"))
+            views[s] = v.iloc[lo:hi]
+        self._realized(views)
+        return self.decision.next(views, m).to_numpy(dtype="float64")
 
     def flush(self) -> None:
         if self.pending:

@@ -163,3 +163,40 @@ def test_bars_after_the_run_are_decided_from_the_served_models(lake, rule):
     assert acct.summary()["as_of"] == bt.index[-1].isoformat()
     again = StrategyAccount(store, st)                 # a new process: the kept answers, the same account
     assert again.summary()["final_equity"] == pytest.approx(acct.summary()["final_equity"], rel=1e-12)
+
+
+def test_a_kelly_bar_decided_alone_is_the_full_history_decision(tmp_path):
+    """The carried decision (what the paper account runs bar by bar) against one call over the
+    whole history, on more bars than any of its windows (volatility median, correlation, payoff
+    horizon): the last bar decided alone, and every bar of blocks of mixed sizes, equal to 1e-12."""
+    from pipelines.trading.decide import Decision
+    store = ParquetStore(tmp_path / "lake")
+    run_id = seed_run(store, n=1600, horizons=(3,))
+    st = strategies.from_run(store, MeridianConfig(), run_id, ["xgboost", "logistic"], 3, rule="kelly")
+    # leverage that follows the volatility ratio at every bar (no class cap hides it)
+    st = st.model_copy(update={"sizing": st.sizing.model_copy(update={"vol_cut_ratio": 0.9,
+                                                                      "asset_class_leverage": {}})})
+    views, market = load(store, st)
+    n = len(market.index)
+    assert n > max(st.sizing.vol_lookback, st.limits.corr_window + st.limits.corr_every) + st.horizon
+    full = targets(st, views, market).to_numpy()
+    assert np.count_nonzero(full) > n // 4                       # sized, not flat: the comparison bites
+
+    def rows(lo, hi):
+        return Market(*(f.iloc[lo:hi] for f in (market.open, market.high, market.low, market.close)),
+                      market.classes, market.timeframe)
+
+    carried = Decision(st, market.symbols)
+    carried.next(views, rows(0, n - 1))
+    last = carried.next({s: v.loc[carried.views_from:] for s, v in views.items()}, rows(n - 1, n))
+    np.testing.assert_allclose(last.to_numpy()[0], full[-1], rtol=1e-12, atol=1e-12)
+    carried, got, lo = Decision(st, market.symbols), [], 0
+    for size in (1, 2, 3, 7, 60, 1, 333, 1, 1, 249):
+        got.append(carried.next(views, rows(lo, lo + size)).to_numpy())
+        lo += size
+    while lo < n:
+        got.append(carried.next(views, rows(lo, lo + 1)).to_numpy())
+        lo += 1
+    np.testing.assert_allclose(np.vstack(got), full, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="not after the last decided"):
+        carried.next(views, rows(n - 1, n))

@@ -137,3 +137,33 @@ def test_no_trade_band_waits_for_real_changes():
     out = no_trade_band(t, 0.25).ravel()
     assert out.tolist() == pytest.approx([0.0, 1.0, 1.0, 1.3, 1.3, -0.1, 0.0, 0.05])
     assert no_trade_band(t, 0.0).ravel()[2] == 1.1
+
+
+def test_limits_carried_block_after_block_equal_one_call():
+    """Limits applied to consecutive blocks (what the paper account does bar by bar) give what one
+    call over all the bars gives: correlation groups (two assets that move together), stops,
+    the daily loss limit, with blocks that split correlation periods and days."""
+    from pipelines.trading.risk import Limits, atr
+    cfg = RiskConfig(max_position=2.0, max_gross=4.0, corr_cap=2.0, corr_window=60, corr_every=25,
+                     stop_atr=1.0, take_profit_atr=2.0, daily_loss_limit=0.02)
+    rng = np.random.default_rng(7)
+    T = 400
+    base = np.cumsum(rng.normal(0, 0.01, T))
+    close = 100 * np.exp(np.column_stack([base, base + rng.normal(0, 0.0005, T), np.cumsum(rng.normal(0, 0.01, T))]))
+    open_ = np.vstack([close[:1], close[:-1]])
+    high, low = np.maximum(open_, close) * 1.002, np.minimum(open_, close) * 0.998
+    raw = rng.choice([-1.5, 0.0, 1.5], size=(T, 3), p=[0.2, 0.2, 0.6])
+    day = np.arange(T) // 24
+    whole = apply_limits(raw, open_, high, low, close, day, cfg, unit_cost=3e-4)
+    assert np.abs(whole[100:, :2]).sum(axis=1).max() <= 2.0 + 1e-12          # the correlation cap binds
+    assert (np.abs(whole) < np.abs(np.clip(raw, -2, 2)) - 1e-12).any()
+    a = atr(high, low, close, cfg.atr_period)
+    limits, got, lo = Limits(cfg, 3, unit_cost=3e-4), [], 0
+    for size in [1, 24, 3, 97, 1, 1, 50] + [1] * (T - 177):
+        got.append(limits.apply(raw[lo:lo + size], open_[lo:lo + size], close[lo:lo + size], a[lo:lo + size],
+                                day[lo:lo + size]))
+        lo += size
+    np.testing.assert_array_equal(np.vstack(got), whole)
+    # the ATR continued from the bar before equals one call too
+    cont = atr(high[200:], low[200:], close[200:], cfg.atr_period, before=(close[199], a[199]))
+    np.testing.assert_array_equal(cont, a[200:])
