@@ -6,9 +6,7 @@ live loop does) over the last ``--live`` bars of an account that replayed the re
     PYTHONPATH=. python tests/bench/bench_paper.py [--bars 5000]
 
 One JSON object per line per figure: {"bench", "value", "unit", "baseline", "ratio"}; the
-baseline is the target of 1,000 bars/s; the live step also reports the figure before the decision
-was carried from bar to bar (``before``: it decided every live bar over the whole history, 2,460
-bars/s with signal sizing and 173 with Kelly over 4,300 bars of history) and its ratio to it."""
+baseline is the target of 1,000 bars/s."""
 
 from __future__ import annotations
 
@@ -27,7 +25,6 @@ from pipelines.trading.replay import StrategyAccount
 from tests.trading.test_backtest_cli import seed_run
 
 TARGET = 1000.0
-BEFORE = {"signal": 2460.0, "kelly": 173.0}    # live step, whole-history decision per bar
 
 
 def main() -> None:
@@ -60,8 +57,7 @@ def main() -> None:
             assert abs(step.summary()["final_equity"] / acct.summary()["final_equity"] - 1) < 1e-9
             print(json.dumps({"bench": f"paper_live_step_bars_per_s[{rule}]", "value": round(v, 1), "unit": "bars/s",
                               "baseline": TARGET, "ratio": round(v / TARGET, 3), "bars": len(rows),
-                              "history_bars": n - args.live, "before": BEFORE[rule],
-                              "ratio_to_before": round(v / BEFORE[rule], 2)}), flush=True)
+                              "history_bars": n - args.live}), flush=True)
 
 
 if __name__ == "__main__":
