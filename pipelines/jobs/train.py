@@ -190,6 +190,9 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     todo: dict[str, tuple[str, pd.DataFrame, WalkForwardConfig, dict, dict, set]] = {}
     skipped: dict[str, str] = {}
     series = store.bar_series()   # once: listing the series reads every partition's footer
+    seen = store.distinct("predictions", ("model_id", "symbol", "timeframe", "horizon"))   # once, likewise
+    # 2. the symbols' walk-forwards start as their bars are read (see _Walkforwards)
+    work = _Walkforwards(models, cfg, universe_ds, use_ray, progress, n_symbols=len(dict.fromkeys(symbols)))
     for sym in dict.fromkeys(symbols):
         try:
             tf, bars = _pick_timeframe(store, sym, timeframe, series)
@@ -211,14 +214,13 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                 spec = {**spec, "universe": universe_syms}
             hashes[name] = run_hash(name, wf, spec, cfg.features.feature_set, sym, tf)
             ids[name] = f"{name}-{sym}-{tf}-h{wf.horizon}-{hashes[name][:8]}"
-        prior = tried_before(store, sym, tf, wf.horizon) - set(ids.values())
+        prior = tried_before(seen, sym, tf, wf.horizon) - set(ids.values())
         todo[sym] = (tf, bars, wf, ids, hashes, prior)
+        work.submit(sym, todo[sym])
     if not todo:
         raise DataError("no symbol can form a walk-forward fold: " + "; ".join(f"{s}: {r}" for s, r in skipped.items()))
     report["skipped"] = skipped
-    # 2. the symbols' walk-forwards: in parallel as Ray tasks (each symbol's folds in its task),
-    #    or one after another with their folds as Ray tasks when there is a single symbol
-    results = _evaluate_all(todo, models, cfg, universe_ds, use_ray, progress)
+    results = work.results()
     # 3. record, register and report each symbol in the order asked
     for sym, (tf, bars, wf, ids, hashes, prior) in todo.items():
         res = results[sym]
@@ -271,38 +273,55 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
     return report
 
 
-def _evaluate_all(todo: dict, models: list[str], cfg: MeridianConfig, universe_ds: dict[str, Dataset],
-                  use_ray: bool, progress: bool) -> dict[str, "SymbolRun"]:
+class _Walkforwards:
     """Each symbol's :func:`evaluate_symbol`. With Ray and several symbols, one task per symbol
     (named ``walkforward SYMBOL``, so the Ray dashboard shows which symbols run), its folds run
-    inside it; otherwise symbols go one after another and their folds are the Ray tasks."""
-    import ray
+    inside it, submitted as soon as the driver has read that symbol's bars: reading the next
+    symbols overlaps the first ones' work. Otherwise symbols go one after another and their folds
+    are the Ray tasks."""
 
-    def kwargs(sym: str, inner_ray: bool) -> dict:
-        tf, bars, wf, ids, hashes, prior = todo[sym]
+    def __init__(self, models: list[str], cfg: MeridianConfig, universe_ds: dict[str, Dataset], use_ray: bool,
+                 progress: bool, *, n_symbols: int) -> None:
+        import ray
+
+        from models.zoo import model_class
+        self.models, self.cfg, self.universe_ds, self.use_ray, self.progress = models, cfg, universe_ds, use_ray, progress
+        gpu = cfg.models.use_gpu and any(model_class(m).wants_gpu for m in models)  # folds ask for the GPU node
+        self.parallel = use_ray and ray.is_initialized() and n_symbols > 1 and not gpu
+        self.todo: dict = {}
+        self.refs: dict = {}
+        self.task = ray.remote(evaluate_symbol) if self.parallel else None
+
+    def _kwargs(self, sym: str, inner_ray: bool) -> dict:
+        tf, bars, wf, ids, hashes, prior = self.todo[sym]
         ens = tuple(n[len("ensemble_"):] for n in ids if n.startswith("ensemble_"))
+        cfg = self.cfg
         return dict(params=dict(cfg.models.params), trading=cfg.trading, ensembles=ens,
                     feature_set_name=cfg.features.feature_set, use_gpu=cfg.models.use_gpu, use_ray=inner_ray,
-                    progress=False, prior_trials=len(prior), dataset=universe_ds.get(sym))
+                    progress=False, prior_trials=len(prior), dataset=self.universe_ds.get(sym))
 
-    from models.zoo import model_class
-    gpu = cfg.models.use_gpu and any(model_class(m).wants_gpu for m in models)  # folds ask for the GPU node
-    if use_ray and ray.is_initialized() and len(todo) > 1 and not gpu:
-        from cluster.placement import training_options
-        task = ray.remote(evaluate_symbol)
-        refs = {task.options(**training_options(False), max_retries=1, name=f"walkforward {sym}").remote(
-            todo[sym][1], models, todo[sym][2], **kwargs(sym, False)): sym for sym in todo}
+    def submit(self, sym: str, item: tuple) -> None:
+        self.todo[sym] = item
+        if self.parallel:
+            from cluster.placement import training_options
+            task = self.task.options(**training_options(False), max_retries=1, name=f"walkforward {sym}")
+            self.refs[task.remote(item[1], self.models, item[2], **self._kwargs(sym, False))] = sym
+
+    def results(self) -> dict[str, "SymbolRun"]:
+        if not self.parallel:
+            return {sym: evaluate_symbol(self.todo[sym][1], self.models, self.todo[sym][2],
+                                         **self._kwargs(sym, self.use_ray))
+                    for sym in tqdm(self.todo, desc="symbols", disable=not self.progress)}
+        import ray
         out: dict[str, SymbolRun] = {}
-        pending = list(refs)
-        with tqdm(total=len(pending), desc="symbols", disable=not progress) as bar:
+        pending = list(self.refs)
+        with tqdm(total=len(pending), desc="symbols", disable=not self.progress) as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
-                    out[refs[ref]] = ray.get(ref)
+                    out[self.refs[ref]] = ray.get(ref)
                 bar.update(len(done))
         return out
-    return {sym: evaluate_symbol(todo[sym][1], models, todo[sym][2], **kwargs(sym, use_ray))
-            for sym in tqdm(todo, desc="symbols", disable=not progress)}
 
 
 def cost_summary(model: CostModel) -> dict:
@@ -329,9 +348,9 @@ def _keyed(parts: dict[str, pd.Series]) -> pd.Series:
     return s.astype("float64")
 
 
-def tried_before(store: Store, symbol: str, timeframe: str, horizon: int) -> set[str]:
-    """Model ids whose out-of-sample predictions for this series are already in the store."""
-    seen = store.distinct("predictions", ("model_id", "symbol", "timeframe", "horizon"))
+def tried_before(seen: pd.DataFrame, symbol: str, timeframe: str, horizon: int) -> set[str]:
+    """Model ids whose out-of-sample predictions for this series are already in the store
+    (``seen``: the predictions table's distinct model_id, symbol, timeframe, horizon)."""
     if seen.empty:
         return set()
     sel = (seen["symbol"] == symbol) & (seen["timeframe"] == timeframe) & (seen["horizon"] == horizon)
