@@ -14,6 +14,19 @@ from pipelines.errors import ClusterError, MeridianError
 
 log = logging.getLogger(__name__)
 
+# Runs in every worker of a Ray that Meridian starts or joins: what a task or actor prints or
+# logs has the keys and passwords of its environment masked before it reaches the worker's log
+# files and, through them, the driver's console. A module path, so a job or Serve config can name
+# it too (``runtime_env: {worker_process_setup_hook: ...}``).
+WORKER_SETUP_HOOK = "pipelines.secrets.scrub_worker"
+
+
+def worker_runtime_env(runtime_env: dict | None = None) -> dict:
+    """``runtime_env`` with Meridian's worker setup hook (a hook already named there stays)."""
+    env = dict(runtime_env or {})
+    env.setdefault("worker_process_setup_hook", WORKER_SETUP_HOOK)
+    return env
+
 
 def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     """Start or join Ray as the config says; returns the cluster's resources.
@@ -23,9 +36,12 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     ``$HOME/.ray``. It is always a new instance of this process's own (``address="local"``), whatever
     other Ray runs on the machine: Ray would otherwise join the last one started there (and refuse
     ``num_cpus``). Its dashboard, when on, listens on 127.0.0.1 only. Joining a cluster needs ``cfg.address`` or
-    ``RAY_ADDRESS`` (set by ``ray job submit`` for a job's driver) and uses the cluster's settings."""
+    ``RAY_ADDRESS`` (set by ``ray job submit`` for a job's driver) and uses the cluster's settings.
+    Either way the job's workers run :data:`WORKER_SETUP_HOOK` (merged into a submitted job's own
+    runtime env), so a secret a worker prints or logs reaches neither its log files nor this console."""
     if ray.is_initialized():
         return ray.cluster_resources()
+    runtime_env = worker_runtime_env(runtime_env)
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)

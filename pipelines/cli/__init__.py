@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from pipelines.config import config_problem
-from pipelines.cli import _secrets
+from pipelines import secrets as _secrets
 from pipelines.errors import MeridianError
 
 

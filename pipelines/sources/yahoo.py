@@ -5,7 +5,13 @@ hosts to the configured base URL and sends the chart calls
 (``GET {base}/v8/finance/chart/{symbol}?period1=&period2=&interval=``) through the shared
 rate-limited, retrying HTTP client, which also rejects a malformed chart before yfinance reads
 it. yfinance's own cookie and crumb requests go to the same base URL as they are. yfinance keeps
-one session per process (its ``YfData`` singleton); each call here hands it this source's.
+one session per process (its ``YfData`` singleton, with the crumb, the cookie and an in-process
+cache of past ranges); each source here has a ``YfData`` of its own instead, so two sources with
+different settings in one process (another base URL, other limits) never use each other's
+session, crumb or cached responses, and the singleton never holds a Meridian session.
+yfinance's on-disk caches (tickers' time zones, Yahoo's cookie) live under the Meridian home,
+``<home>/cache/yfinance``, not the user's cache folder; yfinance reads that location once per
+process, when it first uses the cache.
 Intraday history is requested in windows within Yahoo's limits
 (1m: 7 days per request and the last 30 days only; 2m-30m: the last 60 days; 1h: the last 730
 days); a backfill asking for older intraday bars starts at the oldest Yahoo serves.
@@ -16,13 +22,17 @@ intraday bars keep Yahoo's UTC timestamps."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yfinance as yf
+from yfinance import cache as yf_cache
+from yfinance.data import YfData
 
 from pipelines.errors import DataError, SourceError
 from pipelines.sources.base import BarPage, require
+from pipelines.config import meridian_home
 from pipelines.times import as_utc
 from pipelines.config.sources import ProviderConfig
 from pipelines.schema import BARS, empty_frame
@@ -88,6 +98,22 @@ def bars_from_history(frame: pd.DataFrame, meta: dict, symbol: str, timeframe: s
                          what=f"yahoo {symbol} {timeframe}")
 
 
+def use_cache_dir(path: Path) -> Path:
+    """Point yfinance's on-disk caches at ``path`` (made when missing); returns it."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if Path(yf_cache._TzDBManager.get_location()) != path:
+        yf.set_tz_cache_location(str(path))   # all of its caches: time zones, cookie, ISINs
+    return path
+
+
+def _own_data(session: LibrarySession) -> YfData:
+    """A ``YfData`` for one source alone (yfinance's metaclass would hand back its singleton)."""
+    data = YfData.__new__(YfData)
+    data.__init__(session=session)
+    return data
+
+
 def _bootstrap(url: str) -> bool:
     """yfinance's cookie and crumb requests: sent as they are, yfinance handles their failures."""
     return "/v8/finance/chart/" not in url
@@ -98,10 +124,12 @@ class YahooSource:
 
     name = "yahoo"
 
-    def __init__(self, cfg: ProviderConfig, http: HttpClient | None = None) -> None:
+    def __init__(self, cfg: ProviderConfig, http: HttpClient | None = None, cache_dir: Path | None = None) -> None:
         self.http = http or HttpClient("Yahoo Finance", cfg)
         self.session = LibrarySession(self.http, hosts=YAHOO_HOSTS, passthrough=_bootstrap,
                                       check=self._check)
+        self.data = _own_data(self.session)
+        self.cache_dir = use_cache_dir(cache_dir or meridian_home() / "cache" / "yfinance")
         yf.config.debug.hide_exceptions = False  # a failed call raises here, it is not just logged
 
     def _check(self, url: str, body: Any) -> None:
@@ -126,7 +154,8 @@ class YahooSource:
         if start >= end:
             return BarPage.empty()
         stop = min(end, start + pd.Timedelta(days=WINDOW_DAYS[timeframe]))
-        ticker = yf.Ticker(symbol, session=self.session)
+        ticker = yf.Ticker(symbol)
+        ticker._data = self.data   # before the history loads, which reads it
         frame = ticker.history(start=start, end=stop, interval=INTERVALS[timeframe], auto_adjust=False,
                                actions=False, repair=False, prepost=False, keepna=True)
         bars, rep = bars_from_history(frame, ticker.history_metadata or {}, symbol, timeframe)

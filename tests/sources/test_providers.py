@@ -64,6 +64,33 @@ def test_yfinance_calls_keep_the_projects_retries(replay, sources_cfg):
         src.bar_page("AAPL", "1d", pd.Timestamp("2023-01-03", tz=UTC), pd.Timestamp("2023-02-03", tz=UTC))
 
 
+def test_yahoo_sources_with_different_settings_share_no_yfinance_session(replay, sources_cfg):
+    """Two Yahoo sources in one process, with different limits: each fetch goes through its own
+    session (yfinance's in-process cache of past ranges and its crumb are per source), the
+    yfinance singleton never holds a Meridian session, and the on-disk caches are under the home."""
+    import yfinance as yf
+    from yfinance import cache as yf_cache
+    from yfinance.data import YfData
+
+    from pipelines.config import meridian_home
+    a = YahooSource(sources_cfg.yahoo)
+    b = YahooSource(sources_cfg.yahoo.model_copy(update={"per_minute": 999}))
+    assert a.data is not b.data and a.data._session is a.session and b.data._session is b.session
+    # a past range no other test asks for: yfinance would serve it from a cache after one fetch
+    span = (pd.Timestamp("2023-12-30", tz=UTC), pd.Timestamp("2024-02-03", tz=UTC))
+    assert len(a.bar_page("AAPL", "1d", *span).bars) == 8
+    seen = len(replay.requests)
+    assert len(b.bar_page("AAPL", "1d", *span).bars) == 8
+    charts = [p for p, _ in replay.requests[seen:] if p == "/yahoo/v8/finance/chart/AAPL"]
+    assert len(charts) == 1, replay.requests[seen:]   # b asked its own server, not a's cache
+    assert YfData()._session not in (a.session, b.session)
+    yf.Ticker("MSFT")   # what yfinance's singleton holds stays as it is
+    assert YfData()._session not in (a.session, b.session)
+    home_cache = meridian_home() / "cache" / "yfinance"
+    assert a.cache_dir == home_cache and yf_cache._TzDBManager.get_location() == str(home_cache)
+    assert (home_cache / "tkr-tz.db").exists()
+
+
 def test_yahoo_chart_error_is_readable(replay, sources_cfg):
     with pytest.raises(SourceError, match="No data found, symbol may be delisted"):
         YahooSource(sources_cfg.yahoo).bar_page("NOPE", "1d", pd.Timestamp("2024-01-01", tz=UTC))
