@@ -2,8 +2,10 @@
 
 Every combiner decides row i's weights from what was known when row i's prediction was made:
 the realised return of an earlier row j (a label over h bars) is known only from row j + h on,
-so trailing performance uses rows <= i - h, and the stacking meta-learner of a fold is trained
-only on earlier folds' predictions whose labels were known before that fold starts.
+so trailing performance uses rows <= i - h, and the stacking meta-learner and the BMA posterior
+of a fold are learned only from earlier folds' predictions whose labels were known before that
+fold starts. Those two are the parameters a strategy stores (:func:`fit_weights`) and applies
+(:func:`apply_weights`): the ensembles here are that same fit and application.
 
 Input: ``{model name: frame indexed by ts}`` with expected_return, prob_up, realized_return and
 fold (what :func:`models.training.walkforward.run_walkforward` returns). Output: one frame of
@@ -16,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from pipelines.errors import ModelError
@@ -58,11 +61,9 @@ def average(preds: dict[str, pd.DataFrame], horizon: int = 1) -> pd.DataFrame:
     return _frame(er.mean(axis=1).to_numpy(), p.mean(axis=1).to_numpy(), realized, fold)
 
 
-def _known_trailing(values: pd.DataFrame, horizon: int, window: int, how: str) -> pd.DataFrame:
-    """Trailing mean/sum over rows <= i - horizon (NaN until one is known)."""
-    roll = values.rolling(window, min_periods=1)
-    out = roll.mean() if how == "mean" else roll.sum()
-    return out.shift(horizon)
+def _known_trailing(values: pd.DataFrame, horizon: int, window: int) -> pd.DataFrame:
+    """Trailing mean over rows <= i - horizon (NaN until one is known)."""
+    return values.rolling(window, min_periods=1).mean().shift(horizon)
 
 
 def performance_weighted(preds: dict[str, pd.DataFrame], horizon: int = 1,
@@ -71,48 +72,32 @@ def performance_weighted(preds: dict[str, pd.DataFrame], horizon: int = 1,
     ``window`` rows whose labels are known); equal weights where no model is above 50%."""
     er, p, realized, fold = align(preds)
     hits = pd.DataFrame({m: (np.sign(er[m]) == np.sign(realized)).astype(float) for m in er})
-    edge = (_known_trailing(hits, horizon, window, "mean") - 0.5).clip(lower=0).fillna(0.0).to_numpy()
+    edge = (_known_trailing(hits, horizon, window) - 0.5).clip(lower=0).fillna(0.0).to_numpy()
     w = np.where(edge.sum(axis=1, keepdims=True) > 0, edge, 1.0)
     return _frame(*_weighted(er, p, w), realized, fold)
 
 
 def bayesian_average(preds: dict[str, pd.DataFrame], horizon: int = 1,
                      window: int = 500) -> pd.DataFrame:
-    """Bayesian model averaging with equal priors: each model's weight is its posterior
-    probability given the Bernoulli likelihood of its up-probabilities on the trailing
-    ``window`` known outcomes."""
-    er, p, realized, fold = align(preds)
-    up = (realized > 0).to_numpy()[:, None]
-    pc = np.clip(p.to_numpy(), EPS, 1 - EPS)
-    ll = pd.DataFrame(np.where(up, np.log(pc), np.log(1 - pc)), index=p.index, columns=p.columns)
-    ll = _known_trailing(ll, horizon, window, "sum").fillna(0.0).to_numpy()
-    w = np.exp(ll - ll.max(axis=1, keepdims=True))
-    return _frame(*_weighted(er, p, w), realized, fold)
+    """Bayesian model averaging with equal priors, learned per fold: in each fold a model's weight
+    is its posterior probability given the Bernoulli likelihood of its up-probabilities on the
+    last ``window`` outcomes known before the fold starts (equal weights in the first fold). The
+    parameters a strategy stores (:func:`fit_weights`, applied by :func:`apply_weights`)."""
+    return _fitted("bma", preds, horizon, window=window)
 
 
 def stacking(preds: dict[str, pd.DataFrame], horizon: int = 1, min_rows: int = 100) -> pd.DataFrame:
     """A meta-learner per fold (ridge on the models' expected returns, logistic regression on
     their log-odds), trained only on earlier folds' out-of-sample rows whose labels were known
-    before the fold starts. Folds without enough such rows use the simple average."""
+    before the fold starts. Folds without enough such rows use the simple average. The
+    parameters a strategy stores (:func:`fit_weights`, applied by :func:`apply_weights`)."""
+    return _fitted("stacking", preds, horizon, min_rows=min_rows)
+
+
+def _fitted(kind: str, preds: dict[str, pd.DataFrame], horizon: int, **options) -> pd.DataFrame:
     er, p, realized, fold = align(preds)
-    logit = np.log(np.clip(p.to_numpy(), EPS, 1 - EPS) / (1 - np.clip(p.to_numpy(), EPS, 1 - EPS)))
-    ern = er.to_numpy()
-    out_er, out_p = ern.mean(axis=1), p.to_numpy().mean(axis=1)
-    r = realized.to_numpy()
-    f = fold.to_numpy()
-    for k in pd.unique(f):
-        rows = np.flatnonzero(f == k)
-        start = rows[0]
-        train = np.flatnonzero(f[: max(0, start - horizon + 1)] != k)  # labels known by `start`
-        train = train[np.isfinite(r[train])]
-        if len(train) < min_rows or len(np.unique(r[train] > 0)) < 2:
-            continue
-        scale = ern[train].std(axis=0) + 1e-12
-        reg = Ridge(alpha=1.0).fit(ern[train] / scale, r[train])
-        clf = LogisticRegression(C=1.0, max_iter=500).fit(logit[train], (r[train] > 0).astype(int))
-        out_er[rows] = reg.predict(ern[rows] / scale)
-        out_p[rows] = clf.predict_proba(logit[rows])[:, 1]
-    return _frame(out_er, out_p, realized, fold)
+    out = apply_weights(_fit(kind, er, p, realized, fold, horizon, **options), er, p)
+    return _frame(out["expected_return"].to_numpy(), out["prob_up"].to_numpy(), realized, fold)
 
 
 ENSEMBLES: dict[str, Callable[..., pd.DataFrame]] = {
@@ -133,12 +118,13 @@ def combine(name: str, preds: dict[str, pd.DataFrame], horizon: int = 1) -> pd.D
 
 
 # ---------------------------------------------------------------- fitted once inside a run
-# A strategy stores its combiner's parameters: one weight vector per walk-forward fold, each
-# learned only from earlier folds' out-of-sample rows whose labels were known before the fold
-# starts (so replaying the run's own out-of-sample period has no look-ahead), and a final vector
-# learned from every labelled row, used after the run's last fold (live).
+# A strategy stores its combiner's parameters: one step per walk-forward fold, each learned only
+# from earlier folds' out-of-sample rows whose labels were known before the fold starts (so
+# replaying the run's own out-of-sample period has no look-ahead), and a final step learned from
+# every labelled row, used after the run's last fold (live). A step is a weight vector (average,
+# weighted, bma, and stacking where too few rows were known) or a stacking meta-learner.
 
-FITTED = ("average", "weighted")
+FITTED = ("average", "weighted", "stacking", "bma")
 
 
 def _edge_weights(er: np.ndarray, realized: np.ndarray) -> np.ndarray:
@@ -150,48 +136,111 @@ def _edge_weights(er: np.ndarray, realized: np.ndarray) -> np.ndarray:
     return edge / edge.sum() if edge.sum() > 0 else np.full(er.shape[1], 1.0 / er.shape[1])
 
 
-def fit_weights(kind: str, preds: dict[str, pd.DataFrame], horizon: int = 1) -> dict:
-    """``{"models": [...], "folds": [{"fold", "start", "weights"}], "final": [...]}`` for a linear
-    combiner (``average``: equal weights; ``weighted``: proportional to each model's hit rate
-    above 50% on the labelled earlier rows, equal where none is above)."""
+def _posterior(p: np.ndarray, realized: np.ndarray) -> np.ndarray:
+    """Equal priors times the Bernoulli likelihood of each model's up-probabilities (rows x models)
+    on the outcomes ``realized``: each model's posterior probability."""
+    pc = np.clip(p, EPS, 1 - EPS)
+    ll = np.where((realized > 0)[:, None], np.log(pc), np.log(1 - pc))
+    ll = np.where(np.isfinite(ll), ll, 0.0).sum(axis=0)
+    w = np.exp(ll - ll.max())
+    return w / w.sum()
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    pc = np.clip(p, EPS, 1 - EPS)
+    return np.log(pc / (1 - pc))
+
+
+def _meta(x: np.ndarray, logit: np.ndarray, realized: np.ndarray, min_rows: int) -> dict | None:
+    """The stacking meta-learner on these rows (ridge on the scaled expected returns, logistic
+    regression on the log-odds), or None with fewer than ``min_rows`` or one-sided outcomes."""
+    if len(realized) < min_rows or len(np.unique(realized > 0)) < 2:
+        return None
+    scale = x.std(axis=0) + 1e-12
+    reg = Ridge(alpha=1.0).fit(x / scale, realized)
+    clf = LogisticRegression(C=1.0, max_iter=500).fit(logit, (realized > 0).astype(int))
+    return {"scale": [float(v) for v in scale], "er_coef": [float(v) for v in reg.coef_],
+            "er_intercept": float(reg.intercept_), "p_coef": [float(v) for v in clf.coef_[0]],
+            "p_intercept": float(clf.intercept_[0])}
+
+
+def _apply_meta(meta: dict, x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    er = (x / np.asarray(meta["scale"])) @ np.asarray(meta["er_coef"]) + meta["er_intercept"]
+    return er, expit(_logit(p) @ np.asarray(meta["p_coef"]) + meta["p_intercept"])
+
+
+def _apply_linear(w: np.ndarray, x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    out_er = (x * w).sum(axis=1)
+    out_er[~np.isfinite(x).all(axis=1)] = np.nan
+    p_ok = np.isfinite(p).all(axis=1)
+    return out_er, np.where(p_ok, (np.where(np.isfinite(p), p, 0.0) * w).sum(axis=1), np.nan)
+
+
+def fit_weights(kind: str, preds: dict[str, pd.DataFrame], horizon: int = 1, *, window: int = 500,
+                min_rows: int = 100) -> dict:
+    """``{"kind", "models": [...], "folds": [{"fold", "start", "weights" | "meta"}], "final"}`` for a
+    strategy's combiner: ``average`` equal weights; ``weighted`` proportional to each model's hit
+    rate above 50% on the labelled earlier rows (equal where none is above); ``bma`` each model's
+    posterior given its up-probabilities on the last ``window`` labelled earlier rows; ``stacking``
+    a meta-learner (``meta``: ridge and logistic coefficients) on the labelled earlier rows, equal
+    weights with fewer than ``min_rows`` of them. ``final`` (a weight vector or a meta-learner) is
+    learned from every labelled row."""
     if kind not in FITTED:
         raise ModelError(f"a strategy's combiner is one of {', '.join(FITTED)}, got {kind!r}")
-    er, _, realized, fold = align(preds)
+    er, p, realized, fold = align(preds)
+    return _fit(kind, er, p, realized, fold, horizon, window=window, min_rows=min_rows)
+
+
+def _fit(kind: str, er: pd.DataFrame, p: pd.DataFrame, realized: pd.Series, fold: pd.Series, horizon: int,
+         window: int = 500, min_rows: int = 100) -> dict:
     models = list(er.columns)
-    x, r, f = er.to_numpy(), realized.to_numpy(dtype="float64"), fold.to_numpy()
+    x, pr = er.to_numpy(dtype="float64"), p.to_numpy(dtype="float64")
+    r, f = realized.to_numpy(dtype="float64"), fold.to_numpy()
     equal = [1.0 / len(models)] * len(models)
 
-    def weights(rows: np.ndarray) -> list[float]:
+    def step(rows: np.ndarray) -> list[float] | dict:
+        rows = rows[np.isfinite(r[rows])]                   # labelled rows only
         if kind == "average" or len(rows) == 0:
             return equal
-        return [float(w) for w in _edge_weights(x[rows], r[rows])]
+        if kind == "weighted":
+            return [float(w) for w in _edge_weights(x[rows], r[rows])]
+        if kind == "bma":
+            rows = rows[-window:]
+            return [float(w) for w in _posterior(pr[rows], r[rows])]
+        meta = _meta(x[rows], _logit(pr[rows]), r[rows], min_rows)
+        return equal if meta is None else meta
 
     folds = []
     for k in pd.unique(f):
         start = int(np.flatnonzero(f == k)[0])
-        known = np.arange(max(0, start - horizon + 1))          # labels known by the fold's first row
-        folds.append({"fold": int(k), "start": er.index[start].isoformat(), "weights": weights(known)})
-    return {"models": models, "folds": folds, "final": weights(np.arange(len(r)))}
+        s = step(np.arange(max(0, start - horizon + 1)))    # labels known by the fold's first row
+        folds.append({"fold": int(k), "start": er.index[start].isoformat(),
+                      **({"meta": s} if isinstance(s, dict) else {"weights": s})})
+    return {"kind": kind, "models": models, "folds": folds, "final": step(np.arange(len(r)))}
 
 
 def apply_weights(params: dict, er: pd.DataFrame, prob: pd.DataFrame) -> pd.DataFrame:
     """The combined expected return, up-probability and confidence of rows indexed by ts (one
-    column per model): each row uses the weights of the fold it falls in (rows after the run:
-    the final weights). A row missing a model's prediction is NaN."""
+    column per model): each row uses the step (weights or meta-learner) of the fold it falls in
+    (rows after the run: the final one). A row missing a model's prediction is NaN."""
     models = params["models"]
     starts = pd.DatetimeIndex([pd.Timestamp(f["start"]) for f in params["folds"]])
-    table = np.array([f["weights"] for f in params["folds"]] + [params["final"]], dtype="float64")
+    steps = [f["meta"] if "meta" in f else f["weights"] for f in params["folds"]] + [params["final"]]
     last = pd.Timestamp(params["end"]) if params.get("end") else None
     k = np.searchsorted(starts.asi8, er.index.asi8, side="right") - 1
     k = np.where(k < 0, 0, k)
     if last is not None:
-        k = np.where(er.index > last, len(table) - 1, k)
-    w = table[k]                                                    # (T, M)
+        k = np.where(er.index > last, len(steps) - 1, k)
     x = er.reindex(columns=models).to_numpy(dtype="float64")
     p = prob.reindex(columns=models).to_numpy(dtype="float64")
-    out_er = (x * w).sum(axis=1)
-    out_er[~np.isfinite(x).all(axis=1)] = np.nan
-    p_ok = np.isfinite(p).all(axis=1)
-    out_p = np.clip(np.where(p_ok, (np.where(np.isfinite(p), p, 0.0) * w).sum(axis=1), np.nan), 0.0, 1.0)
+    out_er, out_p = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    for j in np.unique(k):
+        rows = k == j
+        s = steps[j]
+        if isinstance(s, dict):
+            out_er[rows], out_p[rows] = _apply_meta(s, x[rows], p[rows])
+        else:
+            out_er[rows], out_p[rows] = _apply_linear(np.asarray(s, dtype="float64"), x[rows], p[rows])
+    out_p = np.clip(out_p, 0.0, 1.0)
     return pd.DataFrame({"expected_return": out_er, "prob_up": out_p, "confidence": np.abs(out_p - 0.5) * 2},
                         index=er.index)

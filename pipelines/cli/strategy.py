@@ -19,8 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--name", help="name (default: models-h<horizon>-<rule>); a name reused gets a new version")
     c.add_argument("--symbols", help="comma-separated symbols (default: every symbol of the run)")
     c.add_argument("--rule", choices=("signal", "kelly"), default="signal", help="sizing rule")
-    c.add_argument("--combiner", choices=("average", "weighted"), default="weighted",
-                   help="average: equal weights; weighted: by hit rate on earlier folds")
+    c.add_argument("--combiner", choices=("average", "weighted", "stacking", "bma"), default="weighted",
+                   help="average: equal weights; weighted: by hit rate on earlier folds; stacking: a ridge and "
+                        "logistic meta-learner per fold, trained on earlier folds; bma: Bayesian model averaging "
+                        "per fold, posteriors from earlier folds")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=run_create)
     ls = verbs.add_parser("list", help="stored strategies, newest first")
@@ -85,10 +87,9 @@ def run_show(args: argparse.Namespace) -> int:
     finally:
         store.close()
     full = st.model_dump(mode="json")
-    weights = {s: p["final"] for s, p in st.combiner.params.items()}
     text = "\n".join([_line(st.summary()),
-                      f"  combiner weights after the run ({', '.join(st.models)}): "
-                      + "; ".join(f"{s} {', '.join(f'{w:.3g}' for w in ws)}" for s, ws in weights.items()),
+                      f"  combiner after the run ({', '.join(st.models)}): "
+                      + "; ".join(f"{s} {_step(p['final'])}" for s, p in st.combiner.params.items()),
                       f"  signal: threshold {st.signal.threshold:g}, shorts {'on' if st.signal.allow_short else 'off'}",
                       f"  sizing: Kelly x{st.sizing.kelly_fraction:g}, leverage {st.sizing.base_leverage:g}"
                       f"..{st.sizing.max_leverage:g}; limits: gross {st.limits.max_gross:g}x, "
@@ -98,6 +99,16 @@ def run_show(args: argparse.Namespace) -> int:
                       f"{st.costs.financing_bps_per_year:g} bps/yr"])
     emit(full, args.json, text)
     return 0
+
+
+def _step(step: list | dict) -> str:
+    """A fitted combiner step in words: weights, or a stacking meta-learner's coefficients."""
+    def nums(values):
+        return ", ".join(f"{w:.3g}" for w in values)
+    if isinstance(step, dict):
+        return (f"stacking: expected return {nums(step['er_coef'])} ({step['er_intercept']:+.3g}) on scaled "
+                f"model returns, up-probability logistic {nums(step['p_coef'])} ({step['p_intercept']:+.3g})")
+    return f"weights {nums(step)}"
 
 
 def run_promote(args: argparse.Namespace) -> int:

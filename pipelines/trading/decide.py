@@ -8,7 +8,7 @@ bars before left (the measured payoff's running sums, the ATR, the volatility wi
 and the limits' book) is kept, so a new bar costs its window, not a pass over the history, and
 the targets are those of one call over the whole history. The account that follows the targets is
 the engine with the strategy's own costs and limits (:func:`simulate_strategy`); the combined view of the models is
-:func:`combined` (the weights the strategy learned inside its run).
+:func:`combined` (the combiner the strategy learned inside its run: weights or a stacking meta-learner).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ class Market:
 
 def combined(strategy: Strategy, symbol: str, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The models' predictions for ``symbol`` (one frame per model, indexed by ts) combined with
-    the weights the strategy learned: expected_return, prob_up, confidence, realized_return."""
+    what the strategy's combiner learned in its run (:func:`models.ensembles.combine.apply_weights`:
+    each row the step of its fold, the final one after the run): expected_return, prob_up,
+    confidence, realized_return."""
     params = strategy.combiner.params[symbol]
     er = pd.DataFrame({m: frames[m]["expected_return"] for m in params["models"]}).sort_index()
     prob = pd.DataFrame({m: frames[m]["prob_up"] for m in params["models"]}).reindex(er.index)

@@ -1,8 +1,8 @@
 """A strategy is a record: what is backtested, paper-traded and served, stored with an id.
 
 It names the run it comes from (its out-of-sample predictions), the models and the horizon, the
-combiner with the weights it learned inside that run's walk-forward (per fold, from earlier
-folds only, and a final vector for after the run), the signal rule, sizing and leverage, the
+combiner with the parameters it learned inside that run's walk-forward (weights or a stacking
+meta-learner per fold, from earlier folds only, and a final step for after the run), the signal rule, sizing and leverage, the
 risk limits and one cost model. :mod:`pipelines.trading.decide` turns it and the bars up to t
 into the target position at t; nothing else combines models or builds costs.
 """
@@ -67,8 +67,12 @@ class SignalRule(Frozen):
 
 
 class Combiner(Frozen):
-    kind: Literal["average", "weighted"] = "weighted"
-    params: dict[str, dict] = Field(default_factory=dict, description="per symbol: fitted weights")
+    """How the strategy combines its models (:data:`models.ensembles.combine.FITTED`) and, per
+    symbol, what it learned inside the run (:func:`models.ensembles.combine.fit_weights`): a step
+    per fold (weights, or a stacking meta-learner's coefficients) and a final one."""
+
+    kind: Literal["average", "weighted", "stacking", "bma"] = "weighted"
+    params: dict[str, dict] = Field(default_factory=dict, description="per symbol: the fitted steps")
 
 
 class Strategy(Frozen):

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.ensembles.combine import ENSEMBLES, average, bayesian_average, combine, performance_weighted, stacking
+from models.ensembles.combine import (ENSEMBLES, apply_weights, average, bayesian_average, combine, fit_weights,
+                                     performance_weighted, stacking)
 from pipelines.errors import ModelError
 
 
@@ -77,3 +78,44 @@ def test_alignment_and_errors():
     with pytest.raises(ModelError, match="at least one"):
         average({})
     assert set(ENSEMBLES) == {"average", "weighted", "stacking", "bma"}
+
+
+@pytest.mark.parametrize("kind,fn", [("stacking", stacking), ("bma", bayesian_average)])
+def test_a_strategys_stored_combiner_is_the_ensemble(kind, fn):
+    """What a strategy stores (fit_weights, through JSON) and applies (apply_weights) gives the
+    ensemble's rows exactly; a step learned before fold k does not move when outcomes from fold
+    k's start on change; rows after the run use the final step."""
+    import json
+    preds = _preds()
+    fitted = json.loads(json.dumps(fit_weights(kind, preds, horizon=2)))
+    er = pd.DataFrame({m: p["expected_return"] for m, p in preds.items()})
+    prob = pd.DataFrame({m: p["prob_up"] for m, p in preds.items()})
+    ens = fn(preds, horizon=2)
+    got = apply_weights(fitted, er, prob)
+    cols = ["expected_return", "prob_up", "confidence"]
+    np.testing.assert_array_equal(got[cols].to_numpy(), ens[cols].to_numpy())
+    step = "meta" if kind == "stacking" else "weights"
+    assert fitted["folds"][0] == {"fold": 0, "start": er.index[0].isoformat(), "weights": [1 / 3] * 3}
+    assert all(step in f for f in fitted["folds"][1:])
+    k = 3 * 200                                               # fold 3 starts at row 600
+    changed = {m: p.assign(realized_return=np.where(np.arange(len(p)) >= k - 1, 0.02, p["realized_return"]))
+               for m, p in preds.items()}
+    again = fit_weights(kind, changed, horizon=2)
+    assert again["folds"][:4] == fitted["folds"][:4] and again["folds"][4] != fitted["folds"][4]
+    # after the run (params["end"]): the final step, learned from every labelled row
+    late = pd.date_range(er.index[-1], periods=3, freq="h", tz="UTC")[1:]
+    live = apply_weights({**fitted, "end": er.index[-1].isoformat()}, er.iloc[:2].set_axis(late),
+                         prob.iloc[:2].set_axis(late))
+    final = fitted["final"]
+    if kind == "stacking":
+        x = er.iloc[:2].to_numpy() / np.asarray(final["scale"])
+        np.testing.assert_allclose(live["expected_return"], x @ np.asarray(final["er_coef"]) + final["er_intercept"])
+        assert final["er_coef"][0] > 0 > final["er_coef"][2]          # the good model up, the bad one down
+    else:
+        np.testing.assert_allclose(live["prob_up"], prob.iloc[:2].to_numpy() @ np.asarray(final))
+        assert final[0] > 0.99                                        # the good model's posterior
+
+
+def test_a_strategys_combiner_is_one_of_the_fitted_kinds():
+    with pytest.raises(ModelError, match="a strategy's combiner is one of average, weighted, stacking, bma"):
+        fit_weights("median", _preds())

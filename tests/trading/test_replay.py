@@ -27,16 +27,19 @@ def lake(tmp_path, monkeypatch):
     return store, run_id
 
 
+@pytest.mark.parametrize("combiner", ["weighted", "stacking"])
 @pytest.mark.parametrize("rule", ["signal", "kelly"])
-def test_paper_replay_ends_where_the_backtest_ends(lake, capsys, rule):
+def test_paper_replay_ends_where_the_backtest_ends(lake, capsys, rule, combiner):
     store, run_id = lake
     sid = cli_json(capsys, "strategy", "create", "--run", run_id, "--models", "xgboost,logistic",
-                   "--horizon", "1", "--rule", rule, "--json")["strategy_id"]
+                   "--horizon", "1", "--rule", rule, "--combiner", combiner, "--json")["strategy_id"]
     since = "2023-01-15T00:00:00Z"
     bt = cli_json(capsys, "backtest", "--strategy", sid, "--since", since, "--out", str(store.root / "r"), "--json")
     paper = cli_json(capsys, "paper", "replay", "--strategy", sid, "--since", since, "--json")
     assert paper["final_equity"] == pytest.approx(bt["final_equity"], rel=1e-9)
     st = strategies.get(store, sid)
+    if combiner == "stacking":       # meta-learners from the second fold on, not the average fallback
+        assert all("meta" in f for p in st.combiner.params.values() for f in p["folds"][1:])
     res = run_study(store, st, since=since).result
     assert paper["bars"] == len(res.index) and paper["as_of"] == bt["metrics"]["last_ts"]
     held = res.positions.iloc[-1]
@@ -100,20 +103,47 @@ def test_the_decision_at_t_uses_nothing_after_t(lake):
         np.testing.assert_allclose(part.iloc[-1].to_numpy(), full.iloc[t].to_numpy(), rtol=1e-12, atol=1e-15)
 
 
-def test_the_runs_out_of_sample_strategy_is_the_backtest_of_its_strategy(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("models,combiner", [("logistic", "weighted"), ("logistic,xgboost", "stacking"),
+                                             ("logistic,xgboost", "bma")])
+def test_the_runs_out_of_sample_strategy_is_the_backtest_of_its_strategy(tmp_path, monkeypatch, capsys, models,
+                                                                         combiner):
+    """One model: the run's figures of that model; two: the run's ensemble of the strategy's
+    combiner, learned per fold from earlier folds, is what the strategy stores and applies."""
     from tests.synthetic.markets import ar1
     monkeypatch.setenv("MERIDIAN__STORE__PATH", str(tmp_path / "lake"))
     monkeypatch.setenv("MERIDIAN__REPORT_DIR", str(tmp_path / "reports"))
     ParquetStore(tmp_path / "lake").write("bars", ar1(1200, phi=0.3, seed=8, symbol="SIM").bars)
-    wf = cli_json(capsys, "walkforward", "--symbols", "SIM", "--models", "logistic", "--train-bars", "500",
-                  "--test-bars", "200", "--no-ray", "--json")
-    sid = cli_json(capsys, "strategy", "create", "--run", wf["run_id"], "--models", "logistic", "--horizon", "1",
-                   "--json")["strategy_id"]
+    wf = cli_json(capsys, "walkforward", "--symbols", "SIM", "--models", models, "--ensembles", combiner,
+                  "--train-bars", "500", "--test-bars", "200", "--no-ray", "--json")
+    sid = cli_json(capsys, "strategy", "create", "--run", wf["run_id"], "--models", models, "--horizon", "1",
+                   "--combiner", combiner, "--json")["strategy_id"]
     bt = cli_json(capsys, "backtest", "--strategy", sid, "--out", str(tmp_path / "r"), "--json")["metrics"]
-    oos = wf["horizons"]["1"]["symbols"]["SIM"]["models"]["logistic"]
+    cell = wf["horizons"]["1"]["symbols"]["SIM"]
+    oos = cell["models"][models] if "," not in models else cell["ensembles"][combiner]
     assert bt["total_return"] == pytest.approx(oos["strategy_total_return"], rel=1e-9)
     assert bt["sharpe"] == pytest.approx(oos["strategy_sharpe"], rel=1e-9)
     assert bt["max_drawdown"] == pytest.approx(oos["strategy_max_drawdown"], rel=1e-9)
+    if "," not in models:
+        return
+    # what it learned is in the record: a step per fold (learned before it) and a final one
+    fitted = cli_json(capsys, "strategy", "show", sid, "--json")["combiner"]["params"]["SIM"]
+    assert fitted["kind"] == combiner and fitted["models"] == ["logistic", "xgboost"] and len(fitted["folds"]) >= 3
+    assert fitted["folds"][0]["weights"] == [0.5, 0.5]                     # nothing known before the first fold
+    later = [f.get("meta") or f["weights"] for f in fitted["folds"][1:]] + [fitted["final"]]
+    if combiner == "stacking":
+        assert all(len(m["er_coef"]) == len(m["p_coef"]) == len(m["scale"]) == 2 for m in later)
+        assert len({m["er_intercept"] for m in later}) == len(later)        # refitted at every fold
+    else:
+        assert all(sum(w) == pytest.approx(1.0) and w != [0.5, 0.5] for w in later)
+    text = main_text(capsys, "strategy", "show", sid)
+    assert ("stacking: expected return" if combiner == "stacking" else "SIM weights") in text
+
+
+def main_text(capsys, *argv: str) -> str:
+    from pipelines.cli import main
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return capsys.readouterr().out
 
 
 @pytest.mark.parametrize("rule", ["signal", "kelly"])
