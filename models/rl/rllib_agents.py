@@ -61,28 +61,35 @@ def build_config(algo: str, env_config: dict[str, Any], *, batch_size: int = 512
             .debugging(seed=seed))
 
 
-def run_iterations(algorithm, iterations: int, progress: bool = False) -> list[dict]:
-    """Run ``iterations`` training iterations; one summary per iteration."""
+def run_iterations(algorithm, iterations: int, progress: bool = False, label: str = "") -> list[dict]:
+    """Run ``iterations`` training iterations; one summary per iteration. Each iteration is also
+    reported to Ray (:class:`cluster.progress.Progress`, ``rl <label> iteration i/n ...``), where
+    the dashboard and the state API show it while the driver trains."""
+    from cluster.progress import Progress
     it = range(iterations)
     if progress:
         from tqdm import tqdm
         it = tqdm(it, desc="rllib training", unit="iter")
     history = []
-    for _ in it:
-        r = algorithm.train()
-        env = r.get("env_runners", {})
-        history.append({"iteration": r.get("training_iteration"),
-                        "return_mean": env.get("episode_return_mean"),
-                        "env_steps": env.get("num_env_steps_sampled_lifetime")})
+    with Progress("rl", label or type(algorithm).__name__) as board:
+        for i in it:
+            r = algorithm.train()
+            env = r.get("env_runners", {})
+            history.append({"iteration": r.get("training_iteration"),
+                            "return_mean": env.get("episode_return_mean"),
+                            "env_steps": env.get("num_env_steps_sampled_lifetime")})
+            board.report(f"iteration {i + 1}/{iterations}", return_mean=history[-1]["return_mean"],
+                         env_steps=history[-1]["env_steps"])
     return history
 
 
 def train(algo: str, env_config: dict[str, Any], iterations: int, checkpoint_dir: str | Path | None = None,
-          resume_from: str | Path | None = None, progress: bool = False, **kw) -> tuple[Any, list[dict]]:
+          resume_from: str | Path | None = None, progress: bool = False, label: str = "", **kw) -> tuple[Any, list[dict]]:
     """Build (or resume from a checkpoint), train ``iterations`` and save to ``checkpoint_dir``
-    if given. Returns the algorithm and one summary per iteration."""
+    if given. Returns the algorithm and one summary per iteration. ``label`` names the work in
+    its progress reports (default: the algorithm)."""
     algorithm = restore(resume_from) if resume_from is not None else build_config(algo, env_config, **kw).build_algo()
-    history = run_iterations(algorithm, iterations, progress)
+    history = run_iterations(algorithm, iterations, progress, label or algo)
     if checkpoint_dir is not None:
         save(algorithm, checkpoint_dir)
     return algorithm, history

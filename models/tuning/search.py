@@ -97,6 +97,44 @@ class TrialProgress(tune.Callback):
             self.bar.close()
 
 
+class DashboardProgress(tune.Callback):
+    """Each trial's results, as they arrive, to Ray (:class:`cluster.progress.Progress`): the
+    dashboard and the state API show ``tune <model> <symbol> trial <id> iteration i (done k/n)``
+    with the trial's metrics so far while the search runs."""
+
+    def __init__(self, total: int, subject: str):
+        self.total, self.subject, self.board, self.done = total, subject, None, 0
+
+    def __getstate__(self) -> dict:   # Tune pickles its callbacks with the experiment: no actor handle
+        return {**self.__dict__, "board": None}
+
+    def setup(self, **info) -> None:
+        from cluster.progress import Progress
+        self.board = Progress("tune", self.subject)
+
+    def _report(self, trial, result: dict | None, what: str) -> None:
+        if self.board is None:
+            return
+        r = result or trial.last_result or {}
+        self.board.report(f"trial {trial.trial_id} {what} (done {self.done}/{self.total})",
+                          **{k: r.get(k) for k in (METRIC, "val_loss", "epoch") if r.get(k) is not None})
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._report(trial, result, f"iteration {result.get('training_iteration')}")
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        self._report(trial, None, "finished")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.done += 1
+        self._report(trial, None, "failed")
+
+    def on_experiment_end(self, trials, **info) -> None:
+        if self.board is not None:
+            self.board.close()
+
+
 def run_search(ds: Dataset, model: str, settings: TuneSettings, storage: str | Path, *,
                fixed: dict[str, Any] | None = None, name: str | None = None,
                extra_spec: dict[str, Any] | None = None, progress: bool = False) -> TuneOutcome:
@@ -125,7 +163,8 @@ def run_search(ds: Dataset, model: str, settings: TuneSettings, storage: str | P
                                     search_alg=BasicVariantGenerator(random_state=settings.seed,
                                                                      max_concurrent=settings.max_concurrent)),
         run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
-                                  callbacks=[TrialProgress(settings.trials, f"tune {model}")] if progress else None,
+                                  callbacks=[DashboardProgress(settings.trials, f"{model} {ds.symbol}"),
+                                             *([TrialProgress(settings.trials, f"tune {model}")] if progress else [])],
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                                   failure_config=tune.FailureConfig(max_failures=1)))
     return _outcome(str(exp), model, _fit(tuner))

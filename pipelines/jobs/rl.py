@@ -67,7 +67,8 @@ def run(cfg: MeridianConfig, store: Store, *, agent: str, symbol: str, timeframe
         act = trained.act
     else:
         from models.rl.rllib_agents import RLlibPolicy, train
-        algorithm, _ = train(agent, train_cfg, iterations, checkpoint_dir=dest, progress=progress, seed=seed)
+        algorithm, _ = train(agent, train_cfg, iterations, checkpoint_dir=dest, progress=progress, seed=seed,
+                             label=f"{agent} {ds.symbol} {ds.timeframe}")
         algorithm.stop()
         act = RLlibPolicy(dest).act
     env = TradingEnv({**base, "action_mode": mode})

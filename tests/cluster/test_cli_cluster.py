@@ -146,3 +146,29 @@ def test_local_ray_never_joins_a_running_ray(cli_cluster):
     out = json.loads(_ok(_sh(PY, "-c", code, env=_user_env(PYTHONPATH=str(REPO)))).strip().splitlines()[-1])
     assert out["gcs"].rsplit(":", 1)[1] != head_port
     assert out["res"]["CPU"] == 1 and "head" not in out["res"] and "GPU" not in out["res"]
+
+
+def test_meridian_submit_runs_a_job_on_the_recorded_head(cli_cluster, demo_job):
+    """`meridian submit` finds the head cluster/start-head recorded (no address given, none in the
+    environment), runs the job in the head's environment, follows it to the end and exits with its
+    status; the run it recorded (on the demo job's GOOG bars) is visible to a local command."""
+    from ray.job_submission import JobSubmissionClient
+    env = _user_env(PYTHONPATH=str(REPO))
+    proc = _sh(PY, "-m", "pipelines.cli", "submit", "--temp-dir", cli_cluster["head_tmp"], "--wait", "--json",
+               "walkforward", "--symbols", "GOOG", "--models", "logistic", "--train-bars", "300",
+               "--test-bars", "100", "--ensembles", "", "--json", env=env)
+    out = json.loads(_ok(proc).strip().splitlines()[0])
+    assert out["address"] == cli_cluster["url"]
+    assert out["dashboard_url"] == f"{cli_cluster['url']}/#/jobs/{out['job_id']}"
+    client = JobSubmissionClient(cli_cluster["url"])
+    assert client.get_job_status(out["job_id"]).value == "SUCCEEDED"
+    job_out = json.loads([line for line in client.get_job_logs(out["job_id"]).splitlines()
+                          if line.startswith("{")][-1])
+    runs = json.loads(_ok(_sh(PY, "-m", "pipelines.cli", "runs", "list", "--json",
+                              env=_user_env(MERIDIAN_HOME=str(cli_cluster["home"]), PYTHONPATH=str(REPO)))))
+    mine = [r for r in runs if r["run_id"] == job_out["run_id"]]
+    assert mine and mine[0]["status"] == "done" and mine[0]["models"] == ["logistic"], runs
+    # a job that fails (the rl job without its required --agent) makes `submit --wait` fail too
+    failed = _sh(PY, "-m", "pipelines.cli", "submit", "--address", cli_cluster["url"], "--wait", "rl", env=env)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "FAILED" in failed.stderr and "--agent" in failed.stdout
