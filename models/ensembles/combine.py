@@ -61,20 +61,13 @@ def average(preds: dict[str, pd.DataFrame], horizon: int = 1) -> pd.DataFrame:
     return _frame(er.mean(axis=1).to_numpy(), p.mean(axis=1).to_numpy(), realized, fold)
 
 
-def _known_trailing(values: pd.DataFrame, horizon: int, window: int) -> pd.DataFrame:
-    """Trailing mean over rows <= i - horizon (NaN until one is known)."""
-    return values.rolling(window, min_periods=1).mean().shift(horizon)
-
-
-def performance_weighted(preds: dict[str, pd.DataFrame], horizon: int = 1,
-                         window: int = 250) -> pd.DataFrame:
-    """Weights proportional to each model's recent out-of-sample hit rate above 50% (trailing
-    ``window`` rows whose labels are known); equal weights where no model is above 50%."""
-    er, p, realized, fold = align(preds)
-    hits = pd.DataFrame({m: (np.sign(er[m]) == np.sign(realized)).astype(float) for m in er})
-    edge = (_known_trailing(hits, horizon, window) - 0.5).clip(lower=0).fillna(0.0).to_numpy()
-    w = np.where(edge.sum(axis=1, keepdims=True) > 0, edge, 1.0)
-    return _frame(*_weighted(er, p, w), realized, fold)
+def performance_weighted(preds: dict[str, pd.DataFrame], horizon: int = 1) -> pd.DataFrame:
+    """Weights proportional to each model's out-of-sample hit rate above 50%, learned per fold
+    from the earlier folds' rows whose labels were known before the fold starts (equal weights
+    where no model is above 50%, and in the first fold). The parameters a strategy stores
+    (:func:`fit_weights`, applied by :func:`apply_weights`), so the run's weighted ensemble is
+    exactly a weighted strategy's combination."""
+    return _fitted("weighted", preds, horizon)
 
 
 def bayesian_average(preds: dict[str, pd.DataFrame], horizon: int = 1,

@@ -103,8 +103,8 @@ def test_the_decision_at_t_uses_nothing_after_t(lake):
         np.testing.assert_allclose(part.iloc[-1].to_numpy(), full.iloc[t].to_numpy(), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("models,combiner", [("logistic", "weighted"), ("logistic,xgboost", "stacking"),
-                                             ("logistic,xgboost", "bma")])
+@pytest.mark.parametrize("models,combiner", [("logistic", "weighted"), ("logistic,xgboost", "weighted"),
+                                             ("logistic,xgboost", "stacking"), ("logistic,xgboost", "bma")])
 def test_the_runs_out_of_sample_strategy_is_the_backtest_of_its_strategy(tmp_path, monkeypatch, capsys, models,
                                                                          combiner):
     """One model: the run's figures of that model; two: the run's ensemble of the strategy's
