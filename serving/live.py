@@ -3,7 +3,11 @@ are published, become predictions pushed to every WS /stream listener and a pape
 
     live ingestor --publish--> bar bus actor --wait (long poll)--> LiveFeed (ingress replica)
         -> ensemble.on_bars: bars appended, streaming feature rows, every served model's answer
-        -> each /stream listener's queue, then each step hook (the paper account)
+        -> each /stream listener's queue; each step hook (the paper account) in the background
+
+The step hooks run on their own task, batch after batch in order, so a slow paper step never
+holds the next batch's predictions back: the feed is waiting on the bus again as soon as the
+listeners have the batch.
 
 Nothing in the path waits on a timer: the feed long-polls the bus (``BarBus.wait``), which
 answers the moment a bar is published. /stream keeps a slow look at the store as a fallback for
@@ -46,6 +50,8 @@ class LiveFeed:
         self.bars = 0
         self.errors = 0
         self._task: asyncio.Task | None = None
+        self._steps: list[tuple[pd.DataFrame, dict[str, dict]]] = []   # batches the hooks have not taken
+        self._stepping: asyncio.Task | None = None
 
     def start(self) -> None:
         """Start following the bus on the running event loop (once)."""
@@ -104,13 +110,22 @@ class LiveFeed:
             if q.full():   # a stalled client loses its oldest batch, not the loop its pace
                 q.get_nowait()
             q.put_nowait(event)
-        for hook in self.hooks:
-            try:
-                await hook(bars, preds)
-            except Exception:  # a step's bug must not stop the feed
-                self.errors += 1
-                log.exception("live step %r failed", hook)
+        if self.hooks:
+            self._steps.append((bars, preds))
+            if self._stepping is None or self._stepping.done():
+                self._stepping = asyncio.get_running_loop().create_task(self._step())
         return preds
+
+    async def _step(self) -> None:
+        """The hooks on every batch delivered, one batch at a time, in order."""
+        while self._steps:
+            bars, preds = self._steps.pop(0)
+            for hook in self.hooks:
+                try:
+                    await hook(bars, preds)
+                except Exception:  # a step's bug must not stop the feed
+                    self.errors += 1
+                    log.exception("live step %r failed", hook)
 
     def stats(self) -> dict[str, Any]:
         return {"bus": self.bus_name, "running": self.started(), "batches": self.batches, "bars": self.bars,
