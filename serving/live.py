@@ -33,6 +33,21 @@ OnBars = Callable[[list[dict]], Awaitable[dict[str, dict]]]
 StepHook = Callable[[pd.DataFrame, dict[str, dict]], Awaitable[None]]
 
 
+def layers(records: list[dict]) -> list[list[dict]]:
+    """A bus batch as batches that hold one bar per symbol each, in time order: the first new
+    bar of every symbol, then the second, ... A batch that caught two closed bars of a symbol
+    (ingestion or the feed fell a bar behind) gets a prediction for each bar, in order, not for
+    the newest only."""
+    out: list[list[dict]] = []
+    seen: dict[str, int] = {}
+    for r in sorted(records, key=lambda r: r["ts"]):
+        n = seen[r["symbol"]] = seen.get(r["symbol"], -1) + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(r)
+    return out
+
+
 class LiveFeed:
     """Follows the bar bus ``bus_name``; ``on_bars`` turns a batch of bar records into
     predictions; listeners get ``{"bars": DataFrame, "predictions": {...}}`` per batch."""
@@ -89,8 +104,8 @@ class LiveFeed:
                 bus = None
                 await asyncio.sleep(1.0)
                 continue
-            if records:
-                await self.deliver(records)
+            for layer in layers(records):
+                await self.deliver(layer)
 
     async def deliver(self, records: list[dict]) -> dict[str, dict]:
         """One batch of closed bars through the loop; returns the predictions made."""
