@@ -96,7 +96,9 @@ class ParquetStore(StoreHelpers):
         spec = spec_of(table)
         if df is None or len(df) == 0:
             return 0
-        batch = prepare(df, spec)
+        batch = finish(prepare(df, spec), spec)
+        appendable = spec.partition_year and spec.time_column in spec.key
+        rows = to_arrow(batch, spec) if appendable else None   # converted once; appends take their rows
         groups: dict[Path, pd.DataFrame] = {}
         keys = list(spec.partition_by)
         if spec.partition_year:
@@ -110,7 +112,6 @@ class ParquetStore(StoreHelpers):
                 groups[self._file_for(spec, pmap, year)] = part.drop(columns="__year", errors="ignore")
         else:
             groups[self._file_for(spec, {}, None)] = batch
-        appendable = spec.partition_year and spec.time_column in spec.key
         targets = {path: (_appended(path, part[spec.time_column].max()) if appendable else None)
                    for path, part in groups.items()}
         with self._txn.writing([p for pair in targets.items() for p in pair if p is not None]) as commit:
@@ -118,7 +119,7 @@ class ParquetStore(StoreHelpers):
                 appends = _appends_of(path) if appendable else []
                 if targets[path] is not None and len(appends) < MAX_APPENDS and \
                         self._before(path, appends, spec.time_column, part[spec.time_column].min()):
-                    commit.stage(targets[path], to_arrow(finish(part, spec), spec))
+                    commit.stage(targets[path], rows.take(pa.array(part.index.to_numpy())))
                     continue
                 old = [self._read_file(f, spec) for f in (path, *appends) if f.exists()]
                 merged = part
