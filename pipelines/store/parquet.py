@@ -212,9 +212,34 @@ class ParquetStore(StoreHelpers):
             files = self._files(spec, {})
             if not files:
                 return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
-            parts = [pq.read_table(f, columns=list(columns)).to_pandas().drop_duplicates() for f in files]
+            parts = [self._distinct_in(f, list(columns)) for f in files]
         out = pd.concat(parts, ignore_index=True).drop_duplicates()
         return out.sort_values(list(columns)).reset_index(drop=True)
+
+    @staticmethod
+    def _distinct_in(path: Path, columns: list[str]) -> pd.DataFrame:
+        """The distinct values of ``columns`` in one file: from its footer when every row group's
+        statistics say each column holds one value (a series' file: symbol, timeframe, asset
+        class), else from the columns read."""
+        pf = pq.ParquetFile(path)
+        meta, schema = pf.metadata, pf.schema_arrow
+        idx = [schema.get_field_index(c) for c in columns]
+        one: list | None = None
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            if rg.num_rows == 0:
+                continue
+            stats = [rg.column(j).statistics if j >= 0 else None for j in idx]
+            vals = [st.min if st is not None and st.has_min_max and st.null_count == 0 and st.min == st.max
+                    else None for st in stats]
+            if any(v is None for v in vals) or (one is not None and vals != one):
+                one = None
+                break
+            one = vals
+        if one is None:
+            return pq.read_table(path, columns=columns).to_pandas().drop_duplicates()
+        sub = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)   # read_table's dtypes
+        return pa.table([pa.array([v], type=f.type) for v, f in zip(one, sub)], schema=sub).to_pandas()
 
     # ------------------------------------------------------------------ bar summaries
     def _ts_range(self, path: Path, column: str = "ts") -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:

@@ -217,3 +217,24 @@ def test_new_bars_are_appended_beside_the_partition_and_merged_back_after_max_ap
     assert len(files()) == 3 and store.series_summary()["rows"].item() == 45
     assert store.first_ts("AAA", "1h") == bars["ts"].iloc[0] and store.last_ts("AAA", "1h") == bars["ts"].iloc[44]
     assert store.delete("bars", {"symbol": "AAA"}) == 45 and files() == []
+
+
+def test_distinct_from_footers_equals_distinct_from_the_columns(tmp_path):
+    """distinct reads a file's footer when it holds one value per column, its columns otherwise
+    (here a series whose appended file changed asset class, and a file holding two)."""
+    import pyarrow.parquet as pq
+    from pipelines.store.base import spec_of
+    from tests.store.test_contract import make_bars
+    store = ParquetStore(tmp_path / "lake")
+    bars = make_bars(n=60, start="2021-12-31")   # two year partitions
+    store.write("bars", bars)
+    store.write("bars", bars.assign(symbol="BBB", asset_class="stock").iloc[:3])
+    store.write("bars", bars.assign(symbol="BBB").iloc[3:5])          # appended, another value
+    store.write("bars", bars.assign(symbol="CCC", asset_class=["stock", "fx"] * 30).iloc[:4])
+    cols = ["symbol", "timeframe", "asset_class"]
+    files = store._files(spec_of("bars"), {})
+    read = pd.concat([pq.read_table(f, columns=cols).to_pandas() for f in files], ignore_index=True)
+    expected = read.drop_duplicates().sort_values(cols).reset_index(drop=True)
+    got = store.distinct("bars", tuple(cols))
+    pd.testing.assert_frame_equal(got, expected)
+    assert len(got) == 5
