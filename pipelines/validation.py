@@ -59,7 +59,7 @@ def to_utc(ts: pd.Series, tz: str | None) -> pd.Series:
     return ts.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
 
 
-def validate_bars(raw: pd.DataFrame, *, symbol: str, asset_class: str, timeframe: str,
+def validate_bars(raw: pd.DataFrame, *, symbol: str | None, asset_class: str, timeframe: str,
                   venue: str = "unknown", tz: str | None = "UTC",
                   what: str | None = None) -> tuple[pd.DataFrame, ValidationReport]:
     """Turn a frame with ts/open/high/low/close[/volume] into canonical bars.
@@ -67,11 +67,14 @@ def validate_bars(raw: pd.DataFrame, *, symbol: str, asset_class: str, timeframe
     Rejected: NaN, non-finite or non-positive prices; high below low; rows whose timestamp
     does not parse. Repaired: duplicate timestamps (the last row wins), out-of-order rows
     (sorted), high/low that do not bracket open/close (widened), missing/negative volume (0/NaN).
+
+    ``symbol=None``: the frame holds the bars of several symbols in its ``symbol`` column (a
+    socket batch, checked in one pass); order and duplicates are then judged per symbol.
     """
     if asset_class not in ASSET_CLASSES:
         raise DataError(f"unknown asset class {asset_class!r}: one of {', '.join(ASSET_CLASSES)}")
     offset = timeframe_offset(timeframe)
-    missing = [c for c in ("ts", *PRICE_COLUMNS) if c not in raw.columns]
+    missing = [c for c in ("ts", *PRICE_COLUMNS, *(() if symbol else ("symbol",))) if c not in raw.columns]
     if missing:
         raise DataError(f"{what or symbol}: bar columns missing: {missing}")
     rep = ValidationReport(rows_in=len(raw))
@@ -108,21 +111,24 @@ def validate_bars(raw: pd.DataFrame, *, symbol: str, asset_class: str, timeframe
     rep.repair("negative_volume", neg_vol.sum())
     df.loc[neg_vol, "volume"] = np.nan
 
-    if not df["ts"].is_monotonic_increasing:
-        rep.repair("out_of_order", int((df["ts"].diff() < pd.Timedelta(0)).sum()))
-        df = df.sort_values("ts", kind="stable")
-    dup = df["ts"].duplicated(keep="last")
+    series = ["ts"] if symbol else ["symbol", "ts"]
+    back = (df["ts"].diff() if symbol else df.groupby("symbol", sort=False)["ts"].diff()) < pd.Timedelta(0)
+    if back.any():
+        rep.repair("out_of_order", int(back.sum()))
+        df = df.sort_values(series, kind="stable")
+    dup = df.duplicated(series, keep="last")
     rep.repair("duplicate_timestamp", dup.sum())
     df = df[~dup]
 
-    df["symbol"] = symbol
+    if symbol:
+        df["symbol"] = symbol
     df["asset_class"] = asset_class
     df["venue"] = venue
     df["timeframe"] = timeframe
     df["known_at"] = df["ts"] + offset
     out = conform(df, BARS)
     rep.rows_out = len(out)
-    rep.log(what or f"{symbol} {timeframe}")
+    rep.log(what or f"{symbol or 'bars'} {timeframe}")
     return out, rep
 
 

@@ -3,7 +3,11 @@ are published, become predictions pushed to every WS /stream listener and a pape
 
     live ingestor --publish--> bar bus actor --wait (long poll)--> LiveFeed (ingress replica)
         -> ensemble.on_bars: bars appended, streaming feature rows, every served model's answer
-        -> each /stream listener's queue, then each step hook (the paper account)
+        -> each /stream listener's queue; each step hook (the paper account) in the background
+
+The step hooks run on their own task, batch after batch in order, so a slow paper step never
+holds the next batch's predictions back: the feed is waiting on the bus again as soon as the
+listeners have the batch.
 
 Nothing in the path waits on a timer: the feed long-polls the bus (``BarBus.wait``), which
 answers the moment a bar is published. /stream keeps a slow look at the store as a fallback for
@@ -29,6 +33,21 @@ OnBars = Callable[[list[dict]], Awaitable[dict[str, dict]]]
 StepHook = Callable[[pd.DataFrame, dict[str, dict]], Awaitable[None]]
 
 
+def layers(records: list[dict]) -> list[list[dict]]:
+    """A bus batch as batches that hold one bar per symbol each, in time order: the first new
+    bar of every symbol, then the second, ... A batch that caught two closed bars of a symbol
+    (ingestion or the feed fell a bar behind) gets a prediction for each bar, in order, not for
+    the newest only."""
+    out: list[list[dict]] = []
+    seen: dict[str, int] = {}
+    for r in sorted(records, key=lambda r: r["ts"]):
+        n = seen[r["symbol"]] = seen.get(r["symbol"], -1) + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(r)
+    return out
+
+
 class LiveFeed:
     """Follows the bar bus ``bus_name``; ``on_bars`` turns a batch of bar records into
     predictions; listeners get ``{"bars": DataFrame, "predictions": {...}}`` per batch."""
@@ -46,6 +65,8 @@ class LiveFeed:
         self.bars = 0
         self.errors = 0
         self._task: asyncio.Task | None = None
+        self._steps: list[tuple[pd.DataFrame, dict[str, dict]]] = []   # batches the hooks have not taken
+        self._stepping: asyncio.Task | None = None
 
     def start(self) -> None:
         """Start following the bus on the running event loop (once)."""
@@ -83,8 +104,8 @@ class LiveFeed:
                 bus = None
                 await asyncio.sleep(1.0)
                 continue
-            if records:
-                await self.deliver(records)
+            for layer in layers(records):
+                await self.deliver(layer)
 
     async def deliver(self, records: list[dict]) -> dict[str, dict]:
         """One batch of closed bars through the loop; returns the predictions made."""
@@ -104,13 +125,22 @@ class LiveFeed:
             if q.full():   # a stalled client loses its oldest batch, not the loop its pace
                 q.get_nowait()
             q.put_nowait(event)
-        for hook in self.hooks:
-            try:
-                await hook(bars, preds)
-            except Exception:  # a step's bug must not stop the feed
-                self.errors += 1
-                log.exception("live step %r failed", hook)
+        if self.hooks:
+            self._steps.append((bars, preds))
+            if self._stepping is None or self._stepping.done():
+                self._stepping = asyncio.get_running_loop().create_task(self._step())
         return preds
+
+    async def _step(self) -> None:
+        """The hooks on every batch delivered, one batch at a time, in order."""
+        while self._steps:
+            bars, preds = self._steps.pop(0)
+            for hook in self.hooks:
+                try:
+                    await hook(bars, preds)
+                except Exception:  # a step's bug must not stop the feed
+                    self.errors += 1
+                    log.exception("live step %r failed", hook)
 
     def stats(self) -> dict[str, Any]:
         return {"bus": self.bus_name, "running": self.started(), "batches": self.batches, "bars": self.bars,

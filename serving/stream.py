@@ -39,6 +39,9 @@ def _symbols(service, text: str | list[str] | None) -> list[str]:
     return syms
 
 
+SAID_KEPT = 256   # bars per symbol whose prediction /stream remembers having sent
+
+
 async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
     feed = service.live
     poll = service.cfg.options.stream_poll_s if feed is None else service.cfg.options.stream_fallback_s
@@ -49,7 +52,8 @@ async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
         await ws.close(code=1008)
         return
     await ws.send_json({"type": "subscribed", "symbols": syms})
-    last: dict[str, pd.Timestamp] = {}
+    last: dict[str, pd.Timestamp] = {}   # symbol -> the newest bar sent
+    said: dict[str, set[pd.Timestamp]] = {}   # symbol -> the bars whose prediction was sent (recent)
     queue = None
     if feed is not None:
         feed.start()
@@ -58,18 +62,18 @@ async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
     get = None
     try:
         for sym in syms:
-            await _push(service, ws, sym, last)
+            await _push(service, ws, sym, last, said)
         while True:
             if queue is not None and get is None:
                 get = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({recv} | ({get} if get else set()), timeout=poll,
                                          return_when=asyncio.FIRST_COMPLETED)
             if get is not None and get in done:
-                await _push_event(ws, get.result(), syms, last)
+                await _push_event(ws, get.result(), syms, last, said)
                 get = None
             if not done:   # the fallback: bars that reached the store another way
                 for sym in syms:
-                    await _push(service, ws, sym, last)
+                    await _push(service, ws, sym, last, said)
             if recv not in done:
                 continue
             msg = recv.result()   # raises WebSocketDisconnect when the client left
@@ -90,22 +94,36 @@ async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
             feed.unlisten(queue)
 
 
-async def _push_event(ws: WebSocket, event: dict, syms: list[str], last: dict[str, pd.Timestamp]) -> None:
-    """One batch of the live feed: each followed symbol's new bars, then its prediction."""
+def _said(said: dict[str, set[pd.Timestamp]], sym: str, ts: pd.Timestamp) -> bool:
+    """Record that the prediction of ``sym``'s bar ``ts`` is sent; False when it already was."""
+    done = said.setdefault(sym, set())
+    if ts in done:
+        return False
+    done.add(ts)
+    if len(done) > SAID_KEPT:
+        done.discard(min(done))
+    return True
+
+
+async def _push_event(ws: WebSocket, event: dict, syms: list[str], last: dict[str, pd.Timestamp],
+                      said: dict[str, set[pd.Timestamp]]) -> None:
+    """One batch of the live feed: each followed symbol's new bars, then its prediction (unless
+    the store fallback already sent the prediction of that bar: it reads the store, which can be
+    ahead of the feed)."""
     bars: pd.DataFrame = event["bars"]
     for sym, grp in bars[bars["symbol"].isin(syms)].groupby("symbol", sort=False):
         sym = str(sym)
         seen = last.get(sym)
         new = grp.sort_values("ts")
+        newest = new["ts"].iloc[-1]
         if seen is not None:
             new = new[new["ts"] > seen]
-        if new.empty:
-            continue
         for _, row in new.iterrows():
             await ws.send_json({"type": "bar", "symbol": sym, "snapshot": False, "bar": bar_dict(row)})
-        last[sym] = new["ts"].iloc[-1]
+        if not new.empty:
+            last[sym] = new["ts"].iloc[-1]
         res = event["predictions"].get(sym)
-        if res is None:
+        if res is None or not _said(said, sym, newest):
             continue
         if "ok" in res:
             await ws.send_json({"type": "prediction", "symbol": sym, "snapshot": False, "prediction": res["ok"]})
@@ -113,7 +131,8 @@ async def _push_event(ws: WebSocket, event: dict, syms: list[str], last: dict[st
             await ws.send_json({"type": "error", "symbol": sym, "status": res["status"], "reason": res["reason"]})
 
 
-async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp]) -> None:
+async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp],
+                said: dict[str, set[pd.Timestamp]]) -> None:
     try:
         bars = service.market.bars(sym)
     except ServingError as exc:
@@ -128,6 +147,7 @@ async def _push(service, ws: WebSocket, sym: str, last: dict[str, pd.Timestamp])
     for _, row in new.iterrows():
         await ws.send_json({"type": "bar", "symbol": sym, "snapshot": snapshot, "bar": bar_dict(row)})
     last[sym] = newest
+    _said(said, sym, newest)
     res = await service.predict_at_least(sym, str(bars["timeframe"].iloc[-1]), newest)
     if "ok" in res:
         await ws.send_json({"type": "prediction", "symbol": sym, "snapshot": snapshot, "prediction": res["ok"]})

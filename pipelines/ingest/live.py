@@ -30,7 +30,7 @@ from pipelines.ingest.checkpoints import Checkpoints, bar_stream
 from pipelines.config.ingest import LiveConfig
 from pipelines.times import timeframe_offset
 from pipelines.times import utc_now
-from pipelines.sources.binance import BinanceSource, parse_depth, parse_stream_kline
+from pipelines.sources.binance import BinanceSource, check_stream_klines, parse_depth, stream_kline
 from pipelines.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,9 @@ class LiveBars:
         pending: dict[str, list[pd.DataFrame]] = {}   # symbol -> its new bars, in order
         tops: dict[str, pd.Timestamp] = {}            # symbol -> its newest bar, stored or pending
         written = 0
-        for raw in raws:
-            ev = self._parse(raw)
+        klines = [ev for ev in map(self._parse, raws) if ev is not None]
+        for ev in check_stream_klines(klines):   # the batch's bars validated in one pass
+            ev = self._followed(ev)
             if ev is None:
                 continue
             symbol, bars = ev["symbol"], ev["bars"]
@@ -156,7 +157,7 @@ class LiveBars:
         return len(batch)
 
     def _parse(self, raw: str | bytes) -> dict | None:
-        """A closed kline of a followed series, or None (depth snapshots are taken here)."""
+        """A kline event, its values not yet checked, or None (depth snapshots are taken here)."""
         self.stats.messages += 1
         try:
             msg = json.loads(raw)
@@ -164,13 +165,14 @@ class LiveBars:
             if "@depth" in stream:
                 self._depth(stream.split("@")[0].upper(), msg["data"])
                 return None
-            ev = parse_stream_kline(msg)
+            return stream_kline(msg)
         except (MeridianError, ValueError, KeyError, TypeError) as exc:
             self.stats.rejected += 1
             log.warning("rejected stream message: %s", exc)
             return None
-        if ev is None:
-            return None
+
+    def _followed(self, ev: dict) -> dict | None:
+        """The checked event when it is a closed kline of a followed series, else None."""
         if ev["bars"].empty:  # the values failed validation (counted and logged there)
             self.stats.rejected += 1
             return None

@@ -111,20 +111,49 @@ def parse_agg_trades(payload: Any, symbol: str, known_at: pd.Timestamp) -> pd.Da
     return conform(pd.DataFrame(rows, columns=TRADES.columns), TRADES)
 
 
-def parse_stream_kline(msg: dict) -> dict | None:
-    """A kline stream message -> {symbol, timeframe, closed, bars(1 row), event_ts} or None."""
+def stream_kline(msg: dict) -> dict | None:
+    """A kline stream message -> {symbol, timeframe, closed, event_ts, row} (its values not yet
+    checked: :func:`check_stream_klines`) or None when it is not a kline."""
     data = msg.get("data", msg)
     if not isinstance(data, dict) or data.get("e") != "kline":
         return None
     k = data.get("k")
     require(isinstance(k, dict) and all(f in k for f in ("t", "s", "i", "o", "h", "l", "c", "v", "x")),
             "Binance", f"kline event lacks fields: {str(data)[:120]}")
-    raw = pd.DataFrame({"ts": [pd.Timestamp(int(k["t"]), unit="ms", tz="UTC")], "open": [k["o"]],
-                        "high": [k["h"]], "low": [k["l"]], "close": [k["c"]], "volume": [k["v"]]})
-    bars, rep = validate_bars(raw, symbol=str(k["s"]).upper(), asset_class="crypto", timeframe=k["i"],
-                              venue=VENUE, tz="UTC", what=f"binance stream {k['s']}")
-    return {"symbol": str(k["s"]).upper(), "timeframe": k["i"], "closed": bool(k["x"]), "bars": bars,
-            "event_ts": pd.Timestamp(int(data.get("E", k["t"])), unit="ms", tz="UTC"), "report": rep}
+    ts = pd.Timestamp(int(k["t"]), unit="ms", tz="UTC")
+    return {"symbol": str(k["s"]).upper(), "timeframe": k["i"], "closed": bool(k["x"]),
+            "event_ts": pd.Timestamp(int(data.get("E", k["t"])), unit="ms", tz="UTC"),
+            "row": {"ts": ts, "open": k["o"], "high": k["h"], "low": k["l"], "close": k["c"], "volume": k["v"]}}
+
+
+def check_stream_klines(events: list[dict]) -> list[dict]:
+    """Each event of :func:`stream_kline` with its ``bars`` (one canonical row, or none when its
+    values failed validation) and the batch's ``report``: the events of a batch are validated
+    together, one :func:`validate_bars` call per timeframe (a bar repeated in the batch gets a
+    call of its own, so every event keeps its own row)."""
+    layers: dict[tuple[str, int], list[int]] = {}
+    seen: dict[tuple[str, str, pd.Timestamp], int] = {}
+    for i, ev in enumerate(events):
+        key = (ev["timeframe"], ev["symbol"], ev["row"]["ts"])
+        n = seen[key] = seen.get(key, -1) + 1
+        layers.setdefault((ev["timeframe"], n), []).append(i)
+    out = [dict(ev) for ev in events]
+    for (timeframe, _), idx in layers.items():
+        raw = pd.DataFrame([{**events[i]["row"], "symbol": events[i]["symbol"]} for i in idx])
+        bars, rep = validate_bars(raw, symbol=None, asset_class="crypto", timeframe=timeframe, venue=VENUE,
+                                  tz="UTC", what=f"binance stream ({len(idx)} klines)")
+        pos = {(s, t): j for j, (s, t) in enumerate(zip(bars["symbol"], bars["ts"]))}
+        for i in idx:
+            j = pos.get((events[i]["symbol"], events[i]["row"]["ts"]))
+            out[i]["bars"] = bars.iloc[0:0] if j is None else bars.iloc[j:j + 1].reset_index(drop=True)
+            out[i]["report"] = rep
+    return out
+
+
+def parse_stream_kline(msg: dict) -> dict | None:
+    """A kline stream message -> {symbol, timeframe, closed, bars(1 row), event_ts} or None."""
+    ev = stream_kline(msg)
+    return None if ev is None else check_stream_klines([ev])[0]
 
 
 def stream_names(symbols: list[str], timeframe: str, depth: bool = True) -> list[str]:

@@ -5,6 +5,12 @@ Layout: ``root/<table>/<col>=<value>/.../year=<YYYY>.parquet``, partitioned by e
 files it touches: it merges the new rows into each file's rows (new wins on equal keys). All the
 files of one write (or delete) are committed together through :mod:`pipelines.store.lake_txn`, so
 a crash at any point leaves the old data or the new, in every partition, never a mix.
+
+Appends: rows that all come after everything a partition holds (its files' footers say so; the
+time column is part of the key, so no stored row can share their key) go to a file of their own
+beside it, ``year=<YYYY>.t<newest>.parquet``, instead of a rewrite of the partition: a live bar
+costs one small file, not the series. A partition that has :data:`MAX_APPENDS` such files is
+merged back into one by its next write.
 """
 
 from __future__ import annotations
@@ -26,8 +32,26 @@ from pipelines.store.lake_txn import LakeTxn
 from pipelines.times import as_utc
 
 
+MAX_APPENDS = 32   # appended files a partition keeps before a write merges them into it
+
+
 def _enc(value: Any) -> str:
     return quote(str(value), safe="")
+
+
+def _year_of(path: Path) -> int:
+    """``year=2024.parquet`` and its appended ``year=2024.t<newest>.parquet`` -> 2024."""
+    return int(path.name.split("=", 1)[1].split(".", 1)[0])
+
+
+def _appended(base: Path, newest: pd.Timestamp) -> Path:
+    """The file of rows appended to ``base`` whose newest row is at ``newest`` (the names sort
+    as the times do)."""
+    return base.with_name(f"{base.name.removesuffix('.parquet')}.t{newest.value + 2**63:020d}.parquet")
+
+
+def _appends_of(base: Path) -> list[Path]:
+    return sorted(base.parent.glob(f"{base.name.removesuffix('.parquet')}.t*.parquet"))
 
 
 class ParquetStore(StoreHelpers):
@@ -72,7 +96,9 @@ class ParquetStore(StoreHelpers):
         spec = spec_of(table)
         if df is None or len(df) == 0:
             return 0
-        batch = prepare(df, spec)
+        batch = finish(prepare(df, spec), spec)
+        appendable = spec.partition_year and spec.time_column in spec.key
+        rows = to_arrow(batch, spec) if appendable else None   # converted once; appends take their rows
         groups: dict[Path, pd.DataFrame] = {}
         keys = list(spec.partition_by)
         if spec.partition_year:
@@ -86,17 +112,34 @@ class ParquetStore(StoreHelpers):
                 groups[self._file_for(spec, pmap, year)] = part.drop(columns="__year", errors="ignore")
         else:
             groups[self._file_for(spec, {}, None)] = batch
-        with self._txn.writing(list(groups)) as commit:
+        targets = {path: (_appended(path, part[spec.time_column].max()) if appendable else None)
+                   for path, part in groups.items()}
+        with self._txn.writing([p for pair in targets.items() for p in pair if p is not None]) as commit:
             for path, part in groups.items():
-                if path.exists():
-                    old = self._read_file(path, spec)
-                    merged = pd.concat([old, part], ignore_index=True)
+                appends = _appends_of(path) if appendable else []
+                if targets[path] is not None and len(appends) < MAX_APPENDS and \
+                        self._before(path, appends, spec.time_column, part[spec.time_column].min()):
+                    commit.stage(targets[path], rows.take(pa.array(part.index.to_numpy())))
+                    continue
+                old = [self._read_file(f, spec) for f in (path, *appends) if f.exists()]
+                merged = part
+                if old:
+                    merged = pd.concat([*old, part], ignore_index=True)
                     merged = merged.drop_duplicates(list(spec.key), keep="last")
-                else:
-                    merged = part
                 commit.stage(path, to_arrow(finish(merged, spec), spec))
+                for f in appends:
+                    commit.stage(f, None)
             commit.apply()
         return len(batch)
+
+    def _before(self, path: Path, appends: list[Path], column: str, first: pd.Timestamp) -> bool:
+        """Whether every row of the partition (``path`` and its appended files) is older than
+        ``first`` (from the footers); False when it has no rows, so a new file stays one file."""
+        files = [f for f in (path, *appends) if f.exists()]
+        if not files:
+            return False
+        last = self._ts_range(files[-1], column)[2]
+        return last is not None and last < first
 
     def read(self, table: str, where: Filter | None = None, start: Any = None,
              end: Any = None) -> pd.DataFrame:
@@ -112,12 +155,12 @@ class ParquetStore(StoreHelpers):
         files = self._files(spec, where)
         if spec.partition_year and (start is not None or end is not None):
             def in_range(p: Path) -> bool:
-                y = int(p.stem.split("=")[1])
+                y = _year_of(p)
                 return (start is None or y >= start.year) and (end is None or y <= end.year)
             files = [f for f in files if in_range(f)]
         if not files:
             return from_arrow(spec.schema.empty_table(), spec)
-        df = pd.concat([self._read_file(f, spec) for f in files], ignore_index=True)
+        df = self._read_files(files, spec)
         mask = pd.Series(True, index=df.index)
         for col, val in where.items():
             if col not in df.columns:
@@ -132,6 +175,17 @@ class ParquetStore(StoreHelpers):
         if end is not None:
             mask &= tcol < end
         return finish(df[mask.fillna(False).astype(bool)], spec)
+
+    def _read_files(self, files: list[Path], spec: TableSpec) -> pd.DataFrame:
+        """The rows of ``files``, joined as Arrow tables where their schemas agree (a partition's
+        appended files cost a file read each, not a conversion)."""
+        try:
+            tables = [pq.read_table(f) for f in files]
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise StoreError(f"cannot read {files}: {exc}") from exc
+        if all(t.schema.equals(tables[0].schema) for t in tables[1:]):
+            return from_arrow(pa.concat_tables(tables), spec)
+        return pd.concat([from_arrow(t, spec) for t in tables], ignore_index=True)
 
     def delete(self, table: str, where: Filter) -> int:
         spec = spec_of(table)
@@ -158,16 +212,41 @@ class ParquetStore(StoreHelpers):
             files = self._files(spec, {})
             if not files:
                 return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
-            parts = [pq.read_table(f, columns=list(columns)).to_pandas().drop_duplicates() for f in files]
+            parts = [self._distinct_in(f, list(columns)) for f in files]
         out = pd.concat(parts, ignore_index=True).drop_duplicates()
         return out.sort_values(list(columns)).reset_index(drop=True)
 
+    @staticmethod
+    def _distinct_in(path: Path, columns: list[str]) -> pd.DataFrame:
+        """The distinct values of ``columns`` in one file: from its footer when every row group's
+        statistics say each column holds one value (a series' file: symbol, timeframe, asset
+        class), else from the columns read."""
+        pf = pq.ParquetFile(path)
+        meta, schema = pf.metadata, pf.schema_arrow
+        idx = [schema.get_field_index(c) for c in columns]
+        one: list | None = None
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            if rg.num_rows == 0:
+                continue
+            stats = [rg.column(j).statistics if j >= 0 else None for j in idx]
+            vals = [st.min if st is not None and st.has_min_max and st.null_count == 0 and st.min == st.max
+                    else None for st in stats]
+            if any(v is None for v in vals) or (one is not None and vals != one):
+                one = None
+                break
+            one = vals
+        if one is None:
+            return pq.read_table(path, columns=columns).to_pandas().drop_duplicates()
+        sub = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)   # read_table's dtypes
+        return pa.table([pa.array([v], type=f.type) for v, f in zip(one, sub)], schema=sub).to_pandas()
+
     # ------------------------------------------------------------------ bar summaries
-    def _ts_range(self, path: Path) -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
-        """Rows and ts range of one file from its footer (row-group statistics); the ts column
-        alone is read when a row group has no statistics."""
+    def _ts_range(self, path: Path, column: str = "ts") -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
+        """Rows and time range (of ``column``) of one file from its footer (row-group
+        statistics); that column alone is read when a row group has no statistics."""
         meta = pq.ParquetFile(path).metadata
-        idx = meta.schema.to_arrow_schema().get_field_index("ts")
+        idx = meta.schema.to_arrow_schema().get_field_index(column)
         lo: list[pd.Timestamp] = []
         hi: list[pd.Timestamp] = []
         for i in range(meta.num_row_groups):
@@ -176,7 +255,7 @@ class ParquetStore(StoreHelpers):
                 continue
             st = rg.column(idx).statistics
             if st is None or not st.has_min_max:
-                ts = pq.read_table(path, columns=["ts"]).column("ts").to_pandas()
+                ts = pq.read_table(path, columns=[column]).column(column).to_pandas()
                 return meta.num_rows, as_utc(ts.min()), as_utc(ts.max())
             lo.append(pd.Timestamp(st.min))
             hi.append(pd.Timestamp(st.max))

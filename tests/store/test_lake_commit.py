@@ -182,3 +182,59 @@ def test_concurrent_writers_to_one_partition_lose_nothing(tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     out = ParquetStore(root).read_bars("AAA", "1m")
     assert len(out) == 12 * 1440 and out["ts"].is_unique
+
+
+def test_new_bars_are_appended_beside_the_partition_and_merged_back_after_max_appends(tmp_path):
+    """A live bar after everything a partition holds is one small file of its own (the partition
+    file is not rewritten); an older or repeated bar merges; at MAX_APPENDS appended files the
+    next write merges them into one. Reads, last_ts and the summary see the same rows throughout."""
+    from pipelines.store.parquet import MAX_APPENDS
+    from tests.store.test_contract import make_bars
+    store = ParquetStore(tmp_path / "lake")
+    bars = make_bars(n=50, start="2024-03-01")
+    store.write("bars", bars.iloc[:10])
+    part = tmp_path / "lake" / "bars" / "timeframe=1h" / "symbol=AAA"
+    base = part / "year=2024.parquet"
+    before = base.stat().st_mtime_ns, base.read_bytes()
+
+    def files() -> list[str]:
+        return sorted(p.name for p in part.glob("*.parquet"))
+
+    for i in range(10, 10 + MAX_APPENDS):
+        store.write("bars", bars.iloc[i:i + 1])
+        assert store.last_ts("AAA", "1h") == bars["ts"].iloc[i]
+    assert len(files()) == 1 + MAX_APPENDS and (base.stat().st_mtime_ns, base.read_bytes()) == before
+    assert files() == sorted(files(), key=lambda n: store._ts_range(part / n)[2])   # names sort as times
+    pd.testing.assert_frame_equal(store.read_bars("AAA", "1h").reset_index(drop=True),
+                                  bars.iloc[:10 + MAX_APPENDS].reset_index(drop=True), check_like=True)
+    changed = bars.iloc[[12]].assign(close=9.0)   # a repeated bar: merged, new wins, no duplicate
+    store.write("bars", changed)
+    assert files() == ["year=2024.parquet"]
+    got = store.read_bars("AAA", "1h")
+    assert len(got) == 10 + MAX_APPENDS and got.loc[got["ts"] == bars["ts"].iloc[12], "close"].item() == 9.0
+    store.write("bars", bars.iloc[42:44])
+    store.write("bars", bars.iloc[44:45])
+    assert len(files()) == 3 and store.series_summary()["rows"].item() == 45
+    assert store.first_ts("AAA", "1h") == bars["ts"].iloc[0] and store.last_ts("AAA", "1h") == bars["ts"].iloc[44]
+    assert store.delete("bars", {"symbol": "AAA"}) == 45 and files() == []
+
+
+def test_distinct_from_footers_equals_distinct_from_the_columns(tmp_path):
+    """distinct reads a file's footer when it holds one value per column, its columns otherwise
+    (here a series whose appended file changed asset class, and a file holding two)."""
+    import pyarrow.parquet as pq
+    from pipelines.store.base import spec_of
+    from tests.store.test_contract import make_bars
+    store = ParquetStore(tmp_path / "lake")
+    bars = make_bars(n=60, start="2021-12-31")   # two year partitions
+    store.write("bars", bars)
+    store.write("bars", bars.assign(symbol="BBB", asset_class="stock").iloc[:3])
+    store.write("bars", bars.assign(symbol="BBB").iloc[3:5])          # appended, another value
+    store.write("bars", bars.assign(symbol="CCC", asset_class=["stock", "fx"] * 30).iloc[:4])
+    cols = ["symbol", "timeframe", "asset_class"]
+    files = store._files(spec_of("bars"), {})
+    read = pd.concat([pq.read_table(f, columns=cols).to_pandas() for f in files], ignore_index=True)
+    expected = read.drop_duplicates().sort_values(cols).reset_index(drop=True)
+    got = store.distinct("bars", tuple(cols))
+    pd.testing.assert_frame_equal(got, expected)
+    assert len(got) == 5
