@@ -18,7 +18,9 @@ def two_nodes(request):
     dashboard = request.node.get_closest_marker("dashboard") is not None
     head_args = {"num_cpus": 1, "resources": {"head": 1}, "include_dashboard": dashboard,
                  "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
-                                    "health_check_initial_delay_ms": 0}}
+                                    "health_check_initial_delay_ms": 0,
+                                    # task events (what the state API lists) reach the GCS sooner
+                                    "task_events_report_interval_ms": 200}}
     # the head's dashboard agent would take Ray's default port 52365, which another Ray on this
     # host (a user's, or a test's own local one) may hold: then jobs never get an agent
     head_args["dashboard_agent_listen_port"] = free_port()
