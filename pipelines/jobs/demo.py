@@ -60,7 +60,8 @@ def run(cfg: MeridianConfig, symbols: list[str], models: list[str], max_bars: in
         # 2. features + labels per symbol, as Ray tasks, on the bars as read back from the store
         stored = {s: store.read("bars", {"symbol": s}, start=first_ts[s]) for s in symbols}
         task = ray.remote(_dataset_task)
-        refs = {s: task.options(num_cpus=1).remote(b, cfg.features.feature_set, cfg.walkforward.horizon)
+        refs = {s: task.options(num_cpus=1, name=f"features {s} {cfg.features.feature_set}").remote(
+                    b, cfg.features.feature_set, cfg.walkforward.horizon)
                 for s, b in stored.items()}
         datasets = {s: ray.get(r, timeout=600) for s, r in refs.items()}
         features = columns_of(feature_set(cfg.features.feature_set))

@@ -42,12 +42,12 @@ def test_demo_job_through_jobs_api(two_nodes, tmp_path):
     wait_ready(f"http://127.0.0.1:{port}", nodes=2, timeout=180)   # a bound for a node that never comes up
     job_id = client.submit_job(**submit)
     status = client.get_job_status(job_id)
-    seen: dict[str, set[str]] = {}   # fold task name -> states seen through the state API while the job runs
+    seen: dict[str, set[str]] = {}   # feature and fold task name -> states seen through the state API while the job runs
     while not status.is_terminal():
         time.sleep(1)
         for t in list_tasks(address=f"http://127.0.0.1:{port}", filters=[("type", "=", "NORMAL_TASK")],
                             limit=1000, raise_on_missing_output=False):
-            if t.name.startswith("walkforward GOOG "):
+            if t.name.startswith(("walkforward GOOG ", "features GOOG ")):
                 seen.setdefault(t.name, set()).add(str(t.state))
         status = client.get_job_status(job_id)
     logs = client.get_job_logs(job_id)
@@ -55,7 +55,9 @@ def test_demo_job_through_jobs_api(two_nodes, tmp_path):
     out = json.loads([line for line in logs.splitlines() if line.startswith("{")][-1])
     assert Path(out["report"]).exists()
     assert out["summary"][0]["symbol"] == "GOOG" and out["summary"][0]["test bars"] >= 200
-    # the dashboard showed which symbol, model and fold ran, while the job ran
+    # the dashboard showed which symbol's features were built, and which model and fold ran,
+    # while the job ran
+    assert any(n.startswith("features GOOG ") for n in seen), seen
     assert any(n.startswith("walkforward GOOG xgboost fold 1/") for n in seen), seen
     assert any(states & {"RUNNING", "FINISHED", "PENDING_NODE_ASSIGNMENT", "SUBMITTED_TO_WORKER"}
                for states in seen.values()), seen
