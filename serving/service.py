@@ -19,8 +19,8 @@ from pipelines.features import sessions as sessions_mod
 from pipelines.times import timeframe_seconds
 from pipelines.trading.actions import trade_action
 from pipelines.errors import DataError
-from pipelines.trading.replay import (account_equity, account_positions, account_status, default_account,
-                                      served_decision, set_running)
+from pipelines.trading.replay import account_equity, account_positions, account_status, default_account, set_running
+from pipelines.trading.served import ServedStrategy
 from pipelines.trading.strategy import Strategy, list_strategies
 from pipelines.store.base import Store
 from serving import insights, portfolio as portfolio_mod
@@ -76,6 +76,7 @@ class MeridianService:
         self._scorer = None
         self.live = None   # serving.live.LiveFeed when the application follows the bar bus
         self._decisions: dict[tuple, dict] = {}   # (strategy, newest bars) -> its served decision
+        self.served: dict[str, ServedStrategy] = {}   # strategy id -> its decision, carried from request to request
 
     # -- strategies ----------------------------------------------------------------------------
     def promoted_strategies(self) -> list[Strategy]:
@@ -92,9 +93,11 @@ class MeridianService:
         return strategy_answers(res.get("ok") or {}, st.models, st.timeframe, st.horizon)
 
     async def decision(self, st: Strategy) -> dict:
-        """The strategy's decision at its newest decidable bar (pipelines.trading.replay.
-        served_decision): the run's predictions, then what the served models answer for bars after
-        them. Memoised per (strategy, newest bars of its symbols)."""
+        """The strategy's decision at its newest decidable bar: the run's predictions, then what the
+        served models answer for bars after them. Carried per strategy
+        (:class:`pipelines.trading.served.ServedStrategy`: a new bar is decided alone, with the
+        numbers of :func:`pipelines.trading.replay.served_decision` over the whole history), and
+        memoised per (strategy, newest bars of its symbols)."""
         latest = []
         for s in st.symbols:
             try:
@@ -105,7 +108,10 @@ class MeridianService:
         if key in self._decisions:
             return self._decisions[key]
         live = {s: await self._live_views(st, s) for s in st.symbols}
-        out = await asyncio.to_thread(served_decision, self.store, st, {s: v for s, v in live.items() if v})
+        carried = self.served.get(st.strategy_id)
+        if carried is None or carried.st != st:
+            carried = self.served[st.strategy_id] = ServedStrategy(self.store, st)
+        out = await asyncio.to_thread(carried.advance, {s: v for s, v in live.items() if v})
         if len(self._decisions) > 256:
             self._decisions.clear()
         self._decisions[key] = out

@@ -5,6 +5,7 @@ missing with the reason."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import requests
 
@@ -225,3 +226,39 @@ def test_stop_and_start_switch_the_account_and_its_stepping(strategy_app, capsys
     finally:
         requests.post(f"{url}/paper/start", json={"account": other}, headers=KEY, timeout=30)
         reset(store, f"paper:{sid}")
+
+
+def test_a_request_after_a_new_bar_decides_that_bar_only(tmp_path):
+    """The service carries each strategy's decision: a repeated request decides nothing, one after a
+    new bar decides that bar alone, and its answer is the recomputation over the whole history."""
+    import asyncio
+    from pipelines.trading.replay import served_decision
+    from serving.config import ServeOptions
+    from serving.service import MeridianService
+    from tests.trading.test_served import assert_same
+    store = ParquetStore(tmp_path / "lake")
+    run_id = seed_run(store, n=500, horizons=(1,))
+    saved = strategies.save(store, strategies.from_run(store, MeridianConfig(), run_id, ["xgboost", "logistic"], 1,
+                                                       rule="kelly", name="carried"))
+    strategies.set_status(store, saved.strategy_id, "promoted")
+    newest = {s: store.read("bars", {"symbol": s}).iloc[-2:] for s in saved.symbols}   # the run's last bar, one after
+    for s, b in newest.items():
+        store.delete("bars", {"symbol": s, "ts": list(b["ts"])})
+    cfg = load_config(overrides={"store": {"path": str(tmp_path / "lake")}}, environ={})
+
+    async def down(*_):
+        raise ConnectionError("no models are served here")
+
+    svc = MeridianService(ServeAppConfig(meridian=cfg, options=ServeOptions(bars_refresh_s=0)), store, down, down, down)
+    st = svc.promoted_strategies()[0]
+    first = asyncio.run(svc.decision(st))
+    carried = svc.served[st.strategy_id]
+    n0 = carried.decided_bars
+    assert carried.full_decides == 1 and n0 > 200
+    assert asyncio.run(svc.decision(st)) == first and carried.decided_bars == n0
+    for b in newest.values():
+        store.write("bars", b)
+    second = asyncio.run(svc.decision(st))
+    assert pd.Timestamp(second["ts"]) == newest["EURUSD"]["ts"].iloc[0] > pd.Timestamp(first["ts"])
+    assert (carried.full_decides, carried.decided_bars) == (1, n0 + 1)
+    assert_same(second, served_decision(store, st))
