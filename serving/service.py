@@ -19,7 +19,7 @@ from pipelines.features import sessions as sessions_mod
 from pipelines.times import timeframe_seconds
 from pipelines.trading.actions import trade_action
 from pipelines.errors import DataError
-from pipelines.trading.replay import account_equity, account_positions, account_status, default_account, set_running
+from pipelines.trading.replay import account_equity, account_positions, account_status, default_account
 from pipelines.trading.served import ServedStrategy
 from pipelines.trading.strategy import Strategy, list_strategies
 from pipelines.store.base import Store
@@ -416,7 +416,4 @@ class MeridianService:
 
     async def paper(self, running: bool, strategy_id: str | None, account: str | None) -> dict:
         """Switch a strategy account's stepping (the live loop and `meridian paper run` honour it)."""
-        st = portfolio_mod.choose_strategy(self.store, strategy_id, account)
-        name = account or default_account(st)
-        state = await asyncio.to_thread(set_running, self.store, name, running)
-        return {"account": name, "strategy_id": st.strategy_id, **state}
+        return await asyncio.to_thread(portfolio_mod.switch, self.store, running, strategy_id, account)
