@@ -28,6 +28,7 @@ from serving.config import ServeAppConfig
 from serving.errors import BadParameter, NotFound, ServingError, Unavailable
 from serving.market import MarketData
 from serving.models_view import models_info
+from serving.panel import panel_summary
 from serving.predictor import Predictor, horizon_label, record_horizon_s, strategy_answers
 from serving.stream import bar_dict
 from serving.training import TrainingTracker
@@ -183,17 +184,27 @@ class MeridianService:
         direct = await self.direct_ingress() if self.direct_ingress is not None else []
         return {"instance": self.cfg.instance, "direct": direct}
 
+    def _panel_universe(self) -> set[str]:
+        """Symbols of the promoted panel models' universes."""
+        return {s for r in list_models(self.store, "promoted") if r.kind == "panel" for s in r.symbols}
+
     async def assets(self) -> dict:
+        """Every series with its bars and served horizons, and per symbol of a panel model's universe
+        the panel models' latest answers (the /predictions answers, memoised per bar)."""
         recs = [r for r in list_models(self.store, "promoted") if r.kind == "forecaster"]
+        series = self.market.series()
+        preds = await self.batch(sorted(set(series["symbol"]) & self._panel_universe()), None)
+        panels = {p["symbol"]: p.get("panels", []) for p in preds["results"]}
         out = []
-        for _, s in self.market.series().iterrows():
+        for _, s in series.iterrows():
             bars = self.market.bars(s["symbol"], s["timeframe"])
             hs = sorted({record_horizon_s(r) for r in recs if s["symbol"] in r.symbols and r.timeframe == s["timeframe"]})
             out.append({"symbol": s["symbol"], "asset_class": s["asset_class"], "timeframe": s["timeframe"],
                         "last_ts": bars["ts"].iloc[-1].isoformat() if len(bars) else None,
                         "last_close": float(bars["close"].iloc[-1]) if len(bars) else None,
-                        "bars": int(len(bars)), "horizons": [horizon_label(h) for h in hs]})
-        return {"assets": out}
+                        "bars": int(len(bars)), "horizons": [horizon_label(h) for h in hs],
+                        "panels": [a for a in panels.get(s["symbol"], []) if a["timeframe"] == s["timeframe"]]})
+        return {"assets": out, "errors": preds["errors"]}
 
     async def prediction(self, symbol: str, horizons: list[str] | None) -> dict:
         """The models' predictions for the newest bar and, for every promoted strategy trading
@@ -297,7 +308,7 @@ class MeridianService:
     async def overview(self, top: int = 5) -> dict:
         series = self.market.series()
         served = {s for r in list_models(self.store, "promoted") if r.kind == "forecaster" for s in r.symbols}
-        preds = await self.batch(sorted(set(series["symbol"]) & served), None)
+        preds = await self.batch(sorted(set(series["symbol"]) & (served | self._panel_universe())), None)
         by_symbol = {p["symbol"]: p for p in preds["results"]}
         cards, tops = [], []
         for ac, grp in series.groupby("asset_class", sort=True):
@@ -306,7 +317,7 @@ class MeridianService:
                 bars = self.market.bars(sym)
                 last = float(bars["close"].iloc[-1]) if len(bars) else None
                 prev = float(bars["close"].iloc[-2]) if len(bars) > 1 else None
-                first = (by_symbol.get(sym) or {}).get("horizons", [None])[0]
+                first = ((by_symbol.get(sym) or {}).get("horizons") or [None])[0]
                 ens = first["ensemble"] if first else None
                 assets.append({"symbol": sym, "last_close": last,
                                "change_pct": (last / prev - 1) * 100 if last and prev else None,
@@ -322,8 +333,10 @@ class MeridianService:
             cards.append({"asset_class": str(ac), "n_assets": len(assets), "buy": sig.count("BUY"),
                           "sell": sig.count("SELL"), "hold": sig.count("HOLD"), "assets": assets})
         tops.sort(key=lambda t: (t["signal"] == "HOLD", -t["confidence"] * abs(t["expected_return"])))
+        panels, panels_missing = panel_summary(preds["results"], top)
         return {"generated_at": self.clock().isoformat(), "sessions": await self.sessions(), "cards": cards,
-                "top_predictions": tops[:top], "errors": preds["errors"]}
+                "top_predictions": tops[:top], "panels": panels, "panels_missing": panels_missing,
+                "errors": preds["errors"]}
 
     async def indicators(self, symbol: str) -> dict:
         return insights.indicators(self.market, symbol)
