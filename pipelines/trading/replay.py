@@ -433,7 +433,8 @@ def served_decision(store: Store, st: Strategy, live: dict[str, dict[str, pd.Dat
     """What serving answers for a strategy: the one decision (:func:`targets`) at the newest bar
     every model of the strategy has a prediction for, per symbol with the combined view, the
     target, the position held into that bar's close and the signal; the same numbers as the
-    backtest's last bar over the same predictions."""
+    backtest's last bar over the same predictions. Recomputed over the whole history: serving
+    carries it instead (:class:`pipelines.trading.served.ServedStrategy`, equal to it by test)."""
     views, market = strategy_views(store, st, live=live)
     tgt = targets(st, views, market)
     return decision_answer(st, views, market, tgt, simulate_strategy(st, tgt, market))
