@@ -179,3 +179,25 @@ class ServedPanels:
                 self._cache.clear()
             self._cache[key] = out
         return out
+
+
+def panel_summary(predictions: list[dict], top: int) -> tuple[list[dict], list[dict]]:
+    """From answers of /predictions (their ``panels`` and ``panels_missing``), each panel model's
+    latest cross-section as far as those symbols show it: its ``top`` leaders and laggards by rank;
+    and the panel models that could not answer (one reason each)."""
+    by_model: dict[str, dict] = {}
+    missing: dict[str, dict] = {}
+    for p in predictions:
+        for a in p.get("panels", []):
+            m = by_model.setdefault(a["model_id"], {
+                **{k: a[k] for k in ("model_id", "name", "label", "horizon", "timeframe", "ts", "cross_section")},
+                "members": []})
+            m["members"].append({"symbol": p["symbol"], "score": a["score"], "rank": a["rank"]})
+        for a in p.get("panels_missing", []):
+            missing.setdefault(a["model_id"], a)
+    out = []
+    for mid in sorted(by_model):
+        m = by_model[mid]
+        members = sorted(m.pop("members"), key=lambda x: (-x["rank"], x["symbol"]))
+        out.append({**m, "leaders": members[:top], "laggards": members[::-1][:top]})
+    return out, [missing[k] for k in sorted(missing) if k not in by_model]

@@ -1,4 +1,4 @@
-"""Which strategy account a portfolio request means, and that account's actions.
+"""Which strategy account a portfolio request means, its switch, and that account's actions.
 
 The account itself (positions, equity, P&L, its switch) is read by the one computation
 :func:`pipelines.trading.replay.account_status` (what ``meridian paper status`` prints); this
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pipelines.store.base import Store
 from pipelines.trading.actions import trade_action
-from pipelines.trading.replay import account_strategy
+from pipelines.trading.replay import account_strategy, default_account, set_running
 from pipelines.trading.strategy import Strategy, get as get_strategy, list_strategies
 from serving.errors import BadParameter, NotFound
 
@@ -36,6 +36,14 @@ def choose_strategy(store: Store, strategy_id: str | None, account: str | None) 
         raise BadParameter(f"{len(promoted)} strategies are promoted ({ids}): choose one with ?strategy=ID",
                            ("query", "strategy"))
     return promoted[0]
+
+
+def switch(store: Store, running: bool, strategy_id: str | None, account: str | None) -> dict:
+    """Switch a strategy account's stepping on or off (what ``POST /paper/start|stop`` and
+    ``meridian paper start|stop`` do): the account of :func:`choose_strategy`'s strategy."""
+    st = choose_strategy(store, strategy_id, account)
+    name = account or default_account(st)
+    return {"account": name, "strategy_id": st.strategy_id, **set_running(store, name, running)}
 
 
 def actions(st: Strategy, account: str, decision: dict, positions: dict[str, dict]) -> dict:

@@ -54,10 +54,15 @@ class Asset(_Out):
     last_close: float | None
     bars: int
     horizons: list[str] = Field(description="horizons with promoted models")
+    panels: list["PanelPrediction"] = Field(default_factory=list, description="the latest answer of every promoted "
+                                            "panel model whose universe holds the symbol (its score and rank "
+                                            "across the cross-section), as /predictions/{symbol} gives it")
 
 
 class Assets(_Out):
     assets: list[Asset]
+    errors: list["BatchError"] = Field(default_factory=list, description="symbols of a panel model's universe "
+                                       "whose panel answers could not be read, with the reason")
 
 
 class ModelPrediction(_Out):
@@ -251,11 +256,33 @@ class TopPrediction(_Out):
     confidence: float
 
 
+class PanelMember(_Out):
+    symbol: str
+    score: float
+    rank: float = Field(description="in [-0.5, 0.5] (0.5: the top of the cross-section)")
+
+
+class PanelSummary(_Out):
+    model_id: str
+    name: str
+    label: str
+    horizon: str
+    timeframe: str
+    ts: str = Field(description="open time of the bars of the cross-section")
+    cross_section: int = Field(description="symbols in the cross-section the model predicted")
+    leaders: list[PanelMember] = Field(description="the highest-ranked symbols, best first")
+    laggards: list[PanelMember] = Field(description="the lowest-ranked symbols, worst first")
+
+
 class Overview(_Out):
     generated_at: str
     sessions: Sessions
     cards: list[Card]
     top_predictions: list[TopPrediction]
+    panels: list[PanelSummary] = Field(default_factory=list, description="every served panel model's latest "
+                                       "cross-section: its leaders and laggards (up to `top` of each)")
+    panels_missing: list[MissingModel] = Field(default_factory=list,
+                                               description="promoted panel models that cannot answer, with the reason")
     errors: list[BatchError]
 
 
@@ -428,3 +455,7 @@ class PaperControl(_Out):
                                  description="stored strategy id; default: the strategy the account trades, "
                                              "else the only promoted one")
     account: str | None = Field(None, min_length=1, max_length=200, description="default: paper:<strategy id>")
+
+
+Asset.model_rebuild()
+Assets.model_rebuild()

@@ -19,8 +19,8 @@ from pipelines.features import sessions as sessions_mod
 from pipelines.times import timeframe_seconds
 from pipelines.trading.actions import trade_action
 from pipelines.errors import DataError
-from pipelines.trading.replay import (account_equity, account_positions, account_status, default_account,
-                                      served_decision, set_running)
+from pipelines.trading.replay import account_equity, account_positions, account_status, default_account
+from pipelines.trading.served import ServedStrategy
 from pipelines.trading.strategy import Strategy, list_strategies
 from pipelines.store.base import Store
 from serving import insights, portfolio as portfolio_mod
@@ -28,6 +28,7 @@ from serving.config import ServeAppConfig
 from serving.errors import BadParameter, NotFound, ServingError, Unavailable
 from serving.market import MarketData
 from serving.models_view import models_info
+from serving.panel import panel_summary
 from serving.predictor import Predictor, horizon_label, record_horizon_s, strategy_answers
 from serving.stream import bar_dict
 from serving.training import TrainingTracker
@@ -76,6 +77,7 @@ class MeridianService:
         self._scorer = None
         self.live = None   # serving.live.LiveFeed when the application follows the bar bus
         self._decisions: dict[tuple, dict] = {}   # (strategy, newest bars) -> its served decision
+        self.served: dict[str, ServedStrategy] = {}   # strategy id -> its decision, carried from request to request
 
     # -- strategies ----------------------------------------------------------------------------
     def promoted_strategies(self) -> list[Strategy]:
@@ -92,9 +94,11 @@ class MeridianService:
         return strategy_answers(res.get("ok") or {}, st.models, st.timeframe, st.horizon)
 
     async def decision(self, st: Strategy) -> dict:
-        """The strategy's decision at its newest decidable bar (pipelines.trading.replay.
-        served_decision): the run's predictions, then what the served models answer for bars after
-        them. Memoised per (strategy, newest bars of its symbols)."""
+        """The strategy's decision at its newest decidable bar: the run's predictions, then what the
+        served models answer for bars after them. Carried per strategy
+        (:class:`pipelines.trading.served.ServedStrategy`: a new bar is decided alone, with the
+        numbers of :func:`pipelines.trading.replay.served_decision` over the whole history), and
+        memoised per (strategy, newest bars of its symbols)."""
         latest = []
         for s in st.symbols:
             try:
@@ -105,7 +109,10 @@ class MeridianService:
         if key in self._decisions:
             return self._decisions[key]
         live = {s: await self._live_views(st, s) for s in st.symbols}
-        out = await asyncio.to_thread(served_decision, self.store, st, {s: v for s, v in live.items() if v})
+        carried = self.served.get(st.strategy_id)
+        if carried is None or carried.st != st:
+            carried = self.served[st.strategy_id] = ServedStrategy(self.store, st)
+        out = await asyncio.to_thread(carried.advance, {s: v for s, v in live.items() if v})
         if len(self._decisions) > 256:
             self._decisions.clear()
         self._decisions[key] = out
@@ -177,17 +184,27 @@ class MeridianService:
         direct = await self.direct_ingress() if self.direct_ingress is not None else []
         return {"instance": self.cfg.instance, "direct": direct}
 
+    def _panel_universe(self) -> set[str]:
+        """Symbols of the promoted panel models' universes."""
+        return {s for r in list_models(self.store, "promoted") if r.kind == "panel" for s in r.symbols}
+
     async def assets(self) -> dict:
+        """Every series with its bars and served horizons, and per symbol of a panel model's universe
+        the panel models' latest answers (the /predictions answers, memoised per bar)."""
         recs = [r for r in list_models(self.store, "promoted") if r.kind == "forecaster"]
+        series = self.market.series()
+        preds = await self.batch(sorted(set(series["symbol"]) & self._panel_universe()), None)
+        panels = {p["symbol"]: p.get("panels", []) for p in preds["results"]}
         out = []
-        for _, s in self.market.series().iterrows():
+        for _, s in series.iterrows():
             bars = self.market.bars(s["symbol"], s["timeframe"])
             hs = sorted({record_horizon_s(r) for r in recs if s["symbol"] in r.symbols and r.timeframe == s["timeframe"]})
             out.append({"symbol": s["symbol"], "asset_class": s["asset_class"], "timeframe": s["timeframe"],
                         "last_ts": bars["ts"].iloc[-1].isoformat() if len(bars) else None,
                         "last_close": float(bars["close"].iloc[-1]) if len(bars) else None,
-                        "bars": int(len(bars)), "horizons": [horizon_label(h) for h in hs]})
-        return {"assets": out}
+                        "bars": int(len(bars)), "horizons": [horizon_label(h) for h in hs],
+                        "panels": [a for a in panels.get(s["symbol"], []) if a["timeframe"] == s["timeframe"]]})
+        return {"assets": out, "errors": preds["errors"]}
 
     async def prediction(self, symbol: str, horizons: list[str] | None) -> dict:
         """The models' predictions for the newest bar and, for every promoted strategy trading
@@ -291,7 +308,7 @@ class MeridianService:
     async def overview(self, top: int = 5) -> dict:
         series = self.market.series()
         served = {s for r in list_models(self.store, "promoted") if r.kind == "forecaster" for s in r.symbols}
-        preds = await self.batch(sorted(set(series["symbol"]) & served), None)
+        preds = await self.batch(sorted(set(series["symbol"]) & (served | self._panel_universe())), None)
         by_symbol = {p["symbol"]: p for p in preds["results"]}
         cards, tops = [], []
         for ac, grp in series.groupby("asset_class", sort=True):
@@ -300,7 +317,7 @@ class MeridianService:
                 bars = self.market.bars(sym)
                 last = float(bars["close"].iloc[-1]) if len(bars) else None
                 prev = float(bars["close"].iloc[-2]) if len(bars) > 1 else None
-                first = (by_symbol.get(sym) or {}).get("horizons", [None])[0]
+                first = ((by_symbol.get(sym) or {}).get("horizons") or [None])[0]
                 ens = first["ensemble"] if first else None
                 assets.append({"symbol": sym, "last_close": last,
                                "change_pct": (last / prev - 1) * 100 if last and prev else None,
@@ -316,8 +333,10 @@ class MeridianService:
             cards.append({"asset_class": str(ac), "n_assets": len(assets), "buy": sig.count("BUY"),
                           "sell": sig.count("SELL"), "hold": sig.count("HOLD"), "assets": assets})
         tops.sort(key=lambda t: (t["signal"] == "HOLD", -t["confidence"] * abs(t["expected_return"])))
+        panels, panels_missing = panel_summary(preds["results"], top)
         return {"generated_at": self.clock().isoformat(), "sessions": await self.sessions(), "cards": cards,
-                "top_predictions": tops[:top], "errors": preds["errors"]}
+                "top_predictions": tops[:top], "panels": panels, "panels_missing": panels_missing,
+                "errors": preds["errors"]}
 
     async def indicators(self, symbol: str) -> dict:
         return insights.indicators(self.market, symbol)
@@ -410,7 +429,4 @@ class MeridianService:
 
     async def paper(self, running: bool, strategy_id: str | None, account: str | None) -> dict:
         """Switch a strategy account's stepping (the live loop and `meridian paper run` honour it)."""
-        st = portfolio_mod.choose_strategy(self.store, strategy_id, account)
-        name = account or default_account(st)
-        state = await asyncio.to_thread(set_running, self.store, name, running)
-        return {"account": name, "strategy_id": st.strategy_id, **state}
+        return await asyncio.to_thread(portfolio_mod.switch, self.store, running, strategy_id, account)

@@ -1,4 +1,8 @@
-"""``meridian paper run|status|replay|reset``: a strategy's paper account."""
+"""``meridian paper run|status|replay|reset|start|stop``: a strategy's paper account.
+
+``start``/``stop`` switch an account's stepping (the live loop and ``meridian paper run`` honour
+the switch): through the served API (``POST /paper/start|stop``) with ``--server URL``, else on
+the configured store directly; both record the same switch (:func:`serving.portfolio.switch`)."""
 
 from __future__ import annotations
 
@@ -37,6 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--strategy", help="the strategy whose default account (paper:<id>) is reset")
     rs.add_argument("--json", action="store_true", help="print the result as JSON")
     rs.set_defaults(func=reset)
+    for verb, what in (("start", "resume"), ("stop", "pause")):
+        sw = verbs.add_parser(verb, help=f"{what} a strategy account's stepping (live loop and `paper run`)")
+        sw.add_argument("--strategy", help="stored strategy id (default: the one --account trades, else the only "
+                        "promoted strategy)")
+        sw.add_argument("--account", help="account name (default: paper:<strategy id>)")
+        sw.add_argument("--server", metavar="URL", help="the Meridian API (e.g. http://127.0.0.1:8000): switch "
+                        "through POST /paper/" + verb + " (default: switch in the configured store)")
+        sw.add_argument("--api-key", help="the API's write key (default: the configured serving.api_key)")
+        sw.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the API")
+        sw.add_argument("--json", action="store_true", help="print the result as JSON")
+        sw.set_defaults(func=switch, running=verb == "start")
 
 
 def _text(out: dict) -> str:
@@ -104,3 +119,49 @@ def reset(args: argparse.Namespace) -> int:
         store.close()
     emit({"account": account, "decisions_removed": n}, args.json, f"account {account} reset ({n} decisions removed)")
     return 0
+
+
+def switch(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.server:
+        key = args.api_key or (cfg.serving.api_key.get_secret_value() if cfg.serving.api_key else None)
+        out = _post(args.server, f"/paper/{'start' if args.running else 'stop'}",
+                    {k: v for k, v in (("strategy", args.strategy), ("account", args.account)) if v}, key, args.timeout)
+    else:
+        from serving.portfolio import switch as switch_account
+        store = open_store(cfg.store)
+        try:
+            out = switch_account(store, args.running, args.strategy, args.account)
+        finally:
+            store.close()
+    state = "running" if out["running"] else "stopped (`meridian paper start` resumes it)"
+    emit(out, args.json, f"account {out['account']} ({out['strategy_id']}): {state}")
+    return 0
+
+
+def _post(server: str, path: str, body: dict, key: str | None, timeout: float) -> dict:
+    """POST ``body`` to the API; a failure is a one-line :class:`~pipelines.errors.MeridianError`."""
+    import requests
+    from pipelines.errors import MeridianError
+    base = server.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise MeridianError(f"--server must be an http(s) URL, got {server!r}")
+    try:
+        r = requests.post(base + path, json=body, headers={"X-API-Key": key} if key else {}, timeout=timeout)
+    except requests.ConnectionError:
+        raise MeridianError(f"the Meridian API at {base} is not reachable: start it (`meridian serve`) "
+                            "or check --server") from None
+    except requests.Timeout:
+        raise MeridianError(f"the Meridian API at {base} did not answer {path} within {timeout:g} s") from None
+    try:
+        payload = r.json()
+    except ValueError:
+        payload = None
+    if r.status_code >= 400 or not isinstance(payload, dict):
+        detail = payload.get("detail") if isinstance(payload, dict) else None
+        if isinstance(detail, list):   # the framework's validation errors
+            detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+        hint = " (give --api-key or set MERIDIAN__SERVING__API_KEY)" if r.status_code in (401, 403) else ""
+        raise MeridianError(f"the Meridian API at {base} answered {path} with HTTP {r.status_code}: "
+                            f"{detail or r.reason or 'no JSON body'}{hint}")
+    return payload

@@ -29,6 +29,7 @@ from pipelines.trading.actions import Action, suggest_action
 from pipelines.trading.backtest import PortfolioResult
 from pipelines.errors import DataError
 from pipelines.trading.decide import Decision, Market, combined, simulate_strategy, targets
+from pipelines.trading.served import decision_answer
 from pipelines.trading.strategy import Strategy
 
 STATE_SOURCE = "strategy_account"
@@ -427,38 +428,13 @@ def strategy_views(store: Store, st: Strategy, symbols: list[str] | None = None,
     return views, Market.from_bars(pd.concat(bars, ignore_index=True), symbols)
 
 
-def signal_of_target(target: float) -> str:
-    """The signal a target position states: BUY long, SELL short, HOLD flat."""
-    return "BUY" if target > 0 else "SELL" if target < 0 else "HOLD"
-
-
 def served_decision(store: Store, st: Strategy, live: dict[str, dict[str, pd.DataFrame]] | None = None
                     ) -> dict:
     """What serving answers for a strategy: the one decision (:func:`targets`) at the newest bar
     every model of the strategy has a prediction for, per symbol with the combined view, the
     target, the position held into that bar's close and the signal; the same numbers as the
-    backtest's last bar over the same predictions."""
+    backtest's last bar over the same predictions. Recomputed over the whole history: serving
+    carries it instead (:class:`pipelines.trading.served.ServedStrategy`, equal to it by test)."""
     views, market = strategy_views(store, st, live=live)
     tgt = targets(st, views, market)
-    res = simulate_strategy(st, tgt, market)
-    ts = market.index[-1]
-    held = res.positions.iloc[-1]
-    out = {}
-    for s in market.symbols:
-        v = views[s]
-        row = v.loc[ts] if ts in v.index else None
-        target = float(tgt[s].iloc[-1])
-        out[s] = {"ts": ts.isoformat(), "horizon_bars": st.horizon, "timeframe": st.timeframe,
-                  "expected_return": None if row is None else float(row["expected_return"]),
-                  "prob_up": None if row is None else float(row["prob_up"]),
-                  "confidence": None if row is None else float(row["confidence"]),
-                  "target": target, "held": float(held[s]), "signal": signal_of_target(target),
-                  "source": "run" if row is None or ts <= run_end(st, s) else "served models"}
-    return {"strategy_id": st.strategy_id, "name": st.name, "rule": st.rule, "ts": ts.isoformat(),
-            "symbols": out}
-
-
-def run_end(st: Strategy, symbol: str) -> pd.Timestamp:
-    """The last bar of the run's predictions of ``symbol`` (when the combiner's final weights start)."""
-    end = st.combiner.params[symbol].get("end")
-    return as_utc(end) if end else pd.Timestamp.max.tz_localize("UTC")
+    return decision_answer(st, views, market, tgt, simulate_strategy(st, tgt, market))

@@ -111,3 +111,34 @@ def test_health_lists_unservable_panel_models_with_the_reason(panel_app):
     assert "1 of the 4 universe symbols have 1d bars, fewer than the 4" in missing["logistic-panel-thin"]
     assert "Q1" in missing["logistic-panel-thin"]
     assert not any(m.startswith("logistic-panel") for m in h["models_missing"])
+
+
+def test_assets_and_overview_show_the_panel_answers(panel_app):
+    """/assets gives each universe symbol the panel model's latest score and rank, /overview the
+    model's cross-section (leaders and laggards by rank) and the panel models that cannot answer:
+    the numbers /predictions gives."""
+    url, store, _, _, rec = panel_app
+    want = {p["symbol"]: p for p in requests.post(f"{url}/predictions/batch", json={"symbols": SYMS},
+                                                  timeout=120).json()["results"]}
+    r = requests.get(f"{url}/assets", timeout=120)
+    assert r.status_code == 200, r.text
+    rows = {a["symbol"]: a for a in r.json()["assets"]}
+    assert sorted(rows) == SYMS and r.json()["errors"] == []
+    for s in SYMS:
+        (a,) = rows[s]["panels"]
+        assert a == want[s]["panels"][0] and a["model_id"] == rec.model_id and rows[s]["horizons"] == []
+
+    r = requests.get(f"{url}/overview", params={"top": 2}, timeout=120)
+    assert r.status_code == 200, r.text
+    o = r.json()
+    (p,) = o["panels"]
+    ranked = sorted(SYMS, key=lambda s: -want[s]["panels"][0]["rank"])
+    assert (p["model_id"], p["label"], p["horizon"], p["cross_section"]) == (rec.model_id, "rank", "1d", len(SYMS))
+    assert p["ts"] == want["P0"]["panels"][0]["ts"]
+    assert [m["symbol"] for m in p["leaders"]] == ranked[:2] and [m["symbol"] for m in p["laggards"]] == ranked[::-1][:2]
+    assert p["leaders"][0]["score"] == want[ranked[0]]["panels"][0]["score"] and p["leaders"][0]["rank"] == 0.5
+    assert p["laggards"][0]["rank"] == -0.5
+    assert {m["model_id"] for m in o["panels_missing"]} == {"logistic-panel-gone", "logistic-panel-thin"}
+    # the universe's symbols are on the cards even though no per-symbol forecaster serves them
+    card_syms = {a["symbol"] for c in o["cards"] for a in c["assets"]}
+    assert set(SYMS) <= card_syms and o["errors"] == []

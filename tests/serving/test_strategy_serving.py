@@ -5,6 +5,7 @@ missing with the reason."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import requests
 
@@ -225,3 +226,84 @@ def test_stop_and_start_switch_the_account_and_its_stepping(strategy_app, capsys
     finally:
         requests.post(f"{url}/paper/start", json={"account": other}, headers=KEY, timeout=30)
         reset(store, f"paper:{sid}")
+
+
+def test_a_request_after_a_new_bar_decides_that_bar_only(tmp_path):
+    """The service carries each strategy's decision: a repeated request decides nothing, one after a
+    new bar decides that bar alone, and its answer is the recomputation over the whole history."""
+    import asyncio
+    from pipelines.trading.replay import served_decision
+    from serving.config import ServeOptions
+    from serving.service import MeridianService
+    from tests.trading.test_served import assert_same
+    store = ParquetStore(tmp_path / "lake")
+    run_id = seed_run(store, n=500, horizons=(1,))
+    saved = strategies.save(store, strategies.from_run(store, MeridianConfig(), run_id, ["xgboost", "logistic"], 1,
+                                                       rule="kelly", name="carried"))
+    strategies.set_status(store, saved.strategy_id, "promoted")
+    newest = {s: store.read("bars", {"symbol": s}).iloc[-2:] for s in saved.symbols}   # the run's last bar, one after
+    for s, b in newest.items():
+        store.delete("bars", {"symbol": s, "ts": list(b["ts"])})
+    cfg = load_config(overrides={"store": {"path": str(tmp_path / "lake")}}, environ={})
+
+    async def down(*_):
+        raise ConnectionError("no models are served here")
+
+    svc = MeridianService(ServeAppConfig(meridian=cfg, options=ServeOptions(bars_refresh_s=0)), store, down, down, down)
+    st = svc.promoted_strategies()[0]
+    first = asyncio.run(svc.decision(st))
+    carried = svc.served[st.strategy_id]
+    n0 = carried.decided_bars
+    assert carried.full_decides == 1 and n0 > 200
+    assert asyncio.run(svc.decision(st)) == first and carried.decided_bars == n0
+    for b in newest.values():
+        store.write("bars", b)
+    second = asyncio.run(svc.decision(st))
+    assert pd.Timestamp(second["ts"]) == newest["EURUSD"]["ts"].iloc[0] > pd.Timestamp(first["ts"])
+    assert (carried.full_decides, carried.decided_bars) == (1, n0 + 1)
+    assert_same(second, served_decision(store, st))
+
+
+def test_paper_start_and_stop_from_the_cli_through_the_api_and_locally(strategy_app, capsys, monkeypatch):
+    """`meridian paper stop|start --server URL` is POST /paper/stop|start (the key from --api-key or
+    the configuration); without --server it switches the account in the store; /portfolio shows
+    either. A server that is down, a missing key and an unknown strategy: exit 1, one line."""
+    from pipelines.cli import main
+    from tests.helpers import cli_json, free_port
+    url, store, ids, _ = strategy_app
+    monkeypatch.setenv("MERIDIAN__STORE__PATH", str(store.root))
+    sid = ids[1]
+
+    def running() -> bool:
+        return requests.get(f"{url}/portfolio", params={"strategy": sid}, timeout=120).json()["running"]
+
+    try:
+        out = cli_json(capsys, "paper", "stop", "--server", url, "--strategy", sid, "--api-key", KEY["X-API-Key"],
+                       "--json")
+        assert (out["account"], out["strategy_id"], out["running"]) == (f"paper:{sid}", sid, False)
+        assert running() is False
+        monkeypatch.setenv("MERIDIAN__SERVING__API_KEY", KEY["X-API-Key"])        # the key from configuration
+        out = cli_json(capsys, "paper", "start", "--server", url + "/", "--strategy", sid, "--json")
+        assert out["running"] is True and out["strategy_id"] == sid and running() is True
+        monkeypatch.delenv("MERIDIAN__SERVING__API_KEY")
+        # no server: the store's switch, which the served API reads
+        out = cli_json(capsys, "paper", "stop", "--strategy", sid, "--json")
+        assert (out["account"], out["running"]) == (f"paper:{sid}", False) and running() is False
+        capsys.readouterr()
+        assert main(["paper", "start", "--strategy", sid]) == 0
+        assert capsys.readouterr().out.strip() == f"account paper:{sid} ({sid}): running" and running() is True
+
+        down = f"http://127.0.0.1:{free_port()}"
+        for argv, words in (
+                (["--server", down, "--strategy", sid], [f"the Meridian API at {down} is not reachable"]),
+                (["--server", url, "--strategy", sid], ["HTTP 401", "--api-key"]),
+                (["--strategy", "st-nope"], ["no strategy 'st-nope'"]),
+                (["--server", url, "--api-key", KEY["X-API-Key"]], ["HTTP 422", "3 strategies are promoted"])):
+            capsys.readouterr()
+            assert main(["paper", "stop", *argv]) == 1, argv
+            err = capsys.readouterr().err
+            assert err.startswith("meridian: error: ") and err.count("\n") == 1, err
+            assert all(w in err for w in words), err
+        assert running() is True                 # none of those switched anything
+    finally:
+        requests.post(f"{url}/paper/start", json={"strategy": sid}, headers=KEY, timeout=30)
