@@ -15,9 +15,11 @@ from pipelines.errors import ClusterError, MeridianError
 log = logging.getLogger(__name__)
 
 # Runs in every worker of a Ray that Meridian starts or joins: what a task or actor prints or
-# logs has the keys and passwords of its environment masked before it reaches the worker's log
-# files and, through them, the driver's console. A module path, so a job or Serve config can name
-# it too (``runtime_env: {worker_process_setup_hook: ...}``).
+# logs has the keys and passwords of its environment and of the configuration it holds masked
+# before it reaches the worker's log files and, through them, the driver's console. A module
+# path, so a job can name it too (``runtime_env: {worker_process_setup_hook: ...}``). Ray 2.60
+# reads that field only in a job's runtime_env (Serve replicas of ``meridian serve`` inherit it);
+# serving/serve-config.yaml names the hook through Ray's variable for it instead.
 WORKER_SETUP_HOOK = "pipelines.secrets.scrub_worker"
 
 
