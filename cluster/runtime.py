@@ -47,6 +47,50 @@ METRICS_PORT_VARS = ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT")
 
 
 @contextlib.contextmanager
+def _clustering_off():
+    """Ray's clustering off in this process and the Ray processes it starts meanwhile: its node
+    address is 127.0.0.1 and a loopback address stays one (Ray 2.60 otherwise turns 127.0.0.1
+    into the machine's routable address, on a node it starts and in an address it joins)."""
+    from ray._private import ray_constants
+
+    var = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved = os.environ.get(var), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[var] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = saved_env
+
+
+def _loopback_only(address: str) -> bool:
+    """Whether ``address`` is a Ray that listens on 127.0.0.1 only (one :func:`start_local_ray`
+    started): a loopback address whose port the machine's routable address does not answer."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        return False
+    from ray._private.services import get_node_ip_address
+    try:
+        socket.create_connection((get_node_ip_address(), int(port)), timeout=2).close()
+        return False
+    except OSError:
+        return True
+
+
+def join_ray(address: str, **kwargs) -> None:
+    """``ray.init(address=address, **kwargs)``, also for a Ray on 127.0.0.1 only (a local Ray of
+    another process, e.g. ``meridian serve``'s), which plain ``ray.init`` looks for at the
+    machine's routable address instead (as do ``ray status`` and the ``serve`` CLI: give them
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``)."""
+    with _clustering_off() if _loopback_only(address) else contextlib.nullcontext():
+        ray.init(address=address, **kwargs)
+
+
+@contextlib.contextmanager
 def _loopback_node():
     """While a local Ray starts: its node address is 127.0.0.1 and the ports it would take by
     fixed default are free ones.
@@ -69,18 +113,15 @@ def _loopback_node():
             if self.dashboard_agent_listen_port == ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT:
                 self.dashboard_agent_listen_port = agent_port
 
-    env = {ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR: "0",
-           **{var: os.environ.get(var) or str(free_port()) for var in METRICS_PORT_VARS}}
+    env = {var: os.environ.get(var) or str(free_port()) for var in METRICS_PORT_VARS}
     saved_env = {k: os.environ.get(k) for k in env}
-    saved_cluster = ray_constants.ENABLE_RAY_CLUSTER
     os.environ.update(env)
-    ray_constants.ENABLE_RAY_CLUSTER = False
     parameter.RayParams = LocalParams
     try:
-        yield
+        with _clustering_off():
+            yield
     finally:
         parameter.RayParams = given
-        ray_constants.ENABLE_RAY_CLUSTER = saved_cluster
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -113,7 +154,7 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     runtime_env = worker_runtime_env(runtime_env)
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        join_ray(address, runtime_env=runtime_env, log_to_driver=True)
     else:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

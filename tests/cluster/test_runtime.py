@@ -48,9 +48,14 @@ for line in subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).std
         host, port = line.split()[3].rsplit(":", 1)
         listening.append({"process": found.group(1), "host": host, "port": int(port)})
 node = ray._private.worker._global_node
+joined = subprocess.run([sys.executable, "-c", "import ray\\nfrom cluster.runtime import join_ray\\n"
+                         f"join_ray({ray.get_runtime_context().gcs_address!r}, log_to_driver=False)\\n"
+                         "print(ray.get(ray.remote(lambda: 'joined').remote(), timeout=60))"],
+                        capture_output=True, text=True, timeout=120)
 out = {"ran": ran, "listening": listening, "node_ip": node.node_ip_address,
        "agent_port": node.dashboard_agent_listen_port, "dashboard_url": node.webui_url,
-       "nodes_alive": [n["Alive"] for n in ray.nodes()], "cluster_env": os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+       "nodes_alive": [n["Alive"] for n in ray.nodes()],
+       "joined": joined.stdout.strip().splitlines()[-1:] or [joined.stderr[-1000:]], "cluster_env": os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
 shutdown_ray()
 print(json.dumps(out))
 '''
@@ -74,7 +79,7 @@ def test_a_local_ray_listens_on_loopback_only_and_on_free_ports(tmp_path, dashbo
     """With Ray's default ports held by someone else, init_ray's local Ray starts, runs a task
     with a runtime env (its agents are up), and every socket its processes listen on (GCS,
     raylet, workers, agents, metrics, dashboard) is on 127.0.0.1, none on a fixed default port;
-    the driver's environment is as it was."""
+    the driver's environment is as it was, and another process joins it with join_ray."""
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
     held = [s for s in map(_hold, DEFAULT_PORTS) if s is not None]
@@ -93,6 +98,7 @@ def test_a_local_ray_listens_on_loopback_only_and_on_free_ports(tmp_path, dashbo
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["ran"] == "1" and out["nodes_alive"] == [True]
+    assert out["joined"] == ["joined"], out["joined"]   # another process reaches it (join_ray)
     assert out["node_ip"] == "127.0.0.1" and out["cluster_env"] is None
     listening = out["listening"]
     processes = {s["process"] for s in listening}
