@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import socket
 
 import ray
 
@@ -15,9 +17,11 @@ from pipelines.errors import ClusterError, MeridianError
 log = logging.getLogger(__name__)
 
 # Runs in every worker of a Ray that Meridian starts or joins: what a task or actor prints or
-# logs has the keys and passwords of its environment masked before it reaches the worker's log
-# files and, through them, the driver's console. A module path, so a job or Serve config can name
-# it too (``runtime_env: {worker_process_setup_hook: ...}``).
+# logs has the keys and passwords of its environment and of the configuration it holds masked
+# before it reaches the worker's log files and, through them, the driver's console. A module
+# path, so a job can name it too (``runtime_env: {worker_process_setup_hook: ...}``). Ray 2.60
+# reads that field only in a job's runtime_env (Serve replicas of ``meridian serve`` inherit it);
+# serving/serve-config.yaml names the hook through Ray's variable for it instead.
 WORKER_SETUP_HOOK = "pipelines.secrets.scrub_worker"
 
 
@@ -28,14 +32,120 @@ def worker_runtime_env(runtime_env: dict | None = None) -> dict:
     return env
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Ports a local Ray takes by default whoever holds them already (another Ray on the machine, a
+# user's or a test's): the dashboard agent's HTTP server (52365; held, the new node's agent
+# fails and jobs never get one) and the Prometheus endpoints of the autoscaler monitor (44217)
+# and of the dashboard process (44227), both read from these variables by the processes.
+METRICS_PORT_VARS = ("AUTOSCALER_METRIC_PORT", "DASHBOARD_METRIC_PORT")
+
+
+@contextlib.contextmanager
+def _clustering_off():
+    """Ray's clustering off in this process and the Ray processes it starts meanwhile: its node
+    address is 127.0.0.1 and a loopback address stays one (Ray 2.60 otherwise turns 127.0.0.1
+    into the machine's routable address, on a node it starts and in an address it joins)."""
+    from ray._private import ray_constants
+
+    var = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved = os.environ.get(var), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[var] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = saved_env
+
+
+def _loopback_only(address: str) -> bool:
+    """Whether ``address`` is a Ray that listens on 127.0.0.1 only (one :func:`start_local_ray`
+    started): a loopback address whose port the machine's routable address does not answer."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        return False
+    from ray._private.services import get_node_ip_address
+    try:
+        socket.create_connection((get_node_ip_address(), int(port)), timeout=2).close()
+        return False
+    except OSError:
+        return True
+
+
+def join_ray(address: str, **kwargs) -> None:
+    """``ray.init(address=address, **kwargs)``, also for a Ray on 127.0.0.1 only (a local Ray of
+    another process, e.g. ``meridian serve``'s), which plain ``ray.init`` looks for at the
+    machine's routable address instead (as do ``ray status`` and the ``serve`` CLI: give them
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``)."""
+    with _clustering_off() if _loopback_only(address) else contextlib.nullcontext():
+        ray.init(address=address, **kwargs)
+
+
+@contextlib.contextmanager
+def _loopback_node():
+    """While a local Ray starts: its node address is 127.0.0.1 and the ports it would take by
+    fixed default are free ones.
+
+    Ray 2.60 turns a loopback ``_node_ip_address`` into the machine's routable address unless
+    clustering is off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the default only on macOS and
+    Windows); with it off, the GCS, the raylet, the workers, the agents and the metrics
+    endpoints all listen on 127.0.0.1 (``tests/cluster/test_runtime.py`` checks each). The
+    variable reaches the Ray processes started now (and, through the raylet, its workers) and
+    is put back afterwards, so this process can still join a cluster later. The agent's port
+    has no ``ray.init`` argument: the node's parameters get it."""
+    from ray._private import parameter, ray_constants
+
+    agent_port = free_port()
+    given = parameter.RayParams
+
+    class LocalParams(given):   # ray.init builds the head node's parameters from this name
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            if self.dashboard_agent_listen_port == ray_constants.DEFAULT_DASHBOARD_AGENT_LISTEN_PORT:
+                self.dashboard_agent_listen_port = agent_port
+
+    env = {var: os.environ.get(var) or str(free_port()) for var in METRICS_PORT_VARS}
+    saved_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    parameter.RayParams = LocalParams
+    try:
+        with _clustering_off():
+            yield
+    finally:
+        parameter.RayParams = given
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def start_local_ray(**kwargs) -> None:
+    """``ray.init(address="local", **kwargs)``: a new Ray of this process's own, whatever other
+    Ray runs on the machine (Ray would otherwise join the last one started there and refuse
+    ``num_cpus``), that listens on 127.0.0.1 only and on no fixed default port (see
+    :func:`_loopback_node`). Its dashboard, when on, listens on 127.0.0.1 too."""
+    kwargs.setdefault("dashboard_host", "127.0.0.1")
+    with _loopback_node():
+        ray.init(address="local", **kwargs)
+
+
 def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     """Start or join Ray as the config says; returns the cluster's resources.
 
     A local Ray gets explicit CPUs, a capped object store and no dashboard by default, and token
     auth is disabled for it unless the environment says otherwise, so nothing is written under
-    ``$HOME/.ray``. It is always a new instance of this process's own (``address="local"``), whatever
-    other Ray runs on the machine: Ray would otherwise join the last one started there (and refuse
-    ``num_cpus``). Its dashboard, when on, listens on 127.0.0.1 only. Joining a cluster needs ``cfg.address`` or
+    ``$HOME/.ray``. It is always a new instance of this process's own, on 127.0.0.1 only and on
+    free ports (:func:`start_local_ray`). Joining a cluster needs ``cfg.address`` or
     ``RAY_ADDRESS`` (set by ``ray job submit`` for a job's driver) and uses the cluster's settings.
     Either way the job's workers run :data:`WORKER_SETUP_HOOK` (merged into a submitted job's own
     runtime env), so a secret a worker prints or logs reaches neither its log files nor this console."""
@@ -44,18 +154,17 @@ def init_ray(cfg: RayConfig, *, runtime_env: dict | None = None) -> dict:
     runtime_env = worker_runtime_env(runtime_env)
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        join_ray(address, runtime_env=runtime_env, log_to_driver=True)
     else:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        kwargs: dict = {"address": "local", "num_cpus": cfg.num_cpus, "object_store_memory": cfg.object_store_memory,
-                        "include_dashboard": cfg.include_dashboard, "dashboard_host": "127.0.0.1",
-                        "runtime_env": runtime_env}
+        kwargs: dict = {"num_cpus": cfg.num_cpus, "object_store_memory": cfg.object_store_memory,
+                        "include_dashboard": cfg.include_dashboard, "runtime_env": runtime_env}
         if cfg.num_gpus is not None:
             kwargs["num_gpus"] = cfg.num_gpus
         if cfg.temp_dir:
             kwargs["_temp_dir"] = cfg.temp_dir
-        ray.init(**kwargs)
+        start_local_ray(**kwargs)
     res = ray.cluster_resources()
     log.info("Ray resources: %s", res)
     return res

@@ -39,10 +39,14 @@ def pg_dsn() -> str:
     return PG_DSN
 
 
-# address="local": always a new instance of the suite's own, never a cluster another process
-# started with `ray start` on this machine (Ray would otherwise join it and refuse num_cpus)
-RAY_TEST_ARGS = dict(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200_000_000,
-                     log_to_driver=False)
+RAY_TEST_ARGS = dict(num_cpus=2, include_dashboard=False, object_store_memory=200_000_000, log_to_driver=False)
+
+
+def start_test_ray() -> None:
+    """The suite's own local Ray: always a new instance, never a cluster another process started
+    on this machine, on 127.0.0.1 and free ports only (cluster.runtime.start_local_ray)."""
+    from cluster.runtime import start_local_ray
+    start_local_ray(**RAY_TEST_ARGS)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +54,7 @@ def ray_session():
     """One local Ray for the whole session (2 CPUs, small object store, no dashboard)."""
     import ray
     if not ray.is_initialized():
-        ray.init(**RAY_TEST_ARGS)
+        start_test_ray()
     yield ray
     ray.shutdown()
 

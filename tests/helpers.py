@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cluster.runtime import free_port  # noqa: F401 (the tests' free ports are the runtime's)
 
 
 def cli_json(capsys, *argv, **loads_kw):

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 from pydantic_settings import EnvSettingsSource
 from pydantic_settings.sources.utils import parse_env_vars
+
+from pipelines import secrets
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -24,9 +26,24 @@ class Frozen(BaseModel):
 
     A partial mapping given for a nested section is merged over that field's own default, so
     ``{"ensemble": {"num_replicas": 2}}`` keeps the ensemble's other defaults instead of
-    rebuilding the section from its class defaults."""
+    rebuilding the section from its class defaults.
+
+    Its :class:`SecretStr` fields (an API key, a DSN) are registered with
+    :mod:`pipelines.secrets` when the section is built and when it is unpickled: whatever process
+    holds the configuration (the command, a Ray task or Serve replica it was sent to) masks them
+    in what it prints and logs, though they were written only in the YAML file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_post_init(self, context: Any) -> None:
+        self._register_secrets()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._register_secrets()
+
+    def _register_secrets(self) -> None:
+        secrets.register(*(v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)))
 
     @model_validator(mode="before")
     @classmethod

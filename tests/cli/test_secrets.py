@@ -140,6 +140,117 @@ def test_a_ray_worker_never_shows_a_secret(tmp_path):
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+CONFIG_KEY = "planted-yaml-key-c03b7e"
+CONFIG_PASSWORD = "planted-yaml-pw-8a1f64"
+
+SERVE_DRIVER = '''
+import json, logging, sys, time
+from pathlib import Path
+import ray, yaml
+from ray import serve
+from cluster.runtime import init_ray
+from pipelines.config import RayConfig, load_config
+from tests.cli.serve_leak import Leaky
+
+mode, temp_dir, port, config = sys.argv[1:]
+
+@ray.remote
+def leak(cfg):
+    held = f"api_key={cfg.serving.api_key.get_secret_value()} dsn={cfg.store.dsn.get_secret_value()}"
+    print(f"task printed {held}")
+    logging.getLogger("meridian.task").warning("task logged %s", held)
+    return 0
+
+if mode == "meridian":   # a Meridian command: init_ray, then work sent with the loaded config
+    init_ray(RayConfig(num_cpus=1, object_store_memory=100_000_000, temp_dir=temp_dir))
+    cfg = load_config(config)
+    ray.get(leak.remote(cfg), timeout=120)
+    serve.start(http_options={"host": "127.0.0.1", "port": int(port)})   # as `meridian serve`
+    serve.run(Leaky.bind(cfg), name="leaky", route_prefix="/")
+else:   # `serve deploy serving/serve-config.yaml` on a head: the controller has no hook of ours
+    ray.init(address="local", num_cpus=1, object_store_memory=100_000_000, include_dashboard=False,
+             _temp_dir=temp_dir)
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+    serve.start(http_options={"host": "127.0.0.1", "port": int(port)})
+    app = yaml.safe_load(Path("serving/serve-config.yaml").read_text())["applications"][0]
+    _get_global_client().deploy_apps(ServeDeploySchema(applications=[
+        {"name": "leaky", "route_prefix": "/", "import_path": "tests.cli.serve_leak:build",
+         "runtime_env": app["runtime_env"], "args": {"config": config}}]), _blocking=True)
+pid = serve.get_app_handle("leaky").remote().result(timeout_s=120)
+logs = ray._private.worker._global_node.get_logs_dir_path()
+time.sleep(2)   # the log monitor streams the replica's lines to this console
+serve.shutdown()
+ray.shutdown()
+print(json.dumps({"pid": pid, "logs": logs}))
+'''
+
+
+@pytest.mark.parametrize("mode", ["meridian", "serve-config"])
+def test_serve_replicas_and_tasks_never_show_a_configured_secret(tmp_path, mode):
+    """A Serve replica (deployed from serving/serve-config.yaml's runtime_env, or run by a
+    Meridian command) and a Ray task print and log an environment key and the API key and DSN
+    password written only in the YAML configuration: none reaches the console or a log file."""
+    import json
+    import shutil
+    import tempfile
+
+    from tests.helpers import free_port
+    script = tmp_path / "driver.py"
+    script.write_text(SERVE_DRIVER)
+    config = tmp_path / "meridian.yaml"
+    config.write_text(f"serving:\n  api_key: {CONFIG_KEY}\nstore:\n  backend: postgres\n"
+                      f"  dsn: postgresql://meridian:{CONFIG_PASSWORD}@127.0.0.1:1/nodb\n")
+    temp_dir = tempfile.mkdtemp(prefix="mr-", dir="/tmp")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MERIDIAN", "RAY_ADDRESS"))}
+    env.update({"PYTHONPATH": str(ROOT), "MERIDIAN_HOME": str(tmp_path / "home"), "FINNHUB_API_KEY": KEY,
+                "RAY_AUTH_MODE": "disabled"})
+    try:
+        proc = subprocess.run([sys.executable, str(script), mode, temp_dir, str(free_port()), str(config)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out = proc.stdout + proc.stderr
+        where = json.loads(proc.stdout.strip().splitlines()[-1])
+        logs = Path(where["logs"])
+        files = [p for p in logs.rglob("*") if p.is_file()]
+        for secret in (KEY, CONFIG_KEY, CONFIG_PASSWORD):
+            assert secret not in out, f"{secret} reached the console:\n{out}"
+            for p in files:
+                assert secret.encode() not in p.read_bytes(), f"{secret} leaked into {p}"
+        held = "token=*** api_key=*** dsn=postgresql://meridian:***@127.0.0.1:1/nodb"
+        replica = "".join(p.read_text(errors="replace") for p in files
+                          if p.name.startswith("worker-") and f"-{where['pid']}." in p.name)
+        for line in (f"replica printed {held}", f"replica stderr {held}", f"replica logged {held}"):
+            assert line in replica, f"{line!r} not in the replica's log files:\n{replica}"
+        if mode == "meridian":
+            for line in ("task printed api_key=*** dsn=", "task logged api_key=*** dsn="):
+                assert line in out, f"{line!r} not streamed to the driver:\n{out}"
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_a_configuration_masks_its_secrets_wherever_it_is_built_or_received(tmp_path):
+    """A process masks the secret fields of a configuration it loads from YAML or unpickles (a
+    Ray task's argument, a Serve replica's), though no environment variable holds them."""
+    import pickle
+    from pipelines.config import load_config
+    config = tmp_path / "meridian.yaml"
+    config.write_text(f"serving:\n  api_key: {CONFIG_KEY}\nstore:\n"
+                      f"  dsn: postgresql://meridian:{CONFIG_PASSWORD}@127.0.0.1:1/nodb\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MERIDIAN")}
+    env.update({"PYTHONPATH": str(ROOT), "MERIDIAN_HOME": str(tmp_path / "home")})
+    line = f"key={CONFIG_KEY} dsn=postgresql://meridian:{CONFIG_PASSWORD}@127.0.0.1:1/nodb"
+    show = f"from pipelines.secrets import scrub; print(scrub({line!r}))"
+    loaded = subprocess.run([sys.executable, "-c", f"from pipelines.config import load_config; "
+                             f"load_config({str(config)!r}); {show}"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    received = subprocess.run([sys.executable, "-c", f"import pickle, sys; pickle.load(sys.stdin.buffer); {show}"],
+                              cwd=ROOT, env=env, input=pickle.dumps(load_config(config)), capture_output=True,
+                              timeout=60)
+    for out in (loaded.stdout, received.stdout.decode()):
+        assert out.strip() == "key=*** dsn=postgresql://meridian:***@127.0.0.1:1/nodb", (loaded, received)
+
+
 def test_a_scrubbed_stream_masks_whole_lines():
     import io
     from pipelines.secrets import MASK, ScrubbedStream

@@ -35,5 +35,5 @@ def two_nodes(request):
     ray.shutdown()
     cluster.shutdown()
     if was_up:
-        from tests.conftest import RAY_TEST_ARGS  # tests/conftest.py
-        ray.init(**RAY_TEST_ARGS)
+        from tests.conftest import start_test_ray
+        start_test_ray()

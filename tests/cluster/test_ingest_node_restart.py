@@ -32,8 +32,8 @@ def head_role_cluster():
     ray.shutdown()
     cluster.shutdown()
     if was_up:
-        from tests.conftest import RAY_TEST_ARGS
-        ray.init(**RAY_TEST_ARGS)
+        from tests.conftest import start_test_ray
+        start_test_ray()
 
 
 @pytest.mark.slow

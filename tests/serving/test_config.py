@@ -26,6 +26,17 @@ def test_serve_config_file_builds_the_app(serving_root):
     assert isinstance(built, Application)
 
 
+def test_serve_config_runs_the_secret_scrubbing_hook():
+    """Every worker of the deployed application runs Meridian's worker setup hook, named the one
+    way Ray 2.60 honours in a Serve application's runtime_env (its own variable for a job's hook;
+    a `worker_process_setup_hook` field there is ignored): tests/cli/test_secrets.py deploys it."""
+    from ray._private import ray_constants
+
+    from cluster.runtime import WORKER_SETUP_HOOK
+    app = ServeDeploySchema.model_validate(yaml.safe_load(CONFIG.read_text())).applications[0]
+    assert app.runtime_env["env_vars"] == {ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR: WORKER_SETUP_HOOK}
+
+
 def test_deployment_options_budget():
     fixed = DeploymentOptions(num_replicas=2, num_cpus=0.25).serve_kwargs({"num_cpus": 0.25})
     assert fixed["num_replicas"] == 2 and fixed["ray_actor_options"] == {"num_cpus": 0.25}

@@ -116,7 +116,8 @@ def test_sigterm_with_a_stream_open_stops_promptly(serving_root, tmp_path):
 _KILL_INGRESS = """
 import json, sys, time
 import ray
-ray.init(address=sys.argv[1], log_to_driver=False)
+from cluster.runtime import join_ray
+join_ray(sys.argv[1], log_to_driver=False)   # meridian serve's local Ray listens on 127.0.0.1 only
 prefix = "SERVE_REPLICA::" + sys.argv[2] + "#Ingress#"
 def ingress():
     return sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
