@@ -32,7 +32,7 @@ DEFAULT_ENSEMBLES = tuple(ENSEMBLES)
 @dataclass
 class SymbolRun:
     symbol: str
-    dataset: Dataset
+    dataset: Dataset | None     # None in a SymbolOutcome (its rows and features say what the driver needs)
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict)  # name -> OOS frame
     metrics: dict[str, dict] = field(default_factory=dict)
     baselines: dict[str, dict] = field(default_factory=dict)
@@ -150,10 +150,13 @@ class SymbolJob:
 @dataclass
 class SymbolOutcome:
     """One symbol's walk-forward as the driver records it: the reason it was skipped, or its
-    windows, model ids and hashes, prior trials, run, the digest and closes of its bars."""
+    windows, model ids and hashes, prior trials, run (without its dataset: the rows and feature
+    columns stand for it), the digest and closes of its bars."""
     symbol: str
     timeframe: str
     skipped: str | None = None
+    rows: int = 0
+    features: list[str] = field(default_factory=list)
     wf: WalkForwardConfig | None = None
     ids: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
@@ -190,7 +193,8 @@ def walkforward_symbol(job: SymbolJob) -> SymbolOutcome:
                           use_ray=job.use_ray, progress=False, dataset=job.dataset, prior_trials=len(prior))
     if not job.keep_models:
         run.final_models = {}
-    return SymbolOutcome(sym, tf, wf=wf, ids=ids, hashes=hashes, prior=prior, run=run, digest=bars_digest(bars),
+    rows, features, run.dataset = len(run.dataset), list(run.dataset.X.columns), None   # less to send back
+    return SymbolOutcome(sym, tf, rows=rows, features=features, wf=wf, ids=ids, hashes=hashes, prior=prior, run=run, digest=bars_digest(bars),
                          closes=bars.set_index("ts")["close"], bars=bars if job.keep_bars else None)
 
 

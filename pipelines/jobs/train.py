@@ -162,7 +162,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
                             "feature_set": cfg.features.feature_set,
                             **({"universe": universe_syms} if universe_syms else {}),
                             **({"run_id": run_id} if run_id else {})},
-                    config_hash=chash, features=list(res.dataset.X.columns), symbols=[sym], timeframe=tf,
+                    config_hash=chash, features=out.features, symbols=[sym], timeframe=tf,
                     horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
                     artifact_path=str(artifact))))
         if len(todo) >= MIN_NAMES:
@@ -171,7 +171,7 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         starts = [p.index[0] for p in res.predictions.values() if len(p)]
         ends = [p.index[-1] for p in res.predictions.values() if len(p)]
         report["symbols"][sym] = {
-            "timeframe": tf, "rows": len(res.dataset), "folds": len(res.folds),
+            "timeframe": tf, "rows": out.rows, "folds": len(res.folds),
             "train_bars": wf.train_bars, "test_bars": wf.test_bars,
             "test_start": str(min(starts)) if starts else None, "test_end": str(max(ends)) if ends else None,
             "n_trials": len(res.predictions) + len(prior), "prior_trials": len(prior), "model_ids": ids,
