@@ -10,6 +10,7 @@ home or PostgreSQL), else one after another in this process; the results are the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -241,20 +242,18 @@ class Walkforwards:
             task = self.task.options(**training_options(False), max_retries=1, name=f"walkforward {symbol}")
             self.refs[task.remote(job)] = symbol
 
-    def results(self) -> dict[str, SymbolOutcome]:
+    def as_completed(self) -> Iterator[SymbolOutcome]:
+        """Each symbol's outcome as it finishes (in the order submitted without Ray tasks)."""
         from tqdm import tqdm
         if not self.parallel:
-            return {sym: walkforward_symbol(job)
-                    for sym, job in tqdm(self.jobs.items(), desc="symbols", disable=not self.progress)}
+            for job in tqdm(list(self.jobs.values()), desc="symbols", disable=not self.progress):
+                yield walkforward_symbol(job)
+            return
         import ray
-        out: dict[str, SymbolOutcome] = {}
         pending = list(self.refs)
         with tqdm(total=len(pending), desc="symbols", disable=not self.progress) as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
-                    out[self.refs[ref]] = ray.get(ref)
+                    yield ray.get(ref)
                 bar.update(len(done))
-        return out
-
-

@@ -33,7 +33,7 @@ from pipelines.evaluation.runs import finite
 from pipelines.evaluation.signal import MIN_NAMES, analyse_run
 from pipelines.evaluation.verdict import judge
 from pipelines.features.catalog import feature_set
-from pipelines.jobs.symbol_walkforward import (DEFAULT_ENSEMBLES, SymbolRun, Walkforwards, baseline_metrics,
+from pipelines.jobs.symbol_walkforward import (DEFAULT_ENSEMBLES, SymbolOutcome, SymbolRun, Walkforwards, baseline_metrics,
                                                evaluate_symbol, run_hash, tried_before, windows)
 from pipelines.store.base import Store
 from pipelines.trading.strategy import CostModel, cost_model_of
@@ -105,7 +105,6 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         all_bars = universe_bars(store, symbols, timeframe)
         universe_ds, _ = universe_datasets(all_bars, feature_set(cfg.features.feature_set), cfg.walkforward.horizon)
     universe_syms = sorted(universe_ds)
-    from pipelines.evaluation import runs
     from pipelines.features.store import set_version
     report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),
                     "feature_set": cfg.features.feature_set,
@@ -130,55 +129,29 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
             skipped[sym] = str(exc)
             continue
         work.submit(sym, tf, seen[seen["symbol"] == sym] if len(seen) else seen)
-    outcomes = work.results()
-    todo = {}
-    for sym in dict.fromkeys(symbols):
-        if sym in outcomes and outcomes[sym].skipped:
-            skipped[sym] = outcomes[sym].skipped
-        elif sym in outcomes:
-            todo[sym] = outcomes[sym]
+    # 3. each symbol recorded (predictions persisted and recorded, models saved) as it finishes, while
+    #    the others still run; then reported and registered in the order asked
+    outcomes: dict[str, SymbolOutcome] = {}
+    entries: dict[str, tuple[dict, list]] = {}
+    for out in work.as_completed():
+        outcomes[out.symbol] = out
+        if not out.skipped:
+            entries[out.symbol] = _record_symbol(store, cfg, out, persist=persist, register=register,
+                                                 models_dir=models_dir, run_id=run_id, universe_syms=universe_syms)
+            out.bars = None   # persisted against: not needed any more
+    skipped.update({s: o.skipped for s, o in outcomes.items() if o.skipped})
     skipped = {s: skipped[s] for s in dict.fromkeys(symbols) if s in skipped}
+    todo = [s for s in dict.fromkeys(symbols) if s in entries]
     if not todo:
         raise DataError("no symbol can form a walk-forward fold: " + "; ".join(f"{s}: {r}" for s, r in skipped.items()))
     report["skipped"] = skipped
-    # 3. record, register and report each symbol in the order asked
-    for sym, out in todo.items():
-        tf, bars, wf, ids, hashes, prior, res = out.timeframe, out.bars, out.wf, out.ids, out.hashes, out.prior, out.run
-        report["bars_digests"][sym] = out.digest
-        for name, preds in res.predictions.items():
-            chash, model_id = hashes[name], ids[name]
-            if persist:
-                persist_predictions(store, preds, bars, model_id=model_id, symbol=sym, timeframe=tf,
-                                    horizon=wf.horizon, config_hash=chash)
-            if run_id is not None:
-                runs.record_predictions(store, run_id, name, wf.horizon, sym, tf, preds)
-            if register and name in res.final_models:
-                wres = res.final_models[name]
-                artifact = wres.final_model.save(Path(models_dir or cfg.models_dir) / model_id)
-                last = wres.folds[-1]
-                pending.append((sym, name, dict(
-                    model_id=model_id, name=name, kind="forecaster",
-                    config={"params": cfg.models.params.get(name, {}), "walkforward": wf.model_dump(mode="json"),
-                            "feature_set": cfg.features.feature_set,
-                            **({"universe": universe_syms} if universe_syms else {}),
-                            **({"run_id": run_id} if run_id else {})},
-                    config_hash=chash, features=out.features, symbols=[sym], timeframe=tf,
-                    horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
-                    artifact_path=str(artifact))))
+    for sym in todo:
+        report["bars_digests"][sym] = outcomes[sym].digest
+        report["symbols"][sym], registrations = entries[sym]
+        pending.extend(registrations)
         if len(todo) >= MIN_NAMES:
-            panel[sym] = res.predictions
-            closes[sym] = out.closes
-        starts = [p.index[0] for p in res.predictions.values() if len(p)]
-        ends = [p.index[-1] for p in res.predictions.values() if len(p)]
-        report["symbols"][sym] = {
-            "timeframe": tf, "rows": out.rows, "folds": len(res.folds),
-            "train_bars": wf.train_bars, "test_bars": wf.test_bars,
-            "test_start": str(min(starts)) if starts else None, "test_end": str(max(ends)) if ends else None,
-            "n_trials": len(res.predictions) + len(prior), "prior_trials": len(prior), "model_ids": ids,
-            "models": {k: v for k, v in res.metrics.items() if not k.startswith("ensemble_")},
-            "ensembles": {k[len("ensemble_"):]: v for k, v in res.metrics.items() if k.startswith("ensemble_")},
-            "baselines": res.baselines,
-        }
+            panel[sym] = outcomes[sym].run.predictions
+            closes[sym] = outcomes[sym].closes
     if panel:
         report["signal"] = signal_report(panel, closes, cfg.walkforward.horizon, cost_model_of(cfg))
     report = finite(report)
@@ -191,6 +164,47 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         register_model(store, ModelRecord(**fields, metrics=metrics))
     report["seconds"] = round(time.time() - t0, 1)
     return report
+
+
+def _record_symbol(store: Store, cfg: MeridianConfig, out: SymbolOutcome, *, persist: bool, register: bool,
+                   models_dir: str | Path | None, run_id: str | None, universe_syms: list[str]) -> tuple[dict, list]:
+    """Persist and record one symbol's out-of-sample predictions, save its latest models (with
+    ``register``); its report entry and the (symbol, name, record fields) to register."""
+    from pipelines.evaluation import runs
+    sym, tf, wf, res = out.symbol, out.timeframe, out.wf, out.run
+    pending = []
+    for name, preds in res.predictions.items():
+        chash, model_id = out.hashes[name], out.ids[name]
+        if persist:
+            persist_predictions(store, preds, out.bars, model_id=model_id, symbol=sym, timeframe=tf,
+                                horizon=wf.horizon, config_hash=chash)
+        if run_id is not None:
+            runs.record_predictions(store, run_id, name, wf.horizon, sym, tf, preds)
+        if register and name in res.final_models:
+            wres = res.final_models[name]
+            artifact = wres.final_model.save(Path(models_dir or cfg.models_dir) / model_id)
+            last = wres.folds[-1]
+            pending.append((sym, name, dict(
+                model_id=model_id, name=name, kind="forecaster",
+                config={"params": cfg.models.params.get(name, {}), "walkforward": wf.model_dump(mode="json"),
+                        "feature_set": cfg.features.feature_set,
+                        **({"universe": universe_syms} if universe_syms else {}),
+                        **({"run_id": run_id} if run_id else {})},
+                config_hash=chash, features=out.features, symbols=[sym], timeframe=tf,
+                horizon=wf.horizon, train_start=last["train_start"], train_end=last["train_end"],
+                artifact_path=str(artifact))))
+    starts = [p.index[0] for p in res.predictions.values() if len(p)]
+    ends = [p.index[-1] for p in res.predictions.values() if len(p)]
+    entry = {
+        "timeframe": tf, "rows": out.rows, "folds": len(res.folds),
+        "train_bars": wf.train_bars, "test_bars": wf.test_bars,
+        "test_start": str(min(starts)) if starts else None, "test_end": str(max(ends)) if ends else None,
+        "n_trials": len(res.predictions) + len(out.prior), "prior_trials": len(out.prior), "model_ids": out.ids,
+        "models": {k: v for k, v in res.metrics.items() if not k.startswith("ensemble_")},
+        "ensembles": {k[len("ensemble_"):]: v for k, v in res.metrics.items() if k.startswith("ensemble_")},
+        "baselines": res.baselines,
+    }
+    return entry, pending
 
 
 def cost_summary(model: CostModel) -> dict:
