@@ -19,7 +19,6 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.linear_model import LogisticRegression, Ridge
 
 from pipelines.errors import ModelError
 
@@ -149,6 +148,7 @@ def _meta(x: np.ndarray, logit: np.ndarray, realized: np.ndarray, min_rows: int)
     regression on the log-odds), or None with fewer than ``min_rows`` or one-sided outcomes."""
     if len(realized) < min_rows or len(np.unique(realized > 0)) < 2:
         return None
+    from sklearn.linear_model import LogisticRegression, Ridge   # here: importing it costs a Ray worker ~0.4 s
     scale = x.std(axis=0) + 1e-12
     reg = Ridge(alpha=1.0).fit(x / scale, realized)
     clf = LogisticRegression(C=1.0, max_iter=500).fit(logit, (realized > 0).astype(int))

@@ -34,12 +34,12 @@ BASELINES = ("reversal_1", "reversal_5", "momentum_20")
 def newey_west_t(x, lags: int) -> tuple[float, float]:
     """(mean, t) of a series with a Newey-West (Bartlett, ``lags``) standard error of the mean;
     NaN t when there are too few values or no variation."""
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS   # not statsmodels.api: ~1 s less to import
     v = np.asarray(x, dtype="float64")
     v = v[np.isfinite(v)]
     if len(v) < max(10, 2 * lags + 2) or np.std(v) == 0:
         return (float(np.mean(v)) if len(v) else float("nan")), float("nan")
-    fit = sm.OLS(v, np.ones((len(v), 1))).fit(cov_type="HAC", cov_kwds={"maxlags": int(max(0, lags))})
+    fit = OLS(v, np.ones((len(v), 1))).fit(cov_type="HAC", cov_kwds={"maxlags": int(max(0, lags))})
     return float(fit.params[0]), float(fit.tvalues[0])
 
 

@@ -213,11 +213,12 @@ class ParquetStore(StoreHelpers):
             if not files:
                 return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
             parts = [self._distinct_in(f, list(columns)) for f in files]
-        out = pd.concat(parts, ignore_index=True).drop_duplicates()
+        # one conversion to pandas for all files (converting each file's row costs more than its footer)
+        out = pa.concat_tables(parts, promote_options="default").to_pandas().drop_duplicates()
         return out.sort_values(list(columns)).reset_index(drop=True)
 
     @staticmethod
-    def _distinct_in(path: Path, columns: list[str]) -> pd.DataFrame:
+    def _distinct_in(path: Path, columns: list[str]) -> pa.Table:
         """The distinct values of ``columns`` in one file: from its footer when every row group's
         statistics say each column holds one value (a series' file: symbol, timeframe, asset
         class), else from the columns read."""
@@ -237,9 +238,9 @@ class ParquetStore(StoreHelpers):
                 break
             one = vals
         if one is None:
-            return pq.read_table(path, columns=columns).to_pandas().drop_duplicates()
+            return pq.read_table(path, columns=columns)
         sub = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)   # read_table's dtypes
-        return pa.table([pa.array([v], type=f.type) for v, f in zip(one, sub)], schema=sub).to_pandas()
+        return pa.table([pa.array([v], type=f.type) for v, f in zip(one, sub)], schema=sub)
 
     # ------------------------------------------------------------------ bar summaries
     def _ts_range(self, path: Path, column: str = "ts") -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:

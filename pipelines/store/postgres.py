@@ -42,6 +42,7 @@ class PostgresStore(StoreHelpers):
             self.conn = psycopg.connect(dsn, autocommit=False)
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL ({exc}); check MERIDIAN__STORE__DSN") from exc
+        self._dsn = dsn
         self.schema = schema
         with self.conn.transaction():
             self.conn.execute("SET TIME ZONE 'UTC'")
@@ -204,6 +205,10 @@ class PostgresStore(StoreHelpers):
 
     def close(self) -> None:
         self.conn.close()
+
+    def __reduce__(self):
+        """Pickled (e.g. into a Ray task) as what it connects to: the copy opens its own connection."""
+        return (PostgresStore, (self._dsn, self.schema))
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r})"
