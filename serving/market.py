@@ -9,7 +9,9 @@ the series."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import pandas as pd
 
@@ -64,9 +66,23 @@ class MarketData:
         self._streams: dict[tuple[str, str], StreamingFeatures] = {}
         self.streamed_rows = 0     # feature rows made by the streaming engine
         self.batch_computes = 0    # series featurised whole
+        self._held: list[float] = []   # start times of the open held() blocks
 
     def _fresh(self, c: _Cached | None) -> bool:
-        return c is not None and time.monotonic() - c.at < self.refresh_s
+        now = self._held[0] if self._held else time.monotonic()
+        return c is not None and now - c.at < self.refresh_s
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Within the block, freshness is judged at the block's start: what was fresh then (or
+        pushed since) is not read again. One batch of live bars sees one state of the store instead
+        of re-reading every series (and the listing) that ages past ``refresh_s`` half-way through
+        a batch of many symbols."""
+        self._held.append(time.monotonic())
+        try:
+            yield
+        finally:
+            self._held.pop()
 
     def series(self) -> pd.DataFrame:
         """symbol, timeframe, asset_class of every series with bars."""
@@ -96,7 +112,8 @@ class MarketData:
         return list(self._entry(symbol)[0])
 
     def asset_class(self, symbol: str) -> str:
-        return self._entry(symbol)[1]
+        hit = self._by_symbol.get(symbol)   # a known symbol's asset class does not change
+        return hit[1] if hit is not None else self._entry(symbol)[1]
 
     def latest(self, symbol: str) -> dict[str, pd.Timestamp]:
         """timeframe -> the newest bar's time, for every timeframe of the symbol."""
