@@ -176,8 +176,8 @@ class StrategyStep:
                 acct = self.accounts.get(st.strategy_id)
                 if acct is None or acct.st != st:
                     acct = self.accounts[st.strategy_id] = StrategyAccount(self._store, st)
-                for s, p in ok.items():
-                    acct.add_predictions(s, strategy_answers(p, st.models, st.timeframe, st.horizon))
+                acct.add_predictions_many({s: strategy_answers(p, st.models, st.timeframe, st.horizon)
+                                           for s, p in ok.items()})
                 done += acct.replay()
             except Exception:
                 log.exception("paper step of strategy %s failed", st.strategy_id)
