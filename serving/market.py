@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from pipelines.features.engine import compute_features
@@ -38,6 +39,23 @@ def live_features(bars: pd.DataFrame, feature_set_name: str) -> pd.DataFrame:
     them for training (same specs, same context), without dropping the rows whose label is still
     unknown: the last row is the one a live prediction is made from."""
     return compute_features(bars, feature_set(feature_set_name), _context(bars))
+
+
+def _conform(bars: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """``bars`` with the columns and dtypes of ``like`` (a kept series), to be appended to it."""
+    out = bars.reindex(columns=like.columns)
+    for col in like.columns:
+        if out[col].dtype != like[col].dtype:
+            out[col] = out[col].astype(like[col].dtype)
+    return out
+
+
+def _continues(new: np.ndarray, last: int, step: pd.Timedelta | pd.DateOffset) -> bool:
+    """Whether bar times ``new`` (int64 ns, ascending) follow ``last`` bar by bar."""
+    if isinstance(step, pd.Timedelta):
+        return bool(new[0] == last + step.value and (np.diff(new) == step.value).all())
+    t = pd.DatetimeIndex(np.concatenate(([last], new)).view("M8[ns]"))   # calendar steps (1M, 1y)
+    return bool((t[1:] == t[:-1] + step).all())
 
 
 @dataclass
@@ -195,30 +213,33 @@ class MarketData:
         taken = 0
         if bars is None or bars.empty:
             return 0
-        for (sym, tf), grp in bars.groupby(["symbol", "timeframe"], sort=False):
+        bars = bars.sort_values("ts", kind="stable")
+        ts = bars["ts"].to_numpy(dtype="datetime64[ns]").view("int64")
+        converted: dict[tuple, pd.DataFrame] = {}   # the batch in a kept frame's columns and dtypes, once
+        for (sym, tf), pos in bars.groupby(["symbol", "timeframe"], sort=False).indices.items():
             key = (str(sym), str(tf))
             c = self._bars.get(key)
             if c is None:
                 continue
             old = c.value
-            new = grp[grp["ts"] > old["ts"].iloc[-1]].sort_values("ts")
-            if new.empty:
+            last = old["ts"].iloc[-1].value
+            pos = pos[ts[pos] > last]
+            if not len(pos):
                 continue
-            step = timeframe_offset(key[1])
-            if new["ts"].iloc[0] != old["ts"].iloc[-1] + step or (new["ts"].diff().iloc[1:] != step).any():
+            if not _continues(ts[pos], last, timeframe_offset(key[1])):
                 self._bars.pop(key, None)   # a hole: the store has the filled bars
                 continue
-            new = new.reindex(columns=old.columns)
-            for col in old.columns:
-                if new[col].dtype != old[col].dtype:
-                    new[col] = new[col].astype(old[col].dtype)
-            df = pd.concat([old, new], ignore_index=True)
+            schema = tuple(zip(old.columns, map(str, old.dtypes)))
+            conv = converted.get(schema)
+            if conv is None:
+                conv = converted[schema] = _conform(bars, old)
+            df = pd.concat([old, conv.iloc[pos]], ignore_index=True)
             keep = self.keep(key[1])
             if keep:
                 df = df.iloc[-keep:].reset_index(drop=True)
             self._bars[key] = _Cached(time.monotonic(), df)
             self._last[key] = df["ts"].iloc[-1]
-            taken += len(new)
+            taken += len(pos)
         return taken
 
     def universe(self, symbols: list[str], timeframe: str) -> dict[str, pd.DataFrame]:
