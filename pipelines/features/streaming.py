@@ -151,8 +151,8 @@ class StreamingFeatures:
     def _kept(bars: pd.DataFrame) -> pd.DataFrame:
         """The columns a spec may read: the series' identity (symbol, venue, ...) is constant and
         lives in the context, and its string columns cost more to slice per bar than the bars."""
-        drop = [c for c in SERIES_IDENTITY if c in bars.columns]
-        return bars.drop(columns=drop) if drop else bars
+        cols = [c for c in bars.columns if c not in SERIES_IDENTITY]
+        return bars[cols] if len(cols) < len(bars.columns) else bars
 
     def _trim(self) -> None:
         if self.keep is not None and len(self._buf) > 2 * self.keep:  # amortised O(1) per bar
@@ -170,7 +170,8 @@ class StreamingFeatures:
         ts = bars["ts"].to_numpy(dtype="datetime64[ns]").view("int64")
         # a bar at or before the newest one seen (kept or earlier in ``bars``) is ignored
         seen = np.maximum.accumulate(np.concatenate(([np.iinfo("int64").min if last is None else last.value], ts)))
-        new = self._kept(bars[ts > seen[:-1]])
+        fresh = ts > seen[:-1]
+        new = self._kept(bars if fresh.all() else bars[fresh])
         # the new bars join the kept ones at once (one concat, not one per bar); each row is then
         # computed on the bars up to its own
         self._buf = new.reset_index(drop=True) if self._buf is None else \
