@@ -97,12 +97,13 @@ class EnsembleServer:
         bars = pd.DataFrame(records)
         if bars.empty:
             return {}
-        self.market.push(bars)
-        newest = bars.sort_values("ts").groupby("symbol", sort=False).tail(1)
-        wanted = {str(r.symbol): {str(r.timeframe): r.ts} for r in newest.itertuples()
-                  if self.predictor.by_horizon(str(r.symbol))}
-        # one round for the batch: every symbol's feature row, then one call per model
-        answers = await self.predictor.predict_many(wanted)
+        with self.market.held():   # one state of the store for the whole batch
+            self.market.push(bars)
+            newest = bars.sort_values("ts").groupby("symbol", sort=False).tail(1)
+            wanted = {str(r.symbol): {str(r.timeframe): r.ts} for r in newest.itertuples()
+                      if self.predictor.by_horizon(str(r.symbol))}
+            # one round for the batch: every symbol's feature row, then one call per model
+            answers = await self.predictor.predict_many(wanted)
         return {s: ({"status": a.status_code, "reason": str(a)} if isinstance(a, ServingError) else {"ok": a})
                 for s, a in answers.items()}
 

@@ -110,10 +110,12 @@ class LiveFeed:
     async def deliver(self, records: list[dict]) -> dict[str, dict]:
         """One batch of closed bars through the loop; returns the predictions made."""
         bars = pd.DataFrame(records)
+        call = asyncio.ensure_future(self.on_bars(records))
         if self.market is not None:
+            await asyncio.sleep(0)   # the prediction call is under way before this replica appends the bars
             self.market.push(bars)
         try:
-            preds = await self.on_bars(records)
+            preds = await call
         except Exception as exc:
             self.errors += 1
             reason = f"the prediction service did not answer ({type(exc).__name__}: {exc})"
@@ -176,8 +178,8 @@ class StrategyStep:
                 acct = self.accounts.get(st.strategy_id)
                 if acct is None or acct.st != st:
                     acct = self.accounts[st.strategy_id] = StrategyAccount(self._store, st)
-                for s, p in ok.items():
-                    acct.add_predictions(s, strategy_answers(p, st.models, st.timeframe, st.horizon))
+                acct.add_predictions_many({s: strategy_answers(p, st.models, st.timeframe, st.horizon)
+                                           for s, p in ok.items()})
                 done += acct.replay()
             except Exception:
                 log.exception("paper step of strategy %s failed", st.strategy_id)

@@ -9,8 +9,11 @@ the series."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from pipelines.features.engine import compute_features
@@ -36,6 +39,23 @@ def live_features(bars: pd.DataFrame, feature_set_name: str) -> pd.DataFrame:
     them for training (same specs, same context), without dropping the rows whose label is still
     unknown: the last row is the one a live prediction is made from."""
     return compute_features(bars, feature_set(feature_set_name), _context(bars))
+
+
+def _conform(bars: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """``bars`` with the columns and dtypes of ``like`` (a kept series), to be appended to it."""
+    out = bars.reindex(columns=like.columns)
+    for col in like.columns:
+        if out[col].dtype != like[col].dtype:
+            out[col] = out[col].astype(like[col].dtype)
+    return out
+
+
+def _continues(new: np.ndarray, last: int, step: pd.Timedelta | pd.DateOffset) -> bool:
+    """Whether bar times ``new`` (int64 ns, ascending) follow ``last`` bar by bar."""
+    if isinstance(step, pd.Timedelta):
+        return bool(new[0] == last + step.value and (np.diff(new) == step.value).all())
+    t = pd.DatetimeIndex(np.concatenate(([last], new)).view("M8[ns]"))   # calendar steps (1M, 1y)
+    return bool((t[1:] == t[:-1] + step).all())
 
 
 @dataclass
@@ -64,9 +84,23 @@ class MarketData:
         self._streams: dict[tuple[str, str], StreamingFeatures] = {}
         self.streamed_rows = 0     # feature rows made by the streaming engine
         self.batch_computes = 0    # series featurised whole
+        self._held: list[float] = []   # start times of the open held() blocks
 
     def _fresh(self, c: _Cached | None) -> bool:
-        return c is not None and time.monotonic() - c.at < self.refresh_s
+        now = self._held[0] if self._held else time.monotonic()
+        return c is not None and now - c.at < self.refresh_s
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Within the block, freshness is judged at the block's start: what was fresh then (or
+        pushed since) is not read again. One batch of live bars sees one state of the store instead
+        of re-reading every series (and the listing) that ages past ``refresh_s`` half-way through
+        a batch of many symbols."""
+        self._held.append(time.monotonic())
+        try:
+            yield
+        finally:
+            self._held.pop()
 
     def series(self) -> pd.DataFrame:
         """symbol, timeframe, asset_class of every series with bars."""
@@ -96,7 +130,8 @@ class MarketData:
         return list(self._entry(symbol)[0])
 
     def asset_class(self, symbol: str) -> str:
-        return self._entry(symbol)[1]
+        hit = self._by_symbol.get(symbol)   # a known symbol's asset class does not change
+        return hit[1] if hit is not None else self._entry(symbol)[1]
 
     def latest(self, symbol: str) -> dict[str, pd.Timestamp]:
         """timeframe -> the newest bar's time, for every timeframe of the symbol."""
@@ -178,30 +213,33 @@ class MarketData:
         taken = 0
         if bars is None or bars.empty:
             return 0
-        for (sym, tf), grp in bars.groupby(["symbol", "timeframe"], sort=False):
+        bars = bars.sort_values("ts", kind="stable")
+        ts = bars["ts"].to_numpy(dtype="datetime64[ns]").view("int64")
+        converted: dict[tuple, pd.DataFrame] = {}   # the batch in a kept frame's columns and dtypes, once
+        for (sym, tf), pos in bars.groupby(["symbol", "timeframe"], sort=False).indices.items():
             key = (str(sym), str(tf))
             c = self._bars.get(key)
             if c is None:
                 continue
             old = c.value
-            new = grp[grp["ts"] > old["ts"].iloc[-1]].sort_values("ts")
-            if new.empty:
+            last = old["ts"].iloc[-1].value
+            pos = pos[ts[pos] > last]
+            if not len(pos):
                 continue
-            step = timeframe_offset(key[1])
-            if new["ts"].iloc[0] != old["ts"].iloc[-1] + step or (new["ts"].diff().iloc[1:] != step).any():
+            if not _continues(ts[pos], last, timeframe_offset(key[1])):
                 self._bars.pop(key, None)   # a hole: the store has the filled bars
                 continue
-            new = new.reindex(columns=old.columns)
-            for col in old.columns:
-                if new[col].dtype != old[col].dtype:
-                    new[col] = new[col].astype(old[col].dtype)
-            df = pd.concat([old, new], ignore_index=True)
+            schema = tuple(zip(old.columns, map(str, old.dtypes)))
+            conv = converted.get(schema)
+            if conv is None:
+                conv = converted[schema] = _conform(bars, old)
+            df = pd.concat([old, conv.iloc[pos]], ignore_index=True)
             keep = self.keep(key[1])
             if keep:
                 df = df.iloc[-keep:].reset_index(drop=True)
             self._bars[key] = _Cached(time.monotonic(), df)
             self._last[key] = df["ts"].iloc[-1]
-            taken += len(new)
+            taken += len(pos)
         return taken
 
     def universe(self, symbols: list[str], timeframe: str) -> dict[str, pd.DataFrame]:

@@ -74,6 +74,7 @@ async def stream_updates(service, ws: WebSocket, symbols: str | None) -> None:
             if not done:   # the fallback: bars that reached the store another way
                 for sym in syms:
                     await _push(service, ws, sym, last, said)
+                    await asyncio.sleep(0)   # a store read per symbol: the live feed runs in between
             if recv not in done:
                 continue
             msg = recv.result()   # raises WebSocketDisconnect when the client left

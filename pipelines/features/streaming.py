@@ -69,6 +69,9 @@ CLOCK_SPANS: dict[str, str] = {
 # Empty: every registered spec has a bounded window above (the parity test lists any that fails).
 FULL_HISTORY: dict[str, str] = {}
 
+# columns that name the series rather than describe a bar (the context carries them)
+SERIES_IDENTITY = ("symbol", "asset_class", "venue", "timeframe")
+
 
 def window_of(spec: FeatureSpec, timeframe: str = "1h") -> int | None:
     """Bars of history the streaming form of ``spec`` reads (None: all retained bars)."""
@@ -144,6 +147,13 @@ class StreamingFeatures:
     def last_ts(self) -> pd.Timestamp | None:
         return None if self._buf is None or self._buf.empty else self._buf["ts"].iloc[-1]
 
+    @staticmethod
+    def _kept(bars: pd.DataFrame) -> pd.DataFrame:
+        """The columns a spec may read: the series' identity (symbol, venue, ...) is constant and
+        lives in the context, and its string columns cost more to slice per bar than the bars."""
+        cols = [c for c in bars.columns if c not in SERIES_IDENTITY]
+        return bars[cols] if len(cols) < len(bars.columns) else bars
+
     def _trim(self) -> None:
         if self.keep is not None and len(self._buf) > 2 * self.keep:  # amortised O(1) per bar
             self._buf = self._buf.iloc[-self.keep:]
@@ -151,25 +161,27 @@ class StreamingFeatures:
     def warm(self, bars: pd.DataFrame) -> "StreamingFeatures":
         """Start from these past bars (sorted by ts); replaces what was kept."""
         b = bars if self.keep is None else bars.iloc[-self.keep:]
-        self._buf = b.reset_index(drop=True).copy()
+        self._buf = self._kept(b).reset_index(drop=True).copy()
         return self
 
     def update(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Rows for the new bars (the ones after the last seen), in order."""
-        rows, index = [], []
-        for i in range(len(bars)):
-            bar = bars.iloc[[i]]
-            ts = bar["ts"].iloc[0]
-            last = self.last_ts
-            if last is not None and ts <= last:
-                continue
-            self._buf = bar.reset_index(drop=True) if self._buf is None else \
-                pd.concat([self._buf, bar], ignore_index=True)
-            self._trim()
-            rows.append(self.row())
-            index.append(ts)
-        return pd.DataFrame(rows, index=pd.DatetimeIndex(index, name="ts"),
-                            columns=self.active_columns(), dtype="float64")
+        last = self.last_ts
+        ts = bars["ts"].to_numpy(dtype="datetime64[ns]").view("int64")
+        # a bar at or before the newest one seen (kept or earlier in ``bars``) is ignored
+        seen = np.maximum.accumulate(np.concatenate(([np.iinfo("int64").min if last is None else last.value], ts)))
+        fresh = ts > seen[:-1]
+        new = self._kept(bars if fresh.all() else bars[fresh])
+        # the new bars join the kept ones at once (one concat, not one per bar); each row is then
+        # computed on the bars up to its own
+        self._buf = new.reset_index(drop=True) if self._buf is None else \
+            pd.concat([self._buf, new], ignore_index=True)
+        n = len(self._buf)
+        rows = [self._row_at(n - len(new) + i + 1) for i in range(len(new))]
+        self._trim()
+        cols = self.active_columns()
+        values = np.array([[r.get(c, np.nan) for c in cols] for r in rows], dtype="float64").reshape(len(rows), len(cols))
+        return pd.DataFrame(values, index=pd.DatetimeIndex(new["ts"], name="ts"), columns=cols)
 
     def active_columns(self) -> list[str]:
         """Columns of the specs the kept bars and the context can feed (all, before any row)."""
@@ -179,19 +191,23 @@ class StreamingFeatures:
         """The row of the newest kept bar."""
         if self._buf is None or self._buf.empty:
             raise ValueError("no bars yet: warm() or update() first")
+        return self._row_at(len(self._buf))
+
+    def _row_at(self, end: int) -> dict[str, float]:
+        """The row of kept bar ``end - 1``, from the kept bars before ``end`` only."""
         out: dict[str, float] = {}
         active: list[FeatureSpec] = []
-        n = len(self._buf)
         for g in self.groups:
-            w = n if g.window is None else min(g.window, n)
-            b = self._buf.iloc[n - w:].reset_index(drop=True)
+            w = end if g.window is None else min(g.window, end)
+            b = self._buf.iloc[end - w:end].reset_index(drop=True)
             with shared_inputs(b, self.ctx):
                 for spec in g.specs:
                     if usable(spec, b, self.ctx):
                         out.update(spec_row(spec, b, self.ctx))
                         active.append(spec)
-        order = {s.name: i for i, s in enumerate(self.specs)}
-        self._active = sorted(active, key=lambda s: order[s.name])
+        if self._active is None or [s.name for s in active] != [s.name for s in self._active]:
+            order = {s.name: i for i, s in enumerate(self.specs)}
+            self._active = sorted(active, key=lambda s: order[s.name])
         self.updates += 1
         return {c: out[c] for s in self._active for c in s.columns}
 

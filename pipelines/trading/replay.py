@@ -102,12 +102,12 @@ class StrategyAccount:
         self.decided = wide.reindex(index=pd.DatetimeIndex(self.ts), columns=self.symbols).fillna(0.0).to_numpy().tolist()
 
     def _bars(self, start, end=None) -> pd.DataFrame:
-        frames = []
-        for s in self.symbols:
-            v = self.views[s]
-            b = self.store.read_bars(s, self.st.timeframe, start=start, end=end)
-            frames.append(b[(b["ts"] >= v.index[0]) & (b["ts"] <= v.index[-1])])
-        bars = pd.concat(frames, ignore_index=True)
+        # one read for every symbol (not one per symbol), each kept to its view's span
+        b = self.store.read("bars", {"symbol": list(self.symbols), "timeframe": self.st.timeframe}, start, end)
+        sym = b["symbol"].astype(str)
+        lo = sym.map({s: v.index[0] for s, v in self.views.items()})
+        hi = sym.map({s: v.index[-1] for s, v in self.views.items()})
+        bars = b[((b["ts"] >= lo) & (b["ts"] <= hi)).to_numpy(dtype=bool)].reset_index(drop=True)
         self.classes.update(bars.groupby("symbol")["asset_class"].first().astype(str).to_dict())
         return bars.sort_values(["ts", "symbol"], kind="stable")
 
@@ -167,14 +167,25 @@ class StrategyAccount:
         """What the served models answered for ``symbol`` (model name -> frame indexed by ts with
         expected_return and prob_up): bars after the run become decidable, kept in the store so a
         restart decides them from the same numbers. Returns the bars added."""
-        if symbol not in self.views:
-            return 0
-        rows = self._extend(symbol, frames)
-        if rows.empty:
-            return 0
-        self.store.write("strategy_live_predictions", rows.assign(strategy_id=self.st.strategy_id, symbol=symbol)[
-            ["strategy_id", "model", "symbol", "ts", "expected_return", "prob_up"]])
-        return int(rows["ts"].nunique())
+        return self.add_predictions_many({symbol: frames})
+
+    def add_predictions_many(self, answers: dict[str, dict[str, pd.DataFrame]]) -> int:
+        """:meth:`add_predictions` for many symbols (symbol -> its frames), kept in the store with
+        one write. Returns the (symbol, bar) pairs added."""
+        kept, added = [], 0
+        for symbol, frames in answers.items():
+            if symbol not in self.views:
+                continue
+            rows = self._extend(symbol, frames)
+            if rows.empty:
+                continue
+            kept.append(rows.assign(symbol=symbol))
+            added += int(rows["ts"].nunique())
+        if kept:
+            rows = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+            self.store.write("strategy_live_predictions", rows.assign(strategy_id=self.st.strategy_id)[
+                ["strategy_id", "model", "symbol", "ts", "expected_return", "prob_up"]])
+        return added
 
     def _realized(self, views: dict[str, pd.DataFrame]) -> None:
         """The outcome of each served-model bar in ``views`` whose horizon has passed (close to
