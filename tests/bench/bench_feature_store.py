@@ -1,0 +1,210 @@
+"""What the feature store costs on real bars: bytes on disk per bar byte (Parquet encodings side by
+side, float64 and float32), the universe build's full wall, a rerun with nothing new (and its ratio
+to the full build), a one-day append, and peak RSS of the driver and of the Ray workers.
+
+    python tests/bench/bench_feature_store.py
+    BENCH_DATA=/work/shared/data/crypto_binance_spot_1h_universe BENCH_PAIRS=10 BENCH_SET=core \
+        BENCH_CPUS=2 BENCH_ONLY=encodings,build python tests/bench/bench_feature_store.py
+
+The bars are read in place from the dev data set, imported into a temporary Parquet lake (the last
+day of each pair held back for the append), and built through
+:func:`pipelines.jobs.features.build_from_config`, so the figures are the job's own. One JSON object
+per line per figure; baselines are the issue's targets (store <= 15x the bars, rerun <= 5% of a full
+build, peak RSS <= 1.5 GB)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+DATA = Path(os.environ.get("BENCH_DATA", "/work/shared/data/crypto_binance_spot_1h_universe"))
+HELD_BACK = 24  # bars of each pair appended after the full build: one day of hourly bars
+
+
+def emit(bench: str, value: float, unit: str, baseline=None, ratio=None, **extra) -> None:
+    print(json.dumps({"bench": bench, "value": round(float(value), 4), "unit": unit, "baseline": baseline,
+                      "ratio": None if ratio is None else round(float(ratio), 4), **extra}), flush=True)
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def peak_rss_mib(pid: int | str = "self") -> float:
+    """The process's peak resident set (VmHWM), MiB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def worker_peaks() -> list[float]:
+    """Peak RSS of each Ray worker started under this driver (MiB)."""
+    peaks = []
+    for pid in descendants(os.getpid()):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"default_worker.py" in cmd:
+            peaks.append(peak_rss_mib(pid))
+    return peaks
+
+
+def load_pairs(n: int):
+    from pipelines.sources.files import import_bars
+    files = sorted(DATA.glob("*_1h.csv.gz"))[:n]
+    if len(files) < n:
+        raise SystemExit(f"{DATA}: {len(files)} bar files, {n} wanted")
+    return {f.name.split("_")[0]: import_bars(f, asset_class="crypto", tz="UTC").bars.reset_index(drop=True)
+            for f in files}
+
+
+def encodings(frame, bar_bytes_per_row: float) -> None:
+    """One symbol's stored feature frame written with each candidate encoding: bytes per bar byte,
+    write and read seconds (one part, as a full build writes it)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def table(dtype):
+        arrays = {"ts": pa.array(frame.index)}
+        arrays.update({c: pa.array(frame[c].to_numpy(dtype=dtype)) for c in frame.columns})
+        return pa.table(arrays)
+
+    candidates = [
+        ("float64", "snappy", None, False),
+        ("float64", "zstd", 3, False),
+        ("float64", "zstd", 3, True),
+        ("float32", "snappy", None, False),
+        ("float32", "zstd", 1, False),
+        ("float32", "zstd", 1, True),
+        ("float32", "zstd", 3, True),
+        ("float32", "zstd", 9, True),
+        ("float32", "lz4", None, True),
+    ]
+    for dtype, codec, level, bss in candidates:
+        t = table(np.dtype(dtype))
+        floats = [c for c in t.column_names if c != "ts"]
+        buf = io.BytesIO()
+        t0 = time.perf_counter()
+        pq.write_table(t, buf, compression=codec, compression_level=level, use_dictionary=False,
+                       use_byte_stream_split=floats if bss else False)
+        w = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pq.read_table(io.BytesIO(buf.getvalue()))
+        r = time.perf_counter() - t0
+        per_bar = buf.tell() / len(frame) / bar_bytes_per_row
+        emit(f"feature_store.encoding.{dtype}.{codec}{level or ''}{'.bss' if bss else ''}.bytes_per_bar_byte",
+             per_bar, "x", 15, per_bar / 15, columns=frame.shape[1], rows=len(frame), bytes=buf.tell(),
+             write_s=round(w, 3), read_s=round(r, 3))
+
+
+def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) -> None:
+    import ray
+
+    from cluster.runtime import init_ray
+    from pipelines.config import load_config
+    from pipelines.jobs.features import build_from_config
+    from pipelines.store import ParquetStore
+
+    bars = load_pairs(pairs)
+    rss_loaded = peak_rss_mib()
+    with tempfile.TemporaryDirectory() as d:
+        home = Path(d)
+        env = {"MERIDIAN__HOME": str(home), "MERIDIAN__RAY__NUM_CPUS": str(cpus)}
+        if dtype:
+            env["MERIDIAN__FEATURES__STORE_DTYPE"] = dtype
+        cfg = load_config(environ=env)
+        lake = ParquetStore(cfg.store.path)
+        for b in bars.values():
+            lake.write("bars", b.iloc[:-HELD_BACK])
+        lake.close()
+        bar_bytes = dir_bytes(Path(cfg.store.path))
+        rows = sum(len(b) - HELD_BACK for b in bars.values())
+        syms = ",".join(bars)
+        init_ray(cfg.ray)
+        try:
+            def timed(label):
+                t0 = time.perf_counter()
+                res = build_from_config(cfg, syms, "1h", set_name, None, progress=False)
+                return time.perf_counter() - t0, res
+
+            t_full, full = timed("full")
+            store_bytes = dir_bytes(Path(cfg.features.store_path))
+            t_rerun, rerun = timed("rerun")
+            lake = ParquetStore(cfg.store.path)
+            for b in bars.values():
+                lake.write("bars", b.iloc[-HELD_BACK:])
+            lake.close()
+            t_append, append = timed("append")
+            workers = worker_peaks()
+        finally:
+            ray.shutdown()
+        common = {"pairs": pairs, "set": set_name, "bars": rows, "cpus": cpus, "store_dtype": dtype or "default"}
+        per_bar = store_bytes / bar_bytes
+        emit("feature_store.bytes_per_bar_byte", per_bar, "x", 15, per_bar / 15, store_bytes=store_bytes,
+             bar_bytes=bar_bytes, columns=next(iter(full.symbols.values()))["columns"], **common)
+        emit("feature_store.full_build_seconds", t_full, "s", None, None,
+             actions=sorted({v["action"] for v in full.symbols.values()}), **common)
+        emit("feature_store.rerun_seconds", t_rerun, "s", round(0.05 * t_full, 3), t_rerun / t_full,
+             actions=sorted({v["action"] for v in rerun.symbols.values()}),
+             universe=(rerun.universe or {}).get("action"), **common)
+        emit("feature_store.append_one_day_seconds", t_append, "s", round(t_full, 3), t_append / t_full,
+             new_bars_per_pair=HELD_BACK, actions=sorted({v["action"] for v in append.symbols.values()}),
+             universe=(append.universe or {}).get("action"), **common)
+        driver = peak_rss_mib()
+        emit("feature_store.peak_rss.driver", driver, "MiB", 1536, driver / 1536,
+             after_loading_bars_mib=round(rss_loaded, 1), **common)
+        emit("feature_store.peak_rss.worker_max", max(workers, default=0.0), "MiB", 1536,
+             max(workers, default=0.0) / 1536, workers=len(workers), **common)
+        if do_encodings:
+            from pipelines.features.store import FeatureStore
+            sym = next(iter(bars))
+            version = full.symbols[sym]["version"]
+            frame, _ = FeatureStore(cfg.features.store_path).read(sym, "1h", version)
+            encodings(frame, bar_bytes / rows)
+
+
+def main() -> int:
+    pairs = int(os.environ.get("BENCH_PAIRS", 10))
+    set_name = os.environ.get("BENCH_SET", "core")
+    cpus = int(os.environ.get("BENCH_CPUS", 2))
+    dtype = os.environ.get("BENCH_DTYPE", "")
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+    build(pairs, set_name, cpus, dtype, do_encodings=not only or "encodings" in only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
