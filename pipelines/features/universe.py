@@ -18,6 +18,10 @@ from pipelines.features import alpha_ops as op
 RANKED_COLUMNS = ("roc_20", "roc_5", "vol_20", "rv_50", "rsi_14", "volume_ratio_5_50", "sma_dist_50",
                   "zscore_logclose_20", "skew_60", "atr_norm_14")
 MIN_SYMBOLS = 3
+# rows of the aligned universe recomputed before the first new date on an append: every factor
+# looks back at most ~25 rows (a001: returns, a 20-row stddev, a 5-row argmax), so 250 leaves the
+# rolling sums ample room to agree with a computation over the whole history
+XS_MEMORY = 250
 
 
 def _a001(p):
@@ -116,3 +120,17 @@ def cross_sectional(bars_by_symbol: dict[str, pd.DataFrame],
         result[s] = pd.DataFrame({name: pan[s].reindex(idx).to_numpy() for name, pan in out_panels.items()},
                                  index=idx)
     return result
+
+
+def cross_sectional_since(bars_by_symbol: dict[str, pd.DataFrame],
+                          features_by_symbol: dict[str, pd.DataFrame] | None,
+                          since: pd.Timestamp, memory: int = XS_MEMORY) -> dict[str, pd.DataFrame]:
+    """The rows of :func:`cross_sectional` at or after ``since`` (equal to those of a computation
+    over the whole history), computed from the ``memory`` aligned rows before ``since`` on: what an
+    append recomputes. A symbol without rows from ``since`` on gets an empty frame."""
+    ts = pd.DatetimeIndex(pd.concat([b["ts"] for b in bars_by_symbol.values()]).unique()).sort_values()
+    start = ts[max(0, int(ts.searchsorted(since)) - memory)] if len(ts) else since
+    bars = {s: b[b["ts"] >= start] for s, b in bars_by_symbol.items()}
+    feats = None if features_by_symbol is None else \
+        {s: f[f.index >= start] for s, f in features_by_symbol.items()}
+    return {s: f[f.index >= since] for s, f in cross_sectional(bars, feats).items()}
