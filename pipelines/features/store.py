@@ -5,8 +5,8 @@ per feature, warm-up rows included) beside ``<symbol>.json`` (its parts and what
 from). The version
 hashes the feature columns, their look-backs and ``CODE_VERSION``, so a changed definition never
 reads old values. :func:`materialize` reuses stored rows when the inputs have not changed and,
-when new bars were appended, computes only a trailing slice long enough for every feature to
-have forgotten where it started (``memory``) and appends the new rows.
+when new bars were appended, computes each spec over only a trailing slice long enough for it to
+have forgotten where it started (its own ``memory``) and appends the new rows.
 
 Values are stored as float32 by default (``features.store_dtype``): about 7 significant digits,
 each value within a relative 2**-24 (6e-8) of the float64 it was computed as. Reads return float64
@@ -325,16 +325,32 @@ path returns the values as stored (:func:`as_stored` with the store's dtype).
                 info["context_digest"] == dig.context(b["known_at"].iloc[n - 1]):
             if n == len(b):
                 return finish(frame, "reused", 0)
-            start = max(0, n - mem)
-            tail = compute_features(b.iloc[start:], active, ctx, drop_warmup=False)
-            if list(tail.columns) == info.get("columns"):
-                new = as_stored(tail.iloc[n - start:], store.dtype)
-                store.append(symbol, timeframe, version, new, _info(tail, b, dig, mem))
+            new, start = _append_rows(b, n, active, ctx, memory)
+            if sorted(new.columns) == sorted(info.get("columns") or []):
+                new = as_stored(new[info["columns"]], store.dtype)
+                store.append(symbol, timeframe, version, new, _info(new, b, dig, mem))
                 return finish(pd.concat([frame, new if want is None else new[want]]), "incremental",
                               len(b) - start)
     frame = as_stored(compute_features(b, active, ctx, drop_warmup=False), store.dtype)
     _save(store, symbol, timeframe, version, frame, b, dig, mem)
     return finish(frame if want is None else frame[want], "full", len(b))
+
+
+def _append_rows(b: pd.DataFrame, n: int, active: tuple[FeatureSpec, ...], ctx: FeatureContext,
+                 memory: int | None) -> tuple[pd.DataFrame, int]:
+    """The rows of bars ``n:`` for every spec, each spec computed over the trailing slice its own
+    memory needs (:func:`memory_of` of that spec alone; ``memory`` for all when given), so one
+    long look-back does not make every other spec recompute its history. Returns the rows and
+    the first bar of the longest slice."""
+    groups: dict[int, list[FeatureSpec]] = {}
+    for s in active:
+        groups.setdefault(memory if memory is not None else memory_of((s,)), []).append(s)
+    parts, first = [], n
+    for mem, group in sorted(groups.items()):
+        start = max(0, n - mem)
+        first = min(first, start)
+        parts.append(compute_features(b.iloc[start:], tuple(group), ctx, drop_warmup=False).iloc[n - start:])
+    return pd.concat(parts, axis=1), first
 
 
 def _info(frame: pd.DataFrame, b: pd.DataFrame, dig: _Digests, mem: int) -> dict:

@@ -51,36 +51,6 @@ def peak_rss_mib(pid: int | str = "self") -> float:
     return 0.0
 
 
-def descendants(pid: int) -> list[int]:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            out.append(k)
-            todo.append(k)
-    return out
-
-
-def worker_peaks() -> list[float]:
-    """Peak RSS of each Ray worker started under this driver (MiB)."""
-    peaks = []
-    for pid in descendants(os.getpid()):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"default_worker.py" in cmd:
-            peaks.append(peak_rss_mib(pid))
-    return peaks
-
-
 def load_pairs(n: int):
     from pipelines.sources.files import import_bars
     files = sorted(DATA.glob("*_1h.csv.gz"))[:n]
@@ -168,7 +138,6 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
                 lake.write("bars", b.iloc[-HELD_BACK:])
             lake.close()
             t_append, append = timed("append")
-            workers = worker_peaks()
         finally:
             ray.shutdown()
         common = {"pairs": pairs, "set": set_name, "bars": rows, "cpus": cpus, "store_dtype": dtype or "default"}
@@ -179,20 +148,27 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
              actions=sorted({v["action"] for v in full.symbols.values()}), **common)
         emit("feature_store.rerun_seconds", t_rerun, "s", round(0.05 * t_full, 3), t_rerun / t_full,
              actions=sorted({v["action"] for v in rerun.symbols.values()}),
-             universe=(rerun.universe or {}).get("action"), **common)
+             bars_computed=sum(v["bars_computed"] for v in rerun.symbols.values()),
+             universe=(rerun.universe or {}).get("action"),
+             universe_dates_computed=(rerun.universe or {}).get("dates_computed"), **common)
         emit("feature_store.append_one_day_seconds", t_append, "s", round(t_full, 3), t_append / t_full,
              new_bars_per_pair=HELD_BACK, actions=sorted({v["action"] for v in append.symbols.values()}),
-             universe=(append.universe or {}).get("action"), **common)
+             bars_computed=sum(v["bars_computed"] for v in append.symbols.values()),
+             universe=(append.universe or {}).get("action"),
+             universe_dates_computed=(append.universe or {}).get("dates_computed"), **common)
         driver = peak_rss_mib()
         emit("feature_store.peak_rss.driver", driver, "MiB", 1536, driver / 1536,
              after_loading_bars_mib=round(rss_loaded, 1), **common)
-        emit("feature_store.peak_rss.worker_max", max(workers, default=0.0), "MiB", 1536,
-             max(workers, default=0.0) / 1536, workers=len(workers), **common)
+        workers = [v.get("worker_peak_rss_mib", 0.0) for r in (full, rerun, append) for v in r.symbols.values()]
+        emit("feature_store.peak_rss.worker_max", max(workers), "MiB", 1536, max(workers) / 1536, **common)
         if do_encodings:
-            from pipelines.features.store import FeatureStore
-            sym = next(iter(bars))
-            version = full.symbols[sym]["version"]
-            frame, _ = FeatureStore(cfg.features.store_path).read(sym, "1h", version)
+            # the float64 computation itself, not the stored values: the float64 rows are then honest
+            from pipelines.features.catalog import feature_set
+            from pipelines.features.engine import compute_features
+            from pipelines.features.spec import FeatureContext
+            sym, b = next(iter(bars.items()))
+            frame = compute_features(b.iloc[:-HELD_BACK], feature_set(set_name),
+                                     FeatureContext(symbol=sym, asset_class="crypto", timeframe="1h"), drop_warmup=False)
             encodings(frame, bar_bytes / rows)
 
 

@@ -357,3 +357,31 @@ def test_as_stored_rounds_without_touching_its_input_and_refuses_what_float32_ca
         as_stored(frame.assign(b=[1e39, 0.0, 0.0]))
     with pytest.raises(ValueError, match="feature store dtype 'float16': one of float32, float64"):
         FeatureStore("unused", dtype="float16")
+
+
+def test_an_append_recomputes_each_spec_over_its_own_memory_only(tmp_path, monkeypatch):
+    import pipelines.features.store as store_mod
+    from pipelines.features.store import memory_of
+    bars = synthetic_bars(4300, seed=23)
+    specs = feature_set("core") + tuple(s for s in feature_set("full") if s.name == "rsi_200")
+    long = memory_of(specs[-1:])
+    assert memory_of(feature_set("core")) == 2500 < long == 4000  # one spec needs more history
+    store = FeatureStore(tmp_path)
+    materialize(store, bars.iloc[:4200], specs, symbol="M", timeframe="1h")
+    calls = []
+    compute = store_mod.compute_features
+
+    def counted(b, group, *a, **k):
+        calls.append((len(b), sorted(s.name for s in group)))
+        return compute(b, group, *a, **k)
+
+    monkeypatch.setattr(store_mod, "compute_features", counted)
+    inc = materialize(store, bars, specs, symbol="M", timeframe="1h")
+    assert inc.action == "incremental" and inc.rows_computed == long + 100
+    assert calls == [(2500 + 100, sorted(s.name for s in feature_set("core"))), (long + 100, ["rsi_200"])]
+    monkeypatch.setattr(store_mod, "compute_features", compute)
+    full = as_stored(compute_features(bars, specs))
+    assert list(inc.features.columns) == list(full.columns) and inc.features.index.equals(full.index)
+    assert max_abs_diff(inc.features.iloc[-100:], full.iloc[-100:]) < TOL
+    stored, info = store.read("M", "1h", inc.version)
+    assert info["columns"] == list(full.columns) and max_abs_diff(stored.iloc[-100:], full.iloc[-100:]) < TOL
