@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from pipelines.times import utc_index
 from pipelines.features.engine import compute_features, usable
 from pipelines.features.catalog import columns_of, feature_hash
+from pipelines.features.shifted import find_shifts, shifted, shifts_continue
 from pipelines.features.spec import FeatureContext, FeatureSpec
 
 # raise whenever a feature's values change (not only its name or look-back): stored frames of
@@ -187,12 +188,15 @@ class FeatureStore:
             paths = [folder / p for p in info.get("parts", [])]
             if not paths:
                 return None
+            shifts = {c: (src, int(k)) for c, (src, k) in info.get("shifts", {}).items()}
             if columns is not None:
-                known = info.get("columns") or pq.read_schema(paths[0]).names
+                known = info.get("layout") or info.get("columns") or pq.read_schema(paths[0]).names
                 unknown = [c for c in columns if c not in known]
                 if unknown:
                     raise KeyError(f"{symbol} {timeframe} {version}: no stored feature columns {unknown}")
-            want = None if columns is None else ["ts", *columns]
+            # shifted columns are read as their source's values (see pipelines.features.shifted)
+            want = None if columns is None else \
+                ["ts", *dict.fromkeys(shifts[c][0] if c in shifts else c for c in columns)]
             try:
                 tables = [pq.read_table(p, columns=want) for p in paths]
             except FileNotFoundError:
@@ -215,6 +219,9 @@ class FeatureStore:
             if arr.dtype != np.float64:
                 arr = arr.astype("float64")  # float32 parts: exact, and a fresh writable array
             data[c] = arr if arr.flags.writeable else arr.copy()
+        if shifts:
+            order = columns if columns is not None else info["layout"]
+            data = {c: shifted(data[shifts[c][0]], shifts[c][1]) if c in shifts else data[c] for c in order}
         return pd.DataFrame(data, index=ts.rename("ts"), copy=False), info
 
     def record(self, symbol: str, timeframe: str, version: str) -> dict | None:
@@ -225,11 +232,11 @@ class FeatureStore:
         except FileNotFoundError:
             return None
 
-    def _table(self, frame: pd.DataFrame) -> pa.Table:
+    def _table(self, frame: pd.DataFrame, skip=()) -> pa.Table:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
         arrays = {"ts": pa.array(utc_index(frame.index))}  # one ts type in every part
-        arrays.update({str(c): pa.array(frame[c].to_numpy(dtype=self.dtype)) for c in frame.columns})
+        arrays.update({str(c): pa.array(frame[c].to_numpy(dtype=self.dtype)) for c in frame.columns if c not in skip})
         return pa.table(arrays)
 
     def _write_part(self, folder: Path, table: pa.Table) -> str:
@@ -251,10 +258,15 @@ class FeatureStore:
                 p.unlink(missing_ok=True)
 
     def write(self, symbol: str, timeframe: str, version: str, frame: pd.DataFrame, info: dict) -> None:
-        """Replace the stored frame."""
+        """Replace the stored frame. Columns that are exact shifts of another are kept as a
+        reference to it (:mod:`pipelines.features.shifted`)."""
         folder, meta = self._dir(version, timeframe, symbol)
-        part = self._write_part(folder, self._table(frame))
-        self._commit(meta, folder, {**info, "rows": len(frame), "parts": [part], "symbol": symbol,
+        shifts = find_shifts(frame, self.dtype)
+        part = self._write_part(folder, self._table(frame, skip=shifts))
+        layout = {"shifts": {c: list(v) for c, v in shifts.items()}, "layout": [str(c) for c in frame.columns]} \
+            if shifts else {}
+        info = {k: v for k, v in info.items() if k not in ("shifts", "layout")}
+        self._commit(meta, folder, {**info, **layout, "rows": len(frame), "parts": [part], "symbol": symbol,
                                     "timeframe": timeframe, "version": version})
 
     def append(self, symbol: str, timeframe: str, version: str, rows: pd.DataFrame, info: dict) -> None:
@@ -262,7 +274,19 @@ class FeatureStore:
         the append rewrites it as one part, so hourly updates do not pile up small files."""
         folder, meta = self._dir(version, timeframe, symbol)
         old = json.loads(meta.read_text())
-        new = self._table(rows)
+        shifts = {c: (src, int(k)) for c, (src, k) in old.get("shifts", {}).items()}
+        if shifts:
+            sources = sorted({src for src, _ in shifts.values()})
+            got = self.read(symbol, timeframe, version, columns=sources)
+            if got is None or not shifts_continue(got[0], rows, shifts, self.dtype):
+                # the new rows break a shift: the frame is written again, its shifts found anew
+                whole = self.read(symbol, timeframe, version)
+                if whole is None:
+                    raise ValueError(f"{symbol} {timeframe} {version}: the stored frame cannot be read to append to")
+                self.write(symbol, timeframe, version, pd.concat([whole[0], rows[whole[0].columns]]), info)
+                return
+            info = {**info, "shifts": old["shifts"], "layout": old["layout"]}
+        new = self._table(rows, skip=shifts)
         if len(old["parts"]) + 1 > self.max_parts:
             new = pa.concat_tables([*(pq.read_table(folder / p) for p in old["parts"]), new])
             parts = [self._write_part(folder, new)]

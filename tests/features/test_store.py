@@ -385,3 +385,44 @@ def test_an_append_recomputes_each_spec_over_its_own_memory_only(tmp_path, monke
     assert max_abs_diff(inc.features.iloc[-100:], full.iloc[-100:]) < TOL
     stored, info = store.read("M", "1h", inc.version)
     assert info["columns"] == list(full.columns) and max_abs_diff(stored.iloc[-100:], full.iloc[-100:]) < TOL
+
+
+def test_lagged_copies_are_stored_once_and_read_back_exactly(tmp_path, market):
+    import pyarrow.parquet as pq
+    bars, ctx = market
+    core = feature_set("core")
+    store = FeatureStore(tmp_path, max_parts=3)
+    m = materialize(store, bars.iloc[:1500], core, ctx, symbol="L", timeframe="1h", drop_warmup=False)
+    info = store.record("L", "1h", m.version)
+    assert info["shifts"] == {f"ret_lag_{k}": ["ret_lag_1", k - 1] for k in range(2, 6)}
+    assert info["layout"] == info["columns"] == list(m.features.columns)
+    physical = pq.read_schema(next(tmp_path.rglob("part-*.parquet"))).names
+    assert "ret_lag_1" in physical and not any(f"ret_lag_{k}" in physical for k in range(2, 6))
+    want = as_stored(compute_features(bars.iloc[:1500], core, ctx, drop_warmup=False))
+    assert max_abs_diff(store.read("L", "1h", m.version)[0], want) == 0.0
+    alone, _ = store.read("L", "1h", m.version, columns=["ret_lag_4", "rsi_14"])
+    assert list(alone.columns) == ["ret_lag_4", "rsi_14"] and max_abs_diff(alone, want[["ret_lag_4", "rsi_14"]]) == 0.0
+    # appends that continue the shifts keep them (and compact), each appended row read back exactly
+    for end in (1510, 1520, 1530):
+        m = materialize(store, bars.iloc[:end], core, ctx, symbol="L", timeframe="1h", drop_warmup=False)
+        assert m.action == "incremental" and "ret_lag_3" in store.record("L", "1h", m.version)["shifts"]
+    whole, info = store.read("L", "1h", m.version)
+    full = as_stored(compute_features(bars.iloc[:1530], core, ctx, drop_warmup=False))
+    assert len(info["parts"]) == 1 and whole.index.equals(full.index) and max_abs_diff(whole, full) < TOL
+    assert max_abs_diff(whole["ret_lag_5"].iloc[5:].to_frame(),
+                        whole["ret_lag_1"].shift(4).iloc[5:].to_frame()) == 0.0
+
+
+def test_rows_that_break_a_shift_rewrite_the_frame_with_their_values(tmp_path):
+    ts = pd.date_range("2024-01-01", periods=12, freq="h", tz="UTC")
+    x = np.arange(12, dtype="float64") + 0.5
+    frame = pd.DataFrame({"x": x, "x_lag_2": np.r_[np.nan, np.nan, x[:-2]], "y_lag_1": x}, index=ts)
+    store = FeatureStore(tmp_path)
+    store.write("B", "1h", "v", frame.iloc[:8], {"bars": 8})
+    assert store.record("B", "1h", "v")["shifts"] == {"x_lag_2": ["x", 2]}  # y_lag_1 has no y to follow
+    odd = frame.iloc[8:].copy()
+    odd.iloc[1, 1] = -1.0  # not x two rows before
+    store.append("B", "1h", "v", odd, {"bars": 12})
+    got, info = store.read("B", "1h", "v")
+    assert info["rows"] == 12 and len(info["parts"]) == 1 and "shifts" not in info
+    assert max_abs_diff(got, pd.concat([frame.iloc[:8], odd])) == 0.0 and got["x_lag_2"].iloc[9] == -1.0
