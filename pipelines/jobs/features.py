@@ -26,7 +26,7 @@ from pipelines.features.catalog import columns_of, feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.sentiment.pipeline import scored_news
 from pipelines.features.store import DEFAULT_STORE_DTYPE, FeatureStore, as_stored, bars_digest, materialize
-from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional, cross_sectional_since
+from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional_chunks
 from pipelines.store import open_store
 
 
@@ -88,9 +88,11 @@ def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd
                    store_dtype: str = DEFAULT_STORE_DTYPE) -> dict:
     """The universe stage, written next to the per-symbol features as ``<version>.universe``.
     Nothing is computed when no symbol has new bars; when every symbol's new bars come after the
-    dates already ranked, only the new dates are computed (:func:`cross_sectional_since`) and
-    appended; otherwise (a first build, changed history, another universe, a symbol catching up on
-    dates already ranked) every date is computed again."""
+    dates already ranked, only the new dates are computed and appended; otherwise (a first build,
+    changed history, another universe, a symbol catching up on dates already ranked) every date is
+    computed again. Either way dates are computed in chunks (:func:`cross_sectional_chunks`), so the
+    stage's memory does not grow with the history; a record is trusted (has ``bars_digest``) only
+    once its symbol's last chunk is written."""
     store = FeatureStore(store_root, dtype=store_dtype)
     key = f"{version}.universe"
     universe = sorted(bars_by_symbol)
@@ -99,23 +101,28 @@ def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd
     if action == "reused":
         columns = store.record(first, timeframe, key)["columns"]
         return {"version": key, "columns": columns, "symbols": universe, "action": "reused", "dates_computed": 0}
-    if action == "full":
-        xs = cross_sectional(bars_by_symbol, ranked)
-    else:
-        xs = cross_sectional_since(bars_by_symbol, ranked, since)
-    dates = set()
-    for sym, frame in xs.items():
-        b = bars_by_symbol[sym]
-        frame = as_stored(frame, store_dtype)
-        info = {"bars": len(b), "bars_digest": bars_digest(b), "universe": universe,
-                "last_ts": str(b["ts"].iloc[-1]), "columns": list(frame.columns)}
-        dates.update(frame.index)
-        if action == "full":
-            store.write(sym, timeframe, key, frame, info)
-        elif len(frame):
-            store.append(sym, timeframe, key, frame, info)
-    return {"version": key, "columns": list(xs[first].columns), "symbols": universe,
-            "action": action, "dates_computed": len(dates)}
+    dates: set = set()
+    columns: list[str] = []
+    started: set[str] = set()
+    for xs in cross_sectional_chunks(bars_by_symbol, ranked, since):
+        for sym, frame in xs.items():
+            columns = list(frame.columns)
+            if not len(frame):
+                continue
+            frame = as_stored(frame, store_dtype)
+            dates.update(frame.index)
+            # a record without bars_digest is never trusted: only the last chunk's says what it holds
+            info = {"universe": universe, "columns": columns, "last_ts": str(frame.index[-1])}
+            if frame.index[-1] == bars_by_symbol[sym]["ts"].iloc[-1]:
+                b = bars_by_symbol[sym]
+                info.update(bars=len(b), bars_digest=bars_digest(b))
+            if action == "full" and sym not in started:
+                store.write(sym, timeframe, key, frame, info)
+            else:
+                store.append(sym, timeframe, key, frame, info)
+            started.add(sym)
+    return {"version": key, "columns": columns, "symbols": universe, "action": action,
+            "dates_computed": len(dates)}
 
 
 def _universe_plan(store: FeatureStore, key: str, bars_by_symbol: dict[str, pd.DataFrame], timeframe: str,

@@ -1,10 +1,14 @@
 """What the feature store costs on real bars: bytes on disk per bar byte (Parquet encodings side by
 side, float64 and float32), the universe build's full wall, a rerun with nothing new (and its ratio
-to the full build), a one-day append, and peak RSS of the driver and of the Ray workers.
+to the full build), a one-day append, and peak RSS of the driver and of the Ray workers (each task
+reports its worker's).
 
-    python tests/bench/bench_feature_store.py
-    BENCH_DATA=/work/shared/data/crypto_binance_spot_1h_universe BENCH_PAIRS=10 BENCH_SET=core \
-        BENCH_CPUS=2 BENCH_ONLY=encodings,build python tests/bench/bench_feature_store.py
+    python tests/bench/bench_feature_store.py            # 10 pairs, the full set, 2 CPUs
+    BENCH_DATA=/work/shared/data/crypto_binance_spot_1h_universe BENCH_PAIRS=35 BENCH_SET=core \
+        BENCH_CPUS=2 BENCH_DTYPE=float64 BENCH_ONLY=build python tests/bench/bench_feature_store.py
+
+``BENCH_ONLY=build`` leaves out the encoding comparison (one symbol's float64 features written with
+each candidate encoding); ``BENCH_DTYPE`` sets ``features.store_dtype`` for the build.
 
 The bars are read in place from the dev data set, imported into a temporary Parquet lake (the last
 day of each pair held back for the append), and built through
@@ -27,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-DATA = Path(os.environ.get("BENCH_DATA", "/work/shared/data/crypto_binance_spot_1h_universe"))
+# one or more folders of <SYMBOL>_1h.csv.gz files, ':'-separated (all 35 pairs: both folders)
+DATA = [Path(d) for d in os.environ.get("BENCH_DATA", "/work/shared/data/crypto_binance_spot_1h_universe:"
+                                                      "/work/shared/data/crypto_binance_spot_1h").split(":")]
 HELD_BACK = 24  # bars of each pair appended after the full build: one day of hourly bars
 
 
@@ -53,9 +59,9 @@ def peak_rss_mib(pid: int | str = "self") -> float:
 
 def load_pairs(n: int):
     from pipelines.sources.files import import_bars
-    files = sorted(DATA.glob("*_1h.csv.gz"))[:n]
+    files = [f for d in DATA for f in sorted(d.glob("*_1h.csv.gz"))][:n]
     if len(files) < n:
-        raise SystemExit(f"{DATA}: {len(files)} bar files, {n} wanted")
+        raise SystemExit(f"{':'.join(map(str, DATA))}: {len(files)} bar files, {n} wanted")
     return {f.name.split("_")[0]: import_bars(f, asset_class="crypto", tz="UTC").bars.reset_index(drop=True)
             for f in files}
 
@@ -174,7 +180,7 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
 
 def main() -> int:
     pairs = int(os.environ.get("BENCH_PAIRS", 10))
-    set_name = os.environ.get("BENCH_SET", "core")
+    set_name = os.environ.get("BENCH_SET", "full")
     cpus = int(os.environ.get("BENCH_CPUS", 2))
     dtype = os.environ.get("BENCH_DTYPE", "")
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
