@@ -23,8 +23,8 @@ MIN_SYMBOLS = 3
 # rolling sums ample room to agree with a computation over the whole history
 XS_MEMORY = 250
 # dates x symbols computed at once (at least 2048 dates): bounds the stage's memory whatever the
-# history's length or the universe's size (measured: 8192 dates of 35 symbols ~ +270 MiB)
-XS_CHUNK_CELLS = 300_000
+# history's length or the universe's size (measured: 8192 dates x 35 symbols ~ +270 MiB peak, 2857 x 35 ~ +110 MiB)
+XS_CHUNK_CELLS = 150_000
 
 
 def _a001(p):

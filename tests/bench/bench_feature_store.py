@@ -28,13 +28,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import pandas as pd  # noqa: E402
+
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 # one or more folders of <SYMBOL>_1h.csv.gz files, ':'-separated (all 35 pairs: both folders)
 DATA = [Path(d) for d in os.environ.get("BENCH_DATA", "/work/shared/data/crypto_binance_spot_1h_universe:"
                                                       "/work/shared/data/crypto_binance_spot_1h").split(":")]
-HELD_BACK = 24  # bars of each pair appended after the full build: one day of hourly bars
+HELD_BACK = pd.Timedelta(days=1)  # the last calendar day of bars, appended after the full build
 
 
 def emit(bench: str, value: float, unit: str, baseline=None, ratio=None, **extra) -> None:
@@ -122,12 +124,14 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
         if dtype:
             env["MERIDIAN__FEATURES__STORE_DTYPE"] = dtype
         cfg = load_config(environ=env)
+        cut = max(b["ts"].iloc[-1] for b in bars.values()) - HELD_BACK
         lake = ParquetStore(cfg.store.path)
         for b in bars.values():
-            lake.write("bars", b.iloc[:-HELD_BACK])
+            lake.write("bars", b[b["ts"] <= cut])
         lake.close()
         bar_bytes = dir_bytes(Path(cfg.store.path))
-        rows = sum(len(b) - HELD_BACK for b in bars.values())
+        rows = sum(int((b["ts"] <= cut).sum()) for b in bars.values())
+        new_rows = sum(int((b["ts"] > cut).sum()) for b in bars.values())
         syms = ",".join(bars)
         init_ray(cfg.ray)
         try:
@@ -141,7 +145,8 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
             t_rerun, rerun = timed("rerun")
             lake = ParquetStore(cfg.store.path)
             for b in bars.values():
-                lake.write("bars", b.iloc[-HELD_BACK:])
+                if (b["ts"] > cut).any():
+                    lake.write("bars", b[b["ts"] > cut])
             lake.close()
             t_append, append = timed("append")
         finally:
@@ -158,7 +163,7 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
              universe=(rerun.universe or {}).get("action"),
              universe_dates_computed=(rerun.universe or {}).get("dates_computed"), **common)
         emit("feature_store.append_one_day_seconds", t_append, "s", round(t_full, 3), t_append / t_full,
-             new_bars_per_pair=HELD_BACK, actions=sorted({v["action"] for v in append.symbols.values()}),
+             new_bars=new_rows, actions=sorted({v["action"] for v in append.symbols.values()}),
              bars_computed=sum(v["bars_computed"] for v in append.symbols.values()),
              universe=(append.universe or {}).get("action"),
              universe_dates_computed=(append.universe or {}).get("dates_computed"), **common)
@@ -173,7 +178,7 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
             from pipelines.features.engine import compute_features
             from pipelines.features.spec import FeatureContext
             sym, b = next(iter(bars.items()))
-            frame = compute_features(b.iloc[:-HELD_BACK], feature_set(set_name),
+            frame = compute_features(b[b["ts"] <= cut], feature_set(set_name),
                                      FeatureContext(symbol=sym, asset_class="crypto", timeframe="1h"), drop_warmup=False)
             encodings(frame, bar_bytes / rows)
 
