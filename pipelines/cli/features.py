@@ -146,7 +146,9 @@ def run_build(args: argparse.Namespace) -> int:
     lines = [f"{s}: {v['action']} {v['rows']} rows x {v['columns']} features ({v['seconds']} s)"
              for s, v in sorted(d["symbols"].items())]
     if d["universe"]:
-        lines.append(f"universe stage: {len(d['universe']['columns'])} columns over {len(d['universe']['symbols'])} symbols")
+        u = d["universe"]
+        lines.append(f"universe stage: {u['action']}, {u['dates_computed']} dates computed, {len(u['columns'])} columns "
+                     f"over {len(u['symbols'])} symbols")
     lines.append(f"feature store: {cfg.features.store_path} ({d['seconds']} s)")
     emit(d, args.json, "\n".join(lines))
     return 0

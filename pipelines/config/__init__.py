@@ -64,6 +64,9 @@ class FeatureConfig(Frozen):
 
     feature_set: str = Field("core", description="registry subset: 'core' or 'full'")
     store_path: str = Field("features", description="root folder of the feature store (relative: under the home)")
+    store_dtype: Literal["float32", "float64"] = Field(
+        "float32", description="how the feature store keeps values: float32 (about 7 significant digits, "
+                               "relative error <= 6e-8, half the bytes) or float64 (exact)")
 
 
 class WalkForwardConfig(Frozen):

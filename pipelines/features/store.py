@@ -5,8 +5,17 @@ per feature, warm-up rows included) beside ``<symbol>.json`` (its parts and what
 from). The version
 hashes the feature columns, their look-backs and ``CODE_VERSION``, so a changed definition never
 reads old values. :func:`materialize` reuses stored rows when the inputs have not changed and,
-when new bars were appended, computes only a trailing slice long enough for every feature to
-have forgotten where it started (``memory``) and appends the new rows."""
+when new bars were appended, computes each spec over only a trailing slice long enough for it to
+have forgotten where it started (its own ``memory``) and appends the new rows.
+
+Values are stored as float32 by default (``features.store_dtype``): about 7 significant digits,
+each value within a relative 2**-24 (6e-8) of the float64 it was computed as. Reads return float64
+(the float32 values, exactly). Models must see the values the store keeps whether their features
+came from the store or were computed fresh: :func:`as_stored` is that rounding, applied wherever
+features are computed for a model outside the store. Parts are written with zstd (level 3), the
+float columns byte-stream-split and without dictionaries: chosen by
+``tests/bench/bench_feature_store.py`` (float32 zstd-3 byte-stream-split is about half the bytes of
+float32 snappy and a fifth of the former float64 snappy parts, at the same write and read speed)."""
 
 from __future__ import annotations
 
@@ -25,20 +34,53 @@ import pyarrow.parquet as pq
 from pipelines.times import utc_index
 from pipelines.features.engine import compute_features, usable
 from pipelines.features.catalog import columns_of, feature_hash
+from pipelines.features.shifted import find_shifts, shifted, shifts_continue
 from pipelines.features.spec import FeatureContext, FeatureSpec
 
 # raise whenever a feature's values change (not only its name or look-back): stored frames of
 # the old definitions then stay under their own version instead of being reused or appended to.
 # 2: GARCH fits by the compiled MLE (changed under 1); FFT features NaN on flat windows
 CODE_VERSION = "2"
+STORE_DTYPES = ("float32", "float64")
+DEFAULT_STORE_DTYPE = "float32"
+# the largest relative error of a value as stored (unit round-off of the dtype)
+PRECISION = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}
+# how parts are written (see the module docstring); float columns are also byte-stream-split
+PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": False}
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "known_at")
 # identifiers and free text no feature reads: left out of the context digest (hashing strings is slow)
 UNHASHED = ("bids", "asks", "trade_id", "item_id", "symbol", "venue", "source", "headline", "summary", "url")
 
 
-def set_version(specs: tuple[FeatureSpec, ...]) -> str:
+def _check_dtype(dtype: str) -> str:
+    if dtype not in STORE_DTYPES:
+        raise ValueError(f"feature store dtype {dtype!r}: one of {', '.join(STORE_DTYPES)}")
+    return dtype
+
+
+def set_version(specs: tuple[FeatureSpec, ...], dtype: str = DEFAULT_STORE_DTYPE) -> str:
+    """Names a feature set's stored frames; float32 and float64 stores never share parts."""
     desc = [f"{s.name}:{s.lookback}:{','.join(s.columns)}" for s in specs]
-    return f"v{CODE_VERSION}-" + feature_hash([*desc, *columns_of(specs)])
+    return f"v{CODE_VERSION}-" + feature_hash([*desc, *columns_of(specs), f"dtype:{_check_dtype(dtype)}"])
+
+
+def as_stored(frame: pd.DataFrame, dtype: str = DEFAULT_STORE_DTYPE) -> pd.DataFrame:
+    """``frame`` as the feature store keeps it: every column rounded to ``dtype`` and back to
+    float64 (a new frame; the input is left alone). Training on features computed without the
+    store, and serving live rows, go through here so a model sees the values the store holds.
+    A finite value beyond float32's range is an error (set ``features.store_dtype: float64``)."""
+    if _check_dtype(dtype) == "float64":
+        return frame.astype("float64")
+    data = {}
+    for c in frame.columns:
+        a = frame[c].to_numpy(dtype="float64")
+        with np.errstate(over="ignore"):  # reported below, naming the column
+            r = a.astype("float32")
+        if np.isinf(r).any() and (np.isinf(r) & np.isfinite(a)).any():
+            raise ValueError(f"feature {c!r} holds values beyond float32's range (|x| > 3.4e38): "
+                             f"set features.store_dtype: float64")
+        data[c] = r.astype("float64")
+    return pd.DataFrame(data, index=frame.index, columns=frame.columns, copy=False)
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -96,6 +138,12 @@ class _Digests:
         return _sha(parts)
 
 
+def bars_digest(bars: pd.DataFrame, n: int | None = None) -> str:
+    """Digest of the first ``n`` bars (all by default), as :func:`materialize` records it."""
+    b = bars[list(BAR_FIELDS)].reset_index(drop=True)
+    return _sha([(b.columns, _row_hashes(b.iloc[:len(b) if n is None else n]))])
+
+
 def context_digest(ctx: FeatureContext, until: pd.Timestamp) -> str:
     """Digest of everything in the context known by ``until`` (peers, macro, news, extra tables)."""
     return _Digests(pd.DataFrame(columns=list(BAR_FIELDS)), ctx).context(until)
@@ -116,9 +164,10 @@ class FeatureStore:
     an interrupted write leaves the previous state readable; appends add one part (or, past
     ``max_parts``, rewrite them as one)."""
 
-    def __init__(self, root: str | Path, max_parts: int = 32):
+    def __init__(self, root: str | Path, max_parts: int = 32, dtype: str = DEFAULT_STORE_DTYPE):
         self.root = Path(root)
         self.max_parts = max_parts
+        self.dtype = _check_dtype(dtype)
 
     def _dir(self, version: str, timeframe: str, symbol: str) -> tuple[Path, Path]:
         d = self.root / version / timeframe
@@ -129,7 +178,7 @@ class FeatureStore:
              columns: list[str] | None = None) -> tuple[pd.DataFrame, dict] | None:
         """The stored frame (only ``columns`` when given, read from Parquet without the others)
         and its record; None when absent or incomplete. The frame's arrays are its own
-        (writable), one per column, indexed by ts in ns UTC."""
+        (writable), float64, one per column, indexed by ts in ns UTC."""
         folder, meta = self._dir(version, timeframe, symbol)
         for _ in range(10):  # each retry needs yet another compaction to land mid-read
             if not meta.exists():
@@ -139,12 +188,15 @@ class FeatureStore:
             paths = [folder / p for p in info.get("parts", [])]
             if not paths:
                 return None
+            shifts = {c: (src, int(k)) for c, (src, k) in info.get("shifts", {}).items()}
             if columns is not None:
-                known = info.get("columns") or pq.read_schema(paths[0]).names
+                known = info.get("layout") or info.get("columns") or pq.read_schema(paths[0]).names
                 unknown = [c for c in columns if c not in known]
                 if unknown:
                     raise KeyError(f"{symbol} {timeframe} {version}: no stored feature columns {unknown}")
-            want = None if columns is None else ["ts", *columns]
+            # shifted columns are read as their source's values (see pipelines.features.shifted)
+            want = None if columns is None else \
+                ["ts", *dict.fromkeys(shifts[c][0] if c in shifts else c for c in columns)]
             try:
                 tables = [pq.read_table(p, columns=want) for p in paths]
             except FileNotFoundError:
@@ -164,22 +216,35 @@ class FeatureStore:
         data = {}
         for c in list(chunked):
             arr = chunked.pop(c).to_numpy()  # one chunk: a read-only view of Arrow's buffer
+            if arr.dtype != np.float64:
+                arr = arr.astype("float64")  # float32 parts: exact, and a fresh writable array
             data[c] = arr if arr.flags.writeable else arr.copy()
+        if shifts:
+            order = columns if columns is not None else info["layout"]
+            data = {c: shifted(data[shifts[c][0]], shifts[c][1]) if c in shifts else data[c] for c in order}
         return pd.DataFrame(data, index=ts.rename("ts"), copy=False), info
 
-    @staticmethod
-    def _table(frame: pd.DataFrame) -> pa.Table:
+    def record(self, symbol: str, timeframe: str, version: str) -> dict | None:
+        """The stored frame's record alone (what it was computed from), None when absent."""
+        meta = self._dir(version, timeframe, symbol)[1]
+        try:
+            return json.loads(meta.read_text())
+        except FileNotFoundError:
+            return None
+
+    def _table(self, frame: pd.DataFrame, skip=()) -> pa.Table:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
         arrays = {"ts": pa.array(utc_index(frame.index))}  # one ts type in every part
-        arrays.update({str(c): pa.array(frame[c].to_numpy(dtype="float64")) for c in frame.columns})
+        arrays.update({str(c): pa.array(frame[c].to_numpy(dtype=self.dtype)) for c in frame.columns if c not in skip})
         return pa.table(arrays)
 
     def _write_part(self, folder: Path, table: pa.Table) -> str:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{uuid.uuid4().hex[:12]}.parquet"
         tmp = folder / (name + ".tmp")
-        pq.write_table(table, tmp, use_dictionary=False)  # float columns: dictionaries only cost time
+        floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
+        pq.write_table(table, tmp, use_byte_stream_split=floats or False, **PARQUET_OPTIONS)
         os.replace(tmp, folder / name)
         return name
 
@@ -193,10 +258,15 @@ class FeatureStore:
                 p.unlink(missing_ok=True)
 
     def write(self, symbol: str, timeframe: str, version: str, frame: pd.DataFrame, info: dict) -> None:
-        """Replace the stored frame."""
+        """Replace the stored frame. Columns that are exact shifts of another are kept as a
+        reference to it (:mod:`pipelines.features.shifted`)."""
         folder, meta = self._dir(version, timeframe, symbol)
-        part = self._write_part(folder, self._table(frame))
-        self._commit(meta, folder, {**info, "rows": len(frame), "parts": [part], "symbol": symbol,
+        shifts = find_shifts(frame, self.dtype)
+        part = self._write_part(folder, self._table(frame, skip=shifts))
+        layout = {"shifts": {c: list(v) for c, v in shifts.items()}, "layout": [str(c) for c in frame.columns]} \
+            if shifts else {}
+        info = {k: v for k, v in info.items() if k not in ("shifts", "layout")}
+        self._commit(meta, folder, {**info, **layout, "rows": len(frame), "parts": [part], "symbol": symbol,
                                     "timeframe": timeframe, "version": version})
 
     def append(self, symbol: str, timeframe: str, version: str, rows: pd.DataFrame, info: dict) -> None:
@@ -204,7 +274,19 @@ class FeatureStore:
         the append rewrites it as one part, so hourly updates do not pile up small files."""
         folder, meta = self._dir(version, timeframe, symbol)
         old = json.loads(meta.read_text())
-        new = self._table(rows)
+        shifts = {c: (src, int(k)) for c, (src, k) in old.get("shifts", {}).items()}
+        if shifts:
+            sources = sorted({src for src, _ in shifts.values()})
+            got = self.read(symbol, timeframe, version, columns=sources)
+            if got is None or not shifts_continue(got[0], rows, shifts, self.dtype):
+                # the new rows break a shift: the frame is written again, its shifts found anew
+                whole = self.read(symbol, timeframe, version)
+                if whole is None:
+                    raise ValueError(f"{symbol} {timeframe} {version}: the stored frame cannot be read to append to")
+                self.write(symbol, timeframe, version, pd.concat([whole[0], rows[whole[0].columns]]), info)
+                return
+            info = {**info, "shifts": old["shifts"], "layout": old["layout"]}
+        new = self._table(rows, skip=shifts)
         if len(old["parts"]) + 1 > self.max_parts:
             new = pa.concat_tables([*(pq.read_table(folder / p) for p in old["parts"]), new])
             parts = [self._write_part(folder, new)]
@@ -228,7 +310,8 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
                 ctx: FeatureContext | None = None, *, symbol: str, timeframe: str,
                 drop_warmup: bool = True, memory: int | None = None,
                 columns: list[str] | None = None) -> Materialized:
-    """Features for ``bars`` through the store: reuse, append, or compute from scratch.
+    """Features for ``bars`` through the store: reuse, append, or compute from scratch. Every
+path returns the values as stored (:func:`as_stored` with the store's dtype).
 
     ``columns`` narrows what is returned (every column is still computed and stored): only those
     are read back from Parquet, so reusing or appending to a wide frame costs a few columns'
@@ -240,7 +323,7 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
         raise ValueError(f"{symbol} {timeframe}: no bars to compute features on")
     b["ts"] = utc_index(b["ts"])  # every path (full, reused, incremental) then carries the stored index
     active = tuple(s for s in specs if usable(s, b, ctx))
-    version = set_version(active)
+    version = set_version(active, store.dtype)
     names = columns_of(active)
     want = None
     if columns is not None:
@@ -266,16 +349,32 @@ def materialize(store: FeatureStore, bars: pd.DataFrame, specs: tuple[FeatureSpe
                 info["context_digest"] == dig.context(b["known_at"].iloc[n - 1]):
             if n == len(b):
                 return finish(frame, "reused", 0)
-            start = max(0, n - mem)
-            tail = compute_features(b.iloc[start:], active, ctx, drop_warmup=False)
-            if list(tail.columns) == info.get("columns"):
-                new = tail.iloc[n - start:].astype("float64")
-                store.append(symbol, timeframe, version, new, _info(tail, b, dig, mem))
+            new, start = _append_rows(b, n, active, ctx, memory)
+            if sorted(new.columns) == sorted(info.get("columns") or []):
+                new = as_stored(new[info["columns"]], store.dtype)
+                store.append(symbol, timeframe, version, new, _info(new, b, dig, mem))
                 return finish(pd.concat([frame, new if want is None else new[want]]), "incremental",
                               len(b) - start)
-    frame = compute_features(b, active, ctx, drop_warmup=False)
+    frame = as_stored(compute_features(b, active, ctx, drop_warmup=False), store.dtype)
     _save(store, symbol, timeframe, version, frame, b, dig, mem)
     return finish(frame if want is None else frame[want], "full", len(b))
+
+
+def _append_rows(b: pd.DataFrame, n: int, active: tuple[FeatureSpec, ...], ctx: FeatureContext,
+                 memory: int | None) -> tuple[pd.DataFrame, int]:
+    """The rows of bars ``n:`` for every spec, each spec computed over the trailing slice its own
+    memory needs (:func:`memory_of` of that spec alone; ``memory`` for all when given), so one
+    long look-back does not make every other spec recompute its history. Returns the rows and
+    the first bar of the longest slice."""
+    groups: dict[int, list[FeatureSpec]] = {}
+    for s in active:
+        groups.setdefault(memory if memory is not None else memory_of((s,)), []).append(s)
+    parts, first = [], n
+    for mem, group in sorted(groups.items()):
+        start = max(0, n - mem)
+        first = min(first, start)
+        parts.append(compute_features(b.iloc[start:], tuple(group), ctx, drop_warmup=False).iloc[n - start:])
+    return pd.concat(parts, axis=1), first
 
 
 def _info(frame: pd.DataFrame, b: pd.DataFrame, dig: _Digests, mem: int) -> dict:
@@ -287,6 +386,5 @@ def _info(frame: pd.DataFrame, b: pd.DataFrame, dig: _Digests, mem: int) -> dict
 
 def _save(store, symbol, timeframe, version, frame, b, dig, mem) -> None:
     info = _info(frame, b, dig, mem)
-    frame = frame.astype("float64")
     frame.index = pd.DatetimeIndex(frame.index, name="ts")
     store.write(symbol, timeframe, version, frame, info)

@@ -7,7 +7,7 @@ only, so a universe cut at T reproduces the row at T exactly."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,13 @@ from pipelines.features import alpha_ops as op
 RANKED_COLUMNS = ("roc_20", "roc_5", "vol_20", "rv_50", "rsi_14", "volume_ratio_5_50", "sma_dist_50",
                   "zscore_logclose_20", "skew_60", "atr_norm_14")
 MIN_SYMBOLS = 3
+# rows of the aligned universe recomputed before the first new date on an append: every factor
+# looks back at most ~25 rows (a001: returns, a 20-row stddev, a 5-row argmax), so 250 leaves the
+# rolling sums ample room to agree with a computation over the whole history
+XS_MEMORY = 250
+# dates x symbols computed at once (at least 2048 dates): bounds the stage's memory whatever the
+# history's length or the universe's size (measured: 8192 dates x 35 symbols ~ +270 MiB peak, 2857 x 35 ~ +110 MiB)
+XS_CHUNK_CELLS = 150_000
 
 
 def _a001(p):
@@ -103,16 +110,50 @@ def cross_sectional(bars_by_symbol: dict[str, pd.DataFrame],
     if len(bars_by_symbol) < MIN_SYMBOLS:
         raise ValueError(f"the universe stage needs at least {MIN_SYMBOLS} symbols, got {len(bars_by_symbol)}")
     p = universe_panels(bars_by_symbol)
-    out_panels = {name: fn(p).replace([np.inf, -np.inf], np.nan) for name, fn in XS_ALPHAS.items()}
+    panels = {name: (lambda fn=fn: fn(p).replace([np.inf, -np.inf], np.nan)) for name, fn in XS_ALPHAS.items()}
     if features_by_symbol:
         common = set.intersection(*(set(f.columns) for f in features_by_symbol.values()))
         for c in RANKED_COLUMNS:
             if c in common:
-                panel = pd.DataFrame({s: f[c] for s, f in features_by_symbol.items()}).sort_index()
-                out_panels[f"xs_rank_{c}"] = op.rank(panel)
-    result = {}
-    for s, b in bars_by_symbol.items():
-        idx = pd.DatetimeIndex(b["ts"], name="ts")
-        result[s] = pd.DataFrame({name: pan[s].reindex(idx).to_numpy() for name, pan in out_panels.items()},
-                                 index=idx)
-    return result
+                panels[f"xs_rank_{c}"] = lambda c=c: op.rank(
+                    pd.DataFrame({s: f[c] for s, f in features_by_symbol.items()}).sort_index())
+    index = {s: pd.DatetimeIndex(b["ts"], name="ts") for s, b in bars_by_symbol.items()}
+    columns: dict[str, dict[str, np.ndarray]] = {s: {} for s in bars_by_symbol}
+    for name, make in panels.items():  # one output panel alive at a time
+        pan = make()
+        for s, idx in index.items():
+            columns[s][name] = pan[s].reindex(idx).to_numpy()
+        del pan
+    return {s: pd.DataFrame(columns.pop(s), index=idx) for s, idx in index.items()}
+
+
+def cross_sectional_chunks(bars_by_symbol: dict[str, pd.DataFrame],
+                           features_by_symbol: dict[str, pd.DataFrame] | None,
+                           since: pd.Timestamp | None = None, memory: int = XS_MEMORY,
+                           chunk: int | None = None) -> Iterator[dict[str, pd.DataFrame]]:
+    """The rows of :func:`cross_sectional` at or after ``since`` (all rows when None), in
+    consecutive ranges of ``chunk`` aligned dates, each computed from the ``memory`` aligned rows
+    before it on: equal to a computation over the whole history, with memory bounded by the
+    chunk instead of the history (what the build job's universe stage runs). A symbol without
+    rows in a range gets an empty frame for it. ``chunk`` defaults to ``XS_CHUNK_CELLS`` cells."""
+    chunk = chunk or max(2048, XS_CHUNK_CELLS // max(1, len(bars_by_symbol)))
+    ts = pd.DatetimeIndex(pd.concat([b["ts"] for b in bars_by_symbol.values()]).unique()).sort_values()
+    first = 0 if since is None else int(ts.searchsorted(since))
+    for i in range(first, len(ts), chunk):
+        lo, hi, start = ts[i], ts[min(i + chunk, len(ts)) - 1], ts[max(0, i - memory)]
+        bars = {s: b[(b["ts"] >= start) & (b["ts"] <= hi)] for s, b in bars_by_symbol.items()}
+        feats = None if features_by_symbol is None else \
+            {s: f[(f.index >= start) & (f.index <= hi)] for s, f in features_by_symbol.items()}
+        yield {s: f[f.index >= lo] for s, f in cross_sectional(bars, feats).items()}
+
+
+def cross_sectional_since(bars_by_symbol: dict[str, pd.DataFrame],
+                          features_by_symbol: dict[str, pd.DataFrame] | None,
+                          since: pd.Timestamp, memory: int = XS_MEMORY,
+                          chunk: int | None = None) -> dict[str, pd.DataFrame]:
+    """The rows of :func:`cross_sectional` at or after ``since`` as one frame per symbol
+    (:func:`cross_sectional_chunks` put together)."""
+    parts = list(cross_sectional_chunks(bars_by_symbol, features_by_symbol, since, memory, chunk))
+    if not parts:
+        return {s: cross_sectional(bars_by_symbol, features_by_symbol)[s].iloc[:0] for s in bars_by_symbol}
+    return {s: pd.concat([p[s] for p in parts]) for s in bars_by_symbol}

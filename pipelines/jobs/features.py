@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from pipelines.errors import DataError
 from pipelines.features.catalog import columns_of, feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.sentiment.pipeline import scored_news
-from pipelines.features.store import FeatureStore, materialize
-from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional
+from pipelines.features.store import DEFAULT_STORE_DTYPE, FeatureStore, as_stored, bars_digest, materialize
+from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional_chunks
 from pipelines.store import open_store
 
 
@@ -53,7 +54,8 @@ class BuildResult:
 
 
 def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[str, pd.DataFrame],
-                 macro: pd.DataFrame | None, news: pd.DataFrame | None = None) -> tuple[dict, pd.DataFrame]:
+                 macro: pd.DataFrame | None, news: pd.DataFrame | None = None,
+                 store_dtype: str = DEFAULT_STORE_DTYPE) -> tuple[dict, pd.DataFrame]:
     """The per-symbol stage (plain function; the Ray task wraps it): features through the store.
     Returns a summary and the columns the universe stage ranks."""
     t0 = time.perf_counter()
@@ -64,31 +66,90 @@ def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[s
     specs = feature_set(set_name)
     declared = set(columns_of(specs))
     # only the ranked columns come back: a rerun or an append reads those, not the whole history
-    m = materialize(FeatureStore(store_root), inp.bars, specs, ctx, symbol=inp.symbol,
+    m = materialize(FeatureStore(store_root, dtype=store_dtype), inp.bars, specs, ctx, symbol=inp.symbol,
                     timeframe=inp.timeframe, columns=[c for c in RANKED_COLUMNS if c in declared])
     ranked = m.features
     summary = {"action": m.action, "version": m.version, "rows": len(m.features),
                "columns": m.width, "bars_computed": m.rows_computed,
-               "seconds": round(time.perf_counter() - t0, 3)}
+               "seconds": round(time.perf_counter() - t0, 3),
+               # the worker's peak resident set so far (it may have built other symbols before)
+               "worker_peak_rss_mib": peak_rss_mib()}
     return summary, ranked
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident set so far, MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 1024), 1)
+
+
 def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd.DataFrame],
-                   store_root: str, timeframe: str, version: str) -> dict:
-    """The universe stage, written next to the per-symbol features as ``<version>.universe``."""
-    xs = cross_sectional(bars_by_symbol, ranked)
-    store = FeatureStore(store_root)
-    for sym, frame in xs.items():
-        store.write(sym, timeframe, f"{version}.universe", frame.astype("float64"),
-                    {"bars": len(bars_by_symbol[sym]), "universe": sorted(bars_by_symbol)})
-    first = next(iter(xs.values()))
-    return {"version": f"{version}.universe", "columns": list(first.columns), "symbols": sorted(xs)}
+                   store_root: str, timeframe: str, version: str,
+                   store_dtype: str = DEFAULT_STORE_DTYPE) -> dict:
+    """The universe stage, written next to the per-symbol features as ``<version>.universe``.
+    Nothing is computed when no symbol has new bars; when every symbol's new bars come after the
+    dates already ranked, only the new dates are computed and appended; otherwise (a first build,
+    changed history, another universe, a symbol catching up on dates already ranked) every date is
+    computed again. Either way dates are computed in chunks (:func:`cross_sectional_chunks`), so the
+    stage's memory does not grow with the history; a record is trusted (has ``bars_digest``) only
+    once its symbol's last chunk is written."""
+    store = FeatureStore(store_root, dtype=store_dtype)
+    key = f"{version}.universe"
+    universe = sorted(bars_by_symbol)
+    action, since = _universe_plan(store, key, bars_by_symbol, timeframe, universe)
+    first = next(iter(bars_by_symbol))
+    if action == "reused":
+        columns = store.record(first, timeframe, key)["columns"]
+        return {"version": key, "columns": columns, "symbols": universe, "action": "reused", "dates_computed": 0}
+    dates: set = set()
+    columns: list[str] = []
+    started: set[str] = set()
+    for xs in cross_sectional_chunks(bars_by_symbol, ranked, since):
+        for sym, frame in xs.items():
+            columns = list(frame.columns)
+            if not len(frame):
+                continue
+            frame = as_stored(frame, store_dtype)
+            dates.update(frame.index)
+            # a record without bars_digest is never trusted: only the last chunk's says what it holds
+            info = {"universe": universe, "columns": columns, "last_ts": str(frame.index[-1])}
+            if frame.index[-1] == bars_by_symbol[sym]["ts"].iloc[-1]:
+                b = bars_by_symbol[sym]
+                info.update(bars=len(b), bars_digest=bars_digest(b))
+            if action == "full" and sym not in started:
+                store.write(sym, timeframe, key, frame, info)
+            else:
+                store.append(sym, timeframe, key, frame, info)
+            started.add(sym)
+    return {"version": key, "columns": columns, "symbols": universe, "action": action,
+            "dates_computed": len(dates)}
+
+
+def _universe_plan(store: FeatureStore, key: str, bars_by_symbol: dict[str, pd.DataFrame], timeframe: str,
+                   universe: list[str]) -> tuple[str, pd.Timestamp | None]:
+    """("reused", None): the stored universe rows are current; ("incremental", first new date):
+    every stored row is earlier and was computed from the same bars; else ("full", None)."""
+    firsts, lasts = [], []
+    for sym, b in bars_by_symbol.items():
+        rec = store.record(sym, timeframe, key)
+        if rec is None or rec.get("universe") != universe or "bars_digest" not in rec:
+            return "full", None
+        n = int(rec["bars"])
+        if n > len(b) or rec["bars_digest"] != bars_digest(b, n):
+            return "full", None
+        lasts.append(pd.Timestamp(rec["last_ts"]))
+        if n < len(b):
+            firsts.append(pd.Timestamp(b["ts"].iloc[n]))
+    if not firsts:
+        return "reused", None
+    since = min(firsts)
+    return ("incremental", since) if since > max(lasts) else ("full", None)
 
 
 def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
               peers: dict[str, pd.DataFrame] | None = None, macro: pd.DataFrame | None = None,
               news: pd.DataFrame | None = None, progress: bool = True,
-              timeout_s: float = 3600.0) -> BuildResult:
+              timeout_s: float = 3600.0, store_dtype: str = DEFAULT_STORE_DTYPE) -> BuildResult:
     """Per-symbol tasks on the running Ray (one CPU each), then the universe stage."""
     if not inputs:
         raise DataError("no symbols to build features for")
@@ -98,7 +159,7 @@ def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
     macro_ref, news_ref = ray.put(macro), ray.put(news)
     # named per symbol: the Ray dashboard (and the state API) show which symbols are built or running
     refs = {task.options(num_cpus=1, max_retries=1, name=f"features {inp.symbol} {inp.timeframe}").remote(
-        inp, set_name, store_root, peers_ref, macro_ref, news_ref): inp for inp in inputs}
+        inp, set_name, store_root, peers_ref, macro_ref, news_ref, store_dtype): inp for inp in inputs}
     res = BuildResult(set_name, inputs[0].timeframe)
     ranked: dict[str, pd.DataFrame] = {}
     pending = list(refs)
@@ -118,7 +179,7 @@ def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
     if len(inputs) >= MIN_SYMBOLS:
         version = next(iter(res.symbols.values()))["version"]
         res.universe = build_universe({i.symbol: i.bars for i in inputs}, ranked, store_root,
-                                      inputs[0].timeframe, version)
+                                      inputs[0].timeframe, version, store_dtype)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -204,7 +265,7 @@ def build_from_config(cfg: MeridianConfig, symbols: str | None, timeframe: str, 
     peer_frames, macro, news = context_from_store(cfg, parse_peers(peers), timeframe)
     init_ray(cfg.ray)
     return run_build(inputs, name, cfg.features.store_path, peers=peer_frames, macro=macro, news=news,
-                     progress=progress)
+                     progress=progress, store_dtype=cfg.features.store_dtype)
 
 
 if __name__ == "__main__":  # pragma: no cover

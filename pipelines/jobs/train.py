@@ -103,7 +103,8 @@ def run(cfg: MeridianConfig, store: Store, symbols: list[str], models: list[str]
         if len(set(symbols)) < MIN_SYMBOLS:
             raise ConfigError(f"--universe needs at least {MIN_SYMBOLS} symbols, got {len(set(symbols))}")
         all_bars = universe_bars(store, symbols, timeframe)
-        universe_ds, _ = universe_datasets(all_bars, feature_set(cfg.features.feature_set), cfg.walkforward.horizon)
+        universe_ds, _ = universe_datasets(all_bars, feature_set(cfg.features.feature_set), cfg.walkforward.horizon,
+                                          cfg.features.store_dtype)
     universe_syms = sorted(universe_ds)
     from pipelines.features.store import set_version
     report: dict = {"horizon": cfg.walkforward.horizon, "walkforward": cfg.walkforward.model_dump(mode="json"),

@@ -29,7 +29,8 @@ def load_dataset(cfg: MeridianConfig, store: Store, symbol: str, timeframe: str 
     if len(tfs) > 1:
         raise ConfigError(f"{symbol} has bars in several timeframes ({', '.join(tfs)}): pass --timeframe")
     bars = bars.sort_values("ts").reset_index(drop=True)
-    return make_dataset(bars, feature_set(cfg.features.feature_set), horizon)
+    return make_dataset(bars, feature_set(cfg.features.feature_set), horizon,
+                        store_dtype=cfg.features.store_dtype)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ def test_build_on_ray_then_reuse(ray_session, tmp_path):
     assert sorted(row.round(6).tolist()) == sorted([round(1 / 3, 6), round(2 / 3, 6), 1.0])
     again = run_build(inputs, SET, str(tmp_path), peers=peers, progress=False, timeout_s=300)
     assert {v["action"] for v in again.symbols.values()} == {"reused"}
+    assert again.universe["action"] == "reused" and again.universe["dates_computed"] == 0
 
 
 def test_cli_list_and_check(tmp_path, capsys):

@@ -1,5 +1,12 @@
 """The Parquet feature store: versioned keys, reuse, incremental append equal to a full
-recompute, recompute on changed history, interrupted writes."""
+recompute, recompute on changed history, interrupted writes, float32 values within their
+documented precision.
+
+Tolerances: a stored value is the float64 computation rounded to float32 (:func:`as_stored`),
+within a relative ``PRECISION["float32"]`` (2**-24) of it. An appended row is compared with a full
+recompute rounded the same way: the trailing recompute differs from the full one by far less than
+1e-7 in float64, but the two may round to neighbouring float32 values, one float32 step apart
+(2**-23 relative), hence ``TOL``."""
 
 from __future__ import annotations
 
@@ -11,12 +18,15 @@ import pytest
 
 from pipelines.features.engine import compute_features
 from pipelines.features.catalog import feature_set
-from pipelines.features.store import FeatureStore, materialize, set_version
+from pipelines.features.store import PRECISION, FeatureStore, as_stored, materialize, set_version
 from tests.synthetic.bars import synthetic_bars, synthetic_context
 
 SPECS = feature_set("core") + tuple(s for s in feature_set("full") if s.name in
                                    ("garch_1_1", "session_previous", "macd_8_17_9", "supertrend_10_3",
                                     "sar_0p02_0p2", "cross_spy", "macro_vixcls", "rsi_50"))
+
+
+TOL = 1e-7 + 2 * PRECISION["float32"]
 
 
 def max_abs_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
@@ -49,11 +59,11 @@ def test_reuse_then_incremental_matches_full(tmp_path, market):
     stored, info = store.read("SYN", "1h", inc.version)
     assert len(info["parts"]) == 2 and len(stored) == 4200  # the history was not rewritten
     assert max_abs_diff(stored.iloc[-200:], inc.features.iloc[-200:]) == 0.0
-    full = compute_features(bars, SPECS, ctx)
+    full = as_stored(compute_features(bars, SPECS, ctx))
     assert list(inc.features.columns) == list(full.columns)
     assert inc.features.index.equals(full.index)
     # the appended rows agree with a recompute over the whole history
-    assert max_abs_diff(inc.features.iloc[-200:], full.iloc[-200:]) < 1e-7
+    assert max_abs_diff(inc.features.iloc[-200:], full.iloc[-200:]) < TOL
     assert np.isfinite(inc.features["garch_vol"].iloc[-200:]).all()
 
 
@@ -134,13 +144,13 @@ def test_columns_are_read_alone_through_reuse_and_append(tmp_path, market):
     assert max_abs_diff(again.features, first.features) == 0.0
     inc = materialize(store, bars, SPECS, ctx, symbol="SYN", timeframe="1h", memory=2600, columns=want[::-1])
     assert inc.action == "incremental" and list(inc.features.columns) == want[::-1]
-    full = compute_features(bars, SPECS, ctx)
+    full = as_stored(compute_features(bars, SPECS, ctx))
     assert inc.features.index.equals(full.index)
-    assert max_abs_diff(inc.features.iloc[-200:], full[want[::-1]].iloc[-200:]) < 1e-7
+    assert max_abs_diff(inc.features.iloc[-200:], full[want[::-1]].iloc[-200:]) < TOL
     # every column of the appended part was stored, not only the requested ones
     whole, info = store.read("SYN", "1h", inc.version)
     assert len(whole) == 4200 and whole.shape[1] == inc.width and len(info["parts"]) == 2
-    assert max_abs_diff(whole.iloc[-200:], full.iloc[-200:]) < 1e-7
+    assert max_abs_diff(whole.iloc[-200:], full.iloc[-200:]) < TOL
     with pytest.raises(ValueError, match="no spec in the set declares"):
         materialize(store, bars, SPECS, ctx, symbol="SYN", timeframe="1h", columns=["rsi_51"])
     with pytest.raises(KeyError, match="no stored feature columns"):
@@ -169,8 +179,8 @@ def test_appends_compact_into_one_part(tmp_path, market):
     assert len(list(next(tmp_path.rglob("SYN")).glob("part-*"))) == 2  # the replaced parts are gone
     stored, info = store.read("SYN", "1h", m.version)
     assert len(stored) == info["rows"] == 3040
-    full = compute_features(bars.iloc[:3040], core, ctx, drop_warmup=False)
-    assert stored.index.equals(full.index) and max_abs_diff(stored, full) < 1e-7
+    full = as_stored(compute_features(bars.iloc[:3040], core, ctx, drop_warmup=False))
+    assert stored.index.equals(full.index) and max_abs_diff(stored, full) < TOL
 
 
 def test_parts_share_one_ts_type_whatever_unit_the_rows_come_in(tmp_path, market):
@@ -183,7 +193,7 @@ def test_parts_share_one_ts_type_whatever_unit_the_rows_come_in(tmp_path, market
     store.append("U", "1h", "v", us.iloc[550:], {"bars": 600, "columns": list(frame.columns)})  # compacts
     stored, info = store.read("U", "1h", "v")
     assert len(info["parts"]) == 1 and stored.index.equals(frame.index)
-    assert str(stored.index.dtype) == "datetime64[ns, UTC]" and max_abs_diff(stored, frame) == 0.0
+    assert str(stored.index.dtype) == "datetime64[ns, UTC]" and max_abs_diff(stored, as_stored(frame)) == 0.0
 
 
 def test_frames_from_the_store_can_be_written_like_computed_ones(tmp_path, market):
@@ -298,3 +308,121 @@ def test_context_digest_hashes_exactly_what_was_known_at_the_cut(market):
     assert later.context(cuts[2]) == digests[2] and later.context(cuts[-1]) != digests[-1]
     # the bars' digest of a prefix is that of the prefix alone
     assert dig.bars(1000) == _Digests(bars.iloc[:1000], ctx).bars(1000) != dig.bars(1001)
+
+
+def test_float32_by_default_within_its_precision_and_float64_on_request(tmp_path, market):
+    import pyarrow.parquet as pq
+    bars, ctx = market
+    core = feature_set("core")
+    exact = compute_features(bars.iloc[:1500], core, ctx, drop_warmup=False)
+    m32 = materialize(FeatureStore(tmp_path / "f32"), bars.iloc[:1500], core, ctx, symbol="P", timeframe="1h",
+                      drop_warmup=False)
+    m64 = materialize(FeatureStore(tmp_path / "f64", dtype="float64"), bars.iloc[:1500], core, ctx, symbol="P",
+                      timeframe="1h", drop_warmup=False)
+    assert m32.version == set_version(core) != m64.version == set_version(core, "float64")
+    # float64 keeps the computation exactly; float32 within a relative 2**-24 of it, and not exactly
+    assert max_abs_diff(m64.features, exact) == 0.0
+    x, y = m32.features.to_numpy(), exact.to_numpy()
+    m = ~np.isnan(y)
+    rel = np.abs(x[m] - y[m]) / np.abs(y[m]).clip(min=np.finfo("float64").tiny)
+    assert (np.isnan(x) == np.isnan(y)).all() and 0 < rel.max() <= PRECISION["float32"]
+    # every path returns what the store holds, as float64, equal to as_stored of the computation
+    for m_ in (m32, materialize(FeatureStore(tmp_path / "f32"), bars.iloc[:1500], core, ctx, symbol="P",
+                                timeframe="1h", drop_warmup=False)):
+        assert (m_.features.dtypes == "float64").all() and max_abs_diff(m_.features, as_stored(exact)) == 0.0
+    stored, _ = FeatureStore(tmp_path / "f32").read("P", "1h", m32.version)
+    assert (stored.dtypes == "float64").all() and max_abs_diff(stored, as_stored(exact)) == 0.0
+    # on disk: float32 columns, zstd, byte-stream-split, no dictionaries
+    part = next((tmp_path / "f32").rglob("part-*.parquet"))
+    pf = pq.ParquetFile(part)
+    assert str(pf.schema_arrow.field("rsi_14").type) == "float"
+    col = pf.metadata.row_group(0).column(pf.schema_arrow.get_field_index("rsi_14"))
+    assert col.compression == "ZSTD" and "BYTE_STREAM_SPLIT" in col.encodings
+    assert not any("DICTIONARY" in e for e in col.encodings)
+    part64 = next((tmp_path / "f64").rglob("part-*.parquet"))
+    assert str(pq.read_schema(part64).field("rsi_14").type) == "double"
+
+
+def test_as_stored_rounds_without_touching_its_input_and_refuses_what_float32_cannot_hold():
+    frame = pd.DataFrame({"a": [0.1, np.nan, 1 / 3], "b": [1e30, -2.5, 7.0]})
+    before = frame.copy()
+    out = as_stored(frame)
+    assert out.index.equals(frame.index) and list(out.columns) == ["a", "b"] and (out.dtypes == "float64").all()
+    np.testing.assert_array_equal(out["a"].to_numpy(), frame["a"].to_numpy(dtype="float32").astype("float64"))
+    assert out["a"].iloc[0] != 0.1 and out["b"].iloc[1] == -2.5 and np.isnan(out["a"].iloc[1])
+    pd.testing.assert_frame_equal(frame, before)
+    assert max_abs_diff(as_stored(out), out) == 0.0  # rounding twice changes nothing
+    pd.testing.assert_frame_equal(as_stored(frame, "float64"), frame)
+    with pytest.raises(ValueError, match="feature 'b' holds values beyond float32's range"):
+        as_stored(frame.assign(b=[1e39, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="feature store dtype 'float16': one of float32, float64"):
+        FeatureStore("unused", dtype="float16")
+
+
+def test_an_append_recomputes_each_spec_over_its_own_memory_only(tmp_path, monkeypatch):
+    import pipelines.features.store as store_mod
+    from pipelines.features.store import memory_of
+    bars = synthetic_bars(4300, seed=23)
+    specs = feature_set("core") + tuple(s for s in feature_set("full") if s.name == "rsi_200")
+    long = memory_of(specs[-1:])
+    assert memory_of(feature_set("core")) == 2500 < long == 4000  # one spec needs more history
+    store = FeatureStore(tmp_path)
+    materialize(store, bars.iloc[:4200], specs, symbol="M", timeframe="1h")
+    calls = []
+    compute = store_mod.compute_features
+
+    def counted(b, group, *a, **k):
+        calls.append((len(b), sorted(s.name for s in group)))
+        return compute(b, group, *a, **k)
+
+    monkeypatch.setattr(store_mod, "compute_features", counted)
+    inc = materialize(store, bars, specs, symbol="M", timeframe="1h")
+    assert inc.action == "incremental" and inc.rows_computed == long + 100
+    assert calls == [(2500 + 100, sorted(s.name for s in feature_set("core"))), (long + 100, ["rsi_200"])]
+    monkeypatch.setattr(store_mod, "compute_features", compute)
+    full = as_stored(compute_features(bars, specs))
+    assert list(inc.features.columns) == list(full.columns) and inc.features.index.equals(full.index)
+    assert max_abs_diff(inc.features.iloc[-100:], full.iloc[-100:]) < TOL
+    stored, info = store.read("M", "1h", inc.version)
+    assert info["columns"] == list(full.columns) and max_abs_diff(stored.iloc[-100:], full.iloc[-100:]) < TOL
+
+
+def test_lagged_copies_are_stored_once_and_read_back_exactly(tmp_path, market):
+    import pyarrow.parquet as pq
+    bars, ctx = market
+    core = feature_set("core")
+    store = FeatureStore(tmp_path, max_parts=3)
+    m = materialize(store, bars.iloc[:1500], core, ctx, symbol="L", timeframe="1h", drop_warmup=False)
+    info = store.record("L", "1h", m.version)
+    assert info["shifts"] == {f"ret_lag_{k}": ["ret_lag_1", k - 1] for k in range(2, 6)}
+    assert info["layout"] == info["columns"] == list(m.features.columns)
+    physical = pq.read_schema(next(tmp_path.rglob("part-*.parquet"))).names
+    assert "ret_lag_1" in physical and not any(f"ret_lag_{k}" in physical for k in range(2, 6))
+    want = as_stored(compute_features(bars.iloc[:1500], core, ctx, drop_warmup=False))
+    assert max_abs_diff(store.read("L", "1h", m.version)[0], want) == 0.0
+    alone, _ = store.read("L", "1h", m.version, columns=["ret_lag_4", "rsi_14"])
+    assert list(alone.columns) == ["ret_lag_4", "rsi_14"] and max_abs_diff(alone, want[["ret_lag_4", "rsi_14"]]) == 0.0
+    # appends that continue the shifts keep them (and compact), each appended row read back exactly
+    for end in (1510, 1520, 1530):
+        m = materialize(store, bars.iloc[:end], core, ctx, symbol="L", timeframe="1h", drop_warmup=False)
+        assert m.action == "incremental" and "ret_lag_3" in store.record("L", "1h", m.version)["shifts"]
+    whole, info = store.read("L", "1h", m.version)
+    full = as_stored(compute_features(bars.iloc[:1530], core, ctx, drop_warmup=False))
+    assert len(info["parts"]) == 1 and whole.index.equals(full.index) and max_abs_diff(whole, full) < TOL
+    assert max_abs_diff(whole["ret_lag_5"].iloc[5:].to_frame(),
+                        whole["ret_lag_1"].shift(4).iloc[5:].to_frame()) == 0.0
+
+
+def test_rows_that_break_a_shift_rewrite_the_frame_with_their_values(tmp_path):
+    ts = pd.date_range("2024-01-01", periods=12, freq="h", tz="UTC")
+    x = np.arange(12, dtype="float64") + 0.5
+    frame = pd.DataFrame({"x": x, "x_lag_2": np.r_[np.nan, np.nan, x[:-2]], "y_lag_1": x}, index=ts)
+    store = FeatureStore(tmp_path)
+    store.write("B", "1h", "v", frame.iloc[:8], {"bars": 8})
+    assert store.record("B", "1h", "v")["shifts"] == {"x_lag_2": ["x", 2]}  # y_lag_1 has no y to follow
+    odd = frame.iloc[8:].copy()
+    odd.iloc[1, 1] = -1.0  # not x two rows before
+    store.append("B", "1h", "v", odd, {"bars": 12})
+    got, info = store.read("B", "1h", "v")
+    assert info["rows"] == 12 and len(info["parts"]) == 1 and "shifts" not in info
+    assert max_abs_diff(got, pd.concat([frame.iloc[:8], odd])) == 0.0 and got["x_lag_2"].iloc[9] == -1.0
