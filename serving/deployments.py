@@ -63,7 +63,8 @@ class EnsembleServer:
         self.unavailable = unavailable
         self.store = open_store(cfg.meridian.store)
         o = cfg.options
-        self.market = MarketData(self.store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
+        self.market = MarketData(self.store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars,
+                                 cfg.meridian.features.store_dtype)
         self.predictor = Predictor(o, cfg.meridian.trading.threshold, self.market,
                                    list_models(self.store, "promoted"), self._call, unavailable,
                                    call_many=self._call_many, call_panel=self._call_panel)

@@ -22,7 +22,8 @@ def local_service(cfg: ServeAppConfig) -> MeridianService:
     store = open_store(cfg.meridian.store)
     book = ModelBook(store).load()
     o = cfg.options
-    market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
+    market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars,
+                        cfg.meridian.features.store_dtype)
 
     async def call_model(name, model_id, X):
         return book.predict(model_id, X)

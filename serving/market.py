@@ -19,6 +19,7 @@ import pandas as pd
 from pipelines.features.engine import compute_features
 from pipelines.features.catalog import feature_set
 from pipelines.features.spec import FeatureContext
+from pipelines.features.store import DEFAULT_STORE_DTYPE, as_stored
 from pipelines.features.streaming import StreamingFeatures, window_of
 from pipelines.store.base import Store
 from pipelines.times import timeframe_offset
@@ -34,11 +35,12 @@ def _context(bars: pd.DataFrame) -> FeatureContext:
                           timeframe=str(bars["timeframe"].iloc[0]))
 
 
-def live_features(bars: pd.DataFrame, feature_set_name: str) -> pd.DataFrame:
+def live_features(bars: pd.DataFrame, feature_set_name: str, store_dtype: str = DEFAULT_STORE_DTYPE) -> pd.DataFrame:
     """Features of one symbol's bars, as :func:`models.training.dataset.make_dataset` computes
-    them for training (same specs, same context), without dropping the rows whose label is still
-    unknown: the last row is the one a live prediction is made from."""
-    return compute_features(bars, feature_set(feature_set_name), _context(bars))
+    them for training (same specs, same context, rounded to the store's precision by
+    :func:`as_stored`), without dropping the rows whose label is still unknown: the last row is
+    the one a live prediction is made from."""
+    return as_stored(compute_features(bars, feature_set(feature_set_name), _context(bars)), store_dtype)
 
 
 def _conform(bars: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
@@ -69,9 +71,10 @@ class MarketData:
     ``refresh_s`` seconds; features are recomputed only when the latest bar changes."""
 
     def __init__(self, store: Store, feature_set_name: str, refresh_s: float = 1.0,
-                 history_bars: int | None = None) -> None:
+                 history_bars: int | None = None, store_dtype: str = DEFAULT_STORE_DTYPE) -> None:
         self.store = store
         self.feature_set_name = feature_set_name
+        self.store_dtype = store_dtype   # features rounded as the training saw them (as_stored)
         self.refresh_s = refresh_s
         self.history_bars = history_bars
         self._keep: dict[str, int | None] = {}
@@ -183,7 +186,7 @@ class MarketData:
             return hit[2]
         feats = self._stream(key, bars, hit)
         if feats is None:
-            feats = live_features(bars, self.feature_set_name)
+            feats = live_features(bars, self.feature_set_name, self.store_dtype)
             self.batch_computes += 1
             if len(feats):
                 self._streams[key] = StreamingFeatures(feature_set(self.feature_set_name), _context(bars)).warm(bars)
@@ -200,7 +203,7 @@ class MarketData:
         pos = int(ts.searchsorted(hit[0]))
         if pos >= len(ts) or ts.iloc[pos] != hit[0] or not 0 < len(ts) - 1 - pos <= STREAM_MAX_NEW:
             return None
-        rows = eng.update(bars.iloc[pos + 1:])
+        rows = as_stored(eng.update(bars.iloc[pos + 1:]), self.store_dtype)
         if list(rows.columns) != list(hit[2].columns) or len(rows) != len(ts) - 1 - pos:
             return None
         self.streamed_rows += len(rows)

@@ -68,7 +68,8 @@ class MeridianService:
         # the running ingress replicas' direct URLs (set by the Serve ingress; none without Serve)
         self.direct_ingress: Callable[[], Awaitable[list[dict]]] | None = None
         o = cfg.options
-        self.market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars)
+        self.market = MarketData(store, cfg.meridian.features.feature_set, o.bars_refresh_s, o.history_bars,
+                        cfg.meridian.features.store_dtype)
         self.tracker = TrainingTracker(cfg.meridian, o.tune_root)
         self._memo: dict[tuple, dict] = {}
         self._inflight: dict[tuple, asyncio.Future] = {}

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from models.training.dataset import make_dataset
+from pipelines.features.store import DEFAULT_STORE_DTYPE
 from models.training.splits import Fold, walk_forward_splits
 from pipelines.config import WalkForwardConfig
 from pipelines.features.spec import FeatureSpec
@@ -103,7 +104,7 @@ def price_signals(bars: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_panel(bars: dict[str, pd.DataFrame], specs: tuple[FeatureSpec, ...], horizon: int, *,
-               label: str = "fwd", min_rows: int = 60) -> PanelDataset:
+               label: str = "fwd", min_rows: int = 60, store_dtype: str = DEFAULT_STORE_DTYPE) -> PanelDataset:
     """The panel over every symbol with enough history; the others land in ``skipped``."""
     if label not in LABELS:
         raise ValueError(f"unknown label {label!r}: one of {', '.join(LABELS)}")
@@ -116,7 +117,7 @@ def make_panel(bars: dict[str, pd.DataFrame], specs: tuple[FeatureSpec, ...], ho
                             f"(warm-up {warmup} + horizon {horizon} + {min_rows} labelled rows)")
             continue
         b = b.sort_values("ts").reset_index(drop=True)
-        ds = make_dataset(b, specs, horizon)
+        ds = make_dataset(b, specs, horizon, store_dtype=store_dtype)
         if len(ds) < min_rows:
             skipped[sym] = f"{len(ds)} labelled rows after the features' warm-up, fewer than {min_rows}"
             continue

@@ -35,8 +35,8 @@ DEMO_DEFAULTS = {"walkforward": {"horizon": 1, "train_bars": 1000, "test_bars": 
                                  "embargo_bars": 0, "validation_fraction": 0.2}}
 
 
-def _dataset_task(bars: pd.DataFrame, feature_set_name: str, horizon: int):
-    return make_dataset(bars, feature_set(feature_set_name), horizon)
+def _dataset_task(bars: pd.DataFrame, feature_set_name: str, horizon: int, store_dtype: str):
+    return make_dataset(bars, feature_set(feature_set_name), horizon, store_dtype=store_dtype)
 
 
 def run(cfg: MeridianConfig, symbols: list[str], models: list[str], max_bars: int | None,
@@ -61,7 +61,7 @@ def run(cfg: MeridianConfig, symbols: list[str], models: list[str], max_bars: in
         stored = {s: store.read("bars", {"symbol": s}, start=first_ts[s]) for s in symbols}
         task = ray.remote(_dataset_task)
         refs = {s: task.options(num_cpus=1, name=f"features {s} {cfg.features.feature_set}").remote(
-                    b, cfg.features.feature_set, cfg.walkforward.horizon)
+                    b, cfg.features.feature_set, cfg.walkforward.horizon, cfg.features.store_dtype)
                 for s, b in stored.items()}
         datasets = {s: ray.get(r, timeout=600) for s, r in refs.items()}
         features = columns_of(feature_set(cfg.features.feature_set))

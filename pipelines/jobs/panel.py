@@ -87,7 +87,8 @@ def evaluate_panel(cfg: MeridianConfig, bars: dict[str, pd.DataFrame], models: l
     first = next(iter(bars.values()))
     tf, ac = str(first["timeframe"].iloc[0]), str(first["asset_class"].iloc[0])
     wf = windows(cfg.walkforward, tf, ac, retrain_every, keep)
-    panel = make_panel(bars, feature_set(cfg.features.feature_set), wf.horizon, label=label, min_rows=min_rows)
+    panel = make_panel(bars, feature_set(cfg.features.feature_set), wf.horizon, label=label, min_rows=min_rows,
+                       store_dtype=cfg.features.store_dtype)
     panel.skipped = {**(skipped or {}), **panel.skipped}
     t_feat = time.time() - t0
     results = run_panel_walkforward(panel, models, wf, dict(cfg.models.params), use_ray=use_ray,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from models.ensembles.combine import ENSEMBLES, combine
 from models.training.dataset import Dataset, make_dataset
+from pipelines.features.store import DEFAULT_STORE_DTYPE
 from models.training.walkforward import run_walkforward_many
 from pipelines.config import MeridianConfig, TradingConfig, WalkForwardConfig
 from pipelines.errors import ConfigError
@@ -26,7 +27,7 @@ from pipelines.evaluation.oos import evaluate
 from pipelines.features.catalog import feature_set
 from pipelines.store.base import Store
 from pipelines.times import periods_per_year
-from pipelines.trading.strategy import CostModel
+from pipelines.trading.strategy import CostModel, cost_model_of
 
 DEFAULT_ENSEMBLES = tuple(ENSEMBLES)
 
@@ -70,12 +71,13 @@ def evaluate_symbol(bars: pd.DataFrame, models: list[str], wf: WalkForwardConfig
                     costs: CostModel = CostModel(),
                     ensembles: tuple[str, ...] = DEFAULT_ENSEMBLES, feature_set_name: str = "core",
                     use_gpu: bool = False, use_ray: bool = True, progress: bool = False,
-                    dataset: Dataset | None = None, prior_trials: int = 0) -> SymbolRun:
+                    dataset: Dataset | None = None, prior_trials: int = 0,
+                    store_dtype: str = DEFAULT_STORE_DTYPE) -> SymbolRun:
     """Every model and ensemble on one symbol's bars, out of sample. ``prior_trials``: other
     models/configurations already tried on this series (they count in the deflated Sharpe
     ratio and the edge test's correction)."""
     params = params or {}
-    ds = dataset or make_dataset(bars, feature_set(feature_set_name), wf.horizon)
+    ds = dataset or make_dataset(bars, feature_set(feature_set_name), wf.horizon, store_dtype=store_dtype)
     run = SymbolRun(symbol=ds.symbol, dataset=ds)
     results = run_walkforward_many(ds, list(models), wf, params, use_ray=use_ray, use_gpu=use_gpu,
                                    progress=progress)
@@ -189,7 +191,7 @@ def walkforward_symbol(job: SymbolJob) -> SymbolOutcome:
         ids[name] = f"{name}-{sym}-{tf}-h{wf.horizon}-{hashes[name][:8]}"
     prior = tried_before(job.seen, sym, tf, wf.horizon) - set(ids.values())
     run = evaluate_symbol(bars, job.models, wf, params=dict(cfg.models.params), trading=cfg.trading,
-                          ensembles=job.ensembles,
+                          costs=cost_model_of(cfg), ensembles=job.ensembles, store_dtype=cfg.features.store_dtype,
                           feature_set_name=cfg.features.feature_set, use_gpu=cfg.models.use_gpu,
                           use_ray=job.use_ray, progress=False, dataset=job.dataset, prior_trials=len(prior))
     if not job.keep_models:

@@ -44,3 +44,17 @@ def test_ray_tasks_per_symbol_equal_sequential(ray_session, store, tmp_path):
     stored = store.read("predictions", {"model_id": ids["lightgbm"]})
     assert len(stored) == par["symbols"]["S2"]["models"]["lightgbm"]["n_test_bars"]
     assert pd.Series(stored["symbol"]).eq("S2").all()
+
+
+def test_the_configured_costs_are_the_ones_the_run_pays(store, tmp_path):
+    """The report's header names the configured costs, and every symbol's metrics pay them."""
+    store.write("bars", ar1(700, phi=0.3, seed=0, symbol="S0").bars)
+    sharpe = {}
+    for fee in (2.0, 40.0):
+        cfg = load_config(environ={}, overrides={"home": str(tmp_path), "trading": {"fee_bps": fee},
+                                                 "walkforward": {"train_bars": 300, "test_bars": 150}})
+        rep = run(cfg, store, ["S0"], ["logistic"], persist=False, use_ray=False, progress=False)
+        assert rep["costs"]["fee_bps"] == fee
+        sharpe[fee] = rep["symbols"]["S0"]["models"]["logistic"]["strategy_sharpe"]
+    # the same predictions (costs do not touch the model) pay 38 bps more per side of turnover
+    assert sharpe[40.0] < sharpe[2.0] - 1.0, sharpe
