@@ -127,6 +127,31 @@ def cross_sectional(bars_by_symbol: dict[str, pd.DataFrame],
     return {s: pd.DataFrame(columns.pop(s), index=idx) for s, idx in index.items()}
 
 
+def cross_sectional_blocks(bars_by_symbol: dict[str, pd.DataFrame],
+                           features_by_symbol: dict[str, pd.DataFrame] | None,
+                           since: pd.Timestamp | None = None, memory: int = XS_MEMORY,
+                           chunk: int | None = None
+                           ) -> Iterator[tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame] | None, pd.Timestamp]]:
+    """The inputs of each range of :func:`cross_sectional_chunks`: (bars, features, first date),
+    each sliced to the range and the ``memory`` aligned rows before it, so a range is computed by
+    :func:`cross_sectional_block` alone (in a Ray task, say) from what it is given."""
+    chunk = chunk or max(2048, XS_CHUNK_CELLS // max(1, len(bars_by_symbol)))
+    ts = pd.DatetimeIndex(pd.concat([b["ts"] for b in bars_by_symbol.values()]).unique()).sort_values()
+    first = 0 if since is None else int(ts.searchsorted(since))
+    for i in range(first, len(ts), chunk):
+        lo, hi, start = ts[i], ts[min(i + chunk, len(ts)) - 1], ts[max(0, i - memory)]
+        bars = {s: b[(b["ts"] >= start) & (b["ts"] <= hi)] for s, b in bars_by_symbol.items()}
+        feats = None if features_by_symbol is None else \
+            {s: f[(f.index >= start) & (f.index <= hi)] for s, f in features_by_symbol.items()}
+        yield bars, feats, lo
+
+
+def cross_sectional_block(bars: dict[str, pd.DataFrame], feats: dict[str, pd.DataFrame] | None,
+                          lo: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """One range of :func:`cross_sectional_blocks`: its rows at or after ``lo``."""
+    return {s: f[f.index >= lo] for s, f in cross_sectional(bars, feats).items()}
+
+
 def cross_sectional_chunks(bars_by_symbol: dict[str, pd.DataFrame],
                            features_by_symbol: dict[str, pd.DataFrame] | None,
                            since: pd.Timestamp | None = None, memory: int = XS_MEMORY,
@@ -136,15 +161,8 @@ def cross_sectional_chunks(bars_by_symbol: dict[str, pd.DataFrame],
     before it on: equal to a computation over the whole history, with memory bounded by the
     chunk instead of the history (what the build job's universe stage runs). A symbol without
     rows in a range gets an empty frame for it. ``chunk`` defaults to ``XS_CHUNK_CELLS`` cells."""
-    chunk = chunk or max(2048, XS_CHUNK_CELLS // max(1, len(bars_by_symbol)))
-    ts = pd.DatetimeIndex(pd.concat([b["ts"] for b in bars_by_symbol.values()]).unique()).sort_values()
-    first = 0 if since is None else int(ts.searchsorted(since))
-    for i in range(first, len(ts), chunk):
-        lo, hi, start = ts[i], ts[min(i + chunk, len(ts)) - 1], ts[max(0, i - memory)]
-        bars = {s: b[(b["ts"] >= start) & (b["ts"] <= hi)] for s, b in bars_by_symbol.items()}
-        feats = None if features_by_symbol is None else \
-            {s: f[(f.index >= start) & (f.index <= hi)] for s, f in features_by_symbol.items()}
-        yield {s: f[f.index >= lo] for s, f in cross_sectional(bars, feats).items()}
+    for bars, feats, lo in cross_sectional_blocks(bars_by_symbol, features_by_symbol, since, memory, chunk):
+        yield cross_sectional_block(bars, feats, lo)
 
 
 def cross_sectional_since(bars_by_symbol: dict[str, pd.DataFrame],

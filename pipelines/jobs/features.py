@@ -11,9 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import socket
 import sys
 import time
+import uuid
+from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import ray
@@ -26,7 +31,8 @@ from pipelines.features.catalog import columns_of, feature_set
 from pipelines.features.spec import FeatureContext
 from pipelines.sentiment.pipeline import scored_news
 from pipelines.features.store import DEFAULT_STORE_DTYPE, FeatureStore, as_stored, bars_digest, materialize
-from pipelines.features.universe import MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional_chunks
+from pipelines.features.universe import (MIN_SYMBOLS, RANKED_COLUMNS, cross_sectional_block, cross_sectional_blocks,
+                                         cross_sectional_chunks)
 from pipelines.store import open_store
 
 
@@ -47,18 +53,22 @@ class BuildResult:
     symbols: dict[str, dict] = field(default_factory=dict)
     universe: dict | None = None
     seconds: float = 0.0
+    nodes_left_out: dict[str, str] = field(default_factory=dict)   # "address (node id)" -> why it built nothing
 
     def as_dict(self) -> dict:
         return {"feature_set": self.feature_set, "timeframe": self.timeframe, "symbols": self.symbols,
-                "universe": self.universe, "seconds": round(self.seconds, 3)}
+                "universe": self.universe, "seconds": round(self.seconds, 3),
+                "nodes_left_out": self.nodes_left_out}
 
 
 def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[str, pd.DataFrame],
                  macro: pd.DataFrame | None, news: pd.DataFrame | None = None,
-                 store_dtype: str = DEFAULT_STORE_DTYPE) -> tuple[dict, pd.DataFrame]:
+                 store_dtype: str = DEFAULT_STORE_DTYPE, marker: str | None = None) -> tuple[dict, pd.DataFrame]:
     """The per-symbol stage (plain function; the Ray task wraps it): features through the store.
-    Returns a summary and the columns the universe stage ranks."""
+    Returns a summary and the columns the universe stage ranks. ``marker``: a file the driver
+    put in ``store_root`` (see :func:`check_shared_store`)."""
     t0 = time.perf_counter()
+    check_shared_store(store_root, marker)
     own_peers = {role: p for role, p in peers.items() if p["symbol"].iloc[0] != inp.symbol} if peers else {}
     extra = {k: v for k, v in (("orderbook", inp.orderbook), ("trades", inp.trades)) if v is not None and len(v)}
     ctx = FeatureContext(symbol=inp.symbol, asset_class=inp.asset_class, timeframe=inp.timeframe,
@@ -72,9 +82,64 @@ def build_symbol(inp: SymbolInput, set_name: str, store_root: str, peers: dict[s
     summary = {"action": m.action, "version": m.version, "rows": len(m.features),
                "columns": m.width, "bars_computed": m.rows_computed,
                "seconds": round(time.perf_counter() - t0, 3),
+               # which node built it: a build spreads over every node of the cluster
+               "node_id": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None,
                # the worker's peak resident set so far (it may have built other symbols before)
                "worker_peak_rss_mib": peak_rss_mib()}
     return summary, ranked
+
+
+def check_shared_store(store_root: str, marker: str | None) -> None:
+    """Refuse to build on a node that does not see the driver's feature store: the driver puts
+    ``marker`` in ``store_root`` before the tasks start, so a node where the path is another
+    folder (a second machine without the shared mount) fails at once instead of writing features
+    the driver and the other nodes never read."""
+    if marker and not (Path(store_root) / marker).exists():
+        raise DataError(f"the feature store {store_root} is not shared with this node ({socket.gethostname()}): "
+                        f"a build over several machines needs it on a folder every node mounts at the same path "
+                        f"(MERIDIAN_HOME or features.store_path; see cluster/README.md)")
+
+
+def sees_store(store_root: str, marker: str) -> bool:
+    """Whether this node sees the driver's feature store (the probe :func:`store_nodes` runs)."""
+    return (Path(store_root) / marker).exists()
+
+
+def store_nodes(store_root: str, marker: str, timeout_s: float = 120.0) -> tuple[list[str], dict[str, str]]:
+    """The alive nodes with CPUs that see ``store_root`` (node ids), and those that do not
+    ("address (node id)" -> reason). One Ray node: no probe, it is the driver's."""
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
+    if len(nodes) <= 1:
+        return [n["NodeID"] for n in nodes], {}
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    probe = ray.remote(sees_store)
+    refs = {n["NodeID"]: probe.options(num_cpus=0, name="features store probe",
+                                       scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+                                       ).remote(store_root, marker) for n in nodes}
+    seeing, left_out = [], {}
+    for n in nodes:
+        try:
+            ok = ray.get(refs[n["NodeID"]], timeout=timeout_s)
+            reason = f"does not see the feature store {store_root} (not a shared folder there)"
+        except Exception as e:   # a node that cannot run the probe does not build either
+            ok, reason = False, f"did not answer the store probe: {type(e).__name__}"
+        if ok:
+            seeing.append(n["NodeID"])
+        else:
+            left_out[f"{n.get('NodeManagerAddress', '?')} (node {n['NodeID'][:12]})"] = reason
+    return seeing, left_out
+
+
+def placements(nodes: list[str], n_tasks: int, all_nodes: bool) -> list[dict]:
+    """Ray options placing each of ``n_tasks``: spread over the cluster when every node sees the
+    store, else in turn on the nodes that do."""
+    if all_nodes:
+        return [{"scheduling_strategy": "SPREAD"}] * n_tasks
+    if not nodes:
+        raise DataError("no node of the cluster sees the feature store: build where it is (on the head)")
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    return [{"scheduling_strategy": NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)}
+            for i in range(n_tasks)]
 
 
 def peak_rss_mib() -> float:
@@ -85,14 +150,15 @@ def peak_rss_mib() -> float:
 
 def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd.DataFrame],
                    store_root: str, timeframe: str, version: str,
-                   store_dtype: str = DEFAULT_STORE_DTYPE) -> dict:
+                   store_dtype: str = DEFAULT_STORE_DTYPE, parallel: bool = False) -> dict:
     """The universe stage, written next to the per-symbol features as ``<version>.universe``.
     Nothing is computed when no symbol has new bars; when every symbol's new bars come after the
     dates already ranked, only the new dates are computed and appended; otherwise (a first build,
     changed history, another universe, a symbol catching up on dates already ranked) every date is
     computed again. Either way dates are computed in chunks (:func:`cross_sectional_chunks`), so the
     stage's memory does not grow with the history; a record is trusted (has ``bars_digest``) only
-    once its symbol's last chunk is written."""
+    once its symbol's last chunk is written. ``parallel``: chunks are computed as Ray tasks on the
+    running Ray (:func:`universe_chunks`) and written here in date order."""
     store = FeatureStore(store_root, dtype=store_dtype)
     key = f"{version}.universe"
     universe = sorted(bars_by_symbol)
@@ -104,7 +170,7 @@ def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd
     dates: set = set()
     columns: list[str] = []
     started: set[str] = set()
-    for xs in cross_sectional_chunks(bars_by_symbol, ranked, since):
+    for xs in universe_chunks(bars_by_symbol, ranked, since, parallel):
         for sym, frame in xs.items():
             columns = list(frame.columns)
             if not len(frame):
@@ -123,6 +189,26 @@ def build_universe(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd
             started.add(sym)
     return {"version": key, "columns": columns, "symbols": universe, "action": action,
             "dates_computed": len(dates)}
+
+
+def universe_chunks(bars_by_symbol: dict[str, pd.DataFrame], ranked: dict[str, pd.DataFrame],
+                    since: pd.Timestamp | None, parallel: bool) -> Iterator[dict[str, pd.DataFrame]]:
+    """The universe stage's chunks in date order: computed here, or (``parallel``) as Ray tasks
+    spread over the cluster (they read and write nothing but their arguments), at most one more
+    in flight than the cluster has CPUs, so memory stays bounded by a few chunks."""
+    if not parallel:
+        yield from cross_sectional_chunks(bars_by_symbol, ranked, since)
+        return
+    task = ray.remote(cross_sectional_block)
+    window = int(ray.cluster_resources().get("CPU", 1)) + 1
+    pending: deque = deque()
+    for bars, feats, lo in cross_sectional_blocks(bars_by_symbol, ranked, since):
+        pending.append(task.options(num_cpus=1, max_retries=1, scheduling_strategy="SPREAD",
+                                    name=f"features universe from {lo}").remote(bars, feats, lo))
+        if len(pending) >= window:
+            yield ray.get(pending.popleft())
+    while pending:
+        yield ray.get(pending.popleft())
 
 
 def _universe_plan(store: FeatureStore, key: str, bars_by_symbol: dict[str, pd.DataFrame], timeframe: str,
@@ -150,17 +236,40 @@ def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
               peers: dict[str, pd.DataFrame] | None = None, macro: pd.DataFrame | None = None,
               news: pd.DataFrame | None = None, progress: bool = True,
               timeout_s: float = 3600.0, store_dtype: str = DEFAULT_STORE_DTYPE) -> BuildResult:
-    """Per-symbol tasks on the running Ray (one CPU each), then the universe stage."""
+    """Per-symbol tasks on the running Ray (one CPU each, spread over its nodes), then the
+    universe stage in date chunks, also as tasks. The per-symbol tasks run on the nodes that see
+    ``store_root`` (every node on one machine or with a shared folder; a node without it is left
+    out, with the reason in ``nodes_left_out``; :func:`check_shared_store` guards each task)."""
     if not inputs:
         raise DataError("no symbols to build features for")
     t0 = time.perf_counter()
+    Path(store_root).mkdir(parents=True, exist_ok=True)
+    marker = f".build-{uuid.uuid4().hex}"
+    (Path(store_root) / marker).touch()
+    try:
+        return _run_build(inputs, set_name, store_root, marker, peers=peers, macro=macro, news=news,
+                          progress=progress, timeout_s=timeout_s, store_dtype=store_dtype, t0=t0)
+    finally:
+        (Path(store_root) / marker).unlink(missing_ok=True)
+
+
+def _run_build(inputs: list[SymbolInput], set_name: str, store_root: str, marker: str, *,
+               peers: dict[str, pd.DataFrame] | None, macro: pd.DataFrame | None,
+               news: pd.DataFrame | None, progress: bool, timeout_s: float, store_dtype: str,
+               t0: float) -> BuildResult:
+    nodes, left_out = store_nodes(store_root, marker)
+    if left_out:
+        print(f"features: {len(left_out)} node(s) left out of the build: "
+              + "; ".join(f"{k} {v}" for k, v in left_out.items()), file=sys.stderr)
+    where = placements(nodes, len(inputs), all_nodes=not left_out)
     task = ray.remote(build_symbol)
     peers_ref = ray.put(peers or {})
     macro_ref, news_ref = ray.put(macro), ray.put(news)
     # named per symbol: the Ray dashboard (and the state API) show which symbols are built or running
-    refs = {task.options(num_cpus=1, max_retries=1, name=f"features {inp.symbol} {inp.timeframe}").remote(
-        inp, set_name, store_root, peers_ref, macro_ref, news_ref, store_dtype): inp for inp in inputs}
-    res = BuildResult(set_name, inputs[0].timeframe)
+    refs = {task.options(num_cpus=1, max_retries=1, name=f"features {inp.symbol} {inp.timeframe}", **opts).remote(
+        inp, set_name, store_root, peers_ref, macro_ref, news_ref, store_dtype, marker): inp
+        for inp, opts in zip(inputs, where)}
+    res = BuildResult(set_name, inputs[0].timeframe, nodes_left_out=left_out)
     ranked: dict[str, pd.DataFrame] = {}
     pending = list(refs)
     deadline = time.monotonic() + timeout_s
@@ -179,7 +288,7 @@ def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
     if len(inputs) >= MIN_SYMBOLS:
         version = next(iter(res.symbols.values()))["version"]
         res.universe = build_universe({i.symbol: i.bars for i in inputs}, ranked, store_root,
-                                      inputs[0].timeframe, version, store_dtype)
+                                      inputs[0].timeframe, version, store_dtype, parallel=True)
     res.seconds = time.perf_counter() - t0
     return res
 

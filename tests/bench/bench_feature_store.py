@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import pandas as pd  # noqa: E402
 
+from pipelines.features.universe import RANKED_COLUMNS  # noqa: E402
+
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -37,6 +39,31 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 DATA = [Path(d) for d in os.environ.get("BENCH_DATA", "/work/shared/data/crypto_binance_spot_1h_universe:"
                                                       "/work/shared/data/crypto_binance_spot_1h").split(":")]
 HELD_BACK = pd.Timedelta(days=1)  # the last calendar day of bars, appended after the full build
+
+
+def universe_side_by_side(cfg, full, home: Path) -> dict[bool, float]:
+    """The universe stage alone over the whole history, from the stored per-symbol columns, into two
+    fresh roots: in the driver (``parallel=False``) and as Ray tasks by date chunk (what the job runs)."""
+    from pipelines.features.store import FeatureStore
+    from pipelines.jobs.features import build_universe
+    from pipelines.store import ParquetStore
+
+    version = next(iter(full.symbols.values()))["version"]
+    fs = FeatureStore(cfg.features.store_path, dtype=cfg.features.store_dtype)
+    lake = ParquetStore(cfg.store.path)
+    bars = {s: lake.read_bars(s, "1h") for s in full.symbols}
+    lake.close()
+    ranked = {}
+    for s in bars:
+        frame, info = fs.read(s, "1h", version)
+        ranked[s] = frame[[c for c in RANKED_COLUMNS if c in frame.columns]]
+    out = {}
+    for parallel in (False, True):
+        t0 = time.perf_counter()
+        build_universe(bars, ranked, str(home / f"xs-{parallel}"), "1h", version, cfg.features.store_dtype,
+                       parallel=parallel)
+        out[parallel] = time.perf_counter() - t0
+    return out
 
 
 def emit(bench: str, value: float, unit: str, baseline=None, ratio=None, **extra) -> None:
@@ -149,6 +176,7 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
                     lake.write("bars", b[b["ts"] > cut])
             lake.close()
             t_append, append = timed("append")
+            t_xs = universe_side_by_side(cfg, full, home) if full.universe else None
         finally:
             ray.shutdown()
         common = {"pairs": pairs, "set": set_name, "bars": rows, "cpus": cpus, "store_dtype": dtype or "default"}
@@ -167,6 +195,10 @@ def build(pairs: int, set_name: str, cpus: int, dtype: str, do_encodings: bool) 
              bars_computed=sum(v["bars_computed"] for v in append.symbols.values()),
              universe=(append.universe or {}).get("action"),
              universe_dates_computed=(append.universe or {}).get("dates_computed"), **common)
+        if t_xs:
+            emit("feature_store.universe_stage_seconds", t_xs[True], "s", round(t_xs[False], 3),
+                 t_xs[True] / t_xs[False], mode="date chunks as Ray tasks; baseline: the same chunks in the driver",
+                 **common)
         driver = peak_rss_mib()
         emit("feature_store.peak_rss.driver", driver, "MiB", 1536, driver / 1536,
              after_loading_bars_mib=round(rss_loaded, 1), **common)
