@@ -112,10 +112,27 @@ def models_panel(pred: dict | None) -> None:
                          "confidence": f"{e['confidence']:.0%}"})
         for miss in h.get("missing", []):
             st.warning(f"{h['horizon']}: {miss['name']} unavailable ({miss['reason']})")
-    if not rows:
+    panels = pred.get("panels", [])
+    if not rows and not panels:
         st.info(EMPTY_MODELS)
-        return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if panels:
+        panel_models_table(panels)
+    for miss in pred.get("panels_missing", []):
+        st.warning(f"Panel model {miss['name']} unavailable ({miss['reason']})")
+
+
+def panel_models_table(panels: list[dict]) -> None:
+    """The panel models' answers for this asset: its score and its rank in the cross-section
+    (-0.5 the weakest, +0.5 the strongest of the symbols answered that date)."""
+    st.caption("Panel models rank this asset against their universe on the latest common date "
+               "(rank from -0.5, the weakest, to +0.5, the strongest):")
+    st.dataframe(pd.DataFrame([{"model": a["name"], "version": a["version"], "label": a["label"],
+                                "horizon": a["horizon"], "score": f"{a['score']:+.4g}",
+                                "rank": f"{a['rank']:+.2f}", "of symbols": a["cross_section"],
+                                "as of": a["ts"]} for a in panels]),
+                 hide_index=True, width="stretch")
 
 
 def risk_panel(symbol: str) -> None:

@@ -64,6 +64,21 @@ def top_panel(top: list[dict]) -> None:
                  hide_index=True, width="stretch")
 
 
+def panels_panel(panels: list[dict], missing: list[dict]) -> None:
+    """Each promoted panel model's latest cross-section: its leaders and laggards by rank."""
+    if not panels and not missing:
+        return
+    st.subheader("Panel models")
+    for p in panels:
+        st.caption(f"{p['name']} ({p['label']} label, {p['horizon']} horizon): {p['cross_section']} symbols "
+                   f"ranked on {p['ts']}")
+        rows = [{"side": side, "symbol": m["symbol"], "score": f"{m['score']:+.4g}", "rank": f"{m['rank']:+.2f}"}
+                for side, members in (("leader", p["leaders"]), ("laggard", p["laggards"])) for m in members]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for m in missing:
+        st.warning(f"Panel model {m['name']} cannot answer: {m['reason']}")
+
+
 @st.fragment(run_every=config().refresh_s)
 def live() -> None:
     data = fetch("/overview", top=10)
@@ -72,6 +87,7 @@ def live() -> None:
     sessions_panel(data["sessions"])
     cards_panel(data["cards"])
     top_panel(data["top_predictions"])
+    panels_panel(data.get("panels", []), data.get("panels_missing", []))
     for err in data.get("errors", []):
         st.warning(f"{err['symbol']}: {err['reason']}")
     st.caption(f"Updated {data['generated_at']}; refreshes every {config().refresh_s} s.")

@@ -142,3 +142,29 @@ def test_assets_and_overview_show_the_panel_answers(panel_app):
     # the universe's symbols are on the cards even though no per-symbol forecaster serves them
     card_syms = {a["symbol"] for c in o["cards"] for a in c["assets"]}
     assert set(SYMS) <= card_syms and o["errors"] == []
+
+
+def test_the_panel_pages_show_the_panel_models(panel_app, monkeypatch):
+    """The Streamlit overview and asset pages, through Streamlit's own harness against this app:
+    the panel model's leaders and laggards, the models that cannot answer, and the asset's rank."""
+    from tests.dashboards.test_pages import run_page, texts
+    url, _, _, _, rec = panel_app
+    o = requests.get(f"{url}/overview", params={"top": 10}, timeout=120).json()
+    (p,) = o["panels"]
+    at = run_page("overview", url, monkeypatch)
+    t = texts(at)
+    assert "Panel models" in t and f"{p['cross_section']} symbols ranked on {p['ts']}" in t
+    table = next(d.value for d in at.dataframe if "side" in d.value.columns)
+    want = [("leader", m["symbol"]) for m in p["leaders"]] + [("laggard", m["symbol"]) for m in p["laggards"]]
+    assert list(zip(table["side"], table["symbol"])) == want
+    assert len(o["panels_missing"]) == 2
+    for m in o["panels_missing"]:
+        assert f"Panel model {m['name']} cannot answer: {m['reason']}" in t
+
+    pred = requests.get(f"{url}/predictions/P3", timeout=120).json()
+    (a,) = pred["panels"]
+    at = run_page("asset", url, monkeypatch, symbol="P3", range="1M")
+    shown = next(d.value for d in at.dataframe if "rank" in d.value.columns)
+    assert shown["model"].tolist() == [rec.name] and shown["rank"].tolist() == [f"{a['rank']:+.2f}"]
+    assert shown["of symbols"].tolist() == [len(SYMS)]
+    assert "No models promoted yet" not in texts(at)
