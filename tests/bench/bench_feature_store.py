@@ -53,10 +53,10 @@ def universe_side_by_side(cfg, full, home: Path) -> dict[bool, float]:
     lake = ParquetStore(cfg.store.path)
     bars = {s: lake.read_bars(s, "1h") for s in full.symbols}
     lake.close()
-    ranked = {}
-    for s in bars:
-        frame, info = fs.read(s, "1h", version)
-        ranked[s] = frame[[c for c in RANKED_COLUMNS if c in frame.columns]]
+    rec = fs.record(next(iter(bars)), "1h", version)
+    stored = set(rec.get("columns") or rec.get("layout") or [])
+    wanted = [c for c in RANKED_COLUMNS if c in stored]
+    ranked = {s: fs.read(s, "1h", version, columns=wanted)[0] for s in bars}
     out = {}
     for parallel in (False, True):
         t0 = time.perf_counter()
