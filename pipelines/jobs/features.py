@@ -16,12 +16,14 @@ import sys
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm import tqdm
 
 from cluster.runtime import init_ray
@@ -94,7 +96,7 @@ def check_shared_store(store_root: str, marker: str | None) -> None:
     ``marker`` in ``store_root`` before the tasks start, so a node where the path is another
     folder (a second machine without the shared mount) fails at once instead of writing features
     the driver and the other nodes never read."""
-    if marker and not (Path(store_root) / marker).exists():
+    if marker and not sees_store(store_root, marker):
         raise DataError(f"the feature store {store_root} is not shared with this node ({socket.gethostname()}): "
                         f"a build over several machines needs it on a folder every node mounts at the same path "
                         f"(MERIDIAN_HOME or features.store_path; see cluster/README.md)")
@@ -111,7 +113,6 @@ def store_nodes(store_root: str, marker: str, timeout_s: float = 120.0) -> tuple
     nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0]
     if len(nodes) <= 1:
         return [n["NodeID"] for n in nodes], {}
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     probe = ray.remote(sees_store)
     refs = {n["NodeID"]: probe.options(num_cpus=0, name="features store probe",
                                        scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
@@ -137,9 +138,22 @@ def placements(nodes: list[str], n_tasks: int, all_nodes: bool) -> list[dict]:
         return [{"scheduling_strategy": "SPREAD"}] * n_tasks
     if not nodes:
         raise DataError("no node of the cluster sees the feature store: build where it is (on the head)")
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     return [{"scheduling_strategy": NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)}
             for i in range(n_tasks)]
+
+
+@contextmanager
+def store_marker(store_root: str) -> Iterator[str]:
+    """A marker file of this build in ``store_root`` while the per-symbol tasks run: what
+    :func:`store_nodes` and :func:`check_shared_store` look for on each node."""
+    root = Path(store_root)
+    root.mkdir(parents=True, exist_ok=True)
+    marker = f".build-{uuid.uuid4().hex}"
+    (root / marker).touch()
+    try:
+        yield marker
+    finally:
+        (root / marker).unlink(missing_ok=True)
 
 
 def peak_rss_mib() -> float:
@@ -243,48 +257,35 @@ def run_build(inputs: list[SymbolInput], set_name: str, store_root: str, *,
     if not inputs:
         raise DataError("no symbols to build features for")
     t0 = time.perf_counter()
-    Path(store_root).mkdir(parents=True, exist_ok=True)
-    marker = f".build-{uuid.uuid4().hex}"
-    (Path(store_root) / marker).touch()
-    try:
-        return _run_build(inputs, set_name, store_root, marker, peers=peers, macro=macro, news=news,
-                          progress=progress, timeout_s=timeout_s, store_dtype=store_dtype, t0=t0)
-    finally:
-        (Path(store_root) / marker).unlink(missing_ok=True)
-
-
-def _run_build(inputs: list[SymbolInput], set_name: str, store_root: str, marker: str, *,
-               peers: dict[str, pd.DataFrame] | None, macro: pd.DataFrame | None,
-               news: pd.DataFrame | None, progress: bool, timeout_s: float, store_dtype: str,
-               t0: float) -> BuildResult:
-    nodes, left_out = store_nodes(store_root, marker)
-    if left_out:
-        print(f"features: {len(left_out)} node(s) left out of the build: "
-              + "; ".join(f"{k} {v}" for k, v in left_out.items()), file=sys.stderr)
-    where = placements(nodes, len(inputs), all_nodes=not left_out)
-    task = ray.remote(build_symbol)
-    peers_ref = ray.put(peers or {})
-    macro_ref, news_ref = ray.put(macro), ray.put(news)
-    # named per symbol: the Ray dashboard (and the state API) show which symbols are built or running
-    refs = {task.options(num_cpus=1, max_retries=1, name=f"features {inp.symbol} {inp.timeframe}", **opts).remote(
-        inp, set_name, store_root, peers_ref, macro_ref, news_ref, store_dtype, marker): inp
-        for inp, opts in zip(inputs, where)}
-    res = BuildResult(set_name, inputs[0].timeframe, nodes_left_out=left_out)
+    res = BuildResult(set_name, inputs[0].timeframe)
     ranked: dict[str, pd.DataFrame] = {}
-    pending = list(refs)
-    deadline = time.monotonic() + timeout_s
-    with tqdm(total=len(pending), desc="features", unit="symbol", disable=not progress) as bar:
-        while pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"feature build: {len(pending)} symbols unfinished after {timeout_s:.0f} s")
-            done, pending = ray.wait(pending, num_returns=1, timeout=min(left, 60))
-            for ref in done:
-                summary, rk = ray.get(ref, timeout=60)
-                sym = refs[ref].symbol
-                res.symbols[sym] = summary
-                ranked[sym] = rk
-                bar.update(1)
+    with store_marker(store_root) as marker:
+        nodes, res.nodes_left_out = store_nodes(store_root, marker)
+        if res.nodes_left_out:
+            print(f"features: {len(res.nodes_left_out)} node(s) left out of the build: "
+                  + "; ".join(f"{k} {v}" for k, v in res.nodes_left_out.items()), file=sys.stderr)
+        where = placements(nodes, len(inputs), all_nodes=not res.nodes_left_out)
+        task = ray.remote(build_symbol)
+        peers_ref = ray.put(peers or {})
+        macro_ref, news_ref = ray.put(macro), ray.put(news)
+        # named per symbol: the Ray dashboard (and the state API) show which symbols are built or running
+        refs = {task.options(num_cpus=1, max_retries=1, name=f"features {inp.symbol} {inp.timeframe}", **opts).remote(
+            inp, set_name, store_root, peers_ref, macro_ref, news_ref, store_dtype, marker): inp
+            for inp, opts in zip(inputs, where)}
+        pending = list(refs)
+        deadline = time.monotonic() + timeout_s
+        with tqdm(total=len(pending), desc="features", unit="symbol", disable=not progress) as bar:
+            while pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"feature build: {len(pending)} symbols unfinished after {timeout_s:.0f} s")
+                done, pending = ray.wait(pending, num_returns=1, timeout=min(left, 60))
+                for ref in done:
+                    summary, rk = ray.get(ref, timeout=60)
+                    sym = refs[ref].symbol
+                    res.symbols[sym] = summary
+                    ranked[sym] = rk
+                    bar.update(1)
     if len(inputs) >= MIN_SYMBOLS:
         version = next(iter(res.symbols.values()))["version"]
         res.universe = build_universe({i.symbol: i.bars for i in inputs}, ranked, store_root,
