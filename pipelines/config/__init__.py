@@ -64,9 +64,12 @@ class FeatureConfig(Frozen):
 
     feature_set: str = Field("core", description="registry subset: 'core' or 'full'")
     store_path: str = Field("features", description="root folder of the feature store (relative: under the home)")
-    store_dtype: Literal["float32", "float64"] = Field(
-        "float32", description="how the feature store keeps values: float32 (about 7 significant digits, "
-                               "relative error <= 6e-8, half the bytes) or float64 (exact)")
+    store_dtype: str = Field(
+        "float32:16", pattern=r"^(float64|float32(:([1-9]|1[0-9]|2[0-2]))?)$",
+        description="how the feature store keeps values: float32:16 (float32 rounded to 16 of its 23 "
+                    "mantissa bits: about 5 significant digits, relative error <= 7.6e-6, the store about "
+                    "0.77 of plain float32's bytes), float32:N (N bits, 1..22), float32 (relative error "
+                    "<= 6e-8) or float64 (exact, twice float32's bytes)")
 
 
 class WalkForwardConfig(Frozen):

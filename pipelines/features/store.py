@@ -8,14 +8,19 @@ reads old values. :func:`materialize` reuses stored rows when the inputs have no
 when new bars were appended, computes each spec over only a trailing slice long enough for it to
 have forgotten where it started (its own ``memory``) and appends the new rows.
 
-Values are stored as float32 by default (``features.store_dtype``): about 7 significant digits,
-each value within a relative 2**-24 (6e-8) of the float64 it was computed as. Reads return float64
-(the float32 values, exactly). Models must see the values the store keeps whether their features
-came from the store or were computed fresh: :func:`as_stored` is that rounding, applied wherever
-features are computed for a model outside the store. Parts are written with zstd (level 3), the
-float columns byte-stream-split and without dictionaries: chosen by
-``tests/bench/bench_feature_store.py`` (float32 zstd-3 byte-stream-split is about half the bytes of
-float32 snappy and a fifth of the former float64 snappy parts, at the same write and read speed)."""
+Values are stored as float32 rounded to 16 of its 23 mantissa bits by default
+(``features.store_dtype: float32:16``): about 5 significant digits, each value within a relative
+2**-17 (7.6e-6) of the float64 it was computed as. ``float32`` keeps all of float32's bits (2**-24,
+6e-8), ``float32:N`` keeps N (1..22), ``float64`` is exact. The bits dropped are float noise that does
+not compress: at 16 bits a part is about 0.77 of the full float32 one, which is what brings the store
+under 15x the bars (measured by ``tests/bench/bench_feature_store.py``). Reads return float64 (the
+stored values, exactly). Models must see the values the store keeps whether their features came
+from the store or were computed fresh: :func:`as_stored` is that rounding, applied wherever
+features are computed for a model outside the store (training, the served rows), so train and
+serve see the same numbers. Parts are written with zstd (level 3), the float columns
+byte-stream-split and without dictionaries: chosen by the same bench (float32 zstd-3
+byte-stream-split is about half the bytes of float32 snappy and a fifth of the former float64
+snappy parts, at the same write and read speed)."""
 
 from __future__ import annotations
 
@@ -41,9 +46,9 @@ from pipelines.features.spec import FeatureContext, FeatureSpec
 # the old definitions then stay under their own version instead of being reused or appended to.
 # 2: GARCH fits by the compiled MLE (changed under 1); FFT features NaN on flat windows
 CODE_VERSION = "2"
-STORE_DTYPES = ("float32", "float64")
-DEFAULT_STORE_DTYPE = "float32"
-# the largest relative error of a value as stored (unit round-off of the dtype)
+STORE_DTYPES = ("float32:16", "float32", "float64")   # the usual ones; any float32:N (1 <= N <= 22) is valid
+DEFAULT_STORE_DTYPE = "float32:16"
+# the largest relative error of a value as stored (unit round-off of the dtype); see precision_of
 PRECISION = {"float32": 2.0 ** -24, "float64": 2.0 ** -53}
 # how parts are written (see the module docstring); float columns are also byte-stream-split
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "use_dictionary": False}
@@ -52,10 +57,40 @@ BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", "known_at")
 UNHASHED = ("bids", "asks", "trade_id", "item_id", "symbol", "venue", "source", "headline", "summary", "url")
 
 
+def parse_dtype(dtype: str) -> tuple[str, int | None]:
+    """``float64`` / ``float32`` / ``float32:N`` -> (the array dtype, mantissa bits kept or None for
+    all of them); anything else is a ValueError naming what is accepted."""
+    base, colon, bits = str(dtype).partition(":")
+    if base in ("float32", "float64") and not colon:
+        return base, None
+    if base == "float32" and bits.isdigit() and 1 <= int(bits) <= 22:
+        return base, int(bits)
+    raise ValueError(f"feature store dtype {dtype!r}: float64, float32, or float32:N to keep N of "
+                     f"float32's 23 mantissa bits (1 <= N <= 22; the default is {DEFAULT_STORE_DTYPE})")
+
+
 def _check_dtype(dtype: str) -> str:
-    if dtype not in STORE_DTYPES:
-        raise ValueError(f"feature store dtype {dtype!r}: one of {', '.join(STORE_DTYPES)}")
+    parse_dtype(dtype)
     return dtype
+
+
+def precision_of(dtype: str) -> float:
+    """The largest relative error of a stored value against the float64 it was computed as: the
+    dtype's unit round-off, plus (``float32:N``) half a unit in the N-th mantissa bit."""
+    base, bits = parse_dtype(dtype)
+    return PRECISION[base] + (0.0 if bits is None else 2.0 ** -(bits + 1))
+
+
+def round_mantissa(a: np.ndarray, bits: int) -> np.ndarray:
+    """float32 values rounded to ``bits`` mantissa bits, to nearest with ties to even (the rounding
+    of IEEE arithmetic; no bias), the dropped bits zero so they compress to nothing. NaN and inf
+    are kept; rounding twice changes nothing. A new array."""
+    drop = 23 - bits
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    odd = (u >> np.uint32(drop)) & np.uint32(1)
+    r = (u + np.uint32((1 << (drop - 1)) - 1) + odd) & np.uint32((0xFFFFFFFF << drop) & 0xFFFFFFFF)
+    # exponent all ones (NaN, inf) left alone: a carry there would turn a NaN into an inf
+    return np.where((u & np.uint32(0x7F800000)) == np.uint32(0x7F800000), u, r).view(np.float32)
 
 
 def set_version(specs: tuple[FeatureSpec, ...], dtype: str = DEFAULT_STORE_DTYPE) -> str:
@@ -65,17 +100,21 @@ def set_version(specs: tuple[FeatureSpec, ...], dtype: str = DEFAULT_STORE_DTYPE
 
 
 def as_stored(frame: pd.DataFrame, dtype: str = DEFAULT_STORE_DTYPE) -> pd.DataFrame:
-    """``frame`` as the feature store keeps it: every column rounded to ``dtype`` and back to
-    float64 (a new frame; the input is left alone). Training on features computed without the
-    store, and serving live rows, go through here so a model sees the values the store holds.
-    A finite value beyond float32's range is an error (set ``features.store_dtype: float64``)."""
-    if _check_dtype(dtype) == "float64":
+    """``frame`` as the feature store keeps it: every column rounded to ``dtype`` (float32, and to
+    its mantissa bits for ``float32:N``) and back to float64 (a new frame; the input is left alone).
+    Training on features computed without the store, and serving live rows, go through here so a
+    model sees the values the store holds. A finite value beyond float32's range is an error (set
+    ``features.store_dtype: float64``)."""
+    base, bits = parse_dtype(dtype)
+    if base == "float64":
         return frame.astype("float64")
     data = {}
     for c in frame.columns:
         a = frame[c].to_numpy(dtype="float64")
         with np.errstate(over="ignore"):  # reported below, naming the column
             r = a.astype("float32")
+            if bits is not None:
+                r = round_mantissa(r, bits)
         if np.isinf(r).any() and (np.isinf(r) & np.isfinite(a)).any():
             raise ValueError(f"feature {c!r} holds values beyond float32's range (|x| > 3.4e38): "
                              f"set features.store_dtype: float64")
@@ -168,6 +207,7 @@ class FeatureStore:
         self.root = Path(root)
         self.max_parts = max_parts
         self.dtype = _check_dtype(dtype)
+        self.array_dtype = parse_dtype(dtype)[0]   # what the parts hold (values already rounded: as_stored)
 
     def _dir(self, version: str, timeframe: str, symbol: str) -> tuple[Path, Path]:
         d = self.root / version / timeframe
@@ -236,7 +276,11 @@ class FeatureStore:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
         arrays = {"ts": pa.array(utc_index(frame.index))}  # one ts type in every part
-        arrays.update({str(c): pa.array(frame[c].to_numpy(dtype=self.dtype)) for c in frame.columns if c not in skip})
+        bits = parse_dtype(self.dtype)[1]
+        for c in frame.columns:
+            if c not in skip:
+                a = frame[c].to_numpy(dtype=self.array_dtype)
+                arrays[str(c)] = pa.array(a if bits is None else round_mantissa(a, bits))  # as_stored's: a no-op on its output
         return pa.table(arrays)
 
     def _write_part(self, folder: Path, table: pa.Table) -> str:
@@ -261,7 +305,7 @@ class FeatureStore:
         """Replace the stored frame. Columns that are exact shifts of another are kept as a
         reference to it (:mod:`pipelines.features.shifted`)."""
         folder, meta = self._dir(version, timeframe, symbol)
-        shifts = find_shifts(frame, self.dtype)
+        shifts = find_shifts(frame, self.array_dtype)
         part = self._write_part(folder, self._table(frame, skip=shifts))
         layout = {"shifts": {c: list(v) for c, v in shifts.items()}, "layout": [str(c) for c in frame.columns]} \
             if shifts else {}
@@ -274,11 +318,13 @@ class FeatureStore:
         the append rewrites it as one part, so hourly updates do not pile up small files."""
         folder, meta = self._dir(version, timeframe, symbol)
         old = json.loads(meta.read_text())
+        if parse_dtype(self.dtype)[1] is not None:
+            rows = as_stored(rows, self.dtype)   # shifts are checked on the values as stored (a no-op on materialize's rows)
         shifts = {c: (src, int(k)) for c, (src, k) in old.get("shifts", {}).items()}
         if shifts:
             sources = sorted({src for src, _ in shifts.values()})
             got = self.read(symbol, timeframe, version, columns=sources)
-            if got is None or not shifts_continue(got[0], rows, shifts, self.dtype):
+            if got is None or not shifts_continue(got[0], rows, shifts, self.array_dtype):
                 # the new rows break a shift: the frame is written again, its shifts found anew
                 whole = self.read(symbol, timeframe, version)
                 if whole is None:

@@ -1,5 +1,5 @@
 """What the feature store costs on real bars: bytes on disk per bar byte (Parquet encodings side by
-side, float64 and float32), the universe build's full wall, a rerun with nothing new (and its ratio
+side, float64, float32 and float32 rounded to N mantissa bits), the universe build's full wall, a rerun with nothing new (and its ratio
 to the full build), a one-day append, and peak RSS of the driver and of the Ray workers (each task
 reports its worker's).
 
@@ -98,13 +98,17 @@ def load_pairs(n: int):
 def encodings(frame, bar_bytes_per_row: float) -> None:
     """One symbol's stored feature frame written with each candidate encoding: bytes per bar byte,
     write and read seconds (one part, as a full build writes it)."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from pipelines.features.store import parse_dtype, round_mantissa
+
     def table(dtype):
+        base, bits = parse_dtype(dtype)
         arrays = {"ts": pa.array(frame.index)}
-        arrays.update({c: pa.array(frame[c].to_numpy(dtype=dtype)) for c in frame.columns})
+        for c in frame.columns:
+            a = frame[c].to_numpy(dtype=base)
+            arrays[c] = pa.array(a if bits is None else round_mantissa(a, bits))
         return pa.table(arrays)
 
     candidates = [
@@ -117,9 +121,12 @@ def encodings(frame, bar_bytes_per_row: float) -> None:
         ("float32", "zstd", 3, True),
         ("float32", "zstd", 9, True),
         ("float32", "lz4", None, True),
+        ("float32:18", "zstd", 3, True),
+        ("float32:16", "zstd", 3, True),   # the default
+        ("float32:14", "zstd", 3, True),
     ]
     for dtype, codec, level, bss in candidates:
-        t = table(np.dtype(dtype))
+        t = table(dtype)
         floats = [c for c in t.column_names if c != "ts"]
         buf = io.BytesIO()
         t0 = time.perf_counter()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipelines.cli import main
-from pipelines.features.store import FeatureStore
+from pipelines.features.store import DEFAULT_STORE_DTYPE, FeatureStore, precision_of
 from tests.synthetic.bars import synthetic_bars
 from pipelines.jobs.features import SymbolInput, run_build
 
@@ -35,7 +36,7 @@ def test_build_on_ray_then_reuse(ray_session, tmp_path):
     assert "xs_alpha001" in xs.columns and "xs_rank_rsi_14" in xs.columns
     ranks = pd.concat({s: store.read(s, "1h", res.universe["version"])[0]["xs_rank_rsi_14"] for s in ("S0", "S1", "S2")}, axis=1)
     row = ranks.dropna().iloc[-1]
-    assert sorted(row.round(6).tolist()) == sorted([round(1 / 3, 6), round(2 / 3, 6), 1.0])
+    np.testing.assert_allclose(sorted(row.tolist()), [1 / 3, 2 / 3, 1.0], rtol=precision_of(DEFAULT_STORE_DTYPE))
     again = run_build(inputs, SET, str(tmp_path), peers=peers, progress=False, timeout_s=300)
     assert {v["action"] for v in again.symbols.values()} == {"reused"}
     assert again.universe["action"] == "reused" and again.universe["dates_computed"] == 0

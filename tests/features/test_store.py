@@ -2,11 +2,11 @@
 recompute, recompute on changed history, interrupted writes, float32 values within their
 documented precision.
 
-Tolerances: a stored value is the float64 computation rounded to float32 (:func:`as_stored`),
-within a relative ``PRECISION["float32"]`` (2**-24) of it. An appended row is compared with a full
-recompute rounded the same way: the trailing recompute differs from the full one by far less than
-1e-7 in float64, but the two may round to neighbouring float32 values, one float32 step apart
-(2**-23 relative), hence ``TOL``."""
+Tolerances: a stored value is the float64 computation rounded as the default dtype keeps it
+(:func:`as_stored`: float32, then 16 mantissa bits), within a relative ``precision_of`` the dtype
+(2**-24 + 2**-17) of it. An appended row is compared with a full recompute rounded the same way:
+the trailing recompute differs from the full one by far less than 1e-7 in float64, but the two may
+round to neighbouring stored values, one step apart (2**-16 relative), hence ``TOL``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import pytest
 
 from pipelines.features.engine import compute_features
 from pipelines.features.catalog import feature_set
-from pipelines.features.store import PRECISION, FeatureStore, as_stored, materialize, set_version
+from pipelines.features.store import (DEFAULT_STORE_DTYPE, PRECISION, FeatureStore, as_stored, materialize,
+                                      precision_of, round_mantissa, set_version)
 from tests.synthetic.bars import synthetic_bars, synthetic_context
 
 SPECS = feature_set("core") + tuple(s for s in feature_set("full") if s.name in
@@ -26,7 +27,7 @@ SPECS = feature_set("core") + tuple(s for s in feature_set("full") if s.name in
                                     "sar_0p02_0p2", "cross_spy", "macro_vixcls", "rsi_50"))
 
 
-TOL = 1e-7 + 2 * PRECISION["float32"]
+TOL = 1e-7 + 2 * precision_of(DEFAULT_STORE_DTYPE)
 
 
 def max_abs_diff(a: pd.DataFrame, b: pd.DataFrame) -> float:
@@ -310,37 +311,67 @@ def test_context_digest_hashes_exactly_what_was_known_at_the_cut(market):
     assert dig.bars(1000) == _Digests(bars.iloc[:1000], ctx).bars(1000) != dig.bars(1001)
 
 
-def test_float32_by_default_within_its_precision_and_float64_on_request(tmp_path, market):
+def test_rounded_float32_by_default_within_its_precision_and_float32_or_float64_on_request(tmp_path, market):
     import pyarrow.parquet as pq
     bars, ctx = market
     core = feature_set("core")
     exact = compute_features(bars.iloc[:1500], core, ctx, drop_warmup=False)
-    m32 = materialize(FeatureStore(tmp_path / "f32"), bars.iloc[:1500], core, ctx, symbol="P", timeframe="1h",
-                      drop_warmup=False)
-    m64 = materialize(FeatureStore(tmp_path / "f64", dtype="float64"), bars.iloc[:1500], core, ctx, symbol="P",
-                      timeframe="1h", drop_warmup=False)
-    assert m32.version == set_version(core) != m64.version == set_version(core, "float64")
-    # float64 keeps the computation exactly; float32 within a relative 2**-24 of it, and not exactly
-    assert max_abs_diff(m64.features, exact) == 0.0
-    x, y = m32.features.to_numpy(), exact.to_numpy()
+    stores = {d: FeatureStore(tmp_path / d.replace(":", "_"), **({} if d == DEFAULT_STORE_DTYPE else {"dtype": d}))
+              for d in (DEFAULT_STORE_DTYPE, "float32", "float64")}
+    made = {d: materialize(st, bars.iloc[:1500], core, ctx, symbol="P", timeframe="1h", drop_warmup=False)
+            for d, st in stores.items()}
+    assert DEFAULT_STORE_DTYPE == "float32:16" and made["float32:16"].version == set_version(core)
+    assert len({m.version for m in made.values()}) == 3 and made["float64"].version == set_version(core, "float64")
+    # float64 keeps the computation exactly; float32 within a relative 2**-24 of it; float32:16 within
+    # 2**-24 + 2**-17, and it does drop bits (its error is beyond plain float32's)
+    assert max_abs_diff(made["float64"].features, exact) == 0.0
+    y = exact.to_numpy()
     m = ~np.isnan(y)
-    rel = np.abs(x[m] - y[m]) / np.abs(y[m]).clip(min=np.finfo("float64").tiny)
-    assert (np.isnan(x) == np.isnan(y)).all() and 0 < rel.max() <= PRECISION["float32"]
+    for d in ("float32", "float32:16"):
+        x = made[d].features.to_numpy()
+        rel = np.abs(x[m] - y[m]) / np.abs(y[m]).clip(min=np.finfo("float64").tiny)
+        assert (np.isnan(x) == np.isnan(y)).all() and 0 < rel.max() <= precision_of(d), d
+    assert precision_of("float32") == PRECISION["float32"] < 5e-6 < precision_of("float32:16") < 8e-6
+    x16 = made["float32:16"].features.to_numpy()
+    assert (np.abs(x16[m] - y[m]) / np.abs(y[m]).clip(min=np.finfo("float64").tiny)).max() > 1e-6
     # every path returns what the store holds, as float64, equal to as_stored of the computation
-    for m_ in (m32, materialize(FeatureStore(tmp_path / "f32"), bars.iloc[:1500], core, ctx, symbol="P",
-                                timeframe="1h", drop_warmup=False)):
-        assert (m_.features.dtypes == "float64").all() and max_abs_diff(m_.features, as_stored(exact)) == 0.0
-    stored, _ = FeatureStore(tmp_path / "f32").read("P", "1h", m32.version)
-    assert (stored.dtypes == "float64").all() and max_abs_diff(stored, as_stored(exact)) == 0.0
-    # on disk: float32 columns, zstd, byte-stream-split, no dictionaries
-    part = next((tmp_path / "f32").rglob("part-*.parquet"))
+    for d, st in stores.items():
+        again = materialize(st, bars.iloc[:1500], core, ctx, symbol="P", timeframe="1h", drop_warmup=False)
+        assert again.action == "reused"
+        for m_ in (made[d], again):
+            assert (m_.features.dtypes == "float64").all() and max_abs_diff(m_.features, as_stored(exact, d)) == 0.0
+        stored, _ = st.read("P", "1h", made[d].version)
+        assert (stored.dtypes == "float64").all() and max_abs_diff(stored, as_stored(exact, d)) == 0.0
+    # on disk: float32 columns, zstd, byte-stream-split, no dictionaries; at 16 bits the 7 lowest mantissa
+    # bits of every value are zero (what makes the parts smaller); float64 parts hold doubles
+    part = next((tmp_path / "float32_16").rglob("part-*.parquet"))
     pf = pq.ParquetFile(part)
     assert str(pf.schema_arrow.field("rsi_14").type) == "float"
     col = pf.metadata.row_group(0).column(pf.schema_arrow.get_field_index("rsi_14"))
     assert col.compression == "ZSTD" and "BYTE_STREAM_SPLIT" in col.encodings
     assert not any("DICTIONARY" in e for e in col.encodings)
-    part64 = next((tmp_path / "f64").rglob("part-*.parquet"))
+    raw = pf.read(columns=["rsi_14"]).column("rsi_14").to_numpy().view(np.uint32)
+    assert (raw & np.uint32(0x7F) == 0).all() and (pq.read_table(next((tmp_path / "float32").rglob("part-*.parquet")),
+        columns=["rsi_14"]).column("rsi_14").to_numpy().view(np.uint32) & np.uint32(0x7F) != 0).any()
+    part64 = next((tmp_path / "float64").rglob("part-*.parquet"))
     assert str(pq.read_schema(part64).field("rsi_14").type) == "double"
+
+
+def test_round_mantissa_rounds_to_nearest_even_and_keeps_nan_and_inf():
+    a = np.array([1.0, 1.0 + 2 ** -23, 1.0 + 2 ** -17, 1.0 + 3 * 2 ** -17, 1.0 + 2 ** -17 + 2 ** -23, -(1.0 + 3 * 2 ** -17),
+                  np.nan, np.inf, -np.inf, 0.0, -0.0, 2.0 - 2 ** -23], dtype=np.float32)
+    r = round_mantissa(a, 16).astype("float64")
+    want = [1.0, 1.0, 1.0, 1.0 + 4 * 2 ** -17, 1.0 + 2 ** -16, -(1.0 + 4 * 2 ** -17), np.nan, np.inf, -np.inf, 0.0, -0.0, 2.0]
+    np.testing.assert_array_equal(r, want)   # ties go to the even step (1.0, 1 + 2**-15), above a tie rounds up
+    assert np.signbit(r[10]) and np.isnan(round_mantissa(np.array([np.nan], dtype=np.float32), 1)[0])
+    x = np.random.default_rng(0).normal(0, 1e3, 100_000).astype(np.float32)
+    for bits in (1, 10, 16, 22):
+        y = round_mantissa(x, bits)
+        assert (np.abs(y.astype("float64") - x) <= 2.0 ** -(bits + 1) * np.abs(x.astype("float64"))).all()
+        np.testing.assert_array_equal(round_mantissa(y, bits), y)   # rounding twice changes nothing
+        assert (y.view(np.uint32) & np.uint32((1 << (23 - bits)) - 1) == 0).all()
+    err = round_mantissa(np.abs(x), 10).astype("float64") - np.abs(x)   # no bias (truncation's would be -mean|err|)
+    assert abs(err.mean()) < 0.02 * np.abs(err).mean()
 
 
 def test_as_stored_rounds_without_touching_its_input_and_refuses_what_float32_cannot_hold():
@@ -348,15 +379,18 @@ def test_as_stored_rounds_without_touching_its_input_and_refuses_what_float32_ca
     before = frame.copy()
     out = as_stored(frame)
     assert out.index.equals(frame.index) and list(out.columns) == ["a", "b"] and (out.dtypes == "float64").all()
-    np.testing.assert_array_equal(out["a"].to_numpy(), frame["a"].to_numpy(dtype="float32").astype("float64"))
+    np.testing.assert_array_equal(out["a"].to_numpy(), round_mantissa(frame["a"].to_numpy(dtype="float32"), 16))
+    np.testing.assert_array_equal(as_stored(frame, "float32")["a"].to_numpy(),
+                                  frame["a"].to_numpy(dtype="float32").astype("float64"))
     assert out["a"].iloc[0] != 0.1 and out["b"].iloc[1] == -2.5 and np.isnan(out["a"].iloc[1])
     pd.testing.assert_frame_equal(frame, before)
     assert max_abs_diff(as_stored(out), out) == 0.0  # rounding twice changes nothing
     pd.testing.assert_frame_equal(as_stored(frame, "float64"), frame)
     with pytest.raises(ValueError, match="feature 'b' holds values beyond float32's range"):
         as_stored(frame.assign(b=[1e39, 0.0, 0.0]))
-    with pytest.raises(ValueError, match="feature store dtype 'float16': one of float32, float64"):
-        FeatureStore("unused", dtype="float16")
+    for bad in ("float16", "float32:23", "float32:0", "float64:8", "float32:x"):
+        with pytest.raises(ValueError, match=f"feature store dtype '{bad}': float64, float32, or float32:N"):
+            FeatureStore("unused", dtype=bad)
 
 
 def test_an_append_recomputes_each_spec_over_its_own_memory_only(tmp_path, monkeypatch):
@@ -426,3 +460,18 @@ def test_rows_that_break_a_shift_rewrite_the_frame_with_their_values(tmp_path):
     got, info = store.read("B", "1h", "v")
     assert info["rows"] == 12 and len(info["parts"]) == 1 and "shifts" not in info
     assert max_abs_diff(got, pd.concat([frame.iloc[:8], odd])) == 0.0 and got["x_lag_2"].iloc[9] == -1.0
+
+
+def test_the_configuration_takes_exactly_the_store_dtypes_the_store_takes(tmp_path):
+    from pydantic import ValidationError
+
+    from pipelines.config import load_config
+    for ok in ("float32:16", "float32:1", "float32:9", "float32:22", "float32", "float64"):
+        cfg = load_config(overrides={"features": {"store_dtype": ok}}, environ={})
+        assert FeatureStore(tmp_path, dtype=cfg.features.store_dtype).dtype == ok
+    assert load_config(environ={}).features.store_dtype == DEFAULT_STORE_DTYPE
+    for bad in ("float16", "float32:23", "float32:0", "float32:", "float64:8", "float32:x"):
+        with pytest.raises(ValidationError, match="store_dtype"):
+            load_config(overrides={"features": {"store_dtype": bad}}, environ={})
+        with pytest.raises(ValueError, match="feature store dtype"):
+            FeatureStore(tmp_path, dtype=bad)
