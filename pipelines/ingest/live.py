@@ -36,6 +36,7 @@ from pipelines.store.base import Store
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 5000  # messages handled together at most
+COMPACT_BUDGET_S = 0.5   # store compaction after each published batch, at most (a merge started finishes)
 
 
 @dataclass
@@ -154,6 +155,8 @@ class LiveBars:
         self.stats.last_bar = newest.isoformat()
         pending.clear()
         self.publish(batch)
+        # the lake's appended files merged back a few partitions at a time, after the bars are out
+        self.store.compact("bars", budget_s=COMPACT_BUDGET_S)
         return len(batch)
 
     def _parse(self, raw: str | bytes) -> dict | None:

@@ -9,17 +9,23 @@ a crash at any point leaves the old data or the new, in every partition, never a
 Appends: rows that all come after everything a partition holds (its files' footers say so; the
 time column is part of the key, so no stored row can share their key) go to a file of their own
 beside it, ``year=<YYYY>.t<newest>.parquet``, instead of a rewrite of the partition: a live bar
-costs one small file, not the series. A partition that has :data:`MAX_APPENDS` such files is
-merged back into one by its next write.
+costs one small file, not the series (the files of one write, one per partition, are written and
+synced concurrently). :meth:`ParquetStore.compact` merges a partition's appended files back into it
+once it has :data:`MAX_APPENDS` of them, a partition per commit and within a time budget; the live
+ingestion calls it after each batch is published, so 100 series that reach the mark together do not
+stall one batch with 100 merges. A write merges a partition itself only when it cannot append
+(older or repeated rows) or when compaction fell :data:`MAX_APPENDS_HELD` files behind.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,7 +38,8 @@ from pipelines.store.lake_txn import LakeTxn
 from pipelines.times import as_utc
 
 
-MAX_APPENDS = 32   # appended files a partition keeps before a write merges them into it
+MAX_APPENDS = 32   # appended files a partition keeps before compact() merges them into it
+MAX_APPENDS_HELD = 4 * MAX_APPENDS   # ... and before a write merges them itself (compaction fell behind)
 
 
 def _enc(value: Any) -> str:
@@ -48,6 +55,11 @@ def _appended(base: Path, newest: pd.Timestamp) -> Path:
     """The file of rows appended to ``base`` whose newest row is at ``newest`` (the names sort
     as the times do)."""
     return base.with_name(f"{base.name.removesuffix('.parquet')}.t{newest.value + 2**63:020d}.parquet")
+
+
+def _newest_of(appended: Path) -> pd.Timestamp:
+    """The newest row of an appended file, from its name (see :func:`_appended`)."""
+    return pd.Timestamp(int(appended.name.rsplit(".t", 1)[1].removesuffix(".parquet")) - 2**63, tz="UTC")
 
 
 def _appends_of(base: Path) -> list[Path]:
@@ -99,46 +111,92 @@ class ParquetStore(StoreHelpers):
         batch = finish(prepare(df, spec), spec)
         appendable = spec.partition_year and spec.time_column in spec.key
         rows = to_arrow(batch, spec) if appendable else None   # converted once; appends take their rows
-        groups: dict[Path, pd.DataFrame] = {}
+        # partition file -> the batch's row positions in it (no sub-frame is built for a row that is appended)
+        groups: dict[Path, np.ndarray] = {}
         keys = list(spec.partition_by)
+        times = batch[spec.time_column] if spec.time_column in batch.columns else None
         if spec.partition_year:
-            batch["__year"] = batch[spec.time_column].dt.year
-            keys.append("__year")
-        if keys:
-            for vals, part in batch.groupby(keys, sort=True, dropna=False):
+            years = times.dt.year.to_numpy()
+            by = [batch[k] for k in keys] + [pd.Series(years, index=batch.index, name="__year")]
+        else:
+            by = [batch[k] for k in keys]
+        if by:
+            for vals, pos in pd.DataFrame({f"k{i}": b.to_numpy() for i, b in enumerate(by)}).groupby(
+                    [f"k{i}" for i in range(len(by))], sort=True, dropna=False).indices.items():
                 vals = vals if isinstance(vals, tuple) else (vals,)
                 pmap: dict[str, Any] = dict(zip(keys, vals))
-                year = int(pmap["__year"]) if spec.partition_year else None
-                groups[self._file_for(spec, pmap, year)] = part.drop(columns="__year", errors="ignore")
+                year = int(vals[-1]) if spec.partition_year else None
+                groups[self._file_for(spec, pmap, year)] = pos
         else:
-            groups[self._file_for(spec, {}, None)] = batch
-        targets = {path: (_appended(path, part[spec.time_column].max()) if appendable else None)
-                   for path, part in groups.items()}
+            groups[self._file_for(spec, {}, None)] = np.arange(len(batch))
+        ts = None if not appendable else times.to_numpy(dtype="datetime64[ns]")
+        targets = {path: (_appended(path, pd.Timestamp(ts[pos].max(), tz="UTC")) if appendable else None)
+                   for path, pos in groups.items()}
         with self._txn.writing([p for pair in targets.items() for p in pair if p is not None]) as commit:
-            for path, part in groups.items():
+            appended = []   # (file, its rows): staged together, written and synced concurrently
+            for path, pos in groups.items():
                 appends = _appends_of(path) if appendable else []
-                if targets[path] is not None and len(appends) < MAX_APPENDS and \
-                        self._before(path, appends, spec.time_column, part[spec.time_column].min()):
-                    commit.stage(targets[path], rows.take(pa.array(part.index.to_numpy())))
+                if targets[path] is not None and len(appends) < MAX_APPENDS_HELD and \
+                        self._before(path, appends, spec.time_column, pd.Timestamp(ts[pos].min(), tz="UTC")):
+                    contiguous = pos[-1] - pos[0] + 1 == len(pos)   # finish() sorts a partition's rows together
+                    appended.append((targets[path], rows.slice(pos[0], len(pos)) if contiguous
+                                     else rows.take(pa.array(pos))))
                     continue
-                old = [self._read_file(f, spec) for f in (path, *appends) if f.exists()]
-                merged = part
-                if old:
-                    merged = pd.concat([*old, part], ignore_index=True)
-                    merged = merged.drop_duplicates(list(spec.key), keep="last")
-                commit.stage(path, to_arrow(finish(merged, spec), spec))
-                for f in appends:
-                    commit.stage(f, None)
+                self._stage_merged(commit, spec, path, appends, batch.iloc[pos])
+            commit.stage_many(appended)
             commit.apply()
         return len(batch)
 
+    def _stage_merged(self, commit, spec: TableSpec, path: Path, appends: list[Path],
+                      part: pd.DataFrame | None) -> None:
+        """The partition's rows (``path``, its appended files, and ``part``: new wins on equal
+        keys) as one file, its appended files removed."""
+        old = [self._read_file(f, spec) for f in (path, *appends) if f.exists()]
+        frames = [*old, *([] if part is None else [part])]
+        merged = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        if len(frames) > 1:
+            merged = merged.drop_duplicates(list(spec.key), keep="last")
+        commit.stage(path, to_arrow(finish(merged, spec), spec))
+        for f in appends:
+            commit.stage(f, None)
+
+    def compact(self, table: str = "bars", budget_s: float | None = None, min_appends: int = MAX_APPENDS) -> int:
+        """Merge the appended files of each partition that holds at least ``min_appends`` back
+        into it, the partitions with the most first, one commit each (a writer waits for one
+        partition's merge at most); stops once ``budget_s`` seconds have gone. Returns how many
+        partitions were merged. The live ingestion calls it after each batch is published, so a
+        merge never holds a bar back; a write merges on its own only past :data:`MAX_APPENDS_HELD`."""
+        spec = spec_of(table)
+        if not (spec.partition_year and spec.time_column in spec.key):
+            return 0
+        t0 = time.perf_counter()
+        base = self.root / spec.name
+        counts: dict[Path, int] = {}
+        for f in base.rglob("year=*.t*.parquet") if base.exists() else ():
+            b = f.with_name(f.name.split(".", 1)[0] + ".parquet")
+            counts[b] = counts.get(b, 0) + 1
+        done = 0
+        for path, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+            if n < min_appends or (budget_s is not None and time.perf_counter() - t0 >= budget_s):
+                break
+            with self._txn.writing([path]) as commit:
+                appends = _appends_of(path)   # under the writer lock: what is there now
+                if len(appends) < min_appends:
+                    continue
+                self._stage_merged(commit, spec, path, appends, None)
+                commit.apply()
+            done += 1
+        return done
+
     def _before(self, path: Path, appends: list[Path], column: str, first: pd.Timestamp) -> bool:
         """Whether every row of the partition (``path`` and its appended files) is older than
-        ``first`` (from the footers); False when it has no rows, so a new file stays one file."""
-        files = [f for f in (path, *appends) if f.exists()]
-        if not files:
+        ``first``; False when it has no rows, so a new file stays one file. The newest appended
+        file's name says its newest row; the partition file's footer is read only without one."""
+        if appends:
+            return _newest_of(appends[-1]) < first
+        if not path.exists():
             return False
-        last = self._ts_range(files[-1], column)[2]
+        last = self._ts_range(path, column)[2]
         return last is not None and last < first
 
     def read(self, table: str, where: Filter | None = None, start: Any = None,

@@ -158,3 +158,29 @@ def test_a_burst_of_closed_bars_of_many_symbols_is_one_write_one_checkpoint_writ
     if hasattr(store, "conn"):   # PostgreSQL: every row of the burst committed by one transaction
         assert _transactions(store, "bars", T0) == 1
         assert _transactions(store, "checkpoints", T0, [bar_stream(s, "1m") for s in symbols]) == 1
+
+
+def test_live_bars_keep_the_lake_compacted(replay, sources_cfg, store):
+    """Bar after bar, each its own appended file in the lake; once a series holds MAX_APPENDS of
+    them, the compaction after a published batch merges them back (the bars stay as they were).
+    PostgreSQL has nothing to compact."""
+    from pipelines.store import ParquetStore
+    from pipelines.store.parquet import MAX_APPENDS
+    symbols = ("CA1USDT", "CA2USDT")
+    cfg = LiveConfig(symbols=symbols, timeframe="1m", depth=False)
+    published: list[pd.DataFrame] = []
+    live = LiveBars(BinanceSource(sources_cfg.binance), store, cfg, publish=published.append,
+                    now=lambda: T0 + 200 * MIN)
+    n = MAX_APPENDS + 6
+    for k in range(n):
+        assert live.handle_batch([json.dumps(closed(s, T0 + k * MIN)) for s in symbols]) == len(symbols)
+    assert len(published) == n and live.stats.closed_bars == n * len(symbols)
+    got = store.read("bars", {"timeframe": "1m"})
+    for s in symbols:
+        assert got.loc[got["symbol"] == s, "ts"].tolist() == [T0 + k * MIN for k in range(n)]
+    if isinstance(store, ParquetStore):
+        appended = {s: list((store.root / "bars" / "timeframe=1m" / f"symbol={s}").glob("*.t*.parquet")) for s in symbols}
+        # without compaction each series would hold n - 1 appended files
+        assert all(len(a) < MAX_APPENDS for a in appended.values()), {s: len(a) for s, a in appended.items()}
+    else:
+        assert store.compact("bars") == 0

@@ -184,14 +184,16 @@ def test_concurrent_writers_to_one_partition_lose_nothing(tmp_path):
     assert len(out) == 12 * 1440 and out["ts"].is_unique
 
 
-def test_new_bars_are_appended_beside_the_partition_and_merged_back_after_max_appends(tmp_path):
+def test_new_bars_are_appended_beside_the_partition_and_merged_back_by_compaction(tmp_path):
     """A live bar after everything a partition holds is one small file of its own (the partition
-    file is not rewritten); an older or repeated bar merges; at MAX_APPENDS appended files the
-    next write merges them into one. Reads, last_ts and the summary see the same rows throughout."""
-    from pipelines.store.parquet import MAX_APPENDS
+    file is not rewritten), past MAX_APPENDS too; an older or repeated bar merges; compact() merges
+    the partitions that hold MAX_APPENDS appended files, most first, within its budget; a write
+    merges by itself once MAX_APPENDS_HELD are waiting. Reads, last_ts and the summary see the same
+    rows throughout."""
+    from pipelines.store.parquet import MAX_APPENDS, MAX_APPENDS_HELD
     from tests.store.test_contract import make_bars
     store = ParquetStore(tmp_path / "lake")
-    bars = make_bars(n=50, start="2024-03-01")
+    bars = make_bars(n=400, start="2024-03-01")
     store.write("bars", bars.iloc[:10])
     part = tmp_path / "lake" / "bars" / "timeframe=1h" / "symbol=AAA"
     base = part / "year=2024.parquet"
@@ -200,23 +202,57 @@ def test_new_bars_are_appended_beside_the_partition_and_merged_back_after_max_ap
     def files() -> list[str]:
         return sorted(p.name for p in part.glob("*.parquet"))
 
-    for i in range(10, 10 + MAX_APPENDS):
+    for i in range(10, 12 + MAX_APPENDS):
         store.write("bars", bars.iloc[i:i + 1])
         assert store.last_ts("AAA", "1h") == bars["ts"].iloc[i]
-    assert len(files()) == 1 + MAX_APPENDS and (base.stat().st_mtime_ns, base.read_bytes()) == before
+    assert len(files()) == 3 + MAX_APPENDS and (base.stat().st_mtime_ns, base.read_bytes()) == before
     assert files() == sorted(files(), key=lambda n: store._ts_range(part / n)[2])   # names sort as times
     pd.testing.assert_frame_equal(store.read_bars("AAA", "1h").reset_index(drop=True),
-                                  bars.iloc[:10 + MAX_APPENDS].reset_index(drop=True), check_like=True)
+                                  bars.iloc[:12 + MAX_APPENDS].reset_index(drop=True), check_like=True)
+    other = make_bars(n=5, start="2024-03-01").assign(symbol="BBB")
+    store.write("bars", other.iloc[:1])
+    for i in range(1, 5):
+        store.write("bars", other.iloc[i:i + 1])   # 4 appended files: under the mark, left alone
+    assert store.compact("bars", budget_s=0.0) == 0 and len(files()) == 3 + MAX_APPENDS   # no time, no merge
+    assert store.compact("bars") == 1 and files() == ["year=2024.parquet"]
+    assert len(list((tmp_path / "lake" / "bars" / "timeframe=1h" / "symbol=BBB").glob("*.parquet"))) == 5
+    assert store.compact("bars") == 0
+    pd.testing.assert_frame_equal(store.read_bars("AAA", "1h").reset_index(drop=True),
+                                  bars.iloc[:12 + MAX_APPENDS].reset_index(drop=True), check_like=True)
+    store.write("bars", bars.iloc[12 + MAX_APPENDS:14 + MAX_APPENDS])
     changed = bars.iloc[[12]].assign(close=9.0)   # a repeated bar: merged, new wins, no duplicate
     store.write("bars", changed)
     assert files() == ["year=2024.parquet"]
     got = store.read_bars("AAA", "1h")
-    assert len(got) == 10 + MAX_APPENDS and got.loc[got["ts"] == bars["ts"].iloc[12], "close"].item() == 9.0
-    store.write("bars", bars.iloc[42:44])
-    store.write("bars", bars.iloc[44:45])
-    assert len(files()) == 3 and store.series_summary()["rows"].item() == 45
-    assert store.first_ts("AAA", "1h") == bars["ts"].iloc[0] and store.last_ts("AAA", "1h") == bars["ts"].iloc[44]
-    assert store.delete("bars", {"symbol": "AAA"}) == 45 and files() == []
+    assert len(got) == 14 + MAX_APPENDS and got.loc[got["ts"] == bars["ts"].iloc[12], "close"].item() == 9.0
+    n = 14 + MAX_APPENDS
+    for i in range(n, n + MAX_APPENDS_HELD + 2):   # compaction never ran: the write past the held files merges
+        store.write("bars", bars.iloc[i:i + 1])
+    assert len(files()) == 2   # the merged partition and the one bar appended after it
+    n += MAX_APPENDS_HELD + 2
+    store.write("bars", bars.iloc[n:n + 2])
+    store.write("bars", bars.iloc[n + 2:n + 3])
+    assert len(files()) == 4 and store.series_summary().set_index("symbol").loc["AAA", "rows"] == n + 3
+    assert store.first_ts("AAA", "1h") == bars["ts"].iloc[0] and store.last_ts("AAA", "1h") == bars["ts"].iloc[n + 2]
+    assert store.delete("bars", {"symbol": "AAA"}) == n + 3 and files() == []
+
+
+def test_a_write_of_many_partitions_appends_them_all_in_one_commit(tmp_path):
+    """One bar each for 40 series: 40 appended files, written together, all visible after the write,
+    none before it, and the lake recovers from a writer killed after staging them."""
+    from tests.store.test_contract import make_bars
+    store = ParquetStore(tmp_path / "lake")
+    syms = [f"S{i:02d}" for i in range(40)]
+    bars = pd.concat([make_bars(n=6, start="2024-03-01").assign(symbol=s) for s in syms], ignore_index=True)
+    first = bars.groupby("symbol").head(5)
+    store.write("bars", first)
+    last = bars.groupby("symbol").tail(1)
+    store.write("bars", last)
+    lake = tmp_path / "lake" / "bars" / "timeframe=1h"
+    assert all(len(list((lake / f"symbol={s}").glob("*.t*.parquet"))) == 1 for s in syms)
+    got = store.read("bars", {"timeframe": "1h"})
+    assert len(got) == 240 and got.groupby("symbol")["ts"].max().eq(last.set_index("symbol")["ts"]).all()
+    assert not list((tmp_path / "lake").rglob("*.tmp"))
 
 
 def test_distinct_from_footers_equals_distinct_from_the_columns(tmp_path):
