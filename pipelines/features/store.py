@@ -108,18 +108,28 @@ def as_stored(frame: pd.DataFrame, dtype: str = DEFAULT_STORE_DTYPE) -> pd.DataF
     base, bits = parse_dtype(dtype)
     if base == "float64":
         return frame.astype("float64")
-    data = {}
-    for c in frame.columns:
-        a = frame[c].to_numpy(dtype="float64")
+
+    def rounded(a: np.ndarray, name=None) -> np.ndarray:
         with np.errstate(over="ignore"):  # reported below, naming the column
             r = a.astype("float32")
             if bits is not None:
                 r = round_mantissa(r, bits)
-        if np.isinf(r).any() and (np.isinf(r) & np.isfinite(a)).any():
+        bad = np.isinf(r) & np.isfinite(a)
+        if bad.any():
+            c = frame.columns[int(bad.any(axis=0).argmax())] if name is None else name
             raise ValueError(f"feature {c!r} holds values beyond float32's range (|x| > 3.4e38): "
                              f"set features.store_dtype: float64")
-        data[c] = r.astype("float64")
+        return r.astype("float64")
+
+    if len(frame) <= SMALL_FRAME:   # a few live rows: one array for all columns (a column costs more than its rows)
+        return pd.DataFrame(rounded(frame.to_numpy(dtype="float64")), index=frame.index, columns=frame.columns)
+    data = {}
+    for col in frame.columns:   # column by column: no consolidated copy of a wide frame
+        data[col] = rounded(frame[col].to_numpy(dtype="float64"), col)
     return pd.DataFrame(data, index=frame.index, columns=frame.columns, copy=False)
+
+
+SMALL_FRAME = 64   # rows up to which as_stored rounds the frame as one array
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:

@@ -216,6 +216,8 @@ class ParquetStore(StoreHelpers):
                 y = _year_of(p)
                 return (start is None or y >= start.year) and (end is None or y <= end.year)
             files = [f for f in files if in_range(f)]
+        if start is not None and spec.partition_year and spec.time_column in spec.key:
+            files = [f for f in files if not self._ends_before(f, spec.time_column, start)]
         if not files:
             return from_arrow(spec.schema.empty_table(), spec)
         df = self._read_files(files, spec)
@@ -233,6 +235,15 @@ class ParquetStore(StoreHelpers):
         if end is not None:
             mask &= tcol < end
         return finish(df[mask.fillna(False).astype(bool)], spec)
+
+    def _ends_before(self, path: Path, column: str, start: pd.Timestamp) -> bool:
+        """Whether every row of ``path`` is older than ``start``: an appended file's name says its
+        newest row, a partition file's footer does. A read from ``start`` (the paper step's new
+        bars, a live read of the last minutes) then opens only the files that can hold its rows."""
+        if len(path.suffixes) == 2 and path.suffixes[0].startswith(".t"):   # year=YYYY.t<newest>.parquet
+            return _newest_of(path) < start
+        last = self._ts_range(path, column)[2]
+        return last is not None and last < start
 
     def _read_files(self, files: list[Path], spec: TableSpec) -> pd.DataFrame:
         """The rows of ``files``, joined as Arrow tables where their schemas agree (a partition's

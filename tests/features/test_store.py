@@ -475,3 +475,21 @@ def test_the_configuration_takes_exactly_the_store_dtypes_the_store_takes(tmp_pa
             load_config(overrides={"features": {"store_dtype": bad}}, environ={})
         with pytest.raises(ValueError, match="feature store dtype"):
             FeatureStore(tmp_path, dtype=bad)
+
+
+def test_as_stored_rounds_a_few_live_rows_as_it_rounds_a_whole_frame(market):
+    """Small frames (the rows served live) are rounded as one array, large ones column by column:
+    the same values either way, and the same refusal naming the column."""
+    from pipelines.features.store import SMALL_FRAME
+    bars, ctx = market
+    frame = compute_features(bars.iloc[:400], feature_set("core"), ctx)
+    assert len(frame) > SMALL_FRAME
+    whole = as_stored(frame)
+    for d in (DEFAULT_STORE_DTYPE, "float32", "float32:7"):
+        whole = as_stored(frame, d)
+        parts = pd.concat([as_stored(frame.iloc[i:i + 3], d) for i in range(0, len(frame), 3)])
+        pd.testing.assert_frame_equal(parts, whole)
+    small = frame.iloc[:2].copy()
+    small.iloc[1, 3] = 1e39
+    with pytest.raises(ValueError, match=f"feature {frame.columns[3]!r} holds values beyond float32's range"):
+        as_stored(small)

@@ -274,3 +274,30 @@ def test_distinct_from_footers_equals_distinct_from_the_columns(tmp_path):
     got = store.distinct("bars", tuple(cols))
     pd.testing.assert_frame_equal(got, expected)
     assert len(got) == 5
+
+
+def test_a_read_from_a_time_opens_only_the_files_that_can_hold_its_rows(tmp_path, monkeypatch):
+    """Appended files whose newest row (their name) and partition files whose newest row (their
+    footer) come before ``start`` are not read; the rows are those of a whole read cut at start,
+    at every cut, the boundaries included."""
+    import pyarrow.parquet as pq
+
+    import pipelines.store.parquet as lake
+    from tests.store.test_contract import make_bars
+    store = ParquetStore(tmp_path / "lake")
+    bars = make_bars(n=60, start="2024-03-01")
+    store.write("bars", bars.iloc[:40])
+    for i in range(40, 60, 4):
+        store.write("bars", bars.iloc[i:i + 4])   # 5 appended files of 4 bars
+    whole = store.read_bars("AAA", "1h")
+    opened: list[str] = []
+    real = pq.read_table
+    monkeypatch.setattr(lake.pq, "read_table", lambda p, *a, **k: (opened.append(Path(p).name), real(p, *a, **k))[1])
+    for cut in (0, 39, 40, 43, 44, 57, 59):
+        opened.clear()
+        start = bars["ts"].iloc[cut]
+        got = store.read("bars", {"symbol": "AAA", "timeframe": "1h"}, start=start)
+        pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                                      whole[whole["ts"] >= start].reset_index(drop=True))
+        want_files = (1 if cut < 40 else 0) + 5 - max(0, (cut - 40) // 4)
+        assert len(opened) == want_files, (cut, opened)
