@@ -184,3 +184,38 @@ def test_live_bars_keep_the_lake_compacted(replay, sources_cfg, store):
         assert all(len(a) < MAX_APPENDS for a in appended.values()), {s: len(a) for s, a in appended.items()}
     else:
         assert store.compact("bars") == 0
+
+
+def test_a_burst_spread_over_milliseconds_is_taken_as_one_batch():
+    """Messages arriving less than BURST_GAP_S apart join the first one's batch (up to
+    BURST_WINDOW_S); one after a longer pause starts the next batch; an error ends a batch."""
+    import asyncio
+
+    from pipelines.ingest.live import BURST_GAP_S, BURST_WINDOW_S
+
+    async def run(delays: list[float], error_at: int | None = None) -> list[list]:
+        inbox: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        at = 0.0
+        for i, d in enumerate(delays):
+            at += d
+            item = ConnectionError("gone") if i == error_at else i
+            loop.call_later(at, inbox.put_nowait, item)
+        batches, taken = [], 0
+        while taken < len(delays):
+            b = await LiveBars._gather(await inbox.get(), inbox)
+            batches.append(b)
+            taken += len(b)
+        return batches
+
+    gap = BURST_GAP_S / 3
+    # ten messages a third of a gap apart, then one after a pause longer than the window
+    got = asyncio.run(run([0.0] + [gap] * 9 + [4 * BURST_WINDOW_S]))
+    assert got == [list(range(10)), [10]]
+    # a steady trickle is cut at the window: every batch spans at most BURST_WINDOW_S (plus a gap)
+    n = int(10 * BURST_WINDOW_S / gap)
+    got = asyncio.run(run([0.0] + [gap] * (n - 1)))
+    assert sum(map(len, got)) == n and len(got) >= 2 and max(map(len, got)) < n
+    # an error is the last message of its batch
+    got = asyncio.run(run([0.0, gap, gap, gap], error_at=2))
+    assert [x if isinstance(x, int) else "err" for x in got[0]] == [0, 1, "err"] and got[1] == [3]
