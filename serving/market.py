@@ -30,6 +30,41 @@ STREAM_MAX_NEW = 64        # new bars taken by the streaming engine at once; mor
 FEATURE_ROWS_KEPT = 5000   # feature rows kept per series once it streams
 
 
+class _Rows:
+    """A streaming series' feature rows in one array that grows in place: a bar's row is written
+    after the others and the frame handed out is a view of the last :data:`FEATURE_ROWS_KEPT` rows,
+    so a bar costs its own row, not a copy of the series' history (5,000 rows x 388 columns is
+    15 MB per series). When the array is full, the rows kept move to a new one (frames handed out
+    before keep the old); rows already handed out are never written again."""
+
+    SLACK = max(64, FEATURE_ROWS_KEPT // 8)   # rows of room: the kept rows move once per SLACK bars
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.columns, self.name = frame.columns, frame.index.name
+        self.unit = pd.DatetimeIndex(frame.index).unit   # the index keeps the batch frame's resolution
+        self.n = 0
+        self.ns = np.empty(0, dtype="int64")
+        self.vals = np.empty((0, len(self.columns)))
+        self.extend(frame)
+
+    def extend(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The rows after the kept ones appended; the frame of the kept rows."""
+        k = len(rows)
+        if self.n + k > len(self.ns):
+            keep = min(self.n, max(FEATURE_ROWS_KEPT - k, 0))
+            cap = keep + k + self.SLACK
+            ns, vals = np.empty(cap, dtype="int64"), np.empty((cap, len(self.columns)))
+            ns[:keep], vals[:keep] = self.ns[self.n - keep:self.n], self.vals[self.n - keep:self.n]
+            self.ns, self.vals, self.n = ns, vals, keep
+        self.ns[self.n:self.n + k] = pd.DatetimeIndex(rows.index).as_unit(self.unit).asi8
+        self.vals[self.n:self.n + k] = rows.to_numpy(dtype="float64")
+        self.n += k
+        lo = max(0, self.n - FEATURE_ROWS_KEPT)
+        index = pd.DatetimeIndex(self.ns[lo:self.n].view(f"M8[{self.unit}]"), name=self.name).tz_localize("UTC")
+        self.out = pd.DataFrame(self.vals[lo:self.n], index=index, columns=self.columns, copy=False)
+        return self.out   # the frame these rows were last handed out as
+
+
 def _context(bars: pd.DataFrame) -> FeatureContext:
     return FeatureContext(symbol=str(bars["symbol"].iloc[0]), asset_class=str(bars["asset_class"].iloc[0]),
                           timeframe=str(bars["timeframe"].iloc[0]))
@@ -85,6 +120,7 @@ class MarketData:
         self._bars: dict[tuple[str, str], _Cached] = {}
         self._features: dict[tuple[str, str], tuple[pd.Timestamp, int, pd.DataFrame]] = {}
         self._streams: dict[tuple[str, str], StreamingFeatures] = {}
+        self._rows: dict[tuple[str, str], _Rows] = {}   # a streaming series' feature rows
         self.streamed_rows = 0     # feature rows made by the streaming engine
         self.batch_computes = 0    # series featurised whole
         self._held: list[float] = []   # start times of the open held() blocks
@@ -207,7 +243,10 @@ class MarketData:
         if list(rows.columns) != list(hit[2].columns) or len(rows) != len(ts) - 1 - pos:
             return None
         self.streamed_rows += len(rows)
-        return pd.concat([hit[2].iloc[-(FEATURE_ROWS_KEPT - len(rows)):], rows])
+        kept = self._rows.get(key)
+        if kept is None or kept.out is not hit[2]:   # the series was featurised whole since
+            kept = self._rows[key] = _Rows(hit[2].iloc[-FEATURE_ROWS_KEPT:])
+        return kept.extend(rows)
 
     def push(self, bars: pd.DataFrame) -> int:
         """New closed bars (canonical rows, any symbols) appended to the kept series they extend,
@@ -264,3 +303,4 @@ class MarketData:
         self._series = None
         self._bars.clear()
         self._streams.clear()
+        self._rows.clear()

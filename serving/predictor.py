@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable
 
+import numpy as np
 import pandas as pd
 
-from models.ensembles.combine import apply_weights
+from models.ensembles.combine import apply_step
 from models.registry import ModelRecord
 from pipelines.times import duration_seconds, timeframe_offset, timeframe_seconds
 from pipelines.trading.signals import long_short_flat
@@ -324,12 +325,10 @@ class Predictor:
                    "expected_return": a["expected_return"], "prob_up": a["prob_up"],
                    "confidence": a["confidence"], "weight": float(wi)} for (r, a), wi in zip(ok, w)]
         ensemble, signal = None, "HOLD"
-        if ok:
-            ts0 = feats.index[-1:]
-            mix = apply_weights(equal_combiner(names),
-                                pd.DataFrame([[a["expected_return"] for _, a in ok]], index=ts0, columns=names),
-                                pd.DataFrame([[a["prob_up"] for _, a in ok]], index=ts0, columns=names)).iloc[-1]
-            er, p, conf = float(mix["expected_return"]), float(mix["prob_up"]), float(mix["confidence"])
+        if ok:   # the combiner's final step on the one row (apply_weights' own arithmetic, without its frames)
+            er, p, conf = (float(v[0]) for v in apply_step(
+                equal_combiner(names)["final"], np.array([[a["expected_return"] for _, a in ok]], dtype="float64"),
+                np.array([[a["prob_up"] for _, a in ok]], dtype="float64")))
             ensemble = {"method": "average", "expected_return": er, "prob_up": p, "confidence": conf}
             signal = signal_of(er, conf, self.threshold, self.options.min_confidence)
         ts = feats.index[-1]

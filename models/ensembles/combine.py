@@ -226,14 +226,21 @@ def apply_weights(params: dict, er: pd.DataFrame, prob: pd.DataFrame) -> pd.Data
         k = np.where(er.index > last, len(steps) - 1, k)
     x = er.reindex(columns=models).to_numpy(dtype="float64")
     p = prob.reindex(columns=models).to_numpy(dtype="float64")
-    out_er, out_p = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    out = np.full((3, len(x)), np.nan)
     for j in np.unique(k):
         rows = k == j
-        s = steps[j]
-        if isinstance(s, dict):
-            out_er[rows], out_p[rows] = _apply_meta(s, x[rows], p[rows])
-        else:
-            out_er[rows], out_p[rows] = _apply_linear(np.asarray(s, dtype="float64"), x[rows], p[rows])
-    out_p = np.clip(out_p, 0.0, 1.0)
-    return pd.DataFrame({"expected_return": out_er, "prob_up": out_p, "confidence": np.abs(out_p - 0.5) * 2},
-                        index=er.index)
+        out[:, rows] = apply_step(steps[j], x[rows], p[rows])
+    return pd.DataFrame({"expected_return": out[0], "prob_up": out[1], "confidence": out[2]}, index=er.index)
+
+
+def apply_step(step: list | dict, x: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of a combiner (a fold's or the final: linear weights or a meta-learner) on rows of
+    the models' expected returns ``x`` and up-probabilities ``p`` (rows x models, in the
+    combiner's model order): (expected_return, prob_up in [0, 1], confidence). What
+    :func:`apply_weights` computes for each row; a row missing a model's prediction is NaN."""
+    if isinstance(step, dict):
+        er, pr = _apply_meta(step, x, p)
+    else:
+        er, pr = _apply_linear(np.asarray(step, dtype="float64"), x, p)
+    pr = np.clip(pr, 0.0, 1.0)
+    return er, pr, np.abs(pr - 0.5) * 2

@@ -61,3 +61,33 @@ def test_a_bar_that_does_not_continue_its_series_leaves_it_to_the_store(tmp_path
     store.write("bars", pd.concat([_next(eur), gap], ignore_index=True).astype(eur.dtypes.to_dict()))
     assert market.bars("EURUSD", tf)["ts"].iloc[-1] == gap["ts"].iloc[0]   # read again, hole filled
     assert market.push(_next(eur, 2)) == 0   # already kept: nothing new
+
+
+def test_streamed_feature_rows_grow_in_place_and_frames_handed_out_never_change(monkeypatch):
+    """The kept feature rows of a streaming series: each extension equals the history cut to
+    FEATURE_ROWS_KEPT rows plus the new ones (what a concat would give), across the moves to a new
+    array, and a frame handed out earlier still holds what it held."""
+    import numpy as np
+
+    import serving.market as market
+    monkeypatch.setattr(market, "FEATURE_ROWS_KEPT", 50)
+    monkeypatch.setattr(market._Rows, "SLACK", 7)
+    rng = np.random.default_rng(3)
+    idx = pd.DatetimeIndex(pd.date_range("2024-01-01", periods=400, freq="1min", tz="UTC"), freq=None, name="ts")
+    full = pd.DataFrame(rng.normal(size=(400, 4)), index=idx, columns=["a", "b", "c", "d"])
+    full.iloc[5, 2] = np.nan
+    rows = market._Rows(full.iloc[:80])   # a batch frame longer than what is kept
+    handed: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    n = 80
+    for k in [1, 1, 3, 1, 2, 1, 1, 1, 5, 1] * 20:
+        if n + k > len(full):
+            break
+        got = rows.extend(full.iloc[n:n + k])
+        n += k
+        want = full.iloc[max(0, n - 50):n]
+        pd.testing.assert_frame_equal(got, want)
+        assert got is rows.out and got.index.dtype == full.index.dtype
+        handed.append((got, want.copy()))
+    assert n > 300
+    for got, want in handed:
+        pd.testing.assert_frame_equal(got, want)
