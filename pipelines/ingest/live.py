@@ -155,10 +155,11 @@ class LiveBars:
             newest = ts if newest is None else max(newest, ts)
         self.stats.closed_bars += len(batch)
         self.stats.last_bar = newest.isoformat()
+        symbols = list(pending)
         pending.clear()
         self.publish(batch)
         # the lake's appended files merged back a few partitions at a time, after the bars are out
-        self.store.compact("bars", budget_s=COMPACT_BUDGET_S)
+        self.store.compact("bars", budget_s=COMPACT_BUDGET_S, where={"timeframe": self.cfg.timeframe, "symbol": symbols})
         return len(batch)
 
     def _parse(self, raw: str | bytes) -> dict | None:

@@ -37,9 +37,9 @@ class Store(Protocol):
         """Remove the rows matching ``where``; returns how many."""
         ...
 
-    def compact(self, table: str = "bars", budget_s: float | None = None) -> int:
-        """Tidy what many small writes left behind, within ``budget_s`` seconds (see
-        :meth:`StoreHelpers.compact`); returns how many pieces were merged."""
+    def compact(self, table: str = "bars", budget_s: float | None = None, *, where: Filter | None = None) -> int:
+        """Tidy what many small writes left behind (of the partitions ``where`` names), within
+        ``budget_s`` seconds (see :meth:`StoreHelpers.compact`); returns how many pieces were merged."""
         ...
 
     def distinct(self, table: str, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -123,7 +123,7 @@ def conform_summary(df: pd.DataFrame) -> pd.DataFrame:
 class StoreHelpers(ABC):
     """The bar conveniences of the protocol, written once over its primitives."""
 
-    def compact(self, table: str = "bars", budget_s: float | None = None) -> int:
+    def compact(self, table: str = "bars", budget_s: float | None = None, *, where: Filter | None = None) -> int:
         """Tidy what many small writes left behind, within ``budget_s`` seconds; returns how many
         pieces were merged. Only the Parquet lake has something to do (its appended files); a
         database has nothing."""

@@ -160,21 +160,24 @@ class ParquetStore(StoreHelpers):
         for f in appends:
             commit.stage(f, None)
 
-    def compact(self, table: str = "bars", budget_s: float | None = None, min_appends: int = MAX_APPENDS) -> int:
+    def compact(self, table: str = "bars", budget_s: float | None = None, *, where: Filter | None = None,
+                min_appends: int = MAX_APPENDS) -> int:
         """Merge the appended files of each partition that holds at least ``min_appends`` back
         into it, the partitions with the most first, one commit each (a writer waits for one
-        partition's merge at most); stops once ``budget_s`` seconds have gone. Returns how many
+        partition's merge at most); stops once ``budget_s`` seconds have gone. ``where`` (partition
+        columns -> value or values) limits it to those partitions (the live ingestion names the
+        series it writes: it looks at their folders only, not the whole lake). Returns how many
         partitions were merged. The live ingestion calls it after each batch is published, so a
         merge never holds a bar back; a write merges on its own only past :data:`MAX_APPENDS_HELD`."""
         spec = spec_of(table)
         if not (spec.partition_year and spec.time_column in spec.key):
             return 0
         t0 = time.perf_counter()
-        base = self.root / spec.name
         counts: dict[Path, int] = {}
-        for f in base.rglob("year=*.t*.parquet") if base.exists() else ():
-            b = f.with_name(f.name.split(".", 1)[0] + ".parquet")
-            counts[b] = counts.get(b, 0) + 1
+        for f in self._files(spec, dict(where or {})):
+            if len(f.suffixes) == 2 and f.suffixes[0].startswith(".t"):   # year=YYYY.t<newest>.parquet
+                b = f.with_name(f.name.split(".", 1)[0] + ".parquet")
+                counts[b] = counts.get(b, 0) + 1
         done = 0
         for path, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
             if n < min_appends or (budget_s is not None and time.perf_counter() - t0 >= budget_s):

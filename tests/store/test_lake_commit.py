@@ -214,8 +214,12 @@ def test_new_bars_are_appended_beside_the_partition_and_merged_back_by_compactio
     for i in range(1, 5):
         store.write("bars", other.iloc[i:i + 1])   # 4 appended files: under the mark, left alone
     assert store.compact("bars", budget_s=0.0) == 0 and len(files()) == 3 + MAX_APPENDS   # no time, no merge
+    assert store.compact("bars", where={"symbol": ["BBB"]}) == 0 and len(files()) == 3 + MAX_APPENDS   # AAA not named
     assert store.compact("bars") == 1 and files() == ["year=2024.parquet"]
-    assert len(list((tmp_path / "lake" / "bars" / "timeframe=1h" / "symbol=BBB").glob("*.parquet"))) == 5
+    bbb = tmp_path / "lake" / "bars" / "timeframe=1h" / "symbol=BBB"
+    assert len(list(bbb.glob("*.parquet"))) == 5
+    assert store.compact("bars", where={"timeframe": "1h", "symbol": "BBB"}, min_appends=2) == 1
+    assert len(list(bbb.glob("*.parquet"))) == 1 and len(store.read_bars("BBB", "1h")) == 5
     assert store.compact("bars") == 0
     pd.testing.assert_frame_equal(store.read_bars("AAA", "1h").reset_index(drop=True),
                                   bars.iloc[:12 + MAX_APPENDS].reset_index(drop=True), check_like=True)
