@@ -217,7 +217,8 @@ class FeatureStore:
         self.root = Path(root)
         self.max_parts = max_parts
         self.dtype = _check_dtype(dtype)
-        self.array_dtype = parse_dtype(dtype)[0]   # what the parts hold (values already rounded: as_stored)
+        # what the parts hold, and the mantissa bits kept (None: all)
+        self.array_dtype, self.bits = parse_dtype(dtype)
 
     def _dir(self, version: str, timeframe: str, symbol: str) -> tuple[Path, Path]:
         d = self.root / version / timeframe
@@ -286,11 +287,10 @@ class FeatureStore:
         # column by column: the engine's frames hold one block per column, which reset_index
         # would consolidate (a full copy) and warn about
         arrays = {"ts": pa.array(utc_index(frame.index))}  # one ts type in every part
-        bits = parse_dtype(self.dtype)[1]
         for c in frame.columns:
             if c not in skip:
                 a = frame[c].to_numpy(dtype=self.array_dtype)
-                arrays[str(c)] = pa.array(a if bits is None else round_mantissa(a, bits))  # as_stored's: a no-op on its output
+                arrays[str(c)] = pa.array(a if self.bits is None else round_mantissa(a, self.bits))  # as_stored's: a no-op on its output
         return pa.table(arrays)
 
     def _write_part(self, folder: Path, table: pa.Table) -> str:
@@ -328,7 +328,7 @@ class FeatureStore:
         the append rewrites it as one part, so hourly updates do not pile up small files."""
         folder, meta = self._dir(version, timeframe, symbol)
         old = json.loads(meta.read_text())
-        if parse_dtype(self.dtype)[1] is not None:
+        if self.bits is not None:
             rows = as_stored(rows, self.dtype)   # shifts are checked on the values as stored (a no-op on materialize's rows)
         shifts = {c: (src, int(k)) for c, (src, k) in old.get("shifts", {}).items()}
         if shifts:

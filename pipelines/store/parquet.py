@@ -62,6 +62,11 @@ def _newest_of(appended: Path) -> pd.Timestamp:
     return pd.Timestamp(int(appended.name.rsplit(".t", 1)[1].removesuffix(".parquet")) - 2**63, tz="UTC")
 
 
+def _is_appended(path: Path) -> bool:
+    """``year=YYYY.t<newest>.parquet`` (not the partition file ``year=YYYY.parquet``)."""
+    return len(path.suffixes) == 2 and path.suffixes[0].startswith(".t")
+
+
 def _appends_of(base: Path) -> list[Path]:
     return sorted(base.parent.glob(f"{base.name.removesuffix('.parquet')}.t*.parquet"))
 
@@ -175,8 +180,8 @@ class ParquetStore(StoreHelpers):
         t0 = time.perf_counter()
         counts: dict[Path, int] = {}
         for f in self._files(spec, dict(where or {})):
-            if len(f.suffixes) == 2 and f.suffixes[0].startswith(".t"):   # year=YYYY.t<newest>.parquet
-                b = f.with_name(f.name.split(".", 1)[0] + ".parquet")
+            if _is_appended(f):
+                b = f.with_name(f.name.split(".", 1)[0] + ".parquet")   # its partition file
                 counts[b] = counts.get(b, 0) + 1
         done = 0
         for path, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
@@ -243,7 +248,7 @@ class ParquetStore(StoreHelpers):
         """Whether every row of ``path`` is older than ``start``: an appended file's name says its
         newest row, a partition file's footer does. A read from ``start`` (the paper step's new
         bars, a live read of the last minutes) then opens only the files that can hold its rows."""
-        if len(path.suffixes) == 2 and path.suffixes[0].startswith(".t"):   # year=YYYY.t<newest>.parquet
+        if _is_appended(path):
             return _newest_of(path) < start
         last = self._ts_range(path, column)[2]
         return last is not None and last < start
